@@ -1,0 +1,29 @@
+"""The `portico` command: one typer app, one module per subcommand."""
+
+from __future__ import annotations
+
+import typer
+
+from portico.cli import confsync_cmd, register_cmd, registrar_cmd, router_cmd, routes_cmd, up_cmd
+
+app = typer.Typer(
+    name="portico",
+    help="Portico: a fast, gorouter-compatible traffic entrance for container clouds.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("router", help="Run a router: a drop-in for gorouter, configured by gorouter's YAML file.")(
+    router_cmd.router)
+app.command("register", help="Publish a route registration on NATS (router.register).")(register_cmd.register)
+app.command("unregister", help="Publish a route removal on NATS (router.unregister).")(register_cmd.unregister)
+app.command("routes", help="Show a router's route table, read from its /routes endpoint.")(routes_cmd.routes)
+app.command("confsync", help="Render templates from etcd, check, write atomically and reload (our confd).")(
+    confsync_cmd.confsync)
+app.command("registrar", help="Keep routes registered while their health checks pass.")(registrar_cmd.registrar)
+app.command("up", help="Run the whole architecture on this machine: NATS, etcd, routers, confsync, HAProxy.")(
+    up_cmd.up)
+
+
+def main() -> None:
+    app()

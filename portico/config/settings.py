@@ -1,0 +1,146 @@
+"""Typed router settings, with gorouter's defaults.
+
+The loader (portico.config.loader) turns a gorouter YAML file into these; everything else in Portico reads only
+these types. Durations are float seconds. Where gorouter's binary default and a normal BOSH deployment differ,
+the comment says which one Portico picked and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class NatsServer:
+    hostname: str = "127.0.0.1"
+    port: int = 4222
+    user: str = ""
+    password: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NatsSettings:
+    hosts: tuple[NatsServer, ...] = (NatsServer(),)
+    user: str = ""
+    password: str = ""
+    tls_enabled: bool = False
+
+    def urls(self) -> list[str]:
+        """nats:// URLs, credentials (per host, else the shared ones) included."""
+        urls = []
+        for h in self.hosts:
+            user, password = (h.user or self.user), (h.password or self.password)
+            auth = f"{user}:{password}@" if user else ""
+            scheme = "tls" if self.tls_enabled else "nats"
+            urls.append(f"{scheme}://{auth}{h.hostname}:{h.port}")
+        return urls
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSettings:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    user: str = ""
+    password: str = ""
+    # Current layout: /routes on its own port (127.0.0.1). None means the older single-port layout, where
+    # status.port serves /routes, /varz and /healthz behind basic auth as well as /health.
+    routes_port: int | None = 8082
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSettings:
+    max_conns: int = 0            # 0: no limit per endpoint
+    max_attempts: int = 1         # gorouter's binary default; BOSH runs 3
+    cert_chain: str = ""          # client certificate for TLS backends (PEM text)
+    private_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TlsCertificate:
+    cert_chain: str               # PEM text
+    private_key: str              # PEM text
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLogSettings:
+    file: str = ""                # empty: no access log
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    file: str = ""
+    syslog: str = ""
+    level: str = "info"
+    timestamp_format: str = "rfc3339"
+
+
+@dataclass(frozen=True, slots=True)
+class TracingSettings:
+    enable_zipkin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EtcdAnnounceSettings:
+    """Where a router announces itself for HAProxy (Portico's own section, not gorouter's)."""
+
+    endpoints: tuple[str, ...] = ()   # empty: do not announce
+    prefix: str = "/portico"
+    lease_ttl: float = 10.0
+    advertise_host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class RouterConfig:
+    status: StatusSettings = StatusSettings()
+    nats: NatsSettings = NatsSettings()
+    port: int = 8081
+    index: int = 0
+    zone: str = ""
+    go_max_procs: int = -1
+    ip: str = "127.0.0.1"                         # address published in router.start "hosts"
+    listen_host: str = "0.0.0.0"                  # where the proxy port listens
+
+    prune_stale_droplets_interval: float = 30.0
+    droplet_stale_threshold: float = 120.0
+    start_response_delay_interval: float = 5.0
+    publish_start_message_interval: float = 0.0   # 0: only on connect and reconnect
+    publish_active_apps_interval: float = 0.0
+    suspend_pruning_if_nats_unavailable: bool = False
+
+    endpoint_timeout: float = 60.0
+    endpoint_dial_timeout: float = 5.0
+    frontend_idle_timeout: float = 900.0
+    request_header_timeout: float = 60.0          # Portico: a client must finish its request head in time
+    drain_wait: float = 0.0
+    drain_timeout: float = 0.0                    # 0: wait as long as endpoint_timeout
+
+    balancing_algorithm: str = "round-robin"      # or "least-connection"
+    backends: BackendSettings = BackendSettings()
+    # gorouter's binary defaults to no backend keep-alive; BOSH deployments enable it. Portico keeps
+    # connections to backends alive unless the file says disable_keep_alives: true.
+    disable_keep_alives: bool = False
+    max_idle_conns_per_host: int = 100            # gorouter binary 2; BOSH-style value, the pool needs it
+    max_request_header_bytes: int = 1024 * 1024
+    max_request_header_count: int = 100           # Portico: more headers than this is answered 431
+    max_uri_bytes: int = 8192                     # Portico: a longer request target is answered 414
+    empty_pool_response_code_503: bool = True
+
+    secure_cookies: bool = False
+    sticky_session_cookie_names: tuple[str, ...] = ("JSESSIONID",)
+    route_services_secret: str = ""
+    route_services_timeout: float = 60.0
+    healthcheck_user_agent: str = "HTTP-Monitor/1.1"
+
+    enable_ssl: bool = False
+    ssl_port: int = 443
+    tls_pem: tuple[TlsCertificate, ...] = ()
+
+    extra_headers_to_log: tuple[str, ...] = ()
+    access_log: AccessLogSettings = AccessLogSettings()
+    logging: LoggingSettings = LoggingSettings()
+    tracing: TracingSettings = TracingSettings()
+    etcd: EtcdAnnounceSettings = EtcdAnnounceSettings()
+
+    workers: int = 1                              # Portico: processes sharing the proxy port
+    source_path: str = ""                         # the file this came from, for messages
+    ignored_keys: tuple[str, ...] = field(default=())

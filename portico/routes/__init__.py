@@ -1,0 +1,8 @@
+"""The route table: uri keys, endpoints, pools, balancing. Pure and synchronous, no I/O."""
+
+from portico.routes.endpoint import Endpoint
+from portico.routes.pool import LEAST_CONNECTION, ROUND_ROBIN, Pool
+from portico.routes.table import RouteTable
+from portico.routes.uri import host_without_port, split_route
+
+__all__ = ["Endpoint", "Pool", "RouteTable", "ROUND_ROBIN", "LEAST_CONNECTION", "host_without_port", "split_route"]

@@ -1,0 +1,141 @@
+"""The endpoints of one route and the choice among them (round-robin or least-connection)."""
+
+from __future__ import annotations
+
+import random
+
+from portico.routes.endpoint import Endpoint
+
+ROUND_ROBIN = "round-robin"
+LEAST_CONNECTION = "least-connection"
+ALGORITHMS = (ROUND_ROBIN, LEAST_CONNECTION)
+
+
+class Pool:
+    """All endpoints registered for one route key (host + context path).
+
+    Endpoints live in a plain list: pools are small, and a list keeps a 100k-route table lean in memory.
+    """
+
+    __slots__ = ("host", "context_path", "endpoints", "algorithm", "_next")
+
+    def __init__(self, host: str, context_path: str = "", algorithm: str = ROUND_ROBIN) -> None:
+        self.host = host
+        self.context_path = context_path
+        self.endpoints: list[Endpoint] = []
+        self.algorithm = algorithm
+        self._next = -1  # round-robin cursor; -1 until the first pick draws a random start
+
+    @property
+    def key(self) -> str:
+        return self.host + self.context_path
+
+    def find(self, address: str) -> Endpoint | None:
+        for ep in self.endpoints:
+            if ep.address == address:
+                return ep
+        return None
+
+    def put(self, endpoint: Endpoint) -> Endpoint:
+        """Add or replace the endpoint with this address; return the one now in the pool.
+
+        A re-registration that changes nothing keeps the existing object (and its live counters) and only
+        refreshes its timestamp.
+        """
+        eps = self.endpoints
+        for i, old in enumerate(eps):
+            if old.address == endpoint.address:
+                if old.same_registration(endpoint):
+                    old.updated_at = endpoint.updated_at
+                    old.updated_at_ns = endpoint.updated_at_ns
+                    return old
+                eps[i] = endpoint
+                return endpoint
+        eps.append(endpoint)
+        return endpoint
+
+    def remove(self, address: str) -> Endpoint | None:
+        eps = self.endpoints
+        for i, ep in enumerate(eps):
+            if ep.address == address:
+                del eps[i]
+                return ep
+        return None
+
+    def pick(self, now: float, max_conns: int = 0, exclude: tuple | list = ()) -> Endpoint | None:
+        """Choose an endpoint for the next attempt.
+
+        Skips endpoints in `exclude` (already tried for this request), benched ones (unless every candidate is
+        benched, then all are tried again) and ones at `max_conns` in-flight requests. None means nothing is
+        left: the caller tells "empty", "all tried" and "all full" apart.
+        """
+        eps = self.endpoints
+        n = len(eps)
+        if n == 0:
+            return None
+        if self.algorithm == LEAST_CONNECTION:
+            return self._least_connection(now, max_conns, exclude)
+        start = self._next
+        if start < 0:
+            start = random.randrange(n)
+        fallback = -1
+        for step in range(n):
+            i = (start + step) % n
+            ep = eps[i]
+            if exclude and ep in exclude:
+                continue
+            if max_conns and ep.active >= max_conns:
+                continue
+            if ep.benched_until > now:
+                if fallback < 0:
+                    fallback = i
+                continue
+            self._next = i + 1
+            return ep
+        if fallback >= 0:
+            self._next = fallback + 1
+            return eps[fallback]
+        return None
+
+    def _least_connection(self, now: float, max_conns: int, exclude) -> Endpoint | None:
+        best: list[Endpoint] = []
+        benched: list[Endpoint] = []
+        least = None
+        for ep in self.endpoints:
+            if (exclude and ep in exclude) or (max_conns and ep.active >= max_conns):
+                continue
+            if ep.benched_until > now:
+                benched.append(ep)
+                continue
+            if least is None or ep.active < least:
+                least, best = ep.active, [ep]
+            elif ep.active == least:
+                best.append(ep)
+        if not best:
+            best = benched
+        if not best:
+            return None
+        return best[0] if len(best) == 1 else random.choice(best)
+
+    def all_full(self, max_conns: int) -> bool:
+        return bool(max_conns) and bool(self.endpoints) and all(ep.active >= max_conns for ep in self.endpoints)
+
+    def by_instance_id(self, instance_id: str) -> Endpoint | None:
+        """The endpoint a __VCAP_ID__ sticky cookie names, if it is still registered."""
+        for ep in self.endpoints:
+            if ep.private_instance_id == instance_id:
+                return ep
+        return None
+
+    def by_app_instance(self, app_id: str, index: str) -> Endpoint | None:
+        """The endpoint an X-CF-APP-INSTANCE header (`<app guid>:<index>`) names."""
+        for ep in self.endpoints:
+            if ep.app_id == app_id and ep.private_instance_index == index:
+                return ep
+        return None
+
+    def __len__(self) -> int:
+        return len(self.endpoints)
+
+    def __repr__(self) -> str:
+        return f"Pool({self.key!r}, {self.endpoints!r})"

@@ -1,0 +1,194 @@
+"""The route table: route keys to pools, with gorouter's matching rules. Pure and synchronous, no I/O.
+
+Lookup is a dict hit on the host (then on each shorter wildcard suffix) and at most one dict hit per path
+segment, so its cost does not grow with the number of routes. Time is always passed in (`now`, monotonic
+seconds), which keeps the table testable without clocks or sockets.
+"""
+
+from __future__ import annotations
+
+from portico.routes.endpoint import Endpoint
+from portico.routes.pool import ALGORITHMS, ROUND_ROBIN, Pool
+from portico.routes.uri import route_key, split_route, wildcard_suffixes
+
+
+class _Paths:
+    """The context-path routes under one host, used only when a host has a route with a path."""
+
+    __slots__ = ("pools",)
+
+    def __init__(self) -> None:
+        self.pools: dict[str, Pool] = {}
+
+    def longest_prefix(self, path: str) -> Pool | None:
+        """Longest registered context path that is `path` or a prefix of it on a `/` boundary."""
+        pools = self.pools
+        if path.endswith("/"):
+            path = path[:-1]
+        while True:
+            pool = pools.get(path)
+            if pool is not None:
+                return pool
+            if not path:
+                return None
+            path = path[: path.rfind("/")]
+
+
+class RouteTable:
+    """Route keys -> pools of endpoints.
+
+    A host with only a root route maps straight to its Pool; a host with context paths maps to a _Paths.
+    Wildcard routes (`*.example.com`) live in their own dict keyed by the suffix (`example.com`).
+    """
+
+    def __init__(self, droplet_stale_threshold: float = 120.0, default_algorithm: str = ROUND_ROBIN) -> None:
+        self.droplet_stale_threshold = droplet_stale_threshold
+        self.default_algorithm = default_algorithm
+        self._exact: dict[str, Pool | _Paths] = {}
+        self._wildcard: dict[str, Pool | _Paths] = {}
+        self.route_count = 0
+        self.generation = 0  # bumped on every change; readers can cache on it
+
+    # ---- changes (from the bus) -------------------------------------------------------------------------
+
+    def ttl_for(self, stale_threshold_in_seconds: int | float | None) -> float:
+        """An endpoint's TTL: its own stale threshold when 0 < value <= droplet_stale_threshold."""
+        if stale_threshold_in_seconds and 0 < stale_threshold_in_seconds <= self.droplet_stale_threshold:
+            return float(stale_threshold_in_seconds)
+        return self.droplet_stale_threshold
+
+    def register(self, uri: str, endpoint: Endpoint) -> Endpoint:
+        """Put `endpoint` in the pool of `uri`, creating the route if needed. Returns the endpoint in use."""
+        host, path = split_route(uri)
+        bucket, host = self._bucket(host)
+        pool = self._find_pool(bucket, host, path)
+        if pool is None:
+            pool = Pool(host if bucket is self._exact else "*." + host, path, self.default_algorithm)
+            self._insert_pool(bucket, host, path, pool)
+            self.route_count += 1
+        if endpoint.load_balancing_algorithm in ALGORITHMS:
+            pool.algorithm = endpoint.load_balancing_algorithm
+        self.generation += 1
+        return pool.put(endpoint)
+
+    def unregister(self, uri: str, address: str) -> Endpoint | None:
+        """Remove the endpoint at `address` from `uri`'s pool; drop the route when its pool empties."""
+        host, path = split_route(uri)
+        bucket, host = self._bucket(host)
+        pool = self._find_pool(bucket, host, path)
+        if pool is None:
+            return None
+        removed = pool.remove(address)
+        if removed is not None:
+            self.generation += 1
+            if not pool.endpoints:
+                self._delete_pool(bucket, host, path)
+        return removed
+
+    def remove_endpoint(self, pool: Pool, endpoint: Endpoint) -> None:
+        """The proxy's one write: drop an endpoint that failed for good (a TLS handshake failure)."""
+        self.unregister(pool.key, endpoint.address)
+
+    def prune(self, now: float) -> list[tuple[str, Endpoint]]:
+        """Remove endpoints older than their TTL (TLS endpoints are never TTL-pruned); return what went."""
+        removed: list[tuple[str, Endpoint]] = []
+        for pool in list(self.pools()):
+            stale = [ep for ep in pool.endpoints if not ep.tls and now - ep.updated_at > ep.ttl]
+            for ep in stale:
+                removed.append((pool.key, ep))
+                self.unregister(pool.key, ep.address)
+        return removed
+
+    def refresh_all(self, now: float) -> None:
+        """Mark every endpoint as just registered (after NATS comes back while pruning was suspended)."""
+        for pool in self.pools():
+            for ep in pool.endpoints:
+                ep.updated_at = now
+
+    # ---- reads (from requests and status) ------------------------------------------------------------------
+
+    def lookup(self, host: str, path: str = "") -> Pool | None:
+        """The pool for a request: `host` lower-case without port, `path` lower-case without query.
+
+        Exact host first, then wildcards nearest first; within a host, longest context path on `/` boundaries.
+        """
+        entry = self._exact.get(host)
+        if entry is not None:
+            if entry.__class__ is Pool:
+                return entry
+            pool = entry.longest_prefix(path)
+            if pool is not None:
+                return pool
+        if self._wildcard:
+            for suffix in wildcard_suffixes(host):
+                entry = self._wildcard.get(suffix)
+                if entry is not None:
+                    if entry.__class__ is Pool:
+                        return entry
+                    pool = entry.longest_prefix(path)
+                    if pool is not None:
+                        return pool
+        return None
+
+    def pools(self):
+        """Every pool, exact routes first."""
+        for bucket in (self._exact, self._wildcard):
+            for entry in bucket.values():
+                if entry.__class__ is Pool:
+                    yield entry
+                else:
+                    yield from entry.pools.values()
+
+    def endpoint_count(self) -> int:
+        return sum(len(pool.endpoints) for pool in self.pools())
+
+    def snapshot(self) -> dict[str, list[dict]]:
+        """The table in gorouter's /routes JSON shape."""
+        return {pool.key: [ep.to_json() for ep in pool.endpoints] for pool in self.pools()}
+
+    def __len__(self) -> int:
+        return self.route_count
+
+    # ---- storage -----------------------------------------------------------------------------------------
+
+    def _bucket(self, host: str) -> tuple[dict, str]:
+        if host.startswith("*."):
+            return self._wildcard, host[2:]
+        return self._exact, host
+
+    @staticmethod
+    def _find_pool(bucket: dict, host: str, path: str) -> Pool | None:
+        entry = bucket.get(host)
+        if entry is None:
+            return None
+        if entry.__class__ is Pool:
+            return entry if not path else None
+        return entry.pools.get(path)
+
+    @staticmethod
+    def _insert_pool(bucket: dict, host: str, path: str, pool: Pool) -> None:
+        entry = bucket.get(host)
+        if entry is None and not path:
+            bucket[host] = pool
+            return
+        if entry is None or entry.__class__ is Pool:
+            paths = _Paths()
+            if entry is not None:
+                paths.pools[""] = entry
+            bucket[host] = entry = paths
+        entry.pools[path] = pool
+
+    def _delete_pool(self, bucket: dict, host: str, path: str) -> None:
+        entry = bucket[host]
+        self.route_count -= 1
+        if entry.__class__ is Pool:
+            del bucket[host]
+            return
+        del entry.pools[path]
+        if not entry.pools:
+            del bucket[host]
+        elif list(entry.pools) == [""]:
+            bucket[host] = entry.pools[""]
+
+
+__all__ = ["RouteTable", "route_key"]

@@ -1,0 +1,43 @@
+"""Route keys, as gorouter makes them: lower-cased, cut at '?', one trailing '/' trimmed."""
+
+from __future__ import annotations
+
+
+def split_route(uri: str) -> tuple[str, str]:
+    """Normalise a registered uri into (host, context path).
+
+    `Test.A.com/Foo/?x=1` -> ("test.a.com", "/foo"); a bare host has the empty path.
+    """
+    uri = uri.strip().lower()
+    query = uri.find("?")
+    if query >= 0:
+        uri = uri[:query]
+    if uri.endswith("/"):
+        uri = uri[:-1]
+    slash = uri.find("/")
+    if slash < 0:
+        return uri, ""
+    return uri[:slash], uri[slash:]
+
+
+def route_key(host: str, path: str) -> str:
+    """The printable key of a route, as /routes shows it: host plus context path."""
+    return host + path
+
+
+def host_without_port(host: str) -> str:
+    """Strip a `:port` from a Host value, keeping IPv6 literals like `[::1]` whole."""
+    if host.startswith("["):
+        end = host.find("]")
+        return host[: end + 1] if end > 0 else host
+    colon = host.rfind(":")
+    return host[:colon] if colon >= 0 else host
+
+
+def wildcard_suffixes(host: str):
+    """The wildcard keys tried for `host`, nearest first: a.b.c.com -> b.c.com, c.com, com."""
+    dot = host.find(".")
+    while dot >= 0:
+        host = host[dot + 1:]
+        yield host
+        dot = host.find(".")

@@ -1,0 +1,63 @@
+"""Run a real nats-server or etcd on 127.0.0.1, for tests and for `portico up`."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from portico.stack.binaries import etcd_binary, nats_server_binary
+from portico.stack.processes import ManagedProcess, free_port, wait_for_port
+
+
+@dataclass
+class RunningServer:
+    """A started server: its process, where it listens, and its URL."""
+
+    process: ManagedProcess
+    host: str
+    port: int
+    url: str
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def start_nats(port: int | None = None, workdir: Path | None = None, timeout: float = 10.0) -> RunningServer:
+    port = port or free_port()
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="portico-nats-"))
+    argv = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port)]
+    proc = ManagedProcess("nats-server", argv, workdir / "nats-server.log").start()
+    try:
+        wait_for_port(port, timeout=timeout, process=proc.popen)
+    except Exception:
+        proc.stop()
+        raise
+    return RunningServer(proc, "127.0.0.1", port, f"nats://127.0.0.1:{port}")
+
+
+def start_etcd(port: int | None = None, peer_port: int | None = None, workdir: Path | None = None,
+               timeout: float = 20.0, name: str = "portico") -> RunningServer:
+    port = port or free_port()
+    peer_port = peer_port or free_port()
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="portico-etcd-"))
+    client_url = f"http://127.0.0.1:{port}"
+    peer_url = f"http://127.0.0.1:{peer_port}"
+    argv = [
+        etcd_binary(),
+        "--name", name,
+        "--data-dir", str(workdir / "data"),
+        "--listen-client-urls", client_url,
+        "--advertise-client-urls", client_url,
+        "--listen-peer-urls", peer_url,
+        "--initial-advertise-peer-urls", peer_url,
+        "--initial-cluster", f"{name}={peer_url}",
+        "--log-level", "warn",
+    ]
+    proc = ManagedProcess("etcd", argv, workdir / "etcd.log").start()
+    try:
+        wait_for_port(port, timeout=timeout, process=proc.popen)
+    except Exception:
+        proc.stop()
+        raise
+    return RunningServer(proc, "127.0.0.1", port, client_url)
