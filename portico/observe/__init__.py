@@ -1,0 +1,1 @@
+"""What a router reports about itself: counters and the access log."""
