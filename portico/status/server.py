@@ -1,0 +1,159 @@
+"""The status server: /health, /healthz, /varz, /metrics and /routes, in both of gorouter's port layouts.
+
+Current layout (status.routes_port set): status.port serves /health and /metrics without auth and /healthz,
+/varz behind basic auth; 127.0.0.1:routes_port serves /routes behind basic auth.
+Older layout (routes_port None): status.port serves all of them, /routes included.
+
+Auth decision: when status.user is empty no credentials are configured, and the authenticated endpoints answer
+without asking for any (a router started with no status credentials is a local/dev setup; demanding empty
+credentials would only break `curl host:8082/routes`). With a user set, a missing or wrong Authorization header
+gets 401 with `WWW-Authenticate: Basic realm="Portico"`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import time
+from datetime import datetime, timezone
+
+import msgspec
+
+from portico.config.settings import RouterConfig
+from portico.routes import RouteTable
+from portico.state import RouterState
+from portico.status import prometheus
+from portico.status.http import Request, Response, StatusProtocol
+
+_JSON = "application/json"
+_UNAUTHORIZED = Response(401, b"401 Unauthorized\n", headers=(("WWW-Authenticate", 'Basic realm="Portico"'),))
+_NOT_FOUND = Response(404, b"404 Not Found\n")
+_NOT_ALLOWED = Response(405, b"405 Method Not Allowed\n", headers=(("Allow", "GET, HEAD"),))
+
+
+def uptime_text(seconds: float) -> str:
+    """gorouter's /varz uptime format: `1d:2h:3m:4s`."""
+    s = int(seconds)
+    return f"{s // 86400}d:{s % 86400 // 3600}h:{s % 3600 // 60}m:{s % 60}s"
+
+
+class StatusServer:
+    """Serves the status endpoints for one router; reads the table and state, never writes them."""
+
+    def __init__(self, config: RouterConfig, table: RouteTable, state: RouterState) -> None:
+        self.config = config
+        self.table = table
+        self.state = state
+        status = config.status
+        self._user = status.user.encode()
+        self._password = status.password.encode()
+        self._registry = prometheus.make_registry(table, state)
+        self._routes_cache: tuple[int, bytes] = (-1, b"")
+        self._servers: list[asyncio.AbstractServer] = []
+        self._connections: set[StatusProtocol] = set()
+        older = status.routes_port is None
+        self._main_paths = {
+            "/health": self._health, "/healthz": self._healthz, "/varz": self._varz, "/metrics": self._metrics,
+        }
+        if older:
+            self._main_paths["/routes"] = self._routes
+        self._routes_paths = {"/routes": self._routes}
+        self._authenticated = frozenset({"/healthz", "/varz", "/routes"})
+
+    # ---- lifecycle ---------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        status = self.config.status
+        main = lambda: StatusProtocol(self._dispatcher(self._main_paths), self._connections)  # noqa: E731
+        self._servers.append(await loop.create_server(main, status.host, status.port, reuse_address=True))
+        if status.routes_port is not None:
+            routes = lambda: StatusProtocol(self._dispatcher(self._routes_paths), self._connections)  # noqa: E731
+            self._servers.append(
+                await loop.create_server(routes, "127.0.0.1", status.routes_port, reuse_address=True))
+
+    async def stop(self) -> None:
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
+        for conn in list(self._connections):
+            conn.close()
+        for server in servers:
+            await server.wait_closed()
+
+    @property
+    def ports(self) -> list[int]:
+        """The ports actually bound (useful when configured with port 0)."""
+        return [s.sockets[0].getsockname()[1] for s in self._servers if s.sockets]
+
+    # ---- dispatch ----------------------------------------------------------------------------------------
+
+    def _dispatcher(self, paths: dict):
+        def handle(request: Request) -> Response:
+            endpoint = paths.get(request.path)
+            if endpoint is None:
+                return _NOT_FOUND
+            if request.method not in ("GET", "HEAD"):
+                return _NOT_ALLOWED
+            if request.path in self._authenticated and not self._authorized(request):
+                return _UNAUTHORIZED
+            return endpoint()
+        return handle
+
+    def _authorized(self, request: Request) -> bool:
+        if not self._user:
+            return True
+        header = request.headers.get("authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        user, sep, password = decoded.partition(b":")
+        # Both compared every time, so timing tells nothing about which half was wrong.
+        ok_user = hmac.compare_digest(user, self._user)
+        ok_password = hmac.compare_digest(password, self._password)
+        return bool(sep) and ok_user and ok_password
+
+    # ---- endpoints ---------------------------------------------------------------------------------------
+
+    def _health(self) -> Response:
+        if self.state.healthy:
+            return Response(200, b"ok\n")
+        return Response(503, b"503 Service Unavailable\n")
+
+    def _healthz(self) -> Response:
+        return Response(200, b"ok")
+
+    def _routes(self) -> Response:
+        """The table as gorouter's /routes JSON, encoded once per table generation (cheap repeated polls)."""
+        generation = self.table.generation
+        cached_generation, body = self._routes_cache
+        if cached_generation != generation:
+            body = msgspec.json.encode(self.table.snapshot())
+            self._routes_cache = (generation, body)
+        return Response(200, body, _JSON)
+
+    def _varz(self) -> Response:
+        state, status = self.state, self.config.status
+        varz = {
+            "type": "Router",
+            "index": self.config.index,
+            "uuid": state.id,
+            "host": f"{self.config.ip}:{status.port}",
+            "start": datetime.fromtimestamp(state.started_at, timezone.utc).isoformat(),
+            "uptime": uptime_text(time.time() - state.started_at),
+            "phase": state.phase,
+            "urls": len(self.table),
+            "droplets": self.table.endpoint_count(),
+            "nats_connected": state.nats_connected,
+        }
+        varz.update(state.metrics.as_dict())
+        return Response(200, msgspec.json.encode(varz), _JSON)
+
+    def _metrics(self) -> Response:
+        return Response(200, prometheus.render(self._registry), prometheus.CONTENT_TYPE)

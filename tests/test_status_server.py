@@ -1,0 +1,230 @@
+"""StatusServer over real 127.0.0.1 sockets: health by phase, auth, /routes shape, both layouts, keep-alive."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import http.client
+import json
+import socket
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from portico.config.settings import RouterConfig, StatusSettings
+from portico.routes import Endpoint, RouteTable
+from portico.stack.processes import free_port
+from portico.state import RouterState
+from portico.status import StatusServer
+
+AUTH = {"Authorization": "Basic " + base64.b64encode(b"admin:admin123").decode()}
+WRONG = {"Authorization": "Basic " + base64.b64encode(b"admin:nope").decode()}
+
+
+def make_table() -> RouteTable:
+    table = RouteTable()
+    table.register("test.a.com", Endpoint("10.90.2.103", 9100, ttl=0))
+    table.register("b.com/api", Endpoint("10.0.0.2", 8080, tls=True, app_id="app-1", tags={"component": "x"},
+                                         private_instance_id="inst-1"))
+    table.register("b.com/api", Endpoint("10.0.0.3", 8080))
+    return table
+
+
+class Running:
+    def __init__(self, server: StatusServer, port: int, routes_port: int | None, table, state) -> None:
+        self.server, self.port, self.routes_port, self.table, self.state = server, port, routes_port, table, state
+
+
+async def start(*, older: bool = False, user: str = "admin", password: str = "admin123") -> Running:
+    port = free_port()
+    routes_port = None if older else free_port()
+    config = RouterConfig(status=StatusSettings(host="127.0.0.1", port=port, user=user, password=password,
+                                                routes_port=routes_port))
+    table, state = make_table(), RouterState()
+    server = StatusServer(config, table, state)
+    await server.start()
+    return Running(server, port, routes_port, table, state)
+
+
+@pytest.fixture
+async def current():
+    running = await start()
+    yield running
+    await running.server.stop()
+
+
+@pytest.fixture
+async def older():
+    running = await start(older=True)
+    yield running
+    await running.server.stop()
+
+
+def _get(port: int, path: str, headers: dict | None = None, method: str = "GET"):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request(method, path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+async def get(port: int, path: str, headers: dict | None = None, method: str = "GET"):
+    return await asyncio.to_thread(_get, port, path, headers, method)
+
+
+async def test_health_follows_phase(current):
+    assert (await get(current.port, "/health"))[0] == 503          # starting
+    current.state.mark_healthy()
+    status, headers, body = await get(current.port, "/health")
+    assert (status, body) == (200, b"ok\n")
+    current.state.mark_draining()
+    assert (await get(current.port, "/health"))[0] == 503
+
+
+async def test_routes_requires_auth(current):
+    status, headers, _ = await get(current.routes_port, "/routes")
+    assert status == 401
+    assert headers["WWW-Authenticate"].startswith("Basic")
+    assert (await get(current.routes_port, "/routes", WRONG))[0] == 401
+    assert (await get(current.routes_port, "/routes", {"Authorization": "Bearer abc"}))[0] == 401
+    assert (await get(current.routes_port, "/routes", {"Authorization": "Basic !!!"}))[0] == 401
+
+
+async def test_routes_json_has_gorouters_shape(current):
+    status, headers, body = await get(current.routes_port, "/routes", AUTH)
+    assert status == 200
+    assert headers["Content-Type"] == "application/json"
+    routes = json.loads(body)
+    assert routes["test.a.com"] == [{"address": "10.90.2.103:9100", "availability_zone": "", "protocol": "http1",
+                                     "tls": False, "ttl": 0, "tags": None}]
+    api = {ep["address"]: ep for ep in routes["b.com/api"]}
+    assert api["10.0.0.2:8080"]["tls"] is True
+    assert api["10.0.0.2:8080"]["tags"] == {"component": "x"}
+    assert api["10.0.0.2:8080"]["private_instance_id"] == "inst-1"
+    assert "private_instance_id" not in api["10.0.0.3:8080"]
+
+
+async def test_routes_follow_table_changes(current):
+    first = json.loads((await get(current.routes_port, "/routes", AUTH))[2])
+    current.table.register("new.com", Endpoint("10.0.0.9", 1))
+    current.table.unregister("test.a.com", "10.90.2.103:9100")
+    second = json.loads((await get(current.routes_port, "/routes", AUTH))[2])
+    assert "test.a.com" in first and "new.com" not in first
+    assert "new.com" in second and "test.a.com" not in second
+
+
+async def test_current_layout_keeps_routes_off_the_status_port(current):
+    assert (await get(current.port, "/routes", AUTH))[0] == 404
+    assert (await get(current.routes_port, "/health"))[0] == 404
+
+
+async def test_older_layout_serves_everything_on_one_port(older):
+    assert (await get(older.port, "/routes"))[0] == 401
+    status, _, body = await get(older.port, "/routes", AUTH)
+    assert status == 200 and "test.a.com" in json.loads(body)
+    assert (await get(older.port, "/healthz"))[0] == 401
+    assert (await get(older.port, "/healthz", AUTH))[:3:2] == (200, b"ok")
+    assert (await get(older.port, "/varz"))[0] == 401
+    assert (await get(older.port, "/health"))[0] == 503         # no auth, still starting
+
+
+async def test_empty_user_means_no_auth():
+    running = await start(older=True, user="", password="")
+    try:
+        status, _, body = await get(running.port, "/routes")
+        assert status == 200 and "test.a.com" in json.loads(body)
+    finally:
+        await running.server.stop()
+
+
+async def test_varz(current):
+    current.state.metrics.requests = 7
+    current.state.nats_connected = True
+    status, headers, body = await get(current.port, "/varz", AUTH)
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    varz = json.loads(body)
+    assert varz["type"] == "Router" and varz["index"] == 0
+    assert varz["requests"] == 7 and varz["nats_connected"] is True
+    assert varz["urls"] == 2 and varz["droplets"] == 3
+    assert varz["uptime"].endswith("s") and varz["uptime"].startswith("0d:")
+
+
+async def test_metrics_parse(current):
+    current.state.metrics.responses_5xx = 3
+    current.state.metrics.open_client_connections = 2
+    status, headers, body = await get(current.port, "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    samples = {s.name: s.value for fam in text_string_to_metric_families(body.decode()) for s in fam.samples}
+    assert samples["portico_responses_5xx_total"] == 3
+    assert samples["portico_open_client_connections"] == 2
+    assert samples["portico_routes"] == 2 and samples["portico_endpoints"] == 3
+    assert samples["portico_healthy"] == 0
+
+
+async def test_unknown_path_and_method(current):
+    assert (await get(current.port, "/nope"))[0] == 404
+    status, headers, _ = await get(current.port, "/health", method="POST")
+    assert status == 405 and "GET" in headers["Allow"]
+    assert (await get(current.routes_port, "/routes", AUTH, method="DELETE"))[0] == 405
+
+
+async def test_head_has_no_body(current):
+    current.state.mark_healthy()
+    status, headers, body = await get(current.port, "/health", method="HEAD")
+    assert status == 200 and headers["Content-Length"] == "3" and body == b""
+
+
+def _two_requests_one_connection(port: int) -> list:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    out = []
+    for path in ("/health", "/varz"):
+        conn.request("GET", path, headers=AUTH)
+        resp = conn.getresponse()
+        out.append((resp.status, resp.read()))
+    sock = conn.sock
+    conn.close()
+    return out + [sock is not None]
+
+
+async def test_keep_alive(current):
+    current.state.mark_healthy()
+    results = await asyncio.to_thread(_two_requests_one_connection, current.port)
+    assert results[0] == (200, b"ok\n")
+    assert results[1][0] == 200 and json.loads(results[1][1])["type"] == "Router"
+    assert results[2]  # the same socket served both
+
+
+def _raw(port: int, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(payload)
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return b"".join(chunks)
+            chunks.append(data)
+
+
+async def test_pipelined_and_http10_close(current):
+    current.state.mark_healthy()
+    payload = (b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+               b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    out = await asyncio.to_thread(_raw, current.port, payload)
+    assert out.index(b"HTTP/1.1 200") < out.index(b"HTTP/1.1 404")
+    out = await asyncio.to_thread(_raw, current.port, b"GET /health HTTP/1.0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200") and b"Connection: close" in out
+
+
+async def test_garbage_gets_400(current):
+    out = await asyncio.to_thread(_raw, current.port, b"NOT HTTP AT ALL\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400")
+
+
+async def test_stop_closes_open_connections(current):
+    reader, writer = await asyncio.open_connection("127.0.0.1", current.port)
+    writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    await reader.readuntil(b"\r\n\r\n")
+    await asyncio.wait_for(current.server.stop(), 5)
+    writer.close()
