@@ -365,7 +365,7 @@ def _to_str(value: Any) -> str | None:
 def _yaml_hint(exc: yaml.MarkedYAMLError) -> str:
     """One line saying what the YAML parser tripped over and what usually fixes it."""
     problem = (exc.problem or exc.context or "invalid YAML").strip()
-    text = problem.lower()
+    text = f"{exc.context or ''} {problem}".lower()
     if "'\\t'" in text:
         hint = "indent with spaces, not tabs"
     elif "mapping values are not allowed" in text:
@@ -375,10 +375,14 @@ def _yaml_hint(exc: yaml.MarkedYAMLError) -> str:
         hint = "check the indentation of this line and the one above"
     elif "did not find expected" in text or "could not find expected" in text:
         hint = "check the indentation of this line and the one above"
-    elif "end of stream" in text and "quoted" in (exc.context or ""):
-        hint = "close the quote that starts here"
+    elif "quoted scalar" in text:
+        problem = "this quoted value is never closed"
+        hint = "add the closing quote"
+    elif "flow sequence" in text or "flow mapping" in text or "expected ','" in text:
+        hint = "check that every '[' and '{' above is closed and items are separated by ','"
     elif "expected a single document" in text:
-        hint = "the file must hold one YAML document; remove the extra '---'"
+        problem = "a second YAML document starts here"
+        hint = "the file must hold one document; remove this '---' and what follows, or merge them"
     elif "undefined alias" in text:
         hint = "define the &anchor before using the *alias"
     else:
@@ -390,7 +394,9 @@ def _compose(path: str, text: str) -> Node | None:
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        # an unclosed quote is reported at the end of the file; point at where it opens instead
+        quoted = "quoted scalar" in (exc.context or "")
+        mark = (exc.context_mark if quoted else None) or exc.problem_mark or exc.context_mark
         raise ConfigError(_yaml_hint(exc), path=path, line=mark.line + 1 if mark else None,
                           column=mark.column + 1 if mark else None) from None
     except yaml.YAMLError as exc:
