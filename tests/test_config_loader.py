@@ -540,3 +540,19 @@ def test_unknown_keys_ignored_recorded_and_logged(tmp_path, caplog):
     }
     logged = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
     assert "ignoring unknown key oauth" in logged and "ignoring unknown key nats.ca_certs" in logged
+
+
+def test_merge_of_a_non_mapping(tmp_path):
+    err = error_for(tmp_path, "x: &a [1]\nbackends:\n  <<: *a\n")
+    assert err.key == "backends" and "cannot merge" in str(err)
+
+
+def test_explicit_tag_with_bad_value(tmp_path):
+    err = error_for(tmp_path, "index: !!int abc\n")
+    assert str(err).endswith(':1:1: index: expected an integer, got "abc"')
+
+
+def test_duplicate_key_later_wins_with_warning(tmp_path, caplog):
+    cfg = load_config(write(tmp_path, "port: 1000\nport: 2000\n"))
+    assert cfg.port == 2000
+    assert any("given twice" in r.getMessage() for r in caplog.records)

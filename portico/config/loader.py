@@ -109,7 +109,7 @@ def _parse_duration_text(text: str) -> float | None:
     except ValueError:
         pass
     sign = 1.0
-    if text[:1] in "+-" and text:
+    if text and text[0] in "+-":
         sign, text = (-1.0 if text[0] == "-" else 1.0), text[1:]
     total, pos = 0.0, 0
     for match in _DURATION_PART.finditer(text):
@@ -154,7 +154,10 @@ class _Doc:
         if not isinstance(node, ScalarNode):
             return node
         if node.tag in (_TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null"):
-            return self._constructor.construct_object(node, deep=True)
+            try:
+                return self._constructor.construct_object(node, deep=True)
+            except (yaml.YAMLError, ValueError):  # e.g. `!!int abc`: report the text as the wrong type
+                return node.value
         return node.value
 
     def describe(self, node: Node) -> str:
@@ -186,7 +189,10 @@ class _Map:
         self.used: set[str] = set()
         if node is None:
             return
-        doc._constructor.flatten_mapping(node)  # applies `<<: *anchor` merges
+        try:
+            doc._constructor.flatten_mapping(node)  # applies `<<: *anchor` merges
+        except yaml.MarkedYAMLError as exc:
+            raise doc.error(f"cannot merge: {exc.problem}", name or None, node) from None
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
                 raise doc.error("keys must be plain names, not lists or mappings", name or None, key_node)
