@@ -1,7 +1,49 @@
-"""`portico router` (being built)."""
+"""`portico router -c gorouter.yml`: run a router (or N worker processes sharing the port)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sys
+from pathlib import Path
 
 import typer
 
 
-def router() -> None:
-    raise typer.Exit("portico router is not built yet")
+def router(
+    config: Path = typer.Option(..., "-c", "--config", help="gorouter YAML config file."),
+    workers: int = typer.Option(0, "--workers", help="Processes sharing the proxy port (SO_REUSEPORT); "
+                                "0 takes `workers` from the file (default 1)."),
+    worker_index: int = typer.Option(-1, "--worker-index", hidden=True),
+    log_level: str = typer.Option("", "--log-level", help="Override logging.level from the file."),
+) -> None:
+    from portico.config.loader import ConfigError, load_config
+    from portico.logs import setup_logging
+
+    try:
+        settings = load_config(config)
+    except ConfigError as exc:
+        typer.echo(f"portico router: {exc}", err=True)
+        raise typer.Exit(2)
+    if workers:
+        settings = dataclasses.replace(settings, workers=workers)
+    prefix = f"[w{worker_index}] " if worker_index >= 0 else ""
+    setup_logging(log_level or settings.logging.level, settings.logging.file, prefix)
+
+    if settings.workers > 1 and worker_index < 0:
+        from portico.workers import supervise_workers
+
+        raise typer.Exit(supervise_workers(config, settings, log_level))
+
+    import uvloop
+
+    from portico.router_app import RouterApp
+
+    index = max(worker_index, 0)
+    app = RouterApp(settings, serve_status=index == 0, reuse_port=settings.workers > 1, worker_index=index)
+    try:
+        code = uvloop.run(app.run())
+    except OSError as exc:
+        typer.echo(f"portico router: {exc}", err=True)
+        code = 1
+    sys.exit(code)

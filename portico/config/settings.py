@@ -53,6 +53,7 @@ class BackendSettings:
     max_attempts: int = 1         # gorouter's binary default; BOSH runs 3
     cert_chain: str = ""          # client certificate for TLS backends (PEM text)
     private_key: str = ""
+    ca_certs: str = ""            # extra CAs (PEM text) trusted for TLS backends
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,59 @@
+"""What every connection of one router shares, built once: settings turned into plain attributes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from portico.config.settings import RouterConfig
+from portico.proxy.observer import ExchangeObserver
+from portico.proxy.upstream import Connector
+from portico.routes.table import RouteTable
+from portico.state import RouterState
+
+
+class ProxyContext:
+    """Settings, the route table, the backend connector and the observers, as the hot path reads them."""
+
+    def __init__(self, config: RouterConfig, table: RouteTable, state: RouterState,
+                 loop: asyncio.AbstractEventLoop, *, access_log=None, tls_context_for=None,
+                 scheme: bytes = b"http") -> None:
+        from portico.proxy.routing import RequestRouter
+        from portico.proxy.sticky import StickySessions
+        from portico.proxy.tracing import ZipkinHeaders
+
+        self.config = config
+        self.table = table
+        self.state = state
+        self.metrics = state.metrics
+        self.loop = loop
+        self.scheme = scheme
+        self.keep_alive = not config.disable_keep_alives
+        self.connector = Connector(loop, dial_timeout=config.endpoint_dial_timeout,
+                                   max_idle=config.max_idle_conns_per_host, keep_alive=self.keep_alive,
+                                   tls_context_for=tls_context_for)
+        self.max_conns = config.backends.max_conns
+        self.max_attempts = max(1, config.backends.max_attempts)
+        self.bench_seconds = config.droplet_stale_threshold / 4
+        # Retries stop once this much time has gone since the request arrived (gorouter has no bound).
+        self.retry_budget = max(config.endpoint_dial_timeout * self.max_attempts, 1.0)
+        self.endpoint_timeout = config.endpoint_timeout
+        self.max_header_bytes = config.max_request_header_bytes
+        self.max_header_count = config.max_request_header_count
+        self.max_uri_bytes = config.max_uri_bytes
+        self.sticky_cookie_names = tuple(config.sticky_session_cookie_names)
+        self.sticky = StickySessions(config) if self.sticky_cookie_names else None
+        self.zipkin = ZipkinHeaders() if config.tracing.enable_zipkin else None
+        self.observe = ExchangeObserver(self.metrics, access_log)
+        self.connections: set = set()
+        self.tunnels: set = set()
+        self.router = RequestRouter(self)
+
+    def with_scheme(self, scheme: bytes) -> "ProxyContext":
+        """A view of this context for a listener of another scheme (the TLS port says https)."""
+        other = object.__new__(ProxyContext)
+        other.__dict__.update(self.__dict__)
+        other.scheme = scheme
+        from portico.proxy.routing import RequestRouter
+
+        other.router = RequestRouter(other)
+        return other

@@ -1,0 +1,273 @@
+"""The client side of the proxy: an asyncio.Protocol fed by httptools callbacks.
+
+Each request head becomes an Exchange. Pipelined requests wait in order behind the one being answered; their
+bodies are buffered only up to a bound, then reading from the client pauses. Nothing here waits on a task:
+all work happens in callbacks, so a request costs no coroutine and no task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser, parse_url
+
+from portico.proxy import errors
+from portico.proxy.exchange import Exchange
+from portico.proxy.headers import HOP_BY_HOP, connection_tokens, request_id
+from portico.routes.uri import host_without_port
+
+# Request headers the router reads or replaces; everything else is copied through unchanged.
+_H_HOST = b"host"
+_DROP_FROM_CLIENT = frozenset({
+    b"x-vcap-request-id", b"x-cf-app-instance", b"x-cf-applicationid", b"x-cf-instanceindex", b"x-cf-instanceid",
+    b"x-forwarded-for", b"x-forwarded-proto",
+})
+_NOTED = frozenset({
+    b"host", b"user-agent", b"referer", b"x-request-start", b"cookie", b"expect", b"content-length",
+    b"x-vcap-request-id", b"x-cf-app-instance", b"x-forwarded-for", b"x-forwarded-proto",
+    b"x-cf-applicationid", b"x-cf-instanceindex", b"x-cf-instanceid",
+})
+
+
+class RequestTooLarge(Exception):
+    def __init__(self, status: int, code: str) -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client connection: parse requests, hand each to an Exchange, answer them in order."""
+
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self.transport: asyncio.Transport | None = None
+        self.parser = HttpRequestParser(self)
+        self.client_ip = b""
+        self.client_addr = ""
+        self.active: Exchange | None = None       # the exchange whose response is being written
+        self.parsing: Exchange | None = None      # the exchange whose request is being read
+        self.queue: deque[Exchange] = deque()     # pipelined requests waiting their turn
+        self.closed = False
+        self.http11 = True
+        self.read_paused = 0
+        self.write_paused = False
+        self.tunnel = None
+        self.last_activity = 0.0
+        self.head_started = 0.0                    # when the current request head began (0: not reading one)
+        self._url = b""
+        self._headers: list = []
+        self._head_size = 0
+
+    # ---- asyncio.Protocol -------------------------------------------------------------------------------------
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.client_ip = peer[0].encode()
+            self.client_addr = f"{peer[0]}:{peer[1]}"
+        self.last_activity = self.ctx.loop.time()
+        self.ctx.connections.add(self)
+        self.ctx.metrics.open_client_connections += 1
+
+    def data_received(self, data: bytes) -> None:
+        self.last_activity = self.ctx.loop.time()
+        if self.tunnel is not None:
+            self.tunnel.from_client(data)
+            return
+        try:
+            self.parser.feed_data(data)
+        except HttpParserUpgrade as upgrade:
+            self._upgrade_requested(data[upgrade.args[0]:] if upgrade.args else b"")
+        except RequestTooLarge as exc:
+            self._protocol_error(exc.status, exc.code)
+        except HttpParserError:
+            self._protocol_error(400, "")
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self.ctx.connections.discard(self)
+        self.ctx.metrics.open_client_connections -= 1
+        if self.tunnel is not None:
+            self.tunnel.client_closed()
+            return
+        ex = self.active
+        if ex is not None and not ex.finished:
+            conn = ex.upstream
+            ex.upstream = None
+            ex._release_endpoint()
+            if conn is not None:
+                conn.exchange = None
+                conn.abort()
+            ex.finished = True
+            ex.status = ex.status or 499
+            self.ctx.observe.exchange_done(ex, aborted=True)
+        self.queue.clear()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        ex = self.active
+        if ex is not None and ex.upstream is not None:
+            ex.upstream.transport.pause_reading()
+        if self.tunnel is not None:
+            self.tunnel.pause_backend()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        ex = self.active
+        if ex is not None and ex.upstream is not None:
+            ex.upstream.transport.resume_reading()
+        if self.tunnel is not None:
+            self.tunnel.resume_backend()
+
+    # ---- httptools callbacks ----------------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._head_size = 0
+        self.head_started = self.ctx.loop.time()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self.ctx.max_uri_bytes:
+            raise RequestTooLarge(414, "")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        headers = self._headers
+        headers.append((name, value))
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > self.ctx.max_header_bytes:
+            raise RequestTooLarge(431, "max-request-size-exceeded")
+        if len(headers) > self.ctx.max_header_count:
+            raise RequestTooLarge(431, "max-request-size-exceeded")
+
+    def on_headers_complete(self) -> None:
+        self.head_started = 0.0
+        ex = self.ctx.router.route(self, self.parser, self._url, self._headers)
+        self.parsing = ex
+        if self.active is None:
+            self.active = ex
+            ex.start()
+        else:
+            self.queue.append(ex)
+            if len(self.queue) > 64:
+                self.pause_reading()
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.parsing
+        if ex is not None:
+            ex.request_body(body)
+
+    def on_message_complete(self) -> None:
+        ex = self.parsing
+        if ex is not None:
+            self.parsing = None
+            ex.request_done()
+
+    # ---- used by exchanges ------------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not self.closed:
+            self.transport.write(data)
+
+    def attached(self, ex: Exchange) -> bool:
+        return self.active is ex and not self.closed
+
+    def pause_reading(self) -> None:
+        if self.read_paused == 0 and not self.closed:
+            self.transport.pause_reading()
+        self.read_paused += 1
+
+    def resume_reading(self) -> None:
+        if self.read_paused > 0:
+            self.read_paused -= 1
+            if self.read_paused == 0 and not self.closed:
+                self.transport.resume_reading()
+
+    def exchange_finished(self, ex: Exchange, aborted: bool = False) -> None:
+        """The response to `ex` is fully written: log it, then start the next pipelined request or close."""
+        self.ctx.observe.exchange_done(ex, aborted)
+        if self.active is ex:
+            self.active = None
+        if self.closed:
+            return
+        if aborted:
+            self.transport.abort() if ex.response_started else self.transport.close()
+            self.closed = True
+            return
+        if not ex.keep_alive:
+            self.transport.close()
+            self.closed = True
+            return
+        if self.queue:
+            nxt = self.queue.popleft()
+            self.active = nxt
+            if len(self.queue) == 64:
+                self.resume_reading()
+            nxt.start()
+
+    def _protocol_error(self, status: int, code: str) -> None:
+        """A request we cannot parse or accept: answer it (if nothing else is being answered) and close."""
+        self.parser = HttpRequestParser(self)  # the old one is in an error state
+        if code:
+            data = errors.error_response(status, code, _PROTOCOL_MESSAGES.get(status, ""), close=True)
+        else:
+            data = errors.bare_response(status, close=True)
+        self.ctx.metrics.bad_requests += 1
+        if self.active is None:
+            self.write(data)
+            self.transport.close()
+            self.closed = True
+        else:
+            # Answer in order: after the responses already owed. Stop reading meanwhile.
+            ex = Exchange(self, b"-", b"-")
+            ex.local_response = data
+            ex.status = status
+            ex.keep_alive = False
+            ex.body_done = True
+            self.queue.append(ex)
+            self.pause_reading()
+
+    def _upgrade_requested(self, rest: bytes) -> None:
+        ex = self.parsing
+        if ex is None:
+            ex = self.active
+        if ex is not None:
+            ex.request_done()
+            self.parsing = None
+            if rest:
+                self.ctx.router.early_tunnel_data(ex, rest)
+
+    def start_tunnel(self, ex: Exchange, conn, rest: bytes) -> None:
+        self.ctx.router.start_tunnel(self, ex, conn, rest)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
+
+
+_PROTOCOL_MESSAGES = {431: "Request header fields too large", 414: "Request URI too long"}
+
+
+def absolute_form_host(url: bytes) -> bytes | None:
+    """The host of an absolute-form request target (`GET http://a.com/x`), which overrides Host."""
+    if url[:1] == b"/":
+        return None
+    try:
+        parsed = parse_url(url)
+    except Exception:
+        return None
+    return parsed.host
+
+
+def now_unix_ms() -> bytes:
+    return b"%d" % int(time.time() * 1000)
+
+
+__all__ = ["ClientConnection", "absolute_form_host", "now_unix_ms", "request_id", "HOP_BY_HOP",
+           "connection_tokens", "host_without_port", "_DROP_FROM_CLIENT", "_NOTED", "_H_HOST"]

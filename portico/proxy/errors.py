@@ -1,0 +1,70 @@
+"""Router error responses, byte for byte as gorouter writes them.
+
+Every error carries `X-Cf-Routererror: <code>`, text/plain, `X-Content-Type-Options: nosniff` and the body
+`<status> <reason>: <message>\n`. Fixed ones are built once at import; only 404 and 502 vary per request.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+REASONS: dict[int, bytes] = {s.value: s.phrase.encode() for s in HTTPStatus}
+REASONS[525] = b"SSL Handshake Failed"
+
+
+def reason(status: int) -> bytes:
+    return REASONS.get(status, b"Unknown")
+
+
+def error_response(status: int, code: str, message: str, *, close: bool = False,
+                   extra_headers: bytes = b"") -> bytes:
+    """A complete HTTP/1.1 response for a router error."""
+    phrase = reason(status)
+    body = b"%d %s: %s\n" % (status, phrase, message.encode("utf-8", "replace"))
+    head = [b"HTTP/1.1 %d %s\r\n" % (status, phrase)]
+    if code:
+        head.append(b"X-Cf-Routererror: " + code.encode("latin-1", "replace") + b"\r\n")
+    head.append(b"Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n")
+    head.append(extra_headers)
+    head.append(b"Content-Length: %d\r\n" % len(body))
+    if close:
+        head.append(b"Connection: close\r\n")
+    head.append(b"\r\n")
+    return b"".join(head) + body
+
+
+def bare_response(status: int, *, close: bool = True, body: bytes = b"") -> bytes:
+    """A response without router error code, for protocol errors (400 bad framing, 505, 417...)."""
+    head = b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\n" % (status, reason(status), len(body))
+    if body:
+        head += b"Content-Type: text/plain; charset=utf-8\r\n"
+    if close:
+        head += b"Connection: close\r\n"
+    return head + b"\r\n" + body
+
+
+EMPTY_HOST = "Request had empty Host header"
+ENDPOINT_FAILURE = "Registered endpoint failed to handle the request."
+NO_ENDPOINTS = "Requested route has no available endpoints."
+NO_CACHE = b"Cache-Control: no-cache, no-store\r\n"
+
+
+def empty_host(close: bool = False) -> bytes:
+    return error_response(400, "empty_host", EMPTY_HOST, close=close)
+
+
+def unknown_route(host: str, close: bool = False) -> bytes:
+    return error_response(404, "unknown_route", f"Requested route ('{host}') does not exist.", close=close,
+                          extra_headers=NO_CACHE)
+
+
+def endpoint_failure(detail: str, close: bool = False) -> bytes:
+    return error_response(502, f"endpoint_failure ({detail})", ENDPOINT_FAILURE, close=close)
+
+
+def no_endpoints(close: bool = False) -> bytes:
+    return error_response(503, "no_endpoints", NO_ENDPOINTS, close=close, extra_headers=NO_CACHE)
+
+
+def all_endpoints_full(close: bool = False) -> bytes:
+    return error_response(503, "", "Backends are at their connection limit.", close=close)

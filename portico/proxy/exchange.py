@@ -1,0 +1,439 @@
+"""One proxied request and its response: choosing an endpoint, retrying safely, streaming both bodies.
+
+An Exchange is made by the client connection when a request head is complete. It talks to exactly one
+UpstreamConnection at a time and writes the response straight to the client's transport. Bodies are never
+held whole: request body chunks wait in a short list only until the backend connection is ready (reading from
+the client is paused past a bound), and response chunks are written as they arrive, with reading from the
+backend paused while the client's write buffer is full.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from portico.proxy import errors
+from portico.proxy.headers import HOP_BY_HOP, connection_tokens
+from portico.proxy.upstream import DialError, UpstreamConnection
+
+if TYPE_CHECKING:
+    from portico.proxy.downstream import ClientConnection
+    from portico.routes.endpoint import Endpoint
+    from portico.routes.pool import Pool
+
+# Response framing towards the client.
+FRAME_NONE = 0       # no body (HEAD, 1xx, 204, 304)
+FRAME_LENGTH = 1     # Content-Length passed through
+FRAME_CHUNKED = 2    # re-chunked for the client
+FRAME_CLOSE = 3      # close-delimited: the client connection ends the body
+
+PENDING_BODY_LIMIT = 256 * 1024
+_NO_BODY_STATUS = frozenset({204, 304})
+_IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+_STATUS_LINES: dict[tuple[int, bytes], bytes] = {}
+
+
+def status_line(status: int, reason: bytes) -> bytes:
+    key = (status, reason)
+    line = _STATUS_LINES.get(key)
+    if line is None:
+        line = b"HTTP/1.1 %d %s\r\n" % (status, reason or errors.reason(status))
+        if len(_STATUS_LINES) < 256:
+            _STATUS_LINES[key] = line
+    return line
+
+
+class Exchange:
+    """The life of one request: route it, send it, stream the answer back, report how it went."""
+
+    __slots__ = (
+        "client", "ctx", "method", "uri", "host", "pool", "head", "tail", "request_id", "keep_alive",
+        "is_head", "chunked_request", "has_body", "body_done", "pending", "pending_size", "endpoint",
+        "tried", "attempts", "upstream", "local_response", "status", "framing", "response_started",
+        "upstream_frames_by_close", "request_bytes", "response_bytes", "started_at", "started_wall",
+        "response_header_at", "router_error", "last_error", "user_agent", "referer", "x_forwarded_for",
+        "x_forwarded_proto", "has_vcap_id_in_response", "upgraded", "sticky_id", "app_instance",
+        "log_values", "deadline", "finished",
+    )
+
+    def __init__(self, client: "ClientConnection", method: bytes, uri: bytes) -> None:
+        self.client = client
+        self.ctx = client.ctx
+        self.method = method
+        self.uri = uri
+        self.host = b""
+        self.pool: Pool | None = None
+        self.head = b""              # request line and forwarded headers, without endpoint headers
+        self.tail = b"\r\n"          # framing headers and the blank line
+        self.request_id = b""
+        self.keep_alive = True
+        self.is_head = method == b"HEAD"
+        self.chunked_request = False
+        self.has_body = False
+        self.body_done = False
+        self.pending: list[bytes] | None = None
+        self.pending_size = 0
+        self.endpoint: Endpoint | None = None
+        self.tried: list = []
+        self.attempts = 0
+        self.upstream: UpstreamConnection | None = None
+        self.local_response = b""
+        self.status = 0
+        self.framing = FRAME_NONE
+        self.response_started = False
+        self.upstream_frames_by_close = False
+        self.request_bytes = 0
+        self.response_bytes = 0
+        self.started_at = 0.0
+        self.started_wall = 0.0
+        self.response_header_at = 0.0
+        self.router_error = ""
+        self.last_error: DialError | None = None
+        self.user_agent = b""
+        self.referer = b""
+        self.x_forwarded_for = b""
+        self.x_forwarded_proto = b""
+        self.has_vcap_id_in_response = False
+        self.upgraded = False
+        self.sticky_id = ""
+        self.app_instance: Endpoint | None = None
+        self.log_values: tuple = ()
+        self.deadline = 0.0
+        self.finished = False
+
+    # ---- starting ---------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Called when this exchange reaches the head of the client's pipeline."""
+        if self.local_response:
+            self.client.write(self.local_response)
+            self.response_bytes = len(self.local_response)
+            self.finish()
+            return
+        self.attempt()
+
+    def attempt(self) -> None:
+        ctx = self.ctx
+        now = ctx.loop.time()
+        ep = self.app_instance
+        if ep is None:
+            ep = self._sticky_endpoint(now) if self.sticky_id else None
+        if ep is None:
+            ep = self.pool.pick(now, ctx.max_conns, self.tried)
+        if ep is None:
+            self._no_endpoint()
+            return
+        self.app_instance = None
+        self.endpoint = ep
+        self.attempts += 1
+        ep.active += 1
+        if ctx.endpoint_timeout:
+            self.deadline = now + ctx.endpoint_timeout
+        conn = ctx.connector.take_idle(ep.address)
+        if conn is not None:
+            self._attach(conn)
+        else:
+            ctx.connector.dial(ep, self._dialed)
+
+    def _sticky_endpoint(self, now: float) -> Endpoint | None:
+        ep = self.pool.by_instance_id(self.sticky_id)
+        if ep is None or ep in self.tried or ep.benched_until > now:
+            return None
+        if self.ctx.max_conns and ep.active >= self.ctx.max_conns:
+            return None
+        return ep
+
+    def _no_endpoint(self) -> None:
+        pool = self.pool
+        close = not self.keep_alive
+        if self.last_error is not None:
+            self._fail(self.last_error)
+            return
+        if pool.all_full(self.ctx.max_conns):
+            self.router_error = ""
+            self._reply_local(errors.all_endpoints_full(close), 503)
+        else:
+            self.router_error = "no_endpoints"
+            self._reply_local(errors.no_endpoints(close), 503)
+
+    def _dialed(self, conn: UpstreamConnection | None, err: DialError | None) -> None:
+        ep = self.endpoint
+        if self.finished or self.client.closed:
+            ep.active -= 1
+            if conn is not None:
+                self.ctx.connector.release(conn)
+            return
+        if err is not None:
+            ep.active -= 1
+            self.last_error = err
+            self.tried.append(ep)
+            now = self.ctx.loop.time()
+            ep.benched_until = now + self.ctx.bench_seconds
+            if err.tls_handshake:
+                self.ctx.table.remove_endpoint(self.pool, ep)
+            if self.attempts < self.ctx.max_attempts and self._retry_budget_left(now):
+                self.ctx.metrics.backend_retries += 1
+                self.attempt()
+            else:
+                self._fail(err)
+            return
+        self._attach(conn)
+
+    def _retry_budget_left(self, now: float) -> bool:
+        return now - self.started_at < self.ctx.retry_budget
+
+    def _attach(self, conn: UpstreamConnection) -> None:
+        self.upstream = conn
+        conn.exchange = self
+        conn.uses += 1
+        ep = self.endpoint
+        data = self.head + ep.cf_headers + self.tail
+        pending = self.pending
+        if pending:
+            parts = [data]
+            for chunk in pending:
+                parts.append(self._frame(chunk))
+            data = b"".join(parts)
+            self.pending = None
+            if self.pending_size > PENDING_BODY_LIMIT:
+                self.client.resume_reading()
+            self.pending_size = 0
+        if self.body_done and self.chunked_request:
+            data += b"0\r\n\r\n"
+        conn.transport.write(data)
+
+    def _frame(self, chunk: bytes) -> bytes:
+        if self.chunked_request:
+            return b"%x\r\n%s\r\n" % (len(chunk), chunk)
+        return chunk
+
+    # ---- request body from the client ---------------------------------------------------------------------------
+
+    def request_body(self, chunk: bytes) -> None:
+        self.request_bytes += len(chunk)
+        if self.local_response or self.finished:
+            return
+        conn = self.upstream
+        if conn is not None:
+            conn.transport.write(self._frame(chunk) if self.chunked_request else chunk)
+            return
+        if self.pending is None:
+            self.pending = []
+        self.pending.append(chunk)
+        self.pending_size += len(chunk)
+        if self.pending_size > PENDING_BODY_LIMIT:
+            self.client.pause_reading()
+
+    def request_done(self) -> None:
+        self.body_done = True
+        if self.chunked_request and self.upstream is not None and not self.finished:
+            self.upstream.transport.write(b"0\r\n\r\n")
+
+    def pause_client_reading(self) -> None:
+        self.client.pause_reading()
+
+    def resume_client_reading(self) -> None:
+        self.client.resume_reading()
+
+    # ---- the response ----------------------------------------------------------------------------------------------
+
+    def response_head(self, conn: UpstreamConnection, status: int, reason: bytes, headers: list) -> None:
+        if status < 200 and status != 101:
+            self._interim_response(status, reason, headers)
+            return
+        self.status = status
+        self.response_header_at = self.ctx.loop.time()
+        self.response_started = True
+        self.deadline = 0.0
+        client = self.client
+        out, content_length, chunked, named = self._forwarded_response_headers(status, reason, headers, ())
+        if named:
+            out, content_length, chunked, named = self._forwarded_response_headers(status, reason, headers, named)
+        if not self.has_vcap_id_in_response:
+            out += (b"X-Vcap-Request-Id: ", self.request_id, b"\r\n")
+        if status == 101:
+            self.upgraded = True
+            out.append(b"Connection: Upgrade\r\n\r\n")
+            client.write(b"".join(out))
+            return
+        keep_alive = self.keep_alive
+        if self.is_head or status in _NO_BODY_STATUS:
+            self.framing = FRAME_NONE
+        elif chunked:
+            if client.http11:
+                self.framing = FRAME_CHUNKED
+                out.append(b"Transfer-Encoding: chunked\r\n")
+            else:
+                self.framing = FRAME_CLOSE
+                keep_alive = False
+        elif content_length is not None:
+            self.framing = FRAME_LENGTH
+        else:
+            self.upstream_frames_by_close = True
+            if client.http11:
+                self.framing = FRAME_CHUNKED
+                out.append(b"Transfer-Encoding: chunked\r\n")
+            else:
+                self.framing = FRAME_CLOSE
+                keep_alive = False
+        self.keep_alive = keep_alive
+        if not keep_alive:
+            out.append(b"Connection: close\r\n")
+        out.append(b"\r\n")
+        data = b"".join(out)
+        self.response_bytes = 0
+        client.write(data)
+
+    def _forwarded_response_headers(self, status: int, reason: bytes, headers: list, skip):
+        """The response head for the client, less hop-by-hop fields; also what framing the backend used.
+
+        Returns (parts, content_length, chunked, extra hop-by-hop names from Connection, if any).
+        """
+        out = [status_line(status, reason)]
+        content_length = None
+        chunked = False
+        named = ()
+        hop = HOP_BY_HOP
+        sticky = self.ctx.sticky
+        for name, value in headers:
+            lname = name.lower()
+            if lname in hop:
+                if lname == b"transfer-encoding":
+                    chunked = b"chunked" in value.lower()
+                elif lname == b"connection":
+                    named = tuple(t for t in connection_tokens(value) if t not in (b"close", b"keep-alive",
+                                                                                    b"upgrade"))
+                elif lname == b"upgrade" and status == 101:
+                    out += (name, b": ", value, b"\r\n")
+                continue
+            if skip and lname in skip:
+                continue
+            if lname == b"content-length":
+                content_length = value
+            elif lname == b"x-vcap-request-id":
+                self.has_vcap_id_in_response = True
+            elif lname == b"set-cookie" and sticky is not None:
+                sticky.observe_set_cookie(self, value, out)
+            out += (name, b": ", value, b"\r\n")
+        return out, content_length, chunked, (named if not skip else ())
+
+    def _interim_response(self, status: int, reason: bytes, headers: list) -> None:
+        """Pass 1xx answers (100 Continue, 103 Early Hints) to an HTTP/1.1 client; the final one follows."""
+        if not self.client.http11:
+            return
+        out = [status_line(status, reason)]
+        for name, value in headers:
+            if name.lower() not in HOP_BY_HOP:
+                out += (name, b": ", value, b"\r\n")
+        out.append(b"\r\n")
+        self.client.write(b"".join(out))
+
+    def response_body(self, chunk: bytes) -> None:
+        self.response_bytes += len(chunk)
+        if self.framing == FRAME_CHUNKED:
+            self.client.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        else:
+            self.client.write(chunk)
+
+    def response_done(self, conn: UpstreamConnection, reusable: bool) -> None:
+        if self.status == 0 or self.upgraded:
+            return  # an interim 1xx ended, or the 101 before the tunnel takes over
+        if self.framing == FRAME_CHUNKED:
+            self.client.write(b"0\r\n\r\n")
+        self._release_upstream(conn, reusable and self.body_done)
+        self.finish()
+
+    def response_upgraded(self, conn: UpstreamConnection, rest: bytes) -> None:
+        """The backend said 101: from here on both connections are a byte tunnel."""
+        self._release_endpoint()
+        conn.exchange = None
+        self.client.start_tunnel(self, conn, rest)
+
+    def _release_upstream(self, conn: UpstreamConnection, reusable: bool) -> None:
+        self.upstream = None
+        self._release_endpoint()
+        if reusable and self.ctx.keep_alive:
+            self.ctx.connector.release(conn)
+        else:
+            conn.exchange = None
+            conn.close()
+
+    def _release_endpoint(self) -> None:
+        ep = self.endpoint
+        if ep is not None and ep.active > 0:
+            ep.active -= 1
+
+    def upstream_lost(self, conn: UpstreamConnection, exc: BaseException | None, malformed: bool = False) -> None:
+        """The backend connection closed or sent garbage while this exchange used it."""
+        self.upstream = None
+        if self.finished:
+            return
+        if self.response_started:
+            self._release_endpoint()
+            if self.upstream_frames_by_close and not malformed:
+                if self.framing == FRAME_CHUNKED:
+                    self.client.write(b"0\r\n\r\n")
+                self.finish()
+            else:
+                # Died mid-body: never pass a truncated body off as complete.
+                self.keep_alive = False
+                self.finish(aborted=True)
+            return
+        self._release_endpoint()
+        ep = self.endpoint
+        reused_conn = conn.uses > 1
+        if reused_conn and not self.has_body and self.method in _IDEMPOTENT and self.client.attached(self):
+            # A pooled connection the backend had already closed: try again on a fresh one, not counted.
+            self.ctx.metrics.backend_retries += 1
+            ep.active += 1
+            self.ctx.connector.dial(ep, self._dialed)
+            return
+        detail = "EOF" if exc is None else _describe_io_error(exc)
+        if malformed:
+            detail = "malformed HTTP response"
+        self._fail(DialError(detail))
+
+    def timed_out(self) -> None:
+        """endpoint_timeout passed without a response head."""
+        conn = self.upstream
+        self.upstream = None
+        self._release_endpoint()
+        if conn is not None:
+            conn.exchange = None
+            conn.abort()
+        self._fail(DialError("timeout awaiting response headers"))
+
+    # ---- endings ----------------------------------------------------------------------------------------------------
+
+    def _fail(self, err: DialError) -> None:
+        close = not self.keep_alive
+        if err.tls_handshake:
+            self.router_error = f"endpoint_failure ({err.detail})"
+            body = errors.error_response(525, self.router_error,
+                                         "Registered endpoint failed to handle the request.", close=close)
+            self._reply_local(body, 525)
+            return
+        self.router_error = f"endpoint_failure ({err.detail})"
+        self.ctx.metrics.bad_gateways += 1
+        self._reply_local(errors.endpoint_failure(err.detail, close), 502)
+
+    def _reply_local(self, data: bytes, status: int) -> None:
+        self.status = status
+        self.client.write(data)
+        self.response_bytes = len(data)
+        self.finish()
+
+    def finish(self, aborted: bool = False) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self.client.exchange_finished(self, aborted)
+
+
+def _describe_io_error(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
+    return f"read: {text.lower()}"
+
+
+def wall_clock() -> float:
+    return time.time()

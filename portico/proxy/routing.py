@@ -1,0 +1,245 @@
+"""From a parsed request head to an Exchange: health checks, Host, route lookup, forwarded headers.
+
+This is the per-request hot path: one pass over the headers, one route lookup, one join for the forwarded
+head. The endpoint-specific headers (X-CF-*) are added when an endpoint is chosen, since retries may pick
+another.
+"""
+
+from __future__ import annotations
+
+import time
+
+from portico.proxy import errors
+from portico.proxy.exchange import Exchange
+from portico.proxy.headers import HOP_BY_HOP, connection_tokens, request_id
+from portico.proxy.downstream import absolute_form_host
+from portico.routes.uri import host_without_port
+
+_OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n\r\nok\n"
+_UNAVAILABLE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                b"Content-Length: 0\r\n\r\n")
+_VCAP_COOKIE = b"__VCAP_ID__="
+
+
+class RequestRouter:
+    """Turns request heads into Exchanges. Reads the route table; never writes it."""
+
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self.table = ctx.table
+        self.healthcheck_ua = ctx.config.healthcheck_user_agent.encode()
+        self.sticky_names = tuple(n.encode() for n in ctx.config.sticky_session_cookie_names)
+        self.route_services_enabled = bool(ctx.config.route_services_secret)
+        self.request_start = True
+        self.extra_log = tuple(h.lower().encode() for h in ctx.config.extra_headers_to_log)
+
+    def route(self, client, parser, url: bytes, headers: list) -> Exchange:
+        ctx = self.ctx
+        method = parser.get_method()
+        ex = Exchange(client, method, url)
+        ex.started_at = ctx.loop.time()
+        ex.started_wall = time.time()
+        ex.request_id = rid = request_id()
+        ctx.metrics.requests += 1
+        version = parser.get_http_version()
+        client.http11 = http11 = version == "1.1"
+        keep_alive = http11 and parser.should_keep_alive()
+        ex.keep_alive = keep_alive
+
+        host = b""
+        xff = b""
+        xfp = b""
+        has_request_start = False
+        app_instance = b""
+        cookie = b""
+        expect = b""
+        named_hop = ()
+        upgrade = b""
+        chunked = False
+        content_length = b""
+        extra_log = self.extra_log
+        log_values = [b""] * len(extra_log) if extra_log else None
+        out = [method, b" ", url, b" HTTP/1.1\r\n"]
+        hop = HOP_BY_HOP
+        for name, value in headers:
+            lname = name.lower()
+            if log_values is not None and lname in extra_log:
+                log_values[extra_log.index(lname)] = value
+            if lname in hop:
+                if lname == b"transfer-encoding":
+                    chunked = True
+                elif lname == b"connection":
+                    named_hop = tuple(connection_tokens(value))
+                elif lname == b"upgrade":
+                    upgrade = value
+                continue
+            if lname == b"host":
+                host = value
+            elif lname == b"user-agent":
+                ex.user_agent = value
+            elif lname == b"referer":
+                ex.referer = value
+            elif lname == b"x-forwarded-for":
+                xff = value
+                continue
+            elif lname == b"x-forwarded-proto":
+                xfp = value
+                continue
+            elif lname == b"x-request-start":
+                has_request_start = True
+            elif lname == b"x-vcap-request-id":
+                continue
+            elif lname == b"x-cf-app-instance":
+                app_instance = value
+                continue
+            elif lname in (b"x-cf-applicationid", b"x-cf-instanceindex", b"x-cf-instanceid"):
+                continue
+            elif lname == b"cookie":
+                cookie = value if not cookie else cookie + b"; " + value
+            elif lname == b"expect":
+                expect = value
+            elif lname == b"content-length":
+                content_length = value
+            out += (name, b": ", value, b"\r\n")
+        if log_values is not None:
+            ex.log_values = tuple(log_values)
+
+        # Answered by the router itself, whatever the Host: the load balancer's health check.
+        if ex.user_agent == self.healthcheck_ua:
+            ex.local_response = _OK if ctx.state.healthy else _UNAVAILABLE
+            ex.status = 200 if ctx.state.healthy else 503
+            return ex
+
+        if named_hop:
+            out = _drop_connection_named(out, named_hop)
+        absolute = absolute_form_host(url)
+        if absolute:
+            host = absolute
+        ex.host = host
+        client_ip = client.client_ip
+        host_name = host_without_port(host.decode("latin-1")).lower() if host else ""
+        if not host_name or host_name.encode() == client_ip:
+            return self._local(ex, errors.empty_host(not keep_alive), 400, "empty_host", "empty_hosts")
+
+        if expect:
+            if expect.lower() != b"100-continue":
+                return self._local(ex, errors.bare_response(417, close=not keep_alive), 417, "")
+            out.append(b"Connection: close\r\n")
+
+        path = url
+        q = path.find(b"?")
+        if q >= 0:
+            path = path[:q]
+        pool = self.table.lookup(host_name, path.decode("latin-1").lower() if len(path) > 1 else "")
+        if pool is None or not pool.endpoints:
+            if pool is not None and ctx.config.empty_pool_response_code_503:
+                return self._local(ex, errors.no_endpoints(not keep_alive), 503, "no_endpoints", "no_endpoints")
+            return self._local(ex, errors.unknown_route(host_name, not keep_alive), 404, "unknown_route",
+                               "unknown_routes")
+        ex.pool = pool
+        first = pool.endpoints[0]
+        if first.route_service_url and not self.route_services_enabled:
+            return self._local(ex, errors.error_response(502, "route_service_unsupported",
+                                                         "Support for route services is disabled.",
+                                                         close=not keep_alive), 502, "route_service_unsupported")
+        if app_instance:
+            target = self._app_instance(ex, pool, app_instance)
+            if target is None:
+                return ex
+            ex.app_instance = target
+        elif cookie and self.sticky_names:
+            ex.sticky_id = _sticky_instance(cookie, self.sticky_names)
+
+        ex.x_forwarded_for = xff = (xff + b", " + client_ip) if xff else client_ip
+        ex.x_forwarded_proto = xfp = xfp or ctx.scheme
+        out += (b"X-Forwarded-For: ", xff, b"\r\nX-Forwarded-Proto: ", xfp, b"\r\nX-Vcap-Request-Id: ", rid,
+                b"\r\n")
+        if not has_request_start:
+            out += (b"X-Request-Start: ", b"%d" % int(ex.started_wall * 1000), b"\r\n")
+        if ctx.zipkin is not None:
+            ctx.zipkin.add_headers(headers, out)
+        if upgrade and parser.should_upgrade():
+            # WebSockets and other upgrades: the only hop-by-hop fields passed on, so the backend can say 101.
+            out += (b"Upgrade: ", upgrade, b"\r\nConnection: Upgrade\r\n")
+            ex.head = b"".join(out)
+            ex.tail = _TAIL
+            return ex
+        ex.head = b"".join(out)
+        if chunked:
+            ex.chunked_request = True
+            ex.has_body = True
+            ex.tail = _CHUNKED_TAIL if ctx.keep_alive else _CHUNKED_CLOSE_TAIL
+        else:
+            if content_length and content_length != b"0":
+                ex.has_body = True
+            ex.tail = _TAIL if ctx.keep_alive else _CLOSE_TAIL
+        return ex
+
+    def _local(self, ex: Exchange, data: bytes, status: int, code: str, counter: str = "") -> Exchange:
+        ex.local_response = data
+        ex.status = status
+        ex.router_error = code
+        if counter:
+            setattr(self.ctx.metrics, counter, getattr(self.ctx.metrics, counter) + 1)
+        return ex
+
+    def _app_instance(self, ex: Exchange, pool, value: bytes):
+        """X-CF-APP-INSTANCE: `<app guid>:<index>` names one instance; a bad or unknown one is a 400."""
+        close = not ex.keep_alive
+        text = value.decode("latin-1").strip()
+        guid, sep, index = text.partition(":")
+        if not sep or not guid or not index.isdigit():
+            self._local(ex, errors.error_response(400, "invalid_cf_app_instance_header",
+                                                  "Invalid X-CF-App-Instance Header", close=close), 400,
+                        "invalid_cf_app_instance_header")
+            return None
+        target = pool.by_app_instance(guid, index)
+        if target is None:
+            self._local(ex, errors.error_response(400, "unknown_route", "Requested instance ('"
+                                                  f"{index}') with guid ('{guid}') does not exist for route "
+                                                  f"('{ex.host.decode('latin-1')}')", close=close), 400,
+                        "unknown_route")
+            return None
+        return target
+
+    def early_tunnel_data(self, ex: Exchange, rest: bytes) -> None:
+        """Bytes a client sent after its upgrade request, before the backend said 101: keep them for it."""
+        if ex.pending is None:
+            ex.pending = []
+        ex.pending.append(rest)
+
+    def start_tunnel(self, client, ex: Exchange, conn, rest: bytes) -> None:
+        from portico.proxy.tunnel import Tunnel
+
+        Tunnel(self.ctx, client, conn, ex).start(rest)
+
+
+_TAIL = b"\r\n"
+_CLOSE_TAIL = b"Connection: close\r\n\r\n"
+_CHUNKED_TAIL = b"Transfer-Encoding: chunked\r\n\r\n"
+_CHUNKED_CLOSE_TAIL = b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+
+
+def _sticky_instance(cookie: bytes, session_names: tuple[bytes, ...]) -> str:
+    """The __VCAP_ID__ a request asks for, only when it also carries a session cookie (gorouter's rule)."""
+    vcap = ""
+    has_session = False
+    for part in cookie.split(b";"):
+        name, _, value = part.strip().partition(b"=")
+        if name == b"__VCAP_ID__":
+            vcap = value.decode("latin-1")
+        elif name in session_names:
+            has_session = True
+    return vcap if has_session else ""
+
+
+def _drop_connection_named(out: list, names: tuple[bytes, ...]) -> list:
+    """Remove request headers named in Connection: they are hop-by-hop for this message."""
+    skip = {n for n in names if n not in (b"close", b"keep-alive", b"upgrade")}
+    if not skip:
+        return out
+    kept = out[:4]
+    for i in range(4, len(out), 4):
+        if out[i].lower() not in skip:
+            kept += out[i:i + 4]
+    return kept

@@ -1,0 +1,135 @@
+"""The proxy's listeners, its once-a-second timeout sweep, and draining.
+
+Timeouts are checked by one sweep over open connections each second instead of a timer per request: a timer
+per request would cost an allocation and a heap operation on the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+from portico.config.settings import RouterConfig
+from portico.proxy.context import ProxyContext
+from portico.proxy.downstream import ClientConnection
+from portico.routes.table import RouteTable
+from portico.state import RouterState
+
+log = logging.getLogger("portico.proxy")
+
+SWEEP_INTERVAL = 1.0
+
+
+class ProxyServer:
+    """Listens on the proxy port (and the TLS port when enabled) and owns every client connection."""
+
+    def __init__(self, config: RouterConfig, table: RouteTable, state: RouterState, *, access_log=None,
+                 reuse_port: bool = False) -> None:
+        self.config = config
+        self.table = table
+        self.state = state
+        self.access_log = access_log
+        self.reuse_port = reuse_port
+        self.ctx: ProxyContext | None = None
+        self.servers: list[asyncio.AbstractServer] = []
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        config = self.config
+        from portico.proxy.tls import backend_context_factory, server_context
+
+        ctx = self.ctx = ProxyContext(config, self.table, self.state, loop, access_log=self.access_log,
+                                      tls_context_for=backend_context_factory(config))
+        self.servers.append(await loop.create_server(
+            lambda: ClientConnection(ctx), config.listen_host, config.port, backlog=4096,
+            reuse_port=self.reuse_port or None, reuse_address=True))
+        if config.enable_ssl:
+            tls_ctx = ctx.with_scheme(b"https")
+            self.servers.append(await loop.create_server(
+                lambda: ClientConnection(tls_ctx), config.listen_host, config.ssl_port, backlog=4096,
+                ssl=server_context(config), reuse_port=self.reuse_port or None, reuse_address=True))
+            self._tls_ctx = tls_ctx
+        self._schedule_sweep()
+        log.info("proxy listening on %s:%d%s", config.listen_host, config.port,
+                 f" and TLS on :{config.ssl_port}" if config.enable_ssl else "")
+
+    @property
+    def port(self) -> int:
+        sock = self.servers[0].sockets[0]
+        return sock.getsockname()[1]
+
+    # ---- timeouts --------------------------------------------------------------------------------------------
+
+    def _schedule_sweep(self) -> None:
+        self._sweeper = self.ctx.loop.call_later(SWEEP_INTERVAL, self._sweep)
+
+    def _contexts(self):
+        yield self.ctx
+        tls_ctx = getattr(self, "_tls_ctx", None)
+        if tls_ctx is not None:
+            yield tls_ctx
+
+    def _sweep(self) -> None:
+        now = self.ctx.loop.time()
+        idle_limit = self.config.frontend_idle_timeout
+        head_limit = self.config.request_header_timeout
+        for ctx in self._contexts():
+            for conn in list(ctx.connections):
+                if conn.tunnel is not None or conn.closed:
+                    continue
+                ex = conn.active
+                if ex is not None:
+                    if ex.deadline and now > ex.deadline and not ex.response_started and not ex.finished:
+                        ex.timed_out()
+                    continue
+                if conn.head_started and now - conn.head_started > head_limit:
+                    conn.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    conn.close()
+                elif idle_limit and now - conn.last_activity > idle_limit:
+                    conn.close()
+        self._schedule_sweep()
+
+    # ---- stopping --------------------------------------------------------------------------------------------
+
+    def stop_accepting(self) -> None:
+        for server in self.servers:
+            server.close()
+
+    def in_flight(self) -> int:
+        busy = 0
+        for ctx in self._contexts():
+            busy += sum(1 for c in ctx.connections if c.active is not None or c.queue)
+            busy += len(ctx.tunnels)
+        return busy
+
+    async def drain(self, timeout: float) -> bool:
+        """Stop accepting, let in-flight requests and tunnels finish (up to `timeout`), close idle ones."""
+        self.stop_accepting()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for ctx in self._contexts():
+                for conn in list(ctx.connections):
+                    if conn.active is None and not conn.queue and conn.tunnel is None and not conn.head_started:
+                        conn.close()
+            if self.in_flight() == 0:
+                return True
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+
+    def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self.stop_accepting()
+        for ctx in self._contexts():
+            for conn in list(ctx.connections):
+                if conn.transport is not None:
+                    conn.transport.abort()
+            ctx.connector.close_all()
+
+
+def reuse_port_supported() -> bool:
+    return hasattr(socket, "SO_REUSEPORT")

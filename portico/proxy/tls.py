@@ -1,0 +1,87 @@
+"""TLS contexts: the proxy's server side (certificates chosen by SNI) and the client side to TLS backends."""
+
+from __future__ import annotations
+
+import ssl
+import tempfile
+from pathlib import Path
+
+from portico.config.settings import RouterConfig, TlsCertificate
+
+
+def _load_chain(ctx: ssl.SSLContext, cert: TlsCertificate) -> None:
+    """ssl wants files: write the PEM texts to private temporary files just long enough to load them."""
+    with tempfile.TemporaryDirectory(prefix="portico-tls-") as tmp:
+        cert_path, key_path = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
+        cert_path.write_text(cert.cert_chain)
+        key_path.write_text(cert.private_key)
+        key_path.chmod(0o600)
+        ctx.load_cert_chain(str(cert_path), str(key_path))
+
+
+def _names_of(cert: TlsCertificate) -> list[str]:
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as f:
+        f.write(cert.cert_chain)
+        f.flush()
+        decoded = ssl._ssl._test_decode_cert(f.name)  # the stdlib's own PEM decoder; no other is needed
+    names = [value.lower() for kind, value in decoded.get("subjectAltName", ()) if kind == "DNS"]
+    if not names:
+        for rdn in decoded.get("subject", ()):
+            for key, value in rdn:
+                if key == "commonName":
+                    names.append(value.lower())
+    return names
+
+
+def _matches(name: str, pattern: str) -> bool:
+    if pattern.startswith("*."):
+        return "." in name and name.split(".", 1)[1] == pattern[2:]
+    return name == pattern
+
+
+def server_context(config: RouterConfig) -> ssl.SSLContext:
+    """A server context whose SNI callback picks the certificate matching the client's server name.
+
+    The first certificate in tls_pem is the default for clients that send no SNI or an unknown name.
+    """
+    contexts: list[tuple[list[str], ssl.SSLContext]] = []
+    for cert in config.tls_pem:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_alpn_protocols(["http/1.1"])
+        _load_chain(ctx, cert)
+        contexts.append((_names_of(cert), ctx))
+    default = contexts[0][1]
+
+    def choose(sock: ssl.SSLObject, server_name: str | None, _ctx) -> None:
+        if not server_name:
+            return None
+        name = server_name.lower()
+        for names, ctx in contexts:
+            if any(_matches(name, pattern) for pattern in names):
+                sock.context = ctx
+                return None
+        return None
+
+    default.sni_callback = choose
+    return default
+
+
+def backend_context_factory(config: RouterConfig):
+    """A function giving the client context for a TLS endpoint; it verifies server_cert_domain_san.
+
+    Backends are verified against the system CAs plus backends.ca_certs (PEM) when configured, and the router
+    presents backends.cert_chain/private_key when set (mutual TLS, as gorouter does).
+    """
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ca_pem = getattr(config.backends, "ca_certs", "")
+    if ca_pem:
+        ctx.load_verify_locations(cadata=ca_pem)
+    if config.backends.cert_chain and config.backends.private_key:
+        _load_chain(ctx, TlsCertificate(config.backends.cert_chain, config.backends.private_key))
+    ctx.set_alpn_protocols(["http/1.1"])
+
+    def context_for(_endpoint) -> ssl.SSLContext:
+        return ctx
+
+    return context_for

@@ -1,0 +1,70 @@
+"""A two-way byte tunnel after a 101 Switching Protocols (WebSockets and other upgrades).
+
+Bytes are copied as they arrive in both directions, with backpressure: when one side's write buffer is full,
+reading from the other side pauses. Closing either side closes the other. endpoint_timeout does not apply;
+the idle sweep leaves tunnels alone, and drain gives them until drain_timeout.
+"""
+
+from __future__ import annotations
+
+
+class Tunnel:
+    __slots__ = ("ctx", "client", "backend", "exchange", "closed")
+
+    def __init__(self, ctx, client, backend, exchange) -> None:
+        self.ctx = ctx
+        self.client = client
+        self.backend = backend
+        self.exchange = exchange
+        self.closed = False
+
+    def start(self, backend_rest: bytes) -> None:
+        ctx = self.ctx
+        ctx.metrics.websocket_upgrades += 1
+        ctx.tunnels.add(self)
+        self.client.tunnel = self
+        self.backend.tunnel = self
+        self.client.active = None
+        if backend_rest:
+            self.client.write(backend_rest)
+        ctx.observe.exchange_done(self.exchange, aborted=False)
+        self.exchange.finished = True
+
+    def from_client(self, data: bytes) -> None:
+        if not self.backend.closed:
+            self.backend.transport.write(data)
+
+    def from_backend(self, data: bytes) -> None:
+        if not self.client.closed:
+            self.client.transport.write(data)
+
+    def pause_backend(self) -> None:
+        if not self.backend.closed:
+            self.backend.transport.pause_reading()
+
+    def resume_backend(self) -> None:
+        if not self.backend.closed:
+            self.backend.transport.resume_reading()
+
+    def pause_client(self) -> None:
+        if not self.client.closed:
+            self.client.transport.pause_reading()
+
+    def resume_client(self) -> None:
+        if not self.client.closed:
+            self.client.transport.resume_reading()
+
+    def client_closed(self) -> None:
+        self._close()
+
+    def backend_closed(self) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.ctx.tunnels.discard(self)
+        self.backend.tunnel = None
+        self.backend.close()
+        self.client.close()

@@ -1,0 +1,275 @@
+"""Connections to backends: dialing with a timeout, and a bounded idle pool per endpoint address.
+
+Pools are keyed by address (`host:port`), not by route, so a table with 100k routes over a few hundred app
+instances keeps only a few hundred idle connections, and never more than `max_idle` per address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import ssl
+from typing import Callable
+
+from httptools import HttpParserUpgrade, HttpResponseParser
+
+from portico.routes.endpoint import Endpoint
+
+
+class DialError(Exception):
+    """A backend could not be reached; `detail` reads like gorouter's reason text."""
+
+    def __init__(self, detail: str, tls_handshake: bool = False) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.tls_handshake = tls_handshake
+
+
+def describe_dial_error(address: str, exc: BaseException) -> DialError:
+    if isinstance(exc, DialError):
+        return exc
+    if isinstance(exc, ssl.SSLError):
+        return DialError(f"remote error: tls: {exc.reason or exc}", tls_handshake=True)
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return DialError(f"dial tcp {address}: i/o timeout")
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return DialError(f"dial tcp {address}: connect: connection refused")
+    if isinstance(exc, OSError) and exc.strerror:
+        return DialError(f"dial tcp {address}: {exc.strerror.lower()}")
+    return DialError(f"dial tcp {address}: {exc}")
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One connection to a backend. Serves one exchange at a time; its response callbacks go to that exchange.
+
+    The exchange (portico.proxy.exchange.Exchange) implements `response_head`, `response_body`,
+    `response_done` and `upstream_lost`; this class only parses and keeps the connection's own state.
+    """
+
+    __slots__ = ("connector", "address", "transport", "exchange", "parser", "uses", "closed", "_headers",
+                 "_reason", "_stop_after_head", "tls", "parser_keep_alive", "tunnel")
+
+    def __init__(self, connector: "Connector", address: str, tls: bool = False) -> None:
+        self.connector = connector
+        self.address = address
+        self.transport: asyncio.Transport | None = None
+        self.exchange = None
+        self.parser = HttpResponseParser(self)
+        self.uses = 0             # requests sent on this connection; > 0 before a send means "reused"
+        self.closed = False
+        self._headers: list = []
+        self._reason = b""
+        self._stop_after_head = False
+        self.parser_keep_alive = True
+        self.tls = tls
+        self.tunnel = None          # set when a 101 turned this connection into a byte tunnel
+
+    # ---- asyncio.Protocol -----------------------------------------------------------------------------------
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.from_backend(data)
+            return
+        if self.exchange is None:
+            # A backend must not talk on an idle connection; it cannot be trusted for the next request.
+            self.close()
+            return
+        try:
+            self.parser.feed_data(data)
+        except Exception as exc:  # httptools errors, or our own stop after a HEAD response head
+            if self._stop_after_head:
+                self._stop_after_head = False
+                self.parser = HttpResponseParser(self)
+                ex = self.exchange
+                if ex is not None:
+                    ex.response_done(self, self.parser_keep_alive)
+                return
+            if self.exchange is not None and isinstance(exc, HttpParserUpgrade):
+                offset = exc.args[0] if exc.args else len(data)
+                self.exchange.response_upgraded(self, data[offset:])
+                return
+            ex = self.exchange
+            self.close()
+            if ex is not None:
+                ex.upstream_lost(self, exc, malformed=True)
+
+    def eof_received(self):
+        return False  # close our side too
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self.connector.forget(self)
+        if self.tunnel is not None:
+            self.tunnel.backend_closed()
+            return
+        ex = self.exchange
+        if ex is not None:
+            self.exchange = None
+            ex.upstream_lost(self, exc)
+
+    def pause_writing(self) -> None:
+        if self.tunnel is not None:
+            self.tunnel.pause_client()
+            return
+        ex = self.exchange
+        if ex is not None:
+            ex.pause_client_reading()
+
+    def resume_writing(self) -> None:
+        if self.tunnel is not None:
+            self.tunnel.resume_client()
+            return
+        ex = self.exchange
+        if ex is not None:
+            ex.resume_client_reading()
+
+    # ---- httptools callbacks ---------------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._headers = []
+
+    def on_status(self, reason: bytes) -> None:
+        self._reason = reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        ex = self.exchange
+        if ex is None:
+            return
+        status = self.parser.get_status_code()
+        ex.response_head(self, status, self._reason, self._headers)
+        if ex.is_head and status >= 200 and self.exchange is ex:
+            # httptools cannot be told that a HEAD response has no body: stop it here and start afresh.
+            self._stop_after_head = True
+            self.parser_keep_alive = self.parser.should_keep_alive()
+            raise _HeadDone()
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.exchange
+        if ex is not None:
+            ex.response_body(body)
+
+    def on_message_complete(self) -> None:
+        ex = self.exchange
+        if ex is not None:
+            ex.response_done(self, self.parser.should_keep_alive())
+
+    # ---- pool use --------------------------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.connector.forget(self)
+            if self.transport is not None:
+                self.transport.close()
+
+    def abort(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.connector.forget(self)
+            if self.transport is not None:
+                self.transport.abort()
+
+
+class _HeadDone(Exception):
+    """Raised inside the parser callback to stop parsing after a HEAD response's head."""
+
+
+class Connector:
+    """Dials backends and keeps idle keep-alive connections, at most `max_idle` per address."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, dial_timeout: float, max_idle: int,
+                 keep_alive: bool = True, tls_context_for: Callable[[Endpoint], ssl.SSLContext] | None = None
+                 ) -> None:
+        self.loop = loop
+        self.dial_timeout = dial_timeout
+        self.max_idle = max_idle if keep_alive else 0
+        self.idle: dict[str, list[UpstreamConnection]] = {}
+        self.tls_context_for = tls_context_for
+        self.connects = 0
+        self.reuses = 0
+
+    def take_idle(self, address: str) -> UpstreamConnection | None:
+        conns = self.idle.get(address)
+        while conns:
+            conn = conns.pop()
+            if not conn.closed and not conn.transport.is_closing():
+                self.reuses += 1
+                return conn
+        return None
+
+    def release(self, conn: UpstreamConnection) -> None:
+        """Keep a connection whose last exchange ended cleanly, or close it when the pool is full."""
+        conn.exchange = None
+        if conn.closed:
+            return
+        conns = self.idle.get(conn.address)
+        if conns is None:
+            conns = self.idle[conn.address] = []
+        if len(conns) < self.max_idle:
+            conns.append(conn)
+        else:
+            conn.close()
+
+    def forget(self, conn: UpstreamConnection) -> None:
+        conns = self.idle.get(conn.address)
+        if conns:
+            try:
+                conns.remove(conn)
+            except ValueError:
+                pass
+            if not conns:
+                del self.idle[conn.address]
+
+    def dial(self, endpoint: Endpoint, done: Callable[[UpstreamConnection | None, DialError | None], None]
+             ) -> asyncio.Task:
+        """Open a connection to `endpoint` and call `done(conn, None)` or `done(None, error)` once."""
+        self.connects += 1
+        address = endpoint.address
+        tls_context = None
+        server_hostname = None
+        if endpoint.tls and self.tls_context_for is not None:
+            tls_context = self.tls_context_for(endpoint)
+            server_hostname = endpoint.server_cert_domain_san or endpoint.host
+        factory = lambda: UpstreamConnection(self, address, tls=endpoint.tls)  # noqa: E731
+        coro = self.loop.create_connection(factory, endpoint.host, endpoint.port, ssl=tls_context,
+                                           server_hostname=server_hostname,
+                                           ssl_handshake_timeout=self.dial_timeout if tls_context else None)
+        task = self.loop.create_task(coro)
+        timer = self.loop.call_later(self.dial_timeout, task.cancel)
+
+        def finished(t: asyncio.Task) -> None:
+            timer.cancel()
+            if t.cancelled():
+                done(None, DialError(f"dial tcp {address}: i/o timeout"))
+                return
+            exc = t.exception()
+            if exc is not None:
+                done(None, describe_dial_error(address, exc))
+                return
+            transport, conn = t.result()
+            sock = transport.get_extra_info("socket")
+            if sock is not None and not tls_context:
+                try:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    pass
+            done(conn, None)
+
+        task.add_done_callback(finished)
+        return task
+
+    def close_all(self) -> None:
+        for conns in list(self.idle.values()):
+            for conn in list(conns):
+                conn.close()
+        self.idle.clear()

@@ -1,0 +1,127 @@
+"""One router process: the parts wired together in gorouter's startup order, and its signals.
+
+Startup: status port (answering 503), NATS connect, router.start, subscribe, pruning, wait
+start_response_delay_interval, open the proxy port, report healthy, announce in etcd. SIGUSR1 drains;
+SIGTERM and SIGINT stop at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from portico.bus.pruner import Pruner
+from portico.bus.subscriber import RouteBus
+from portico.config.settings import RouterConfig
+from portico.proxy.server import ProxyServer
+from portico.routes.table import RouteTable
+from portico.state import RouterState
+from portico.status.server import StatusServer
+
+log = logging.getLogger("portico.router")
+
+
+class RouterApp:
+    """Owns a router's parts and their lifecycle. `run()` returns the process exit code."""
+
+    def __init__(self, config: RouterConfig, *, serve_status: bool = True, reuse_port: bool = False,
+                 worker_index: int = 0) -> None:
+        self.config = config
+        self.state = RouterState(config.index)
+        self.table = RouteTable(config.droplet_stale_threshold, config.balancing_algorithm)
+        self.serve_status = serve_status
+        self.worker_index = worker_index
+        self.access_log = None
+        if config.access_log.file:
+            from portico.observe.access_log import AccessLog
+
+            self.access_log = AccessLog(config.access_log.file, tuple(config.extra_headers_to_log))
+        self.pruner = Pruner(config, self.table, self.state)
+        self.bus = RouteBus(config, self.table, self.state, on_reconnect=self.pruner.on_nats_reconnected)
+        self.status = StatusServer(config, self.table, self.state) if serve_status else None
+        self.proxy = ProxyServer(config, self.table, self.state, access_log=self.access_log,
+                                 reuse_port=reuse_port)
+        self.announcer = None
+        self._stop = asyncio.Event()
+        self._exit_code = 0
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._stop_now)
+        loop.add_signal_handler(signal.SIGINT, self._stop_now)
+        loop.add_signal_handler(signal.SIGUSR1, lambda: loop.create_task(self.drain()))
+        try:
+            await self._start()
+            await self._stop.wait()
+        finally:
+            await self._shutdown()
+        return self._exit_code
+
+    async def _start(self) -> None:
+        config = self.config
+        if self.status is not None:
+            await self.status.start()
+        await self.bus.start()
+        self.pruner.start()
+        if config.start_response_delay_interval > 0:
+            await asyncio.sleep(config.start_response_delay_interval)
+        if self.access_log is not None:
+            self.access_log.start(asyncio.get_running_loop())
+        await self.proxy.start()
+        self.state.mark_healthy()
+        log.info("router %s healthy: proxy :%d, %d routes", self.state.id, config.port, len(self.table))
+        if config.etcd.endpoints and self.worker_index == 0:
+            await self._announce()
+
+    async def _announce(self) -> None:
+        from portico.announce import RouterAnnouncer
+
+        config = self.config
+        address = f"{config.etcd.advertise_host}:{config.port}"
+        self.announcer = RouterAnnouncer(config.etcd, self.state.id, address, config.status.port)
+        try:
+            await self.announcer.start()
+        except Exception as exc:  # etcd being down must not stop a router from routing
+            log.warning("could not announce this router in etcd (%s); routing goes on", exc)
+
+    def _stop_now(self) -> None:
+        log.info("stopping")
+        self._stop.set()
+
+    async def drain(self) -> None:
+        """SIGUSR1: report unhealthy, wait drain_wait, stop accepting, finish in-flight work, exit 0."""
+        if self.state.phase == "draining":
+            return
+        config = self.config
+        self.state.mark_draining()
+        log.info("draining: /health answers 503; waiting drain_wait %.1fs", config.drain_wait)
+        if self.announcer is not None:
+            try:
+                await self.announcer.stop()
+            except Exception as exc:
+                log.warning("could not withdraw from etcd: %s", exc)
+            self.announcer = None
+        if config.drain_wait > 0:
+            await asyncio.sleep(config.drain_wait)
+        timeout = config.drain_timeout or config.endpoint_timeout
+        done = await self.proxy.drain(timeout)
+        log.info("drained %s", "cleanly" if done else f"with work left after {timeout:.1f}s")
+        self._stop.set()
+
+    async def _shutdown(self) -> None:
+        self.proxy.close()
+        if self.announcer is not None:
+            try:
+                await asyncio.wait_for(self.announcer.stop(), 2.0)
+            except Exception:
+                pass
+        await self.pruner.stop()
+        try:
+            await asyncio.wait_for(self.bus.stop(), 2.0)
+        except Exception:
+            pass
+        if self.status is not None:
+            await self.status.stop()
+        if self.access_log is not None:
+            self.access_log.close()
