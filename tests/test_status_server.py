@@ -228,3 +228,29 @@ async def test_stop_closes_open_connections(current):
     await reader.readuntil(b"\r\n\r\n")
     await asyncio.wait_for(current.server.stop(), 5)
     writer.close()
+
+
+async def test_large_table_is_built_in_chunks_and_matches_snapshot(current, monkeypatch):
+    from portico.status import routes_json
+    monkeypatch.setattr(routes_json, "CHUNK_POOLS", 3)
+    for i in range(10):
+        current.table.register(f"app{i}.example.com", Endpoint("10.1.0.1", 8000 + i))
+    status, _, body = await get(current.routes_port, "/routes", AUTH)
+    assert status == 200 and json.loads(body) == current.table.snapshot()
+    # Pipelined: the slow /routes answer still comes before the quick /health answer that followed it.
+    current.table.register("one-more.com", Endpoint("10.1.0.2", 1))
+    auth = AUTH["Authorization"].encode()
+    payload = (b"GET /routes HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth + b"\r\n\r\n"
+               b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    out = await asyncio.to_thread(_raw, current.routes_port, payload)
+    assert out.index(b"HTTP/1.1 200") < out.index(b"one-more.com") < out.index(b"HTTP/1.1 404")
+
+
+async def test_routes_body_is_cached_per_generation():
+    from portico.status.routes_json import RoutesJson
+    table = make_table()
+    cache = RoutesJson(table)
+    first = cache.cached()
+    assert cache.cached() is first          # unchanged table: the same bytes, no re-encoding
+    table.register("c.com", Endpoint("10.0.0.4", 1))
+    assert cache.cached() is not first and b"c.com" in cache.cached()

@@ -1,7 +1,7 @@
 """A minimal HTTP/1.1 server protocol for the status endpoints, driven by httptools callbacks.
 
-Status requests are tiny and answered synchronously, so the protocol needs no task per request: each request
-is answered inside `on_message_complete`, which also keeps pipelined requests in order for free. Kept apart
+Status requests are tiny and almost all answered synchronously inside `on_message_complete`, so the protocol
+needs no task per request; only slow work (a large /routes build) returns an awaitable. Kept apart
 from the endpoint logic (portico.status.server) so either can change alone.
 """
 
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from functools import partial
 from http import HTTPStatus
-from typing import Callable
+from typing import Awaitable, Callable, Union
 
 import httptools
 
@@ -35,9 +37,10 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-Handler = Callable[[Request], Response]
+Handler = Callable[[Request], Union[Response, Awaitable[Response]]]
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
+_SERVER_ERROR = Response(500, b"500 Internal Server Error\n")
 _date_cache: list = [0, ""]
 
 
@@ -64,7 +67,11 @@ def encode_response(response: Response, *, head_only: bool, keep_alive: bool) ->
 
 
 class StatusProtocol(asyncio.Protocol):
-    """One client connection: parse requests, hand each to `handler`, write the answer, honour keep-alive."""
+    """One client connection: parse requests, hand each to `handler`, write the answers in order, keep-alive.
+
+    A handler returns a Response, or an awaitable of one for slow work (a large /routes build). Answers go out
+    in request order; while an awaitable is pending, reading pauses so a pipelining client cannot pile up work.
+    """
 
     def __init__(self, handler: Handler, connections: set) -> None:
         self._handler = handler
@@ -75,7 +82,11 @@ class StatusProtocol(asyncio.Protocol):
         self._headers: dict[str, str] = {}
         self._head_bytes = 0
         self._idle: asyncio.TimerHandle | None = None
-        self._closing = False
+        self._queue: deque[list] = deque()    # [encoded answer or None while pending, keep_alive]
+        self._tasks: set[asyncio.Future] = set()
+        self._write_paused = False
+        self._reading_paused = False
+        self._done = False                    # no more requests will be read (close requested or bad input)
 
     # ---- connection ------------------------------------------------------------------------------------
 
@@ -88,10 +99,12 @@ class StatusProtocol(asyncio.Protocol):
         self._connections.discard(self)
         if self._idle is not None:
             self._idle.cancel()
+        for task in list(self._tasks):
+            task.cancel()
         self._transport = None
 
     def data_received(self, data: bytes) -> None:
-        if self._closing:
+        if self._done:
             return
         try:
             self._parser.feed_data(data)
@@ -102,15 +115,15 @@ class StatusProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         # A client that does not read its answers gets no more requests parsed until it catches up.
-        if self._transport is not None:
-            self._transport.pause_reading()
+        self._write_paused = True
+        self._update_reading()
 
     def resume_writing(self) -> None:
-        if self._transport is not None:
-            self._transport.resume_reading()
+        self._write_paused = False
+        self._update_reading()
 
     def close(self) -> None:
-        self._closing = True
+        self._done = True
         if self._transport is not None:
             self._transport.close()
 
@@ -120,9 +133,8 @@ class StatusProtocol(asyncio.Protocol):
         self._url = b""
         self._headers = {}
         self._head_bytes = 0
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
+        # The idle timer keeps running until the request is complete: a client that stalls mid-request is
+        # closed like an idle one.
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -133,22 +145,65 @@ class StatusProtocol(asyncio.Protocol):
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_message_complete(self) -> None:
-        if self._closing or self._transport is None:
+        if self._done or self._transport is None:
             return
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         method = self._parser.get_method().decode("ascii", "replace")
         path = self._url.split(b"?", 1)[0].decode("latin-1")
         keep_alive = self._parser.should_keep_alive()
+        head_only = method == "HEAD"
+        if not keep_alive:
+            self._done = True
         try:
-            response = self._handler(Request(method, path, self._headers))
+            result = self._handler(Request(method, path, self._headers))
         except Exception:  # a bug in one endpoint must not kill the connection silently
-            response = Response(500, b"500 Internal Server Error\n")
-        self._transport.write(encode_response(response, head_only=method == "HEAD", keep_alive=keep_alive))
-        if keep_alive:
-            self._arm_idle()
+            result = _SERVER_ERROR
+        if isinstance(result, Response):
+            self._queue.append([encode_response(result, head_only=head_only, keep_alive=keep_alive), keep_alive])
         else:
-            self.close()
+            slot = [None, keep_alive]
+            self._queue.append(slot)
+            task = asyncio.ensure_future(result)
+            self._tasks.add(task)
+            task.add_done_callback(partial(self._answered, slot, head_only))
+            self._update_reading()
+        self._drain()
 
     # ---- helpers -----------------------------------------------------------------------------------------
+
+    def _answered(self, slot: list, head_only: bool, task: asyncio.Future) -> None:
+        self._tasks.discard(task)
+        if task.cancelled() or self._transport is None:
+            return
+        response = _SERVER_ERROR if task.exception() is not None else task.result()
+        slot[0] = encode_response(response, head_only=head_only, keep_alive=slot[1])
+        self._update_reading()
+        self._drain()
+
+    def _drain(self) -> None:
+        """Write every answer that is ready, in request order; close after one that ends the connection."""
+        queue = self._queue
+        while queue and queue[0][0] is not None and self._transport is not None:
+            data, keep_alive = queue.popleft()
+            self._transport.write(data)
+            if not keep_alive:
+                self.close()
+                return
+        if not queue and not self._done:
+            self._arm_idle()
+
+    def _update_reading(self) -> None:
+        if self._transport is None:
+            return
+        pause = self._write_paused or bool(self._tasks)
+        if pause != self._reading_paused:
+            self._reading_paused = pause
+            if pause:
+                self._transport.pause_reading()
+            else:
+                self._transport.resume_reading()
 
     def _count(self, n: int) -> None:
         self._head_bytes += n
@@ -156,12 +211,13 @@ class StatusProtocol(asyncio.Protocol):
             raise httptools.HttpParserError("request head too large")
 
     def _fail(self, status: int) -> None:
+        """Answer bad input (after any answers still owed) and close."""
         if self._head_bytes > MAX_HEAD_BYTES:
             status = 431
-        if self._transport is not None:
-            body = f"{status} {_REASONS.get(status, '')}\n".encode()
-            self._transport.write(encode_response(Response(status, body), head_only=False, keep_alive=False))
-        self.close()
+        self._done = True
+        body = f"{status} {_REASONS.get(status, '')}\n".encode()
+        self._queue.append([encode_response(Response(status, body), head_only=False, keep_alive=False), False])
+        self._drain()
 
     def _arm_idle(self) -> None:
         if self._idle is not None:

@@ -26,6 +26,7 @@ from portico.routes import RouteTable
 from portico.state import RouterState
 from portico.status import prometheus
 from portico.status.http import Request, Response, StatusProtocol
+from portico.status.routes_json import RoutesJson
 
 _JSON = "application/json"
 _UNAUTHORIZED = Response(401, b"401 Unauthorized\n", headers=(("WWW-Authenticate", 'Basic realm="Portico"'),))
@@ -50,7 +51,7 @@ class StatusServer:
         self._user = status.user.encode()
         self._password = status.password.encode()
         self._registry = prometheus.make_registry(table, state)
-        self._routes_cache: tuple[int, bytes] = (-1, b"")
+        self._routes_json = RoutesJson(table)
         self._servers: list[asyncio.AbstractServer] = []
         self._connections: set[StatusProtocol] = set()
         older = status.routes_port is None
@@ -129,14 +130,15 @@ class StatusServer:
     def _healthz(self) -> Response:
         return Response(200, b"ok")
 
-    def _routes(self) -> Response:
-        """The table as gorouter's /routes JSON, encoded once per table generation (cheap repeated polls)."""
-        generation = self.table.generation
-        cached_generation, body = self._routes_cache
-        if cached_generation != generation:
-            body = msgspec.json.encode(self.table.snapshot())
-            self._routes_cache = (generation, body)
-        return Response(200, body, _JSON)
+    def _routes(self):
+        """gorouter's /routes JSON, cached per table generation; a large table is built off the request path."""
+        body = self._routes_json.cached()
+        if body is not None:
+            return Response(200, body, _JSON)
+        return self._routes_async()
+
+    async def _routes_async(self) -> Response:
+        return Response(200, await self._routes_json.build(), _JSON)
 
     def _varz(self) -> Response:
         state, status = self.state, self.config.status
