@@ -1,0 +1,64 @@
+"""Assemble confsync from a ConfsyncConfig: load resources, pick the backend, run the chosen mode.
+
+Exit codes: 0 every resource ok; 1 a resource or the backend failed (--onetime); 2 bad configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from portico.confsync.backends import make_backend
+from portico.confsync.render import Renderer
+from portico.confsync.resources import ConfsyncConfig, ResourceError, load_resources
+from portico.confsync.runner import Runner
+from portico.confsync.status import serve_status
+
+log = logging.getLogger("portico.confsync")
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def build_runner(config: ConfsyncConfig) -> Runner:
+    resources = load_resources(config.confdir, config.prefix)
+    if not resources:
+        raise ResourceError(f"no template resources in {config.confdir / 'conf.d'}")
+    prefixes = sorted({w for r in resources for w in r.watched})
+    backend = make_backend(config.backend, nodes=config.nodes, prefixes=prefixes, files=config.files)
+    return Runner(resources, backend, Renderer(config.confdir / "templates"), noop=config.noop,
+                  sync_only=config.sync_only, keep_stage_file=config.keep_stage_file)
+
+
+async def serve(config: ConfsyncConfig) -> int:
+    """Run until done (--onetime) or until SIGTERM/SIGINT; returns the process exit code."""
+    try:
+        runner = build_runner(config)
+    except (ResourceError, ValueError) as exc:
+        log.error("%s", exc)
+        return EXIT_CONFIG
+    status_server = None
+    if config.status_port is not None:
+        status_server = await serve_status(runner.status, config.status_port)
+        log.info("status on http://127.0.0.1:%d/status", config.status_port)
+    try:
+        if config.onetime:
+            return EXIT_OK if await runner.run_once() else EXIT_FAILED
+        loop = asyncio.get_running_loop()
+        if config.watch and runner.backend.supports_watch:
+            main = asyncio.ensure_future(runner.run_watch())
+        else:
+            if config.watch:
+                log.warning("backend %s cannot watch; polling every %gs", runner.backend.name, config.interval)
+            main = asyncio.ensure_future(runner.run_interval(config.interval))
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, main.cancel)
+        try:
+            await main
+        except asyncio.CancelledError:
+            log.info("confsync stopping")
+        return EXIT_OK if runner.ok() else EXIT_FAILED
+    finally:
+        if status_server is not None:
+            status_server.close()
+        await runner.backend.close()
