@@ -1,0 +1,212 @@
+"""gorouter's NATS messages: the registration schema, its decoding and encoding, and the router.start payload.
+
+The wire format is gorouter's contract, so existing registrars and `nats-pub` keep working:
+
+- unknown fields are ignored, a missing field takes its default;
+- `null` is treated like a missing field (Go's decoder does the same), so `"tags": null` from a Go registrar
+  is fine;
+- a wrong type (`"private_instance_index": 3`, `"port": "80"`), a port outside 0..65535, a `protocol` other
+  than http1/http2, or a `route_service_url` that does not start with `https` rejects the whole message.
+
+Everything here is pure: no I/O, no clocks (time is passed in). `apply_registration` /
+`apply_unregistration` are what the bus runs per message, kept here so they can be timed without NATS.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from portico.routes.endpoint import Endpoint
+from portico.routes.pool import ALGORITHMS
+from portico.routes.table import RouteTable
+
+REGISTER = "router.register"
+UNREGISTER = "router.unregister"
+GREET = "router.greet"
+START = "router.start"
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
+class MalformedMessage(ValueError):
+    """A NATS message that is not a valid registration; str() is a one-line reason."""
+
+
+class Options(msgspec.Struct, omit_defaults=True):
+    """Per-route options of a registration."""
+
+    loadbalancing: str | None = ""
+
+
+class Registration(msgspec.Struct, omit_defaults=True):
+    """One `router.register` / `router.unregister` message, field for field as gorouter reads it.
+
+    After decoding, no field is None: nulls are replaced by the defaults below (only `tags` and `options`
+    stay None when absent, meaning "none").
+    """
+
+    host: str | None = ""
+    port: Port | None = 0
+    tls_port: Port | None = 0
+    uris: list[str] | None = msgspec.field(default_factory=list)
+    app: str | None = ""
+    private_instance_id: str | None = ""
+    private_instance_index: str | None = ""
+    server_cert_domain_san: str | None = ""
+    route_service_url: str | None = ""
+    tags: dict[str, str] | None = None
+    stale_threshold_in_seconds: int | None = 0
+    isolation_segment: str | None = ""
+    protocol: Literal["", "http1", "http2"] | None = ""
+    availability_zone: str | None = ""
+    endpoint_updated_at_ns: int | None = 0
+    options: Options | None = None
+
+    def __post_init__(self) -> None:
+        # null means "not sent": normalise once here so readers never see None (cheap identity checks).
+        if self.host is None:
+            self.host = ""
+        if self.port is None:
+            self.port = 0
+        if self.tls_port is None:
+            self.tls_port = 0
+        if self.uris is None:
+            self.uris = []
+        if self.app is None:
+            self.app = ""
+        if self.private_instance_id is None:
+            self.private_instance_id = ""
+        if self.private_instance_index is None:
+            self.private_instance_index = ""
+        if self.server_cert_domain_san is None:
+            self.server_cert_domain_san = ""
+        rs = self.route_service_url
+        if rs is None:
+            self.route_service_url = ""
+        elif rs and not rs.startswith("https"):
+            raise ValueError(f"route_service_url must use https, got {rs!r}")
+        if self.stale_threshold_in_seconds is None:
+            self.stale_threshold_in_seconds = 0
+        if self.isolation_segment is None:
+            self.isolation_segment = ""
+        if self.protocol is None:
+            self.protocol = ""
+        if self.availability_zone is None:
+            self.availability_zone = ""
+        if self.endpoint_updated_at_ns is None:
+            self.endpoint_updated_at_ns = 0
+        if self.options is not None and self.options.loadbalancing is None:
+            self.options.loadbalancing = ""
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_port != 0
+
+    @property
+    def address(self) -> str:
+        """`host:port` as the route table keys it (the TLS port when there is one)."""
+        return f"{self.host}:{self.tls_port or self.port}"
+
+
+_decoder = msgspec.json.Decoder(Registration)
+_encoder = msgspec.json.Encoder()
+
+#: The raw decode, for hot paths that handle `msgspec.DecodeError` themselves (see `describe_error`).
+decode_registration_fast = _decoder.decode
+
+
+def describe_error(data: bytes, err: Exception) -> str:
+    """A clear one-line reason for a message that failed to decode."""
+    if not data or not data.strip():
+        return "empty payload"
+    text = str(err).replace("\n", " ")
+    if isinstance(err, msgspec.ValidationError):
+        return text
+    return text  # "JSON is malformed: ..." or "Input data was truncated"
+
+
+def decode_registration(data: bytes) -> Registration:
+    """Decode one registration message; raise MalformedMessage with a one-line reason when it is not valid."""
+    try:
+        return _decoder.decode(data)
+    except msgspec.DecodeError as err:  # ValidationError is a DecodeError
+        raise MalformedMessage(describe_error(data, err)) from None
+
+
+def encode_registration(reg: Registration) -> bytes:
+    """JSON for publishing; empty optional fields are left out, host and uris first as in the docs."""
+    return _encoder.encode(reg)
+
+
+def registration_to_endpoint(reg: Registration, table: RouteTable, now: float) -> Endpoint:
+    """The Endpoint a registration describes: TLS when tls_port != 0 (then that port is used)."""
+    tls_port = reg.tls_port
+    options = reg.options
+    lb = options.loadbalancing if options is not None else ""
+    return Endpoint(
+        reg.host, tls_port or reg.port,
+        tls=tls_port != 0,
+        app_id=reg.app,
+        private_instance_id=reg.private_instance_id,
+        private_instance_index=reg.private_instance_index,
+        server_cert_domain_san=reg.server_cert_domain_san,
+        route_service_url=reg.route_service_url,
+        tags=reg.tags or None,
+        ttl=table.ttl_for(reg.stale_threshold_in_seconds),
+        isolation_segment=reg.isolation_segment,
+        protocol=reg.protocol,
+        availability_zone=reg.availability_zone,
+        load_balancing_algorithm=lb if lb in ALGORITHMS else "",
+        updated_at=now,
+        updated_at_ns=reg.endpoint_updated_at_ns,
+    )
+
+
+def apply_registration(table: RouteTable, reg: Registration, now: float) -> Endpoint | None:
+    """router.register: put the endpoint in each uri's pool (one Endpoint shared by all of them)."""
+    uris = reg.uris
+    if not uris:
+        return None
+    endpoint = registration_to_endpoint(reg, table, now)
+    register = table.register
+    for uri in uris:
+        if uri:
+            register(uri, endpoint)
+    return endpoint
+
+
+def apply_unregistration(table: RouteTable, reg: Registration) -> int:
+    """router.unregister: remove `host:port` from each uri's pool; return how many endpoints went."""
+    uris = reg.uris
+    if not uris:
+        return 0
+    address = reg.address
+    unregister = table.unregister
+    removed = 0
+    for uri in uris:
+        if uri and unregister(uri, address) is not None:
+            removed += 1
+    return removed
+
+
+def start_payload(router_id: str, ip: str, minimum_register_interval: float, prune_threshold: float) -> bytes:
+    return _encoder.encode({
+        "id": router_id,
+        "hosts": [ip],
+        "minimumRegisterIntervalInSeconds": int(minimum_register_interval),
+        "pruneThresholdInSeconds": int(prune_threshold),
+    })
+
+
+def start_message(state, config) -> bytes:
+    """The router.start / router.greet reply payload of this router."""
+    return start_payload(state.id, config.ip, config.start_response_delay_interval, config.droplet_stale_threshold)
+
+
+__all__ = [
+    "GREET", "REGISTER", "START", "UNREGISTER", "MalformedMessage", "Options", "Registration",
+    "apply_registration", "apply_unregistration", "decode_registration", "decode_registration_fast",
+    "describe_error", "encode_registration", "registration_to_endpoint", "start_message", "start_payload",
+]

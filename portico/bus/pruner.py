@@ -1,0 +1,96 @@
+"""Pruning: every prune_stale_droplets_interval, drop endpoints that were not re-registered within their TTL.
+
+With suspend_pruning_if_nats_unavailable, nothing is pruned while NATS is down (apps cannot re-register
+then, so their silence means nothing), and when NATS comes back every endpoint's timestamp is refreshed, so
+apps get a full TTL to re-register before anything is pruned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from portico.config.settings import RouterConfig
+from portico.routes.endpoint import Endpoint
+from portico.routes.table import RouteTable
+from portico.state import RouterState
+
+log = logging.getLogger("portico.bus.pruner")
+
+_LOG_EACH_UP_TO = 20  # above this many removals in one pass, log a summary line only (details at debug)
+
+
+class Pruner:
+    """An asyncio task pruning `table` every `interval` seconds (default config.prune_stale_droplets_interval)."""
+
+    def __init__(self, config: RouterConfig, table: RouteTable, state: RouterState,
+                 clock: Callable[[], float] = time.monotonic, *, interval: float | None = None) -> None:
+        self.config = config
+        self.table = table
+        self.state = state
+        self.clock = clock
+        self.interval = interval if interval is not None else config.prune_stale_droplets_interval
+        self.suspended = False      # True while the last pass was skipped because NATS was down
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="portico-pruner")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def prune_once(self) -> list[tuple[str, Endpoint]]:
+        """One pass: remove stale endpoints (or skip while NATS is down and suspension is on)."""
+        if self.config.suspend_pruning_if_nats_unavailable and not self.state.nats_connected:
+            if not self.suspended:
+                log.warning("NATS unavailable: pruning suspended")
+            self.suspended = True
+            return []
+        now = self.clock()
+        if self.suspended:
+            # NATS is back but the reconnect hook was not wired (or has not run yet): refresh before pruning.
+            self.on_nats_reconnected()
+        removed = self.table.prune(now)
+        if removed:
+            self.state.metrics.pruned_endpoints += len(removed)
+            if len(removed) <= _LOG_EACH_UP_TO:
+                for key, ep in removed:
+                    log.info("pruned stale endpoint %s from %s (ttl %ss)", ep.address, key, int(ep.ttl))
+            else:
+                log.info("pruned %d stale endpoints", len(removed))
+                for key, ep in removed:
+                    log.debug("pruned stale endpoint %s from %s (ttl %ss)", ep.address, key, int(ep.ttl))
+        return removed
+
+    def on_nats_reconnected(self) -> None:
+        """RouteBus.on_reconnect hook: refresh every endpoint's timestamp when pruning is suspendable."""
+        if not self.config.suspend_pruning_if_nats_unavailable:
+            return
+        self.table.refresh_all(self.clock())
+        if self.suspended:
+            log.info("NATS is back: endpoint timestamps refreshed, pruning resumed")
+        self.suspended = False
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                self.prune_once()
+            except Exception:  # a pruning bug must not stop pruning for good
+                log.exception("pruning pass failed")
+
+
+__all__ = ["Pruner"]

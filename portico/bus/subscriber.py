@@ -1,0 +1,232 @@
+"""The router's side of the NATS bus: apply router.register / router.unregister to the route table, answer
+router.greet, and announce the router with router.start (on connect, after every reconnect, and every
+publish_start_message_interval when set).
+
+Messages are applied right in the nats-py subscription callback: a msgspec decode and a few table calls, no
+queue in between. A message that does not decode is logged on one line, counted and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from typing import Awaitable, Callable
+
+import msgspec
+import nats
+from nats.aio.client import Client
+
+from portico.bus.messages import (
+    GREET, REGISTER, START, UNREGISTER, apply_registration, apply_unregistration, decode_registration_fast,
+    describe_error, start_message,
+)
+from portico.config.settings import RouterConfig
+from portico.routes.table import RouteTable
+from portico.state import RouterState
+
+log = logging.getLogger("portico.bus")
+
+_PAYLOAD_PREVIEW = 200
+_CREDENTIALS = re.compile(r"//[^@/]*@")
+
+
+def redact(url: str) -> str:
+    """A NATS URL fit for logs: `nats://user:pass@host:4222` -> `nats://***@host:4222`."""
+    return _CREDENTIALS.sub("//***@", url)
+
+
+ReconnectHook = Callable[[], "Awaitable[None] | None"]
+
+
+class RouteBus:
+    """Keeps a RouteTable in step with the NATS control plane.
+
+    `await start()` returns once connected and subscribed (it keeps retrying while NATS is unreachable,
+    logging each failure); after that nats-py reconnects forever by itself. `on_reconnect` (a plain or async
+    callable, e.g. `Pruner.on_nats_reconnected`) runs after every reconnect, before router.start goes out.
+    """
+
+    def __init__(self, config: RouterConfig, table: RouteTable, state: RouterState,
+                 clock: Callable[[], float] = time.monotonic, *, reconnect_wait: float = 1.0,
+                 connect_timeout: float = 2.0, on_reconnect: ReconnectHook | None = None) -> None:
+        self.config = config
+        self.table = table
+        self.state = state
+        self.clock = clock
+        self.reconnect_wait = reconnect_wait
+        self.connect_timeout = connect_timeout
+        self.on_reconnect = on_reconnect
+        self.urls = config.nats.urls()
+        self.nc: Client | None = None
+        self._subs: list = []
+        self._start_task: asyncio.Task | None = None
+        self._connected_once = False
+        self._stopping = False
+
+    # ---- lifecycle ---------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect (retrying until NATS answers), subscribe, publish router.start."""
+        self._stopping = False
+        where = ", ".join(redact(u) for u in self.urls)
+        log.info("connecting to NATS at %s", where)
+        # max_reconnect_attempts=-1 makes nats-py retry the first connect forever too; each failure goes
+        # through _on_error, which logs it.
+        self.nc = await nats.connect(
+            self.urls,
+            name=f"portico-router-{self.state.id}",
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=self.reconnect_wait,
+            connect_timeout=self.connect_timeout,
+            ping_interval=20,
+            max_outstanding_pings=3,
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+            closed_cb=self._on_closed,
+            pending_size=8 * 1024 * 1024,
+        )
+        self._connected_once = True
+        self.state.nats_connected = True
+        log.info("connected to NATS at %s", redact(self.nc.connected_url.geturl()) if self.nc.connected_url else where)
+        nc = self.nc
+        # Generous pending limits: a platform re-registering every route at once must not be a slow consumer.
+        limits = dict(pending_msgs_limit=4 * 1024 * 1024, pending_bytes_limit=1024 * 1024 * 1024)
+        self._subs = [
+            await nc.subscribe(REGISTER, cb=self._on_register, **limits),
+            await nc.subscribe(UNREGISTER, cb=self._on_unregister, **limits),
+            await nc.subscribe(GREET, cb=self._on_greet),
+        ]
+        await self.publish_start()
+        await nc.flush(timeout=self.connect_timeout)
+        interval = self.config.publish_start_message_interval
+        if interval > 0:
+            self._start_task = asyncio.get_running_loop().create_task(self._publish_start_every(interval))
+
+    async def stop(self) -> None:
+        """Stop the periodic router.start, drain the subscriptions and close the connection."""
+        self._stopping = True
+        if self._start_task is not None:
+            self._start_task.cancel()
+            try:
+                await self._start_task
+            except asyncio.CancelledError:
+                pass
+            self._start_task = None
+        nc, self.nc = self.nc, None
+        if nc is not None and not nc.is_closed:
+            try:
+                if nc.is_connected:
+                    await asyncio.wait_for(nc.drain(), timeout=5.0)
+            except Exception as err:  # draining is best effort; close below regardless
+                log.debug("NATS drain failed: %s", err)
+            if not nc.is_closed:
+                await nc.close()
+        self.state.nats_connected = False
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    # ---- router.start ----------------------------------------------------------------------------------
+
+    def start_payload(self) -> bytes:
+        return start_message(self.state, self.config)
+
+    async def publish_start(self) -> None:
+        if self.nc is None or not self.nc.is_connected:
+            return
+        await self.nc.publish(START, self.start_payload())
+
+    async def _publish_start_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.publish_start()
+            except Exception as err:  # a publish during a reconnect can fail; the next tick tries again
+                log.debug("router.start publish failed: %s", err)
+
+    # ---- messages ----------------------------------------------------------------------------------------
+
+    async def _on_register(self, msg) -> None:
+        data = msg.data
+        try:
+            reg = decode_registration_fast(data)
+        except msgspec.DecodeError as err:
+            self._malformed(REGISTER, data, err)
+            return
+        apply_registration(self.table, reg, self.clock())
+        self.state.metrics.registrations += 1
+
+    async def _on_unregister(self, msg) -> None:
+        data = msg.data
+        try:
+            reg = decode_registration_fast(data)
+        except msgspec.DecodeError as err:
+            self._malformed(UNREGISTER, data, err)
+            return
+        apply_unregistration(self.table, reg)
+        self.state.metrics.unregistrations += 1
+
+    async def _on_greet(self, msg) -> None:
+        if msg.reply:
+            await self.nc.publish(msg.reply, self.start_payload())
+
+    def _malformed(self, subject: str, data: bytes, err: Exception) -> None:
+        self.state.metrics.malformed_messages += 1
+        preview = data[:_PAYLOAD_PREVIEW].decode("utf-8", "replace").replace("\n", " ")
+        more = f"... ({len(data)} bytes)" if len(data) > _PAYLOAD_PREVIEW else ""
+        log.warning("dropped malformed %s message: %s; payload: %s%s", subject, describe_error(data, err),
+                    preview, more)
+
+    # ---- connection callbacks ------------------------------------------------------------------------------
+
+    async def _on_error(self, err: Exception) -> None:
+        if not self._connected_once:
+            where = ", ".join(redact(u) for u in self.urls)
+            log.warning("cannot connect to NATS at %s: %s; retrying in %ss", where, _describe(err),
+                        self.reconnect_wait)
+        elif self.state.nats_connected:
+            log.warning("NATS error: %s", _describe(err))
+        else:
+            log.debug("NATS reconnect attempt failed: %s", _describe(err))
+
+    async def _on_disconnected(self) -> None:
+        if self._stopping or not self.state.nats_connected:
+            return
+        self.state.nats_connected = False
+        log.warning("disconnected from NATS; reconnecting")
+
+    async def _on_reconnected(self) -> None:
+        self.state.nats_connected = True
+        self.state.metrics.nats_reconnects += 1
+        url = self.nc.connected_url.geturl() if self.nc is not None and self.nc.connected_url else "?"
+        log.info("reconnected to NATS at %s", redact(url))
+        hook = self.on_reconnect
+        if hook is not None:
+            try:
+                result = hook()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("on_reconnect hook failed")
+        try:
+            await self.publish_start()
+        except Exception as err:
+            log.warning("router.start publish after reconnect failed: %s", err)
+
+    async def _on_closed(self) -> None:
+        self.state.nats_connected = False
+        if not self._stopping:
+            log.error("NATS connection closed")
+
+
+def _describe(err: Exception) -> str:
+    text = str(err) or err.__class__.__name__
+    return text.replace("\n", " ")
+
+
+__all__ = ["RouteBus", "redact"]
