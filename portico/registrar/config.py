@@ -298,6 +298,9 @@ def _route(value: Any, i: int, default_host: str | None) -> Route:
 def parse_config(doc: Any) -> RegistrarConfig:
     """Check a decoded YAML document and return the typed config, or raise ConfigError."""
     doc = _mapping(doc, "") if doc is not None else {}
+    mtls = doc.get("nats_mtls_config")
+    if isinstance(mtls, dict) and mtls.get("enabled"):
+        raise ConfigError("nats_mtls_config.enabled", "NATS mutual TLS is not supported yet")
     nats = _nats_servers(doc)
     default_host = _string(doc.get("host"), "host")
     routes_value = doc.get("routes")

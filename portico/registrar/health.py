@@ -70,10 +70,13 @@ async def run_script(path: str, timeout: float) -> CheckResult:
     return CheckResult(False, f"{path} {status}" + (f": {text}" if text else ""))
 
 
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # a health check never goes via a proxy
+
+
 def _get(url: str, timeout: float) -> int:
     request = urllib.request.Request(url, headers={"User-Agent": "portico-registrar"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             response.read(65536)
             return response.status
     except urllib.error.HTTPError as exc:

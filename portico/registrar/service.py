@@ -66,6 +66,7 @@ class Registrar:
         self.nc: Any = None
         self._greet_task: asyncio.Task | None = None
         self._stopping = False
+        self._last_error, self._last_error_at = "", 0.0
 
     # --- intervals --------------------------------------------------------------------------------------
 
@@ -116,7 +117,13 @@ class Registrar:
         return dict(servers=urls, **options)
 
     async def _on_error(self, exc: Exception) -> None:
-        log.warning("NATS: %s", exc or type(exc).__name__)
+        text = str(exc) or type(exc).__name__
+        now = time.monotonic()
+        if text == self._last_error and now - self._last_error_at < 30:
+            log.debug("NATS: %s", text)  # the same failure again while retrying: once every 30s is enough
+            return
+        self._last_error, self._last_error_at = text, now
+        log.warning("NATS: %s (retrying)", text)
 
     async def _on_disconnected(self) -> None:
         if not self._stopping:
@@ -124,6 +131,7 @@ class Registrar:
 
     async def _on_reconnected(self) -> None:
         url = self.nc.connected_url if self.nc else None
+        self._last_error = ""
         log.info("NATS: reconnected to %s; registering every healthy route now",
                  f"{url.hostname}:{url.port}" if url else "?")
         self._kick_all()
@@ -136,7 +144,11 @@ class Registrar:
     async def _greet(self) -> None:
         try:
             reply = await self.nc.request(ROUTER_GREET, b"", timeout=self.greet_timeout)
-        except (asyncio.TimeoutError, NoRespondersError):
+        except NoRespondersError:
+            log.info("no router listens on %s yet; using the configured intervals until a router.start",
+                     ROUTER_GREET)
+            return
+        except asyncio.TimeoutError:
             log.info("no router answered %s within %gs; using the configured intervals",
                      ROUTER_GREET, self.greet_timeout)
             return
