@@ -53,7 +53,8 @@ def install_haproxy_resource(confdir: Path, *, etcd_prefix: str, haproxy_cfg: Pa
                              stats_port: int | None = None, haproxy_bin: str, master_socket: Path,
                              state_file: Path | None = None, bind: str = "127.0.0.1",
                              check_interval: str = "1s", debounce: float = 0.3,
-                             min_reload_interval: float = 1.0, python: str | None = None) -> Path:
+                             min_reload_interval: float = 1.0, maxconn: int | None = None,
+                             python: str | None = None) -> Path:
     """Write a ready confdir for the shipped HAProxy resource; returns the resource TOML's path.
 
     The rendered config goes to `haproxy_cfg`; its server state is kept in `state_file` (default: next to it).
@@ -90,12 +91,13 @@ def install_haproxy_resource(confdir: Path, *, etcd_prefix: str, haproxy_cfg: Pa
         f"front_port = {int(front_port)}",
         f"state_file = {_toml_str(str(state_file))}",
         f"check_interval = {_toml_str(check_interval)}",
-        "maxconn = 20000",
         'hard_stop_after = "30s"',
         'timeout_connect = "5s"',
         'timeout_client = "900s"',
         'timeout_server = "900s"',
     ]
+    if maxconn:
+        lines.append(f"maxconn = {int(maxconn)}")
     if stats_port:
         lines.append(f"stats_port = {int(stats_port)}")
     path = confdir / "conf.d" / "haproxy.toml"

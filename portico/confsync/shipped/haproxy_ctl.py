@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import sys
 import time
@@ -22,6 +23,7 @@ def master_command(sock_path: str, command: str, timeout: float = 5.0) -> str:
         sock.settimeout(timeout)
         sock.connect(sock_path)
         sock.sendall(command.encode() + b"\n")
+        sock.shutdown(socket.SHUT_WR)   # end of input: the CLI answers and closes
         chunks = []
         while True:
             try:
@@ -48,19 +50,19 @@ def save_server_state(sock_path: str, state_file: str, timeout: float) -> bool:
     return True
 
 
-def _wait_master(sock_path: str, deadline: float) -> bool:
-    while time.monotonic() < deadline:
-        try:
-            if "worker" in master_command(sock_path, "show proc", 1.0):
-                return True
-        except OSError:
-            pass
-        time.sleep(0.1)
-    return False
+def _failed_reloads(sock_path: str, timeout: float = 1.0) -> int | None:
+    """The master's failed-reload counter from `show proc` ("0 [failed: N]"), None when unreachable."""
+    try:
+        answer = master_command(sock_path, "show proc", timeout)
+    except OSError:
+        return None
+    match = re.search(r"master\s+\d+\s+\[failed:\s*(\d+)\]", answer)
+    return int(match.group(1)) if match else None
 
 
 def reload(sock_path: str, state_file: str | None, timeout: float) -> int:
     deadline = time.monotonic() + timeout
+    failed_before = _failed_reloads(sock_path)
     if state_file:
         save_server_state(sock_path, state_file, min(timeout, 3.0))
     try:
@@ -73,9 +75,15 @@ def reload(sock_path: str, state_file: str | None, timeout: float) -> int:
         return 1
     if "Success=1" in answer:
         return 0
-    # HAProxy < 2.7 answers nothing: wait until the re-executed master serves its CLI again.
-    if _wait_master(sock_path, deadline):
-        return 0
+    # HAProxy < 2.7 answers nothing: wait for the re-executed master, then compare its failure counter.
+    while time.monotonic() < deadline:
+        failed_after = _failed_reloads(sock_path)
+        if failed_after is not None:
+            if failed_before is not None and failed_after > failed_before:
+                print("haproxy reload failed (see haproxy's own log)", file=sys.stderr)
+                return 1
+            return 0
+        time.sleep(0.1)
     print("haproxy master did not come back after reload", file=sys.stderr)
     return 1
 

@@ -1,0 +1,153 @@
+"""End to end: routers announce in a real etcd, confsync renders the shipped HAProxy resource, a real HAProxy
+(master-worker) is checked and reloaded hitlessly, and traffic reaches the announced router."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from portico.announce import RouterAnnouncer
+from portico.config.settings import EtcdAnnounceSettings
+from portico.confsync.shipped import haproxy_env, haproxy_master_argv, install_haproxy_resource
+from portico.confsync.shipped.haproxy_ctl import master_command
+from portico.stack.binaries import BinaryNotFound, haproxy_binary
+from portico.stack.processes import ManagedProcess, free_port, wait_for_port
+
+FAKE_ROUTER = r"""
+import sys, http.server, threading
+name, port, health = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = (b"ok" if self.server.server_port == health else ("router " + name).encode())
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+for p in (port, health):
+    s = http.server.ThreadingHTTPServer(("127.0.0.1", p), H)
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+threading.Event().wait()
+"""
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+    except OSError as err:
+        return 0, str(err)
+
+
+async def _eventually(fn, expect, timeout=15.0, what=""):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = await asyncio.to_thread(fn)
+        if expect(last):
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}: last {last!r}")
+
+
+@pytest.fixture
+def haproxy_bin():
+    try:
+        return haproxy_binary()
+    except BinaryNotFound as exc:
+        pytest.skip(str(exc))
+
+
+async def test_announced_routers_are_served_through_reloaded_haproxy(tmp_path, etcd_server, haproxy_bin):
+    procs: list[ManagedProcess] = []
+    announcers: list[RouterAnnouncer] = []
+
+    def start(proc: ManagedProcess) -> ManagedProcess:
+        procs.append(proc.start())
+        return proc
+
+    try:
+        routers = {}
+        for name in ("a", "b"):
+            port, health = free_port(), free_port()
+            start(ManagedProcess(f"router-{name}", [sys.executable, "-c", FAKE_ROUTER, name, str(port), str(health)],
+                                 tmp_path / f"router-{name}.log"))
+            routers[name] = (port, health)
+        for port, health in routers.values():
+            wait_for_port(health)
+        settings = EtcdAnnounceSettings(endpoints=(etcd_server.url,), prefix="/portico", lease_ttl=3)
+
+        def announcer(name):
+            port, health = routers[name]
+            a = RouterAnnouncer(settings, f"router-{name}", f"127.0.0.1:{port}", health)
+            announcers.append(a)
+            return a
+
+        ann_a = announcer("a")
+        await ann_a.start()
+        assert ann_a.registered.is_set()
+
+        confdir, cfg = tmp_path / "confd", tmp_path / "haproxy" / "haproxy.cfg"
+        cfg.parent.mkdir()
+        front, master_sock, status_port = free_port(), tmp_path / "haproxy" / "master.sock", free_port()
+        install_haproxy_resource(confdir, etcd_prefix="/portico", haproxy_cfg=cfg, front_port=front,
+                                 haproxy_bin=haproxy_bin, master_socket=master_sock, check_interval="200ms",
+                                 debounce=0.1, min_reload_interval=0.2)
+        base = [sys.executable, "-m", "portico", "confsync", "--confdir", str(confdir), "--node", etcd_server.url]
+        boot = await asyncio.to_thread(
+            lambda: ManagedProcess("boot", base + ["--onetime", "--sync-only"], tmp_path / "boot.log").start())
+        procs.append(boot)
+        assert await asyncio.to_thread(boot.popen.wait, 20) == 0, boot.output()
+        assert "server router-a 127.0.0.1:%d check port %d" % routers["a"] in cfg.read_text()
+
+        haproxy = start(ManagedProcess("haproxy", haproxy_master_argv(haproxy_bin, cfg, tmp_path / "haproxy.pid",
+                                                                      master_sock),
+                                       tmp_path / "haproxy.log", env=haproxy_env(haproxy_bin)))
+        await asyncio.to_thread(wait_for_port, front, "127.0.0.1", 10.0, haproxy.popen)
+        start(ManagedProcess("confsync", base + ["--watch", "--status-port", str(status_port)],
+                             tmp_path / "confsync.log"))
+        url = f"http://127.0.0.1:{front}/"
+        await _eventually(lambda: _get(url), lambda r: r == (200, "router a"), what="router a via haproxy")
+
+        # a second router comes, the first drains: haproxy is reloaded and serves only b
+        await announcer("b").start()
+        await ann_a.stop()
+        await _eventually(lambda: cfg.read_text(), lambda t: "router-b" in t and "router-a" not in t,
+                          what="re-render")
+        await _eventually(lambda: [_get(url) for _ in range(4)], lambda rs: all(r == (200, "router b") for r in rs),
+                          what="router b only")
+        status_url = f"http://127.0.0.1:{status_port}/status"
+        await _eventually(lambda: json.loads(_get(status_url)[1]),
+                          lambda s: s["ok"] and s["resources"]["haproxy"]["reloads"] >= 1, what="reload on status")
+        assert "worker" in master_command(str(master_sock), "show proc")
+        assert (cfg.parent / "haproxy.cfg.state").exists(), "server state saved before reload"
+
+        # a value haproxy rejects: check_cmd fails, the running config stays, traffic keeps flowing
+        before = cfg.read_text()
+        await asyncio.to_thread(_put, etcd_server.port, "/portico/routers/bad",
+                                json.dumps({"id": "bad", "address": "not an address", "health_port": 1}))
+        code, body = await _eventually(lambda: _get(f"http://127.0.0.1:{status_port}/status"),
+                                       lambda r: r[0] == 503, what="check failure on status")
+        assert "check_cmd" in json.loads(body)["resources"]["haproxy"]["last_error"]
+        assert cfg.read_text() == before
+        assert _get(url) == (200, "router b")
+    finally:
+        for a in announcers:
+            await a.stop(timeout=1.0)
+        for proc in reversed(procs):
+            await asyncio.to_thread(proc.stop)
+
+
+def _put(port: int, key: str, value: str) -> None:
+    import aetcd
+
+    async def go():
+        async with aetcd.Client(host="127.0.0.1", port=port, timeout=5) as c:
+            await c.put(key.encode(), value.encode())
+    asyncio.run(go())
