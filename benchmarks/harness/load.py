@@ -1,0 +1,210 @@
+"""Drive a target with wrk (closed loop) and h2load --rps (open loop), and measure the proxy's own CPU."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .procs import process_tree
+from .parse import WrkResult, median, parse_h2load, parse_h2load_log, parse_wrk, percentile
+from .procs import children_cpu_seconds, cpu_seconds, machine_busy_seconds, rss_kb, taskset_prefix
+
+# pids of our own helpers (backend, nats-server), so that CPU used by anything else can be told apart
+OWN_PIDS: list = []
+FOREIGN_LIMIT = 0.15  # cores; a measured run with more foreign CPU than this is repeated (at most twice)
+
+
+RANDOM_HOST_LUA = """-- one random registered host per request: r<0..N-1>.bench.local
+local n = 1
+init = function(args)
+  n = tonumber(args[1]) or 1
+  math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000)
+end
+request = function()
+  return wrk.format("GET", "/", {["Host"] = "r" .. math.random(0, n - 1) .. ".bench.local"})
+end
+"""
+
+
+@dataclass
+class ClosedRun:
+    rps: float
+    requests: int
+    errors: int
+    p50_ms: float | None
+    p99_ms: float | None
+    cpu_us_per_req: float | None
+    proxy_cpu_util: float | None  # cores busy, 1.0 = one full core
+    foreign_cpu_util: float | None = None  # cores used by processes that are not part of the benchmark
+
+
+@dataclass
+class ClosedResult:
+    target: str
+    connections: int
+    runs: list[ClosedRun] = field(default_factory=list)
+    rss_kb: int | None = None
+
+    def _med(self, attr: str) -> float | None:
+        values = [getattr(r, attr) for r in self.runs if getattr(r, attr) is not None]
+        return median(values)
+
+    @property
+    def rps(self) -> float | None:
+        return self._med("rps")
+
+    @property
+    def p50_ms(self) -> float | None:
+        return self._med("p50_ms")
+
+    @property
+    def p99_ms(self) -> float | None:
+        return self._med("p99_ms")
+
+    @property
+    def cpu_us_per_req(self) -> float | None:
+        return self._med("cpu_us_per_req")
+
+    @property
+    def proxy_cpu_util(self) -> float | None:
+        return self._med("proxy_cpu_util")
+
+    @property
+    def foreign_cpu_util(self) -> float | None:
+        return self._med("foreign_cpu_util")
+
+    @property
+    def errors(self) -> int:
+        return sum(r.errors for r in self.runs)
+
+    def summary(self) -> dict:
+        return {"target": self.target, "connections": self.connections, "rps": self.rps,
+                "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "cpu_us_per_req": self.cpu_us_per_req,
+                "proxy_cpu_util": self.proxy_cpu_util,
+                "foreign_cpu_util": self.foreign_cpu_util, "errors": self.errors, "rss_kb": self.rss_kb,
+                "runs": [asdict(r) for r in self.runs]}
+
+
+def run_wrk(wrk: str, port: int, host_header: str | None, connections: int, duration: float,
+            cpus: set[int] | None, script: Path | None = None, script_args: list[str] | None = None,
+            threads: int = 1) -> tuple[WrkResult, str]:
+    argv = taskset_prefix(cpus) + [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
+                                   "--latency", "--timeout", "5s"]
+    if host_header:
+        argv += ["-H", f"Host: {host_header}"]
+    if script:
+        argv += ["-s", str(script)]
+    argv.append(f"http://127.0.0.1:{port}/")
+    if script_args:
+        argv += ["--"] + script_args
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
+    if out.returncode != 0:
+        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr[-1000:]} {out.stdout[-1000:]}")
+    return parse_wrk(out.stdout), out.stdout
+
+
+def closed_loop(wrk: str, target, connections: int, duration: float, warmup: float, runs: int,
+                cpus: set[int] | None, script: Path | None = None, script_args: list[str] | None = None,
+                log=print) -> ClosedResult:
+    """Warm up, then `runs` measured wrk runs; CPU per request from the target's /proc deltas."""
+    result = ClosedResult(target.name, connections)
+    if warmup > 0:
+        run_wrk(wrk, target.port, target.host_header, connections, warmup, cpus, script, script_args)
+    i = attempts = 0
+    while i < runs and attempts < runs + 2:
+        attempts += 1
+        pids = target.pids()
+        own = [p for root in OWN_PIDS for p in process_tree(root)]
+        cpu0, t0 = cpu_seconds(pids), time.monotonic()
+        own0, kids0, busy0 = cpu_seconds(own), children_cpu_seconds(), machine_busy_seconds()
+        res, _ = run_wrk(wrk, target.port, target.host_header, connections, duration, cpus, script, script_args)
+        cpu1, t1 = cpu_seconds(target.pids()), time.monotonic()
+        own1, kids1, busy1 = cpu_seconds(own), children_cpu_seconds(), machine_busy_seconds()
+        foreign = max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - (own1 - own0) - (kids1 - kids0)) / max(t1 - t0, 1e-9)
+        ok = res.requests - res.non_2xx
+        cpu = cpu1 - cpu0
+        run = ClosedRun(
+            rps=res.rps, requests=res.requests, errors=res.errors,
+            p50_ms=res.latency_p50_s * 1e3 if res.latency_p50_s is not None else None,
+            p99_ms=res.latency_p99_s * 1e3 if res.latency_p99_s is not None else None,
+            cpu_us_per_req=(cpu / ok * 1e6) if ok > 0 else None,
+            proxy_cpu_util=cpu / (t1 - t0) if t1 > t0 else None,
+            foreign_cpu_util=foreign,
+        )
+        disturbed = foreign > FOREIGN_LIMIT and attempts < runs + 2
+        log(f"    {target.name} c={connections} run {i + 1}/{runs}: {run.rps:,.0f} req/s, "
+            f"p50 {fmt(run.p50_ms)} ms, p99 {fmt(run.p99_ms)} ms, cpu {fmt(run.cpu_us_per_req)} us/req, "
+            f"proxy busy {fmt(run.proxy_cpu_util)} cores, foreign {foreign:.2f} cores, errors {run.errors}"
+            + ("  (disturbed by other processes: repeated)" if disturbed else ""))
+        if disturbed:
+            continue
+        result.runs.append(run)
+        i += 1
+        if not target.alive():
+            raise RuntimeError(f"{target.name} died during the run:\n{target.process.output()[-3000:]}")
+    result.rss_kb = rss_kb(target.pids())
+    return result
+
+
+@dataclass
+class OpenResult:
+    target: str
+    rate: float
+    connections: int
+    duration_s: float
+    achieved_rps: float
+    count: int
+    errors: int
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    p999_ms: float | None
+    max_ms: float | None
+    sustained: bool
+
+
+def open_loop(h2load: str, target, rate: float, duration: float, warmup: float, cpus: set[int] | None,
+              connections: int = 24, log=print) -> OpenResult:
+    """h2load --rps: each client sends rate/connections requests per second on a timer, whatever the responses
+    do, so a slow response shows as latency rather than as fewer requests (no coordinated omission). Latency
+    comes from h2load's per-request log of the main phase; if the rate was not sustained the result says so,
+    since the latencies would then be understated."""
+    # h2load fires the clients' timers in step, so each tick is a burst of `connections` requests; few
+    # connections keep bursts small, while ~800 req/s per connection (1.25 ms apart) keeps sends from waiting
+    # on responses. If they did wait, the achieved rate falls short and the run is marked not sustained.
+    connections = max(4, min(connections, round(rate / 800)))
+    per_client = rate / connections
+    with tempfile.TemporaryDirectory(prefix="bench-h2load-") as tmp:
+        logfile = Path(tmp) / "requests.log"
+        argv = taskset_prefix(cpus) + [
+            h2load, "--h1", "-t1", "-c", str(connections), "--rps", f"{per_client:.3f}",
+            "-D", str(max(1, round(duration))), "--warm-up-time", str(max(0, round(warmup))),
+            "--log-file", str(logfile), "-H", f":authority: {target.host_header}",
+            f"http://127.0.0.1:{target.port}/",
+        ]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + warmup + 60)
+        if out.returncode != 0:
+            raise RuntimeError(f"h2load failed ({out.returncode}): {out.stderr[-1000:]} {out.stdout[-1000:]}")
+        parse_h2load(out.stdout)  # validates that the run completed
+        reqlog = parse_h2load_log(logfile.read_text())
+    lat = reqlog.ok_latencies_s()
+    achieved = reqlog.count / max(duration, 1e-9)
+    ms = (lambda v: v * 1e3 if v is not None else None)
+    res = OpenResult(
+        target=target.name, rate=rate, connections=connections, duration_s=duration,
+        achieved_rps=achieved, count=reqlog.count, errors=reqlog.errors,
+        p50_ms=ms(percentile(lat, 50)), p90_ms=ms(percentile(lat, 90)), p99_ms=ms(percentile(lat, 99)),
+        p999_ms=ms(percentile(lat, 99.9)), max_ms=ms(max(lat) if lat else None),
+        sustained=achieved >= 0.97 * rate and reqlog.errors == 0,
+    )
+    log(f"    {target.name} open loop {rate:,.0f} req/s over {connections} connections: achieved {achieved:,.0f}, p50 {fmt(res.p50_ms)} ms, "
+        f"p99 {fmt(res.p99_ms)} ms, p99.9 {fmt(res.p999_ms)} ms, errors {res.errors}"
+        + ("" if res.sustained else "  (RATE NOT SUSTAINED)"))
+    return res
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"

