@@ -25,9 +25,12 @@ async def connect(urls: list[str], *, timeout: float = 2.0) -> Client:
     async def on_error(err: Exception) -> None:
         errors.append(str(err) or err.__class__.__name__)
 
+    # nats-py retries the first connect inside connect() until each server has failed more than
+    # max_reconnect_attempts times (0 would mean forever): 1 gives every server two quick tries.
+    attempt = nats.connect(urls, allow_reconnect=False, max_reconnect_attempts=1, reconnect_time_wait=0.2,
+                           connect_timeout=timeout, error_cb=on_error, name="portico-register")
     try:
-        return await nats.connect(urls, allow_reconnect=False, connect_timeout=timeout, error_cb=on_error,
-                                  name="portico-register")
+        return await asyncio.wait_for(attempt, timeout=(timeout + 0.5) * 2 * len(urls) + 1)
     except Exception as err:
         reason = errors[-1] if errors else (str(err) or err.__class__.__name__)
         where = ", ".join(redact(u) for u in urls)
