@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.confsync.conftest import run_confsync, write_confdir
+from confsync_helpers import run_confsync, write_confdir
 
 QUICKSTART_TOML = """\
 [template]

@@ -17,7 +17,7 @@ from portico.confsync.runner import Runner
 from portico.confsync.status import serve_status
 from portico.stack.processes import free_port
 from portico.stack.servers import start_etcd
-from tests.confsync.conftest import write_confdir
+from confsync_helpers import write_confdir
 
 
 def _confdir(tmp_path, *, debounce=0.3, min_reload=0.0, allow_empty=False):
