@@ -45,6 +45,10 @@ class RequestRouter:
         client.http11 = http11 = version == "1.1"
         keep_alive = http11 and parser.should_keep_alive()
         ex.keep_alive = keep_alive
+        if version[:2] != "1.":
+            # llhttp accepts `HTTP/2.0` in a request line; gorouter answers 505 to it
+            ex.keep_alive = False
+            return self._local(ex, errors.bare_response(505, close=True), 505, "")
 
         host = b""
         xff = b""
