@@ -84,8 +84,13 @@ class ClientConnection(asyncio.Protocol):
             self._upgrade_requested(data[upgrade.args[0]:] if upgrade.args else b"")
         except RequestTooLarge as exc:
             self._protocol_error(exc.status, exc.code)
-        except HttpParserError:
-            self._protocol_error(400, "")
+        except HttpParserError as exc:
+            # httptools wraps an exception raised in a callback; the original is the context
+            cause = exc.__context__
+            if isinstance(cause, RequestTooLarge):
+                self._protocol_error(cause.status, cause.code)
+            else:
+                self._protocol_error(400, "")
 
     def connection_lost(self, exc) -> None:
         self.closed = True
