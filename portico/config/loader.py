@@ -571,6 +571,7 @@ def _backends(top: _Map) -> BackendSettings:
         max_attempts=b.int("max_attempts", d.max_attempts, lo=1),
         cert_chain=_pem(b, "cert_chain", "CERTIFICATE"),
         private_key=_pem(b, "private_key", "PRIVATE KEY"),
+        ca_certs=_pem(b, "ca_certs", "CERTIFICATE"),
     )
     if bool(backends.cert_chain) != bool(backends.private_key):
         missing = "private_key" if backends.cert_chain else "cert_chain"

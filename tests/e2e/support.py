@@ -245,7 +245,7 @@ class Backend:
             await writer.drain()
             return not close
         extra_headers = b""
-        if path.startswith("/cookie"):
+        if path.rsplit("/", 1)[-1] == "cookie":
             attrs = b"; Secure" if "secure" in params else b""
             extra_headers += b"Set-Cookie: JSESSIONID=sess-%s; Path=/%s\r\n" % (self.name.encode(), attrs)
         if path.startswith("/hop"):
@@ -385,6 +385,7 @@ class Router:
         base = {
             "port": self.port,
             "listen_host": "127.0.0.1",
+            "ssl_port": self.ssl_port,
             "ip": "127.0.0.1",
             "status": {"host": "127.0.0.1", "port": self.status_port, "user": USER, "pass": PASS,
                        "routes": {"port": self.routes_port}},
