@@ -84,7 +84,7 @@ class RequestRouter:
             elif lname == b"referer":
                 ex.referer = value
             elif lname == b"x-forwarded-for":
-                xff = value
+                xff = value if not xff else xff + b", " + value  # repeated headers: joined, as Go does
                 continue
             elif lname == b"x-forwarded-proto":
                 xfp = value

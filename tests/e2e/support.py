@@ -235,6 +235,18 @@ class Backend:
                 await asyncio.sleep(0.01)
             writer.close()
             return False
+        if path.startswith("/oneshot"):
+            # keep-alive by the headers, but the backend closes the connection soon after (an idle timeout)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\noneshot")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            writer.transport.close()
+            return False
+        if path.startswith("/badframing"):
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"3\r\nabc\r\n0\r\n\r\n")
+            await writer.drain()
+            return False
         if path.startswith("/status/"):
             status = int(path.split("/")[2])
             reason = {204: b"No Content", 304: b"Not Modified"}.get(status, b"Whatever")

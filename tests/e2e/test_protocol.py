@@ -268,3 +268,81 @@ def test_max_conns_503(router_factory, backend_factory):
         assert slow.result().status == 200
     assert busy.status == 503
     assert get(r.port, h, "/").status == 200
+
+
+def test_stale_pooled_connection_retried(prouter, backend_factory):
+    b = backend_factory("oneshot")
+    h = unique_host("stale")
+    prouter.register(h, b.port)
+    with Client(prouter.port) as c:
+        assert c.request("GET", "/oneshot", h).body == b"oneshot"
+        time.sleep(0.4)  # the backend has closed the pooled connection meanwhile
+        r = c.request("GET", "/next", h)
+    assert r.status == 200 and r.json()["path"] == "/next"
+
+
+def test_malformed_backend_response_502(prouter, backend):
+    h = unique_host("badframe")
+    prouter.register(h, backend.port)
+    r = get(prouter.port, h, "/badframing")
+    assert r.status == 502
+    assert r.header("X-Cf-Routererror").startswith("endpoint_failure (")
+
+
+def test_local_error_with_request_body_keeps_connection_in_sync(prouter, host):
+    with Client(prouter.port) as c:
+        r = c.request("POST", "/", unique_host("nope"), body=b"x" * 3000)
+        assert r.status == 404
+        r = c.request("POST", "/", unique_host("nope"), [("Transfer-Encoding", "chunked")],
+                      body=b"5\r\nhello\r\n0\r\n\r\n")
+        assert r.status == 404
+        r = c.request("GET", "/in-sync", host)
+        assert r.status == 200 and r.json()["path"] == "/in-sync"
+
+
+def test_client_connection_close(prouter, host):
+    with Client(prouter.port) as c:
+        r = c.request("GET", "/bye", host, [("Connection", "close")])
+        assert r.status == 200
+        assert r.header("Connection", "").lower() == "close"
+        assert c.is_closed()
+
+
+def test_pipelined_post_bodies(prouter, host):
+    with Client(prouter.port) as c:
+        c.send(build_request("POST", "/a", host, body=b"1" * 10) + build_request("POST", "/b", host, body=b"2" * 20)
+               + build_request("GET", "/c", host))
+        got = [c.read_response().json() for _ in range(3)]
+    assert [(g["path"], g["body_len"]) for g in got] == [("/a", 10), ("/b", 20), ("/c", 0)]
+
+
+def test_pipelined_then_bad_request_answered_in_order(prouter, host):
+    with Client(prouter.port) as c:
+        c.send(build_request("GET", "/slow?s=0.3", host) + b"GARBAGE\r\n\r\n")
+        first = c.read_response()
+        second = c.read_response()
+        assert first.status == 200 and first.json()["path"] == "/slow?s=0.3"
+        assert second.status == 400
+        assert c.is_closed()
+
+
+def test_chunked_request_with_trailers(prouter, host):
+    with Client(prouter.port) as c:
+        c.send(build_request("POST", "/t", host, [("Transfer-Encoding", "chunked")])
+               + b"3\r\nabc\r\n0\r\nX-Trailer: v\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200 and r.json()["body_len"] == 3
+        assert c.request("GET", "/after-trailer", host).status == 200
+
+
+def test_multiple_x_forwarded_for_headers(prouter, host):
+    r = get(prouter.port, host, "/", headers=[("X-Forwarded-For", "1.1.1.1"), ("X-Forwarded-For", "2.2.2.2")])
+    seen = [v for k, v in r.json()["headers"] if k.lower() == "x-forwarded-for"]
+    assert seen == ["1.1.1.1, 2.2.2.2, 127.0.0.1"]
+
+
+def test_head_of_chunked_response(prouter, host):
+    with Client(prouter.port) as c:
+        r = c.request("HEAD", "/chunked?n=3", host)
+        assert r.status == 200 and r.body == b""
+        assert c.request("GET", "/after-head", host).json()["path"] == "/after-head"

@@ -51,11 +51,10 @@ def test_websocket_client_drop_closes_backend(wrouter, backend_factory):
     ws_b = backend_factory("wsd", ws=True)
     host = unique_host("ws")
     wrouter.register(host, ws_b.port)
-    ws = ws_connect(wrouter, host)
-    ws.send("x")
-    assert ws.recv(timeout=5) == "wsd:x"
-    ws.socket.shutdown(socket.SHUT_RDWR)   # abrupt: no close frame
-    ws.socket.close()
+    with ws_connect(wrouter, host) as ws:
+        ws.send("x")
+        assert ws.recv(timeout=5) == "wsd:x"
+        ws.socket.shutdown(socket.SHUT_RDWR)   # abrupt: no close frame
     assert ws_b.closed_by_peer.wait(5)
 
 
