@@ -34,13 +34,13 @@ class MalformedMessage(ValueError):
     """A NATS message that is not a valid registration; str() is a one-line reason."""
 
 
-class Options(msgspec.Struct, omit_defaults=True):
+class Options(msgspec.Struct, omit_defaults=True, gc=False):
     """Per-route options of a registration."""
 
     loadbalancing: str | None = ""
 
 
-class Registration(msgspec.Struct, omit_defaults=True):
+class Registration(msgspec.Struct, omit_defaults=True, gc=False):
     """One `router.register` / `router.unregister` message, field for field as gorouter reads it.
 
     After decoding, no field is None: nulls are replaced by the defaults below (only `tags` and `options`
