@@ -47,6 +47,7 @@ class ClosedResult:
     connections: int
     runs: list[ClosedRun] = field(default_factory=list)
     rss_kb: int | None = None
+    attempts: int = 0
 
     def _med(self, attr: str) -> float | None:
         values = [getattr(r, attr) for r in self.runs if getattr(r, attr) is not None]
@@ -84,7 +85,7 @@ class ClosedResult:
         return {"target": self.target, "connections": self.connections, "rps": self.rps,
                 "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "cpu_us_per_req": self.cpu_us_per_req,
                 "proxy_cpu_util": self.proxy_cpu_util,
-                "foreign_cpu_util": self.foreign_cpu_util, "errors": self.errors, "rss_kb": self.rss_kb,
+                "foreign_cpu_util": self.foreign_cpu_util, "attempts": self.attempts, "errors": self.errors, "rss_kb": self.rss_kb,
                 "runs": [asdict(r) for r in self.runs]}
 
 
@@ -113,8 +114,9 @@ def closed_loop(wrk: str, target, connections: int, duration: float, warmup: flo
     result = ClosedResult(target.name, connections)
     if warmup > 0:
         run_wrk(wrk, target.port, target.host_header, connections, warmup, cpus, script, script_args)
-    i = attempts = 0
-    while i < runs and attempts < runs + 2:
+    done: list[ClosedRun] = []
+    attempts = 0
+    while sum(1 for r in done if r.foreign_cpu_util <= FOREIGN_LIMIT) < runs and attempts < runs + 2:
         attempts += 1
         pids = target.pids()
         own = [p for root in OWN_PIDS for p in process_tree(root)]
@@ -134,17 +136,18 @@ def closed_loop(wrk: str, target, connections: int, duration: float, warmup: flo
             proxy_cpu_util=cpu / (t1 - t0) if t1 > t0 else None,
             foreign_cpu_util=foreign,
         )
-        disturbed = foreign > FOREIGN_LIMIT and attempts < runs + 2
-        log(f"    {target.name} c={connections} run {i + 1}/{runs}: {run.rps:,.0f} req/s, "
+        disturbed = foreign > FOREIGN_LIMIT
+        log(f"    {target.name} c={connections} attempt {attempts}: {run.rps:,.0f} req/s, "
             f"p50 {fmt(run.p50_ms)} ms, p99 {fmt(run.p99_ms)} ms, cpu {fmt(run.cpu_us_per_req)} us/req, "
             f"proxy busy {fmt(run.proxy_cpu_util)} cores, foreign {foreign:.2f} cores, errors {run.errors}"
-            + ("  (disturbed by other processes: repeated)" if disturbed else ""))
-        if disturbed:
-            continue
-        result.runs.append(run)
-        i += 1
+            + ("  (disturbed by other processes)" if disturbed else ""))
+        done.append(run)
         if not target.alive():
             raise RuntimeError(f"{target.name} died during the run:\n{target.process.output()[-3000:]}")
+    # the `runs` least disturbed attempts, in the order they ran
+    keep = sorted(sorted(range(len(done)), key=lambda k: done[k].foreign_cpu_util)[:runs])
+    result.runs = [done[k] for k in keep]
+    result.attempts = attempts
     result.rss_kb = rss_kb(target.pids())
     return result
 

@@ -179,8 +179,25 @@ prune_stale_droplets_interval: 600s
 
 
 def start_portico(nats_port: int, workdir: Path, cpus: set[int] | None, workers: int = 1,
-                  timeout: float = 30.0) -> Target:
-    """`python -m portico router -c FILE [--workers N]`, waited for until /health answers 200."""
+                  timeout: float = 30.0, attempts: int = 2) -> Target:
+    """`python -m portico router -c FILE [--workers N]`, waited for until /health answers 200; a router that
+    dies while starting is started once more (the failure is kept in STARTUP_FAILURES for the report)."""
+    for attempt in range(attempts):
+        try:
+            return _start_portico(nats_port, workdir / f"try{attempt}" if attempt else workdir, cpus, workers,
+                                  timeout)
+        except (RuntimeError, TimeoutError) as err:
+            STARTUP_FAILURES.append(f"{type(err).__name__}: {str(err)[:300]}")
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+STARTUP_FAILURES: list[str] = []
+
+
+def _start_portico(nats_port: int, workdir: Path, cpus: set[int] | None, workers: int,
+                   timeout: float) -> Target:
     workdir.mkdir(parents=True, exist_ok=True)
     port, status_port, routes_port = free_port(), free_port(), free_port()
     cfg = workdir / "portico.yml"
