@@ -188,3 +188,22 @@ async def test_start_waits_for_nats_and_logs_each_failure(tmp_path, caplog):
 def test_redact():
     assert redact("nats://user:pw@10.0.0.1:4222") == "nats://***@10.0.0.1:4222"
     assert redact("nats://10.0.0.1:4222") == "nats://10.0.0.1:4222"
+
+
+async def test_register_then_unregister_order_is_kept(bus, client):
+    for i in range(300):
+        payload = json.dumps({"host": f"10.0.1.{i % 250}", "port": 1000 + i, "uris": [f"app{i % 7}.com"]}).encode()
+        await client.publish("router.register", payload)
+        await client.publish("router.unregister", payload)
+    await client.publish("router.register", b'{"host":"10.0.0.1","port":80,"uris":["last.com"]}')
+    await eventually(lambda: bus.table.lookup("last.com") is not None)
+    assert list(bus.table.snapshot()) == ["last.com"]
+    assert bus.state.metrics.registrations == 301 and bus.state.metrics.unregistrations == 300
+
+
+async def test_other_router_subjects_are_ignored(bus, client):
+    await client.publish("router.start", b'{"id":"other","hosts":["10.0.0.9"]}')
+    await client.publish("router.active_apps", b"whatever")
+    await client.publish("router.register", b'{"host":"10.0.0.1","port":80,"uris":["ok.com"]}')
+    await eventually(lambda: bus.table.lookup("ok.com") is not None)
+    assert bus.state.metrics.malformed_messages == 0

@@ -17,6 +17,7 @@ from typing import Awaitable, Callable
 import msgspec
 import nats
 from nats.aio.client import Client
+from nats.errors import SlowConsumerError
 
 from portico.bus.messages import (
     GREET, REGISTER, START, UNREGISTER, apply_registration, apply_unregistration, decode_registration_fast,
@@ -28,6 +29,7 @@ from portico.state import RouterState
 
 log = logging.getLogger("portico.bus")
 
+SUBJECTS = "router.*"
 _PAYLOAD_PREVIEW = 200
 _CREDENTIALS = re.compile(r"//[^@/]*@")
 
@@ -64,6 +66,8 @@ class RouteBus:
         self._start_task: asyncio.Task | None = None
         self._connected_once = False
         self._stopping = False
+        self.slow_consumer_drops = 0
+        self._slow_logged_at = -1e9
 
     # ---- lifecycle ---------------------------------------------------------------------------------------
 
@@ -93,13 +97,11 @@ class RouteBus:
         self.state.nats_connected = True
         log.info("connected to NATS at %s", redact(self.nc.connected_url.geturl()) if self.nc.connected_url else where)
         nc = self.nc
-        # Generous pending limits: a platform re-registering every route at once must not be a slow consumer.
-        limits = dict(pending_msgs_limit=4 * 1024 * 1024, pending_bytes_limit=1024 * 1024 * 1024)
-        self._subs = [
-            await nc.subscribe(REGISTER, cb=self._on_register, **limits),
-            await nc.subscribe(UNREGISTER, cb=self._on_unregister, **limits),
-            await nc.subscribe(GREET, cb=self._on_greet),
-        ]
+        # One subscription for all router.* subjects: nats-py runs one task per subscription, so separate
+        # ones could apply an app's unregister before its earlier register. Generous pending limits: a
+        # platform re-registering every route at once must not make the router a slow consumer.
+        self._subs = [await nc.subscribe(SUBJECTS, cb=self._on_message, pending_msgs_limit=4 * 1024 * 1024,
+                                         pending_bytes_limit=1024 * 1024 * 1024)]
         await self.publish_start()
         await nc.flush(timeout=self.connect_timeout)
         interval = self.config.publish_start_message_interval
@@ -151,29 +153,42 @@ class RouteBus:
 
     # ---- messages ----------------------------------------------------------------------------------------
 
-    async def _on_register(self, msg) -> None:
-        data = msg.data
+    async def _on_message(self, msg) -> None:
+        subject = msg.subject
+        if subject == REGISTER:
+            self._register(msg.data)
+        elif subject == UNREGISTER:
+            self._unregister(msg.data)
+        elif subject == GREET:
+            if msg.reply:
+                await self.nc.publish(msg.reply, self.start_payload())
+        # router.start from other routers (and our own), router.* extensions: nothing to do
+
+    def _register(self, data: bytes) -> None:
         try:
             reg = decode_registration_fast(data)
         except msgspec.DecodeError as err:
             self._malformed(REGISTER, data, err)
             return
-        apply_registration(self.table, reg, self.clock())
+        try:
+            apply_registration(self.table, reg, self.clock())
+        except Exception:  # a table bug must not stop the bus
+            log.exception("applying router.register failed: %s", data[:_PAYLOAD_PREVIEW])
+            return
         self.state.metrics.registrations += 1
 
-    async def _on_unregister(self, msg) -> None:
-        data = msg.data
+    def _unregister(self, data: bytes) -> None:
         try:
             reg = decode_registration_fast(data)
         except msgspec.DecodeError as err:
             self._malformed(UNREGISTER, data, err)
             return
-        apply_unregistration(self.table, reg)
+        try:
+            apply_unregistration(self.table, reg)
+        except Exception:
+            log.exception("applying router.unregister failed: %s", data[:_PAYLOAD_PREVIEW])
+            return
         self.state.metrics.unregistrations += 1
-
-    async def _on_greet(self, msg) -> None:
-        if msg.reply:
-            await self.nc.publish(msg.reply, self.start_payload())
 
     def _malformed(self, subject: str, data: bytes, err: Exception) -> None:
         self.state.metrics.malformed_messages += 1
@@ -189,6 +204,12 @@ class RouteBus:
             where = ", ".join(redact(u) for u in self.urls)
             log.warning("cannot connect to NATS at %s: %s; retrying in %ss", where, _describe(err),
                         self.reconnect_wait)
+        elif isinstance(err, SlowConsumerError):
+            self.slow_consumer_drops += 1
+            now = time.monotonic()
+            if now - self._slow_logged_at >= 5.0:
+                self._slow_logged_at = now
+                log.warning("NATS slow consumer: router.* messages dropped (%d so far)", self.slow_consumer_drops)
         elif self.state.nats_connected:
             log.warning("NATS error: %s", _describe(err))
         else:
