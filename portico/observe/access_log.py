@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 
 FLUSH_INTERVAL = 0.2          # seconds between timed flushes
@@ -46,9 +47,38 @@ def quote_value(value) -> str:
     return value.translate(_ESCAPES)
 
 
+def quote_bytes(value: bytes) -> bytes:
+    """The bytes form of quote_value, for the hot path's rare slow case."""
+    if value == b"-":
+        return value
+    return quote_value(value.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+
+
 def header_field_name(header: str) -> str:
     """`Span-Id` -> `span_id`, the key under which an extra header is logged."""
     return header.strip().lower().replace("-", "_")
+
+
+_UNSAFE = re.compile(rb'[\x00-\x1f\x7f\\]')
+_BASE_FIELDS = 15
+
+
+def _template(extra_names: tuple[str, ...]) -> bytes:
+    """The line as one bytes %-template: 6 numbers/stamps and the quoted fields in gorouter's order."""
+    line = (b'%s - [%s] "%s %s %s" %d %d %d "%s" "%s" "%s" "%s" x_forwarded_for:"%s" x_forwarded_proto:"%s" '
+            b'vcap_request_id:"%s" response_time:%s gorouter_time:%s app_id:"%s" app_index:"%s" '
+            b'instance_id:"%s" x_cf_routererror:"%s"')
+    for name in extra_names:
+        line += b' ' + name.encode() + b':"%s"'
+    return line + b"\n"
+
+
+def _as_bytes(value) -> bytes:
+    if value is None:
+        return b""
+    if value.__class__ is bytes:
+        return value
+    return str(value).encode("utf-8", "surrogateescape")
 
 
 class AccessLog:
@@ -57,11 +87,12 @@ class AccessLog:
     def __init__(self, path: str, extra_headers: tuple[str, ...] = ()) -> None:
         self.path = path
         self.extra_headers = tuple(extra_headers)
-        self._extra_prefixes = tuple(f' {header_field_name(h)}:"' for h in self.extra_headers)
+        self._template = _template(tuple(header_field_name(h) for h in self.extra_headers))
+        self._field_count = _BASE_FIELDS + len(self.extra_headers)
         self._quote_count = 2 * (12 + len(self.extra_headers))  # the quotes the format itself writes
-        self._buffer: list[str] = []
+        self._buffer: list[bytes] = []
         self._second = -1
-        self._second_text = ""
+        self._second_text = b""
         self._fd = -1
         self._inode: tuple[int, int] | None = None
         self._next_rotation_check = 0.0
@@ -73,55 +104,54 @@ class AccessLog:
 
     # ---- hot path ----------------------------------------------------------------------------------------
 
-    def record(self, *, host, start_time: float, method, uri, proto, status: int, request_bytes: int,
-               response_bytes: int, referer, user_agent, client_addr, backend_addr, x_forwarded_for,
-               x_forwarded_proto, vcap_request_id, response_time, gorouter_time, app_id, app_index,
-               instance_id, router_error, extra_values: tuple = ()) -> None:
-        """Format one line and buffer it. No I/O unless a burst fills the buffer."""
+    def log(self, start_time: float, status: int, request_bytes: int, response_bytes: int,
+            response_time: float | None, gorouter_time: float | None, fields: tuple) -> None:
+        """Format one line from bytes values and buffer it; the proxy calls this once per request.
+
+        `fields`: host, method, uri, proto, referer, user agent, client addr, backend addr, x_forwarded_for,
+        x_forwarded_proto, vcap_request_id, app_id, app_index, instance_id, router error, then one value per
+        extra header. Empty values are written as `-`.
+        """
         second = int(start_time)
         micros = int((start_time - second) * 1e6 + 0.5)  # a float epoch time holds no real nanoseconds
         if micros == 1_000_000:
             second, micros = second + 1, 0
         if second != self._second:
             self._second = second
-            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
-        stamp = f"{self._second_text}{micros:06d}000Z"
-        rt = "-" if response_time is None or response_time < 0 else f"{response_time:.6f}"
-        gt = "-" if gorouter_time is None or gorouter_time < 0 else f"{gorouter_time:.6f}"
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)).encode()
+        stamp = b"%s%06d000Z" % (self._second_text, micros)
+        rt = b"-" if response_time is None or response_time < 0 else b"%.6f" % response_time
+        gt = b"-" if gorouter_time is None or gorouter_time < 0 else b"%.6f" % gorouter_time
+        values = [v or b"-" for v in fields]
+        if len(values) != self._field_count:
+            values = (values + [b"-"] * self._field_count)[:self._field_count]
+        line = self._format(stamp, status, request_bytes, response_bytes, rt, gt, values)
+        # Values almost never hold quotes, backslashes or control characters; one scan of the finished line
+        # proves it, and only otherwise is each value escaped and the line built again.
+        if line.count(b'"') != self._quote_count or _UNSAFE.search(line, 0, len(line) - 1):
+            line = self._format(stamp, status, request_bytes, response_bytes, rt, gt,
+                                [quote_bytes(v) for v in values])
+        buffer = self._buffer
+        buffer.append(line)
+        if len(buffer) >= MAX_BUFFERED_LINES:
+            self.flush()
+
+    def _format(self, stamp, status, request_bytes, response_bytes, rt, gt, v) -> bytes:
+        return self._template % (v[0], stamp, v[1], v[2], v[3], status, request_bytes, response_bytes, v[4], v[5],
+                                 v[6], v[7], v[8], v[9], v[10], rt, gt, v[11], v[12], v[13], v[14], *v[15:])
+
+    def record(self, *, host, start_time: float, method, uri, proto, status: int, request_bytes: int,
+               response_bytes: int, referer, user_agent, client_addr, backend_addr, x_forwarded_for,
+               x_forwarded_proto, vcap_request_id, response_time, gorouter_time, app_id, app_index,
+               instance_id, router_error, extra_values: tuple = ()) -> None:
+        """The same line from named str (or bytes) values; for callers off the hot path."""
         if app_index.__class__ is int:
             app_index = str(app_index)  # 0 is an index, not an empty value
         fields = (host, method, uri, proto, referer, user_agent, client_addr, backend_addr, x_forwarded_for,
                   x_forwarded_proto, vcap_request_id, app_id, app_index, instance_id, router_error)
-        if self._extra_prefixes:
-            fields += tuple(extra_values[:len(self._extra_prefixes)])
-            fields += (None,) * (len(self._extra_prefixes) + 15 - len(fields))
-        line = self._line(stamp, status, request_bytes, response_bytes, rt, gt, fields)
-        # Fast path: values almost never hold quotes, backslashes or control characters. One scan of the
-        # finished line proves it; only otherwise is each value escaped and the line built again.
-        if line.count('"') != self._quote_count or "\\" in line or not line.isprintable():
-            line = self._line(stamp, status, request_bytes, response_bytes, rt, gt,
-                              tuple(quote_value(v) for v in fields))
-        buffer = self._buffer
-        buffer.append(line + "\n")
-        if len(buffer) >= MAX_BUFFERED_LINES:
-            self.flush()
-
-    def _line(self, stamp, status, request_bytes, response_bytes, rt, gt, fields) -> str:
-        (host, method, uri, proto, referer, user_agent, client_addr, backend_addr, x_forwarded_for,
-         x_forwarded_proto, vcap_request_id, app_id, app_index, instance_id, router_error) = fields[:15]
-        line = (
-            f'{host or "-"} - [{stamp}] "{method or "-"} {uri or "-"} {proto or "-"}" '
-            f'{status} {request_bytes} {response_bytes} "{referer or "-"}" "{user_agent or "-"}" '
-            f'"{client_addr or "-"}" "{backend_addr or "-"}" x_forwarded_for:"{x_forwarded_for or "-"}" '
-            f'x_forwarded_proto:"{x_forwarded_proto or "-"}" vcap_request_id:"{vcap_request_id or "-"}" '
-            f'response_time:{rt} gorouter_time:{gt} '
-            f'app_id:"{app_id or "-"}" app_index:"{app_index or "-"}" instance_id:"{instance_id or "-"}" '
-            f'x_cf_routererror:"{router_error or "-"}"'
-        )
-        if self._extra_prefixes:
-            extras = zip(self._extra_prefixes, fields[15:])
-            line += "".join([f'{prefix}{value or "-"}"' for prefix, value in extras])
-        return line
+        fields += tuple(extra_values[:len(self.extra_headers)])
+        self.log(start_time, status, request_bytes, response_bytes, response_time, gorouter_time,
+                 tuple(_as_bytes(v) for v in fields))
 
     # ---- writing -----------------------------------------------------------------------------------------
 
@@ -134,7 +164,7 @@ class AccessLog:
         """Write everything buffered in one append; on a write error drop the batch and log once."""
         if not self._buffer:
             return
-        data = "".join(self._buffer).encode("utf-8", "surrogateescape")
+        data = b"".join(self._buffer)
         self._buffer = []
         self._check_rotation()
         try:

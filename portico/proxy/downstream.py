@@ -8,27 +8,12 @@ all work happens in callbacks, so a request costs no coroutine and no task.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser, parse_url
 
 from portico.proxy import errors
 from portico.proxy.exchange import Exchange
-from portico.proxy.headers import HOP_BY_HOP, connection_tokens, request_id
-from portico.routes.uri import host_without_port
-
-# Request headers the router reads or replaces; everything else is copied through unchanged.
-_H_HOST = b"host"
-_DROP_FROM_CLIENT = frozenset({
-    b"x-vcap-request-id", b"x-cf-app-instance", b"x-cf-applicationid", b"x-cf-instanceindex", b"x-cf-instanceid",
-    b"x-forwarded-for", b"x-forwarded-proto",
-})
-_NOTED = frozenset({
-    b"host", b"user-agent", b"referer", b"x-request-start", b"cookie", b"expect", b"content-length",
-    b"x-vcap-request-id", b"x-cf-app-instance", b"x-forwarded-for", b"x-forwarded-proto",
-    b"x-cf-applicationid", b"x-cf-instanceindex", b"x-cf-instanceid",
-})
 
 
 class RequestTooLarge(Exception):
@@ -46,7 +31,9 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = HttpRequestParser(self)
         self.client_ip = b""
+        self.client_ip_str = ""
         self.client_addr = ""
+        self.client_addr_bytes = b""
         self.active: Exchange | None = None       # the exchange whose response is being written
         self.parsing: Exchange | None = None      # the exchange whose request is being read
         self.queue: deque[Exchange] = deque()     # pipelined requests waiting their turn
@@ -60,6 +47,7 @@ class ClientConnection(asyncio.Protocol):
         self._url = b""
         self._headers: list = []
         self._head_size = 0
+        self._corked: list | None = None            # writes held back to go out as one send
 
     # ---- asyncio.Protocol -------------------------------------------------------------------------------------
 
@@ -68,7 +56,9 @@ class ClientConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.client_ip = peer[0].encode()
+            self.client_ip_str = peer[0]
             self.client_addr = f"{peer[0]}:{peer[1]}"
+            self.client_addr_bytes = self.client_addr.encode()
         self.last_activity = self.ctx.loop.time()
         self.ctx.connections.add(self)
         self.ctx.metrics.open_client_connections += 1
@@ -176,8 +166,23 @@ class ClientConnection(asyncio.Protocol):
     # ---- used by exchanges ------------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if not self.closed:
+        if self._corked is not None:
+            self._corked.append(data)
+        elif not self.closed:
             self.transport.write(data)
+
+    def cork(self) -> None:
+        """Hold writes until uncork(): a response head and body parsed from one read leave in one send."""
+        if self._corked is None:
+            self._corked = []
+
+    def uncork(self) -> None:
+        out = self._corked
+        if out is None:
+            return
+        self._corked = None
+        if out and not self.closed:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def attached(self, ex: Exchange) -> bool:
         return self.active is ex and not self.closed
@@ -200,6 +205,8 @@ class ClientConnection(asyncio.Protocol):
             self.active = None
         if self.closed:
             return
+        if aborted or not ex.keep_alive:
+            self.uncork()
         if aborted:
             self.transport.abort() if ex.response_started else self.transport.close()
             self.closed = True
@@ -268,11 +275,3 @@ def absolute_form_host(url: bytes) -> bytes | None:
     except Exception:
         return None
     return parsed.host
-
-
-def now_unix_ms() -> bytes:
-    return b"%d" % int(time.time() * 1000)
-
-
-__all__ = ["ClientConnection", "absolute_form_host", "now_unix_ms", "request_id", "HOP_BY_HOP",
-           "connection_tokens", "host_without_port", "_DROP_FROM_CLIENT", "_NOTED", "_H_HOST"]

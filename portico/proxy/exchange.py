@@ -10,6 +10,7 @@ backend paused while the client's write buffer is full.
 from __future__ import annotations
 
 import time
+from time import monotonic
 from typing import TYPE_CHECKING
 
 from portico.proxy import errors
@@ -31,6 +32,12 @@ PENDING_BODY_LIMIT = 256 * 1024
 _NO_BODY_STATUS = frozenset({204, 304})
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 _STATUS_LINES: dict[tuple[int, bytes], bytes] = {}
+# Response header names the router acts on, by kind; every other header is copied unchanged.
+_R_HOP, _R_LENGTH, _R_VCAP_ID, _R_SET_COOKIE = (object() for _ in range(4))
+_RESPONSE_SPECIAL = {
+    b"content-length": _R_LENGTH, b"x-vcap-request-id": _R_VCAP_ID, b"set-cookie": _R_SET_COOKIE,
+    **{name: _R_HOP for name in HOP_BY_HOP},
+}
 
 
 def status_line(status: int, reason: bytes) -> bytes:
@@ -46,60 +53,53 @@ def status_line(status: int, reason: bytes) -> bytes:
 class Exchange:
     """The life of one request: route it, send it, stream the answer back, report how it went."""
 
-    __slots__ = (
-        "client", "ctx", "method", "uri", "host", "pool", "head", "tail", "request_id", "keep_alive",
-        "is_head", "chunked_request", "has_body", "body_done", "pending", "pending_size", "endpoint",
-        "tried", "attempts", "upstream", "local_response", "status", "framing", "response_started",
-        "upstream_frames_by_close", "request_bytes", "response_bytes", "started_at", "started_wall",
-        "response_header_at", "router_error", "last_error", "user_agent", "referer", "x_forwarded_for",
-        "x_forwarded_proto", "has_vcap_id_in_response", "upgraded", "sticky_id", "app_instance",
-        "log_values", "deadline", "finished",
-    )
+    # Defaults live on the class: a request sets only what differs, which keeps creation cheap.
+    host = b""
+    pool: "Pool | None" = None
+    head = b""                  # request line and forwarded headers, without endpoint headers
+    tail = b"\r\n"              # framing headers and the blank line
+    request_id = b""
+    keep_alive = True
+    chunked_request = False
+    has_body = False
+    body_done = False
+    pending: "list[bytes] | None" = None
+    pending_size = 0
+    endpoint: "Endpoint | None" = None
+    tried: tuple | list = ()
+    attempts = 0
+    upstream: UpstreamConnection | None = None
+    local_response = b""
+    status = 0
+    framing = FRAME_NONE
+    response_started = False
+    upstream_frames_by_close = False
+    request_bytes = 0
+    response_bytes = 0
+    started_at = 0.0
+    started_wall = 0.0
+    sent_at = 0.0
+    response_header_at = 0.0
+    router_error = ""
+    last_error: DialError | None = None
+    user_agent = b""
+    referer = b""
+    x_forwarded_for = b""
+    x_forwarded_proto = b""
+    has_vcap_id_in_response = False
+    upgraded = False
+    sticky_id = ""
+    app_instance: "Endpoint | None" = None
+    log_values: tuple = ()
+    deadline = 0.0
+    finished = False
 
     def __init__(self, client: "ClientConnection", method: bytes, uri: bytes) -> None:
         self.client = client
         self.ctx = client.ctx
         self.method = method
         self.uri = uri
-        self.host = b""
-        self.pool: Pool | None = None
-        self.head = b""              # request line and forwarded headers, without endpoint headers
-        self.tail = b"\r\n"          # framing headers and the blank line
-        self.request_id = b""
-        self.keep_alive = True
         self.is_head = method == b"HEAD"
-        self.chunked_request = False
-        self.has_body = False
-        self.body_done = False
-        self.pending: list[bytes] | None = None
-        self.pending_size = 0
-        self.endpoint: Endpoint | None = None
-        self.tried: list = []
-        self.attempts = 0
-        self.upstream: UpstreamConnection | None = None
-        self.local_response = b""
-        self.status = 0
-        self.framing = FRAME_NONE
-        self.response_started = False
-        self.upstream_frames_by_close = False
-        self.request_bytes = 0
-        self.response_bytes = 0
-        self.started_at = 0.0
-        self.started_wall = 0.0
-        self.response_header_at = 0.0
-        self.router_error = ""
-        self.last_error: DialError | None = None
-        self.user_agent = b""
-        self.referer = b""
-        self.x_forwarded_for = b""
-        self.x_forwarded_proto = b""
-        self.has_vcap_id_in_response = False
-        self.upgraded = False
-        self.sticky_id = ""
-        self.app_instance: Endpoint | None = None
-        self.log_values: tuple = ()
-        self.deadline = 0.0
-        self.finished = False
 
     # ---- starting ---------------------------------------------------------------------------------------------
 
@@ -166,12 +166,12 @@ class Exchange:
         if err is not None:
             ep.active -= 1
             self.last_error = err
-            self.tried.append(ep)
+            self.tried = [*self.tried, ep]
             now = self.ctx.loop.time()
             ep.benched_until = now + self.ctx.bench_seconds
             if err.tls_handshake:
                 self.ctx.table.remove_endpoint(self.pool, ep)
-            if self.attempts < self.ctx.max_attempts and self._retry_budget_left(now):
+            if self.attempts < self.ctx.max_attempts and self._retry_budget_left():
                 self.ctx.metrics.backend_retries += 1
                 self.attempt()
             else:
@@ -179,11 +179,12 @@ class Exchange:
             return
         self._attach(conn)
 
-    def _retry_budget_left(self, now: float) -> bool:
-        return now - self.started_at < self.ctx.retry_budget
+    def _retry_budget_left(self) -> bool:
+        return monotonic() - self.started_at < self.ctx.retry_budget
 
     def _attach(self, conn: UpstreamConnection) -> None:
         self.upstream = conn
+        self.sent_at = monotonic()
         conn.exchange = self
         conn.uses += 1
         ep = self.endpoint
@@ -242,7 +243,7 @@ class Exchange:
             self._interim_response(status, reason, headers)
             return
         self.status = status
-        self.response_header_at = self.ctx.loop.time()
+        self.response_header_at = monotonic()
         self.response_started = True
         self.deadline = 0.0
         client = self.client
@@ -293,11 +294,15 @@ class Exchange:
         content_length = None
         chunked = False
         named = ()
-        hop = HOP_BY_HOP
-        sticky = self.ctx.sticky
+        special = _RESPONSE_SPECIAL
         for name, value in headers:
             lname = name.lower()
-            if lname in hop:
+            kind = special.get(lname)
+            if kind is None:
+                if not skip or lname not in skip:
+                    out += (name, b": ", value, b"\r\n")
+                continue
+            if kind is _R_HOP:
                 if lname == b"transfer-encoding":
                     chunked = b"chunked" in value.lower()
                 elif lname == b"connection":
@@ -306,14 +311,12 @@ class Exchange:
                 elif lname == b"upgrade" and status == 101:
                     out += (name, b": ", value, b"\r\n")
                 continue
-            if skip and lname in skip:
-                continue
-            if lname == b"content-length":
+            if kind is _R_LENGTH:
                 content_length = value
-            elif lname == b"x-vcap-request-id":
+            elif kind is _R_VCAP_ID:
                 self.has_vcap_id_in_response = True
-            elif lname == b"set-cookie" and sticky is not None:
-                sticky.observe_set_cookie(self, value, out)
+            elif kind is _R_SET_COOKIE and self.ctx.sticky is not None:
+                self.ctx.sticky.observe_set_cookie(self, value, out)
             out += (name, b": ", value, b"\r\n")
         return out, content_length, chunked, (named if not skip else ())
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from time import monotonic
+
+_NO_ENDPOINT = (b"", b"", b"", b"")
+_HTTP11 = b"HTTP/1.1"
+_HTTP10 = b"HTTP/1.0"
+
 
 class ExchangeObserver:
     def __init__(self, metrics, access_log=None) -> None:
@@ -13,23 +19,20 @@ class ExchangeObserver:
         log = self.access_log
         if log is None:
             return
-        loop_now = ex.ctx.loop.time()
+        total = monotonic() - ex.started_at
         ep = ex.endpoint
-        total = loop_now - ex.started_at
-        backend_time = (loop_now - ex.response_header_at) if ex.response_header_at else 0.0
-        log.record(
-            host=ex.host.decode("latin-1"), start_time=ex.started_wall, method=ex.method.decode("latin-1"),
-            uri=ex.uri.decode("latin-1"), proto="HTTP/1.1" if ex.client.http11 else "HTTP/1.0",
-            status=ex.status, request_bytes=ex.request_bytes, response_bytes=ex.response_bytes,
-            referer=ex.referer.decode("latin-1"), user_agent=ex.user_agent.decode("latin-1"),
-            client_addr=ex.client.client_addr, backend_addr=ep.address if ep is not None else "",
-            x_forwarded_for=ex.x_forwarded_for.decode("latin-1"),
-            x_forwarded_proto=ex.x_forwarded_proto.decode("latin-1"),
-            vcap_request_id=ex.request_id.decode("latin-1"), response_time=total,
-            gorouter_time=max(total - backend_time, 0.0) if ep is not None else total,
-            app_id=ep.app_id if ep is not None else "",
-            app_index=ep.private_instance_index if ep is not None else "",
-            instance_id=ep.private_instance_id if ep is not None else "",
-            router_error=ex.router_error,
-            extra_values=tuple(v.decode("latin-1") for v in ex.log_values),
-        )
+        if ep is not None:
+            backend, (app_id, app_index, instance_id) = ep.address_bytes, ep.log_ids
+            # Time in the router: all of it but the wait for the backend's response head.
+            waited = (ex.response_header_at - ex.sent_at) if ex.response_header_at and ex.sent_at else 0.0
+            gorouter_time = total - waited
+        else:
+            backend = app_id = app_index = instance_id = b""
+            gorouter_time = total
+        client = ex.client
+        fields = (ex.host, ex.method, ex.uri, _HTTP11 if client.http11 else _HTTP10, ex.referer, ex.user_agent,
+                  client.client_addr_bytes, backend, ex.x_forwarded_for, ex.x_forwarded_proto, ex.request_id,
+                  app_id, app_index, instance_id, ex.router_error.encode() if ex.router_error else b"")
+        if ex.log_values:
+            fields += ex.log_values
+        log.log(ex.started_wall, ex.status, ex.request_bytes, ex.response_bytes, total, gorouter_time, fields)

@@ -8,6 +8,7 @@ another.
 from __future__ import annotations
 
 import time
+from time import monotonic
 
 from portico.proxy import errors
 from portico.proxy.exchange import Exchange
@@ -32,12 +33,13 @@ class RequestRouter:
         self.route_services_enabled = bool(ctx.config.route_services_secret)
         self.request_start = True
         self.extra_log = tuple(h.lower().encode() for h in ctx.config.extra_headers_to_log)
+        self._host_names: dict[bytes, str] = {}
 
     def route(self, client, parser, url: bytes, headers: list) -> Exchange:
         ctx = self.ctx
         method = parser.get_method()
         ex = Exchange(client, method, url)
-        ex.started_at = ctx.loop.time()
+        ex.started_at = monotonic()
         ex.started_wall = time.time()
         ex.request_id = rid = request_id()
         ctx.metrics.requests += 1
@@ -64,12 +66,28 @@ class RequestRouter:
         extra_log = self.extra_log
         log_values = [b""] * len(extra_log) if extra_log else None
         out = [method, b" ", url, b" HTTP/1.1\r\n"]
-        hop = HOP_BY_HOP
+        special = _SPECIAL
         for name, value in headers:
             lname = name.lower()
             if log_values is not None and lname in extra_log:
                 log_values[extra_log.index(lname)] = value
-            if lname in hop:
+            kind = special.get(lname)
+            if kind is None:
+                out += (name, b": ", value, b"\r\n")
+                continue
+            if kind is _HOST:
+                host = value
+            elif kind is _DROP:
+                continue
+            elif kind is _UA:
+                ex.user_agent = value
+            elif kind is _XFF:
+                xff = value if not xff else xff + b", " + value  # repeated headers: joined, as Go does
+                continue
+            elif kind is _XFP:
+                xfp = value
+                continue
+            elif kind is _HOP:
                 if lname == b"transfer-encoding":
                     chunked = True
                 elif lname == b"connection":
@@ -77,32 +95,18 @@ class RequestRouter:
                 elif lname == b"upgrade":
                     upgrade = value
                 continue
-            if lname == b"host":
-                host = value
-            elif lname == b"user-agent":
-                ex.user_agent = value
-            elif lname == b"referer":
+            elif kind is _REFERER:
                 ex.referer = value
-            elif lname == b"x-forwarded-for":
-                xff = value if not xff else xff + b", " + value  # repeated headers: joined, as Go does
-                continue
-            elif lname == b"x-forwarded-proto":
-                xfp = value
-                continue
-            elif lname == b"x-request-start":
+            elif kind is _REQUEST_START:
                 has_request_start = True
-            elif lname == b"x-vcap-request-id":
-                continue
-            elif lname == b"x-cf-app-instance":
+            elif kind is _APP_INSTANCE:
                 app_instance = value
                 continue
-            elif lname in (b"x-cf-applicationid", b"x-cf-instanceindex", b"x-cf-instanceid"):
-                continue
-            elif lname == b"cookie":
+            elif kind is _COOKIE:
                 cookie = value if not cookie else cookie + b"; " + value
-            elif lname == b"expect":
+            elif kind is _EXPECT:
                 expect = value
-            elif lname == b"content-length":
+            elif kind is _CONTENT_LENGTH:
                 content_length = value
             out += (name, b": ", value, b"\r\n")
         if log_values is not None:
@@ -120,9 +124,10 @@ class RequestRouter:
         if absolute:
             host = absolute
         ex.host = host
-        client_ip = client.client_ip
-        host_name = host_without_port(host.decode("latin-1")).lower() if host else ""
-        if not host_name or host_name.encode() == client_ip:
+        host_name = self._host_names.get(host)
+        if host_name is None:
+            host_name = self._normalise_host(host)
+        if not host_name or host_name == client.client_ip_str:
             return self._local(ex, errors.empty_host(not keep_alive), 400, "empty_host", "empty_hosts")
 
         if expect:
@@ -154,6 +159,7 @@ class RequestRouter:
         elif cookie and self.sticky_names:
             ex.sticky_id = _sticky_instance(cookie, self.sticky_names)
 
+        client_ip = client.client_ip
         ex.x_forwarded_for = xff = (xff + b", " + client_ip) if xff else client_ip
         ex.x_forwarded_proto = xfp = xfp or ctx.scheme
         out += (b"X-Forwarded-For: ", xff, b"\r\nX-Forwarded-Proto: ", xfp, b"\r\nX-Vcap-Request-Id: ", rid,
@@ -178,6 +184,14 @@ class RequestRouter:
                 ex.has_body = True
             ex.tail = _TAIL if ctx.keep_alive else _CLOSE_TAIL
         return ex
+
+    def _normalise_host(self, host: bytes) -> str:
+        """Host header -> route table host (lower case, no port); cached, since few distinct values arrive."""
+        name = host_without_port(host.decode("latin-1")).strip().lower() if host else ""
+        if len(self._host_names) >= 50_000:
+            self._host_names.clear()
+        self._host_names[host] = name
+        return name
 
     def _local(self, ex: Exchange, data: bytes, status: int, code: str, counter: str = "") -> Exchange:
         ex.local_response = data
@@ -217,6 +231,18 @@ class RequestRouter:
 
         Tunnel(self.ctx, client, conn, ex).start(rest)
 
+
+# Request header names the router reads or replaces, by kind; every other header is copied unchanged.
+_HOST, _DROP, _UA, _XFF, _XFP, _HOP, _REFERER, _REQUEST_START, _APP_INSTANCE, _COOKIE, _EXPECT, \
+    _CONTENT_LENGTH = (object() for _ in range(12))
+_SPECIAL = {
+    b"host": _HOST, b"user-agent": _UA, b"referer": _REFERER, b"x-forwarded-for": _XFF,
+    b"x-forwarded-proto": _XFP, b"x-request-start": _REQUEST_START, b"x-cf-app-instance": _APP_INSTANCE,
+    b"cookie": _COOKIE, b"expect": _EXPECT, b"content-length": _CONTENT_LENGTH,
+    b"x-vcap-request-id": _DROP, b"x-cf-applicationid": _DROP, b"x-cf-instanceindex": _DROP,
+    b"x-cf-instanceid": _DROP,
+    **{name: _HOP for name in HOP_BY_HOP},
+}
 
 _TAIL = b"\r\n"
 _CLOSE_TAIL = b"Connection: close\r\n\r\n"

@@ -74,28 +74,36 @@ class UpstreamConnection(asyncio.Protocol):
         if self.tunnel is not None:
             self.tunnel.from_backend(data)
             return
-        if self.exchange is None:
+        ex = self.exchange
+        if ex is None:
             # A backend must not talk on an idle connection; it cannot be trusted for the next request.
             self.close()
             return
+        client = ex.client
+        client.cork()
         try:
             self.parser.feed_data(data)
-        except Exception as exc:  # httptools errors, or our own stop after a HEAD response head
-            if self._stop_after_head:
-                self._stop_after_head = False
-                self.parser = HttpResponseParser(self)
-                ex = self.exchange
-                if ex is not None:
-                    ex.response_done(self, self.parser_keep_alive)
-                return
-            if self.exchange is not None and isinstance(exc, HttpParserUpgrade):
-                offset = exc.args[0] if exc.args else len(data)
-                self.exchange.response_upgraded(self, data[offset:])
-                return
-            ex = self.exchange
-            self.close()
+        except Exception as exc:
+            self._parse_failed(exc, data)
+        finally:
+            client.uncork()
+
+    def _parse_failed(self, exc: Exception, data: bytes) -> None:
+        """httptools stopped: our own stop after a HEAD response head, an upgrade, or a malformed response."""
+        ex = self.exchange
+        if self._stop_after_head:
+            self._stop_after_head = False
+            self.parser = HttpResponseParser(self)
             if ex is not None:
-                ex.upstream_lost(self, exc, malformed=True)
+                ex.response_done(self, self.parser_keep_alive)
+            return
+        if ex is not None and isinstance(exc, HttpParserUpgrade):
+            offset = exc.args[0] if exc.args else len(data)
+            ex.response_upgraded(self, data[offset:])
+            return
+        self.close()
+        if ex is not None:
+            ex.upstream_lost(self, exc, malformed=True)
 
     def eof_received(self):
         return False  # close our side too

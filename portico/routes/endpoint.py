@@ -15,7 +15,7 @@ class Endpoint:
         "host", "port", "tls", "address", "app_id", "private_instance_id", "private_instance_index",
         "server_cert_domain_san", "route_service_url", "tags", "ttl", "isolation_segment", "protocol",
         "availability_zone", "load_balancing_algorithm", "updated_at", "updated_at_ns",
-        "active", "benched_until", "cf_headers", "address_bytes",
+        "active", "benched_until", "cf_headers", "address_bytes", "log_ids",
     )
 
     def __init__(self, host: str, port: int, *, tls: bool = False, app_id: str = "",
@@ -45,6 +45,8 @@ class Endpoint:
         self.benched_until = 0.0      # monotonic time until which the balancer skips it
         self.address_bytes = self.address.encode()
         self.cf_headers = _cf_header_block(self)
+        # (app_id, app_index, instance_id) as the access log writes them.
+        self.log_ids = (app_id.encode(), private_instance_index.encode(), private_instance_id.encode())
 
     def same_registration(self, other: "Endpoint") -> bool:
         """True when a re-registration only refreshes the timestamp, so live counters can be kept."""
