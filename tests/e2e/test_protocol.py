@@ -346,3 +346,39 @@ def test_head_of_chunked_response(prouter, host):
         r = c.request("HEAD", "/chunked?n=3", host)
         assert r.status == 200 and r.body == b""
         assert c.request("GET", "/after-head", host).json()["path"] == "/after-head"
+
+
+def test_http10_client_chunked_backend(prouter, host):
+    with Client(prouter.port) as c:
+        c.send(f"GET /chunked?n=3 HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        r = c.read_response()
+        assert r.status == 200
+        assert r.header("Transfer-Encoding") is None
+        assert r.body == b"chunk-0;chunk-1;chunk-2;"
+
+
+def test_refused_upgrade_then_next_request(prouter, host):
+    with Client(prouter.port) as c:
+        r = c.request("GET", "/echo", host, [("Connection", "Upgrade"), ("Upgrade", "websocket")])
+        assert r.status == 200 and r.header("X-Refused-Upgrade") == "yes"
+        try:
+            r2 = c.request("GET", "/after-refused", host)
+        except ConnectionError:
+            return  # closing after a refused upgrade is acceptable
+        assert r2.status == 200 and r2.json()["path"] == "/after-refused"
+
+
+def test_client_abort_releases_endpoint_slot(router_factory, backend_factory):
+    r = router_factory(backends={"max_conns": 1}, endpoint_timeout="3s")
+    b = backend_factory("abort")
+    h = unique_host("abort")
+    r.register(h, b.port)
+    for path in ("/hang", "/slow?s=2", "/big?mb=20"):
+        c = Client(r.port)
+        c.send(build_request("GET", path, h))
+        time.sleep(0.3)
+        c.sock.close()
+        c.close()
+        time.sleep(0.2)
+        resp = get(r.port, h, "/")
+        assert resp.status == 200, (path, resp.status)
