@@ -1,0 +1,185 @@
+"""`portico up` end to end: the real stack as a subprocess (nats-server, etcd, HAProxy, confsync, routers, demo apps).
+
+The main test curls through HAProxy's front port, SIGKILLs a router while a client keeps sending GETs (one retry
+each, as a client retrying idempotent requests does), checks the supervisor reports it and restarts it, then
+SIGINTs `portico up` and checks that no process it started is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from portico.stack.binaries import BinaryNotFound, haproxy_binary
+from portico.stack.up import UpOptions, plan_ports, port_problem
+
+try:
+    haproxy_binary()
+    HAVE_HAPROXY = True
+except BinaryNotFound:
+    HAVE_HAPROXY = False
+
+DEMO = "demo.portico.local"
+
+
+def _get(port: int, host: str, path: str = "/", timeout: float = 3.0, auth: str | None = None) -> tuple[int, str]:
+    headers = {"Host": host}
+    if auth:
+        import base64
+        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError:
+        return 0, ""
+
+
+def _wait_for(predicate, timeout: float, what: str, out: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    tail = out.read_text(errors="replace")[-3000:] if out else ""
+    raise AssertionError(f"timed out waiting for {what}\n{tail}")
+
+
+def _session_members(sids: set[int]) -> list[str]:
+    """Processes (other than zombies) whose session id is one of `sids`: what a stopped part left behind."""
+    left = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        state, sid = fields[0], int(fields[3])
+        if sid in sids and state != "Z":
+            left.append(f"{entry}: {stat[:120]}")
+    return left
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+def test_port_plan_defaults_and_base_port():
+    plan = plan_ports(UpOptions(routers=2, demo=True))
+    assert plan.front == 8080 and plan.nats == 4222 and plan.etcd == 2379
+    assert [(r.proxy, r.status, r.routes) for r in plan.routers] == [(8100, 8101, 8102), (8110, 8111, 8112)]
+    assert plan.confsync_status == 8099 and plan.haproxy_stats == 8098 and plan.demo == [9001, 9002]
+    moved = plan_ports(UpOptions(routers=1, base_port=20000, nats_url="nats://127.0.0.1:4222"))
+    assert moved.nats is None and moved.routers[0].proxy == 20000
+    auto = plan_ports(UpOptions(routers=3, demo=True, auto_ports=True))
+    ports = [p for _, p in auto.owned()]
+    assert len(ports) == len(set(ports))
+
+
+def test_port_problem_names_a_taken_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert "already in use" in port_problem(port)
+
+
+@pytest.mark.skipif(not HAVE_HAPROXY, reason="no haproxy binary")
+def test_up_fails_early_when_the_front_port_is_taken(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "portico", "up", "--ports", "auto", "--front-port", str(port),
+                               "--workdir", str(tmp_path / "w")], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert f"HAProxy front: port {port} is already in use" in proc.stdout
+    assert not (tmp_path / "w" / "state.json").exists()   # nothing was started
+
+
+@pytest.mark.skipif(not HAVE_HAPROXY, reason="no haproxy binary")
+def test_up_demo_end_to_end(tmp_path):
+    workdir = tmp_path / "stack"
+    out = tmp_path / "up.out"
+    env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="200")
+    with open(out, "wb") as f:
+        up = subprocess.Popen([sys.executable, "-m", "portico", "up", "--demo", "--ports", "auto", "--restart",
+                               "--lease-ttl", "3", "--workdir", str(workdir)],
+                              stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    sids: set[int] = set()
+    try:
+        _wait_for(lambda: "ready" in out.read_text(errors="replace") or up.poll() is not None, 60, "ready", out)
+        assert up.poll() is None, out.read_text()
+        state = json.loads((workdir / "state.json").read_text())
+        sids |= {p["pid"] for p in state["parts"].values()}
+        front = state["front_port"]
+        summary = out.read_text()
+        assert f"curl -H 'Host: {DEMO}' http://127.0.0.1:{front}/" in summary
+        assert "portico register" in summary
+
+        # round-robin over both demo instances, through HAProxy and the routers
+        bodies = {_get(front, DEMO)[1] for _ in range(8)}
+        assert bodies == {"hello from demo-1\n", "hello from demo-2\n"}, bodies
+        routes_port = state["parts"]["router-1"]["ports"]["routes"]
+        status, text = _get(routes_port, "x", "/routes", auth="admin:admin")
+        assert status == 200 and DEMO in json.loads(text)
+
+        # kill a router: a client retrying each GET once never sees a failure
+        router_pid = state["parts"]["router-1"]["pid"]
+        os.kill(router_pid, signal.SIGKILL)
+        failures = []
+        for i in range(100):
+            status, body = _get(front, DEMO)
+            if status != 200:
+                time.sleep(0.05)
+                status, body = _get(front, DEMO)
+            if status != 200 or not body.startswith("hello from demo-"):
+                failures.append((i, status))
+            time.sleep(0.03)
+        assert failures == []
+        _wait_for(lambda: "router-1 exited (code -9, SIGKILL)" in out.read_text(), 10, "the exit report", out)
+        _wait_for(lambda: "router-1 restarted" in out.read_text(), 10, "the restart", out)
+        _wait_for(lambda: "router-1 (127.0.0.1:" in out.read_text().split("router-1 restarted")[1]
+                  and "joined" in out.read_text().split("router-1 restarted")[1], 20, "HAProxy taking it back", out)
+        state = json.loads((workdir / "state.json").read_text())
+        assert state["parts"]["router-1"]["pid"] != router_pid
+        sids |= {p["pid"] for p in state["parts"].values()}
+        assert all(_get(front, DEMO)[0] == 200 for _ in range(10))
+
+        # Ctrl-C: everything stops, exit 0, nothing left
+        up.send_signal(signal.SIGINT)
+        assert up.wait(30) == 0, out.read_text()[-3000:]
+        assert "received SIGINT: stopping" in out.read_text()
+        assert [pid for pid in sids if _alive(pid)] == []
+        assert _session_members(sids) == []
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGTERM)
+            try:
+                up.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(up.pid, signal.SIGKILL)
+        for sid in sids:   # never leave a stack behind, even when an assertion failed
+            try:
+                os.killpg(sid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
