@@ -177,7 +177,9 @@ def check_ports(plan: PortPlan) -> None:
     if problems:
         hint = ("choose other ports with --front-port / --base-port, or --ports auto for free ones; "
                 "--nats URL / --etcd URL use servers that already run")
-        raise UpError("cannot start: " + "; ".join(problems) + f"\n  hint: {hint}")
+        if len(problems) >= len(seen) - 1 and len(problems) > 2:
+            hint = "is another `portico up` running? " + hint
+        raise UpError("cannot start:\n" + "\n".join(f"  - {p}" for p in problems) + f"\n  hint: {hint}")
 
 
 def _split_urls(value: str) -> list[str]:
@@ -253,6 +255,7 @@ class Stack:
         self._stop_signal: int | None = None
         self._starting = True
         self._confsync_log_pos = 0
+        self.haproxy_socket = self.workdir / "haproxy" / "master.sock"
         self._haproxy_servers: dict[str, tuple[str, str]] | None = None   # svname -> (addr, status)
         self._stats_error_reported = False
 
@@ -292,6 +295,10 @@ class Stack:
                 self.console.print(Text(f"portico up: {exc}", style="bold red"))
                 code = 1
                 return code
+            except OSError as exc:   # a binary that cannot be run, a workdir that cannot be written
+                self.console.print(Text(f"portico up: cannot start: {exc}", style="bold red"))
+                code = 1
+                return code
             self._starting = False
             if self._stop_signal is not None:
                 return 0
@@ -302,8 +309,9 @@ class Stack:
             # Ctrl-C while stopping must not interrupt the cleanup
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            self.stop()
-            self.say(f"stopped; logs and configs are in {self.workdir}")
+            if self.parts:
+                self.stop()
+                self.say(f"stopped; logs and configs are in {self.workdir}")
 
     def start(self) -> None:
         opts = self.opts
@@ -312,6 +320,14 @@ class Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             hb = haproxy_binary()
+            if not (os.path.isfile(hb) and os.access(hb, os.X_OK)):
+                raise BinaryNotFound(f"haproxy binary {hb} is missing or not executable")
+            if not opts.nats_url:
+                from portico.stack.binaries import nats_server_binary
+                nats_server_binary()
+            if not opts.etcd_url:
+                from portico.stack.binaries import etcd_binary
+                etcd_binary()
         except BinaryNotFound as exc:
             raise UpError(str(exc)) from None
         self.plan = plan = plan_ports(opts)
@@ -505,7 +521,7 @@ class Stack:
         want = set(range(1, len(self.plan.routers) + 1))
         while True:
             servers = self.haproxy_servers()
-            up = {self.router_index(sv) for sv, (_addr, status) in (servers or {}).items() if status == "UP"}
+            up = {self.router_index(addr) for addr, status in (servers or {}).values() if status == "UP"}
             if want <= up:
                 break
             self._check_exits_while_starting()
@@ -552,35 +568,43 @@ class Stack:
             return None, ""
 
     def haproxy_servers(self) -> dict[str, tuple[str, str]] | None:
-        """svname -> (addr, status) of backend portico_routers, from HAProxy's stats CSV; None if unreachable."""
-        url = f"http://127.0.0.1:{self.plan.haproxy_stats}/;csv"
+        """server name -> (address, UP/DOWN/...) of backend portico_routers, asked from HAProxy's current
+        worker through the master CLI (`show servers state` has the addresses the stats CSV hides); None when
+        HAProxy does not answer."""
+        from portico.confsync.shipped.haproxy_ctl import master_command
+
         try:
-            with urllib.request.urlopen(url, timeout=1.0) as resp:
-                text = resp.read().decode(errors="replace")
-        except (OSError, ValueError):
+            text = master_command(str(self.haproxy_socket), "@1 show servers state portico_routers", 1.0)
+        except OSError:
             return None
-        text = text.lstrip("# ")
+        columns: list[str] = []
         servers = {}
-        for row in csv.DictReader(io.StringIO(text)):
-            if row.get("pxname") != "portico_routers" or row.get("svname") in ("BACKEND", "FRONTEND"):
+        for line in text.splitlines():
+            if line.startswith("# be_id"):
+                columns = line[2:].split()
                 continue
-            status = (row.get("status") or "").split(" ")[0]
-            servers[row["svname"]] = (row.get("addr") or "", status)
+            fields = line.split()
+            if not columns or len(fields) < len(columns) or fields[1] != "portico_routers":
+                continue
+            row = dict(zip(columns, fields))
+            state = {"0": "DOWN", "1": "STARTING", "2": "UP", "3": "STOPPING"}.get(row["srv_op_state"], "?")
+            if row.get("srv_admin_state", "0") not in ("0", ""):
+                state = "MAINT"
+            servers[row["srv_name"]] = (f"{row['srv_addr']}:{row['srv_port']}", state)
+        if not columns:
+            return None
         return servers
 
-    def router_index(self, svname: str) -> int | None:
-        """Which of our routers a HAProxy server is: router ids are "<index>-<uuid>" (the stats CSV shows
-        no addresses without `stats show-legends`)."""
-        head, sep, _ = svname.partition("-")
-        if sep and head.isdigit() and 1 <= int(head) <= len(self.plan.routers):
-            return int(head)
+    def router_index(self, addr: str) -> int | None:
+        """Which of our routers listens on addr (None: a router of someone else's, on a shared etcd)."""
+        for i, ports in enumerate(self.plan.routers, 1):
+            if addr == f"127.0.0.1:{ports.proxy}":
+                return i
         return None
 
-    def router_name_for(self, svname: str) -> str:
-        i = self.router_index(svname)
-        if i is None:
-            return f"router {svname}"
-        return f"router-{i} (127.0.0.1:{self.plan.routers[i - 1].proxy})"
+    def router_name_for(self, addr: str, svname: str) -> str:
+        i = self.router_index(addr)
+        return f"router-{i} ({addr})" if i is not None else f"router {svname} ({addr})"
 
     # ---------------------------------------------------------------- summary and state
     def write_state(self) -> None:
@@ -654,7 +678,7 @@ class Stack:
         ]
         for line in lines:
             c.print(Text(line))
-        routers = ", ".join(self.router_name_for(sv).split(" ")[0] for sv, (_a, st) in
+        routers = ", ".join(self.router_name_for(addr, sv).split(" (")[0] for sv, (addr, st) in
                             sorted((self._haproxy_servers or {}).items()) if st == "UP")
         self.say(f"ready: HAProxy routes to {routers}", "bold green")
 
@@ -713,21 +737,21 @@ class Stack:
         if servers is None:
             if not self._stats_error_reported:
                 self._stats_error_reported = True
-                self.say("HAProxy stats do not answer (reloading?)", "dim")
+                self.say("HAProxy does not answer (reloading?)", "dim")
             return
         self._stats_error_reported = False
         before = self._haproxy_servers or {}
-        for sv, (_addr, status) in servers.items():
-            name = self.router_name_for(sv)
+        for sv, (addr, status) in servers.items():
+            name = self.router_name_for(addr, sv)
             if sv not in before:
                 self.say(f"HAProxy reloaded: {name} joined as server {sv} ({status})", "cyan")
             elif before[sv][1] != status:
                 style = "green" if status == "UP" else "yellow"
                 self.say(f"HAProxy: {name} is {status}" + (" (health check failed)" if status == "DOWN" else ""),
                          style)
-        for sv in before:
+        for sv, (addr, _status) in before.items():
             if sv not in servers:
-                self.say(f"HAProxy reloaded: {self.router_name_for(sv)} left (server {sv}; its etcd lease "
+                self.say(f"HAProxy reloaded: {self.router_name_for(addr, sv)} left (server {sv}; its etcd lease "
                          f"expired or it withdrew)", "cyan")
         self._haproxy_servers = servers
 
