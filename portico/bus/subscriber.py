@@ -95,7 +95,8 @@ class RouteBus:
         )
         self._connected_once = True
         self.state.nats_connected = True
-        log.info("connected to NATS at %s", redact(self.nc.connected_url.geturl()) if self.nc.connected_url else where)
+        url = self.nc.connected_url
+        log.info("connected to NATS at %s", redact(url.geturl()) if url is not None else where)
         nc = self.nc
         # One subscription for all router.* subjects: nats-py runs one task per subscription, so separate
         # ones could apply an app's unregister before its earlier register. Generous pending limits: a
