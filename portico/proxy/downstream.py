@@ -8,12 +8,15 @@ all work happens in callbacks, so a request costs no coroutine and no task.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser, parse_url
 
 from portico.proxy import errors
 from portico.proxy.exchange import Exchange
+
+log = logging.getLogger("portico.proxy")
 
 
 class RequestTooLarge(Exception):
@@ -79,6 +82,10 @@ class ClientConnection(asyncio.Protocol):
             cause = exc.__context__
             if isinstance(cause, RequestTooLarge):
                 self._protocol_error(cause.status, cause.code)
+            elif cause is not None and not isinstance(cause, HttpParserError):
+                # A bug of ours inside a callback, not the client's fault: say so loudly, answer 500.
+                log.error("internal error while handling a request from %s", self.client_addr, exc_info=cause)
+                self._protocol_error(500, "")
             else:
                 self._protocol_error(400, "")
 

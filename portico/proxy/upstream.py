@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import socket
 import ssl
 from typing import Callable
 
-from httptools import HttpParserUpgrade, HttpResponseParser
+from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
 from portico.routes.endpoint import Endpoint
+
+log = logging.getLogger("portico.proxy")
 
 
 class DialError(Exception):
@@ -101,6 +104,9 @@ class UpstreamConnection(asyncio.Protocol):
             offset = exc.args[0] if exc.args else len(data)
             ex.response_upgraded(self, data[offset:])
             return
+        cause = exc.__context__ if isinstance(exc, HttpParserError) else exc
+        if cause is not None and not isinstance(cause, HttpParserError):
+            log.error("internal error while relaying a response from %s", self.address, exc_info=cause)
         self.close()
         if ex is not None:
             ex.upstream_lost(self, exc, malformed=True)
