@@ -255,6 +255,7 @@ class Stack:
         self._stop_signal: int | None = None
         self._starting = True
         self._confsync_log_pos = 0
+        self._haproxy_misses = 0
         self.haproxy_socket = self.workdir / "haproxy" / "master.sock"
         self._haproxy_servers: dict[str, tuple[str, str]] | None = None   # svname -> (addr, status)
         self._stats_error_reported = False
@@ -277,8 +278,9 @@ class Stack:
                 raise _Interrupted()
 
     def install_signals(self) -> None:
-        signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGTERM, self._on_signal)
+        # SIGHUP too: the children live in their own sessions, so a closed terminal must stop them through us
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
 
     # ---------------------------------------------------------------- run
     def run(self) -> int:
@@ -307,8 +309,8 @@ class Stack:
             return code
         finally:
             # Ctrl-C while stopping must not interrupt the cleanup
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)
             if self.parts:
                 self.stop()
                 self.say(f"stopped; logs and configs are in {self.workdir}")
@@ -604,7 +606,7 @@ class Stack:
 
     def router_name_for(self, addr: str, svname: str) -> str:
         i = self.router_index(addr)
-        return f"router-{i} ({addr})" if i is not None else f"router {svname} ({addr})"
+        return f"router-{i} ({addr})" if i is not None else f"router {addr} (id {svname}, not ours)"
 
     # ---------------------------------------------------------------- summary and state
     def write_state(self) -> None:
@@ -735,11 +737,14 @@ class Stack:
     def _watch_haproxy(self) -> None:
         servers = self.haproxy_servers()
         if servers is None:
-            if not self._stats_error_reported:
+            self._haproxy_misses += 1   # one miss is normal while a reload swaps workers
+            if self._haproxy_misses == 8 and not self._stats_error_reported:
                 self._stats_error_reported = True
-                self.say("HAProxy does not answer (reloading?)", "dim")
+                self.say(f"HAProxy's master CLI has not answered for 2s; see {self.workdir / 'haproxy.log'}",
+                         "yellow")
             return
         self._stats_error_reported = False
+        self._haproxy_misses = 0
         before = self._haproxy_servers or {}
         for sv, (addr, status) in servers.items():
             name = self.router_name_for(addr, sv)
