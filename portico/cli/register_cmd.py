@@ -48,54 +48,38 @@ _DEFAULT_NATS = ["nats://127.0.0.1:4222"]
 _LB = ("", "round-robin", "least-connection")
 
 
-def register(
-    uri: UriOpt,
-    nats: NatsOpt = _DEFAULT_NATS,
-    host: HostOpt = "127.0.0.1",
-    port: PortOpt = 0,
-    tls_port: TlsPortOpt = 0,
-    app: AppOpt = "",
-    instance_id: InstanceIdOpt = "",
-    instance_index: InstanceIndexOpt = "",
-    ttl: TtlOpt = 0,
-    tag: TagOpt = None,
-    server_cert_domain_san: SanOpt = "",
-    route_service_url: RouteServiceOpt = "",
-    isolation_segment: IsolationOpt = "",
-    protocol: ProtocolOpt = "",
-    az: AzOpt = "",
-    lb: LbOpt = "",
-    repeat: RepeatOpt = 0.0,
-    json: JsonOpt = False,
-) -> None:
-    reg = _build(uri, host, port, tls_port, app, instance_id, instance_index, ttl, tag or [],
-                 server_cert_domain_san, route_service_url, isolation_segment, protocol, az, lb)
-    _run(REGISTER, reg, nats, repeat, json)
+def _command(subject: str):
+    """`portico register` and `portico unregister` take the same options and differ only in the subject."""
+
+    def command(
+        uri: UriOpt,
+        nats: NatsOpt = _DEFAULT_NATS,
+        host: HostOpt = "127.0.0.1",
+        port: PortOpt = 0,
+        tls_port: TlsPortOpt = 0,
+        app: AppOpt = "",
+        instance_id: InstanceIdOpt = "",
+        instance_index: InstanceIndexOpt = "",
+        ttl: TtlOpt = 0,
+        tag: TagOpt = None,
+        server_cert_domain_san: SanOpt = "",
+        route_service_url: RouteServiceOpt = "",
+        isolation_segment: IsolationOpt = "",
+        protocol: ProtocolOpt = "",
+        az: AzOpt = "",
+        lb: LbOpt = "",
+        repeat: RepeatOpt = 0.0,
+        json: JsonOpt = False,
+    ) -> None:
+        reg = _build(uri, host, port, tls_port, app, instance_id, instance_index, ttl, tag or [],
+                     server_cert_domain_san, route_service_url, isolation_segment, protocol, az, lb)
+        _run(subject, reg, nats, repeat, json)
+
+    return command
 
 
-def unregister(
-    uri: UriOpt,
-    nats: NatsOpt = _DEFAULT_NATS,
-    host: HostOpt = "127.0.0.1",
-    port: PortOpt = 0,
-    tls_port: TlsPortOpt = 0,
-    app: AppOpt = "",
-    instance_id: InstanceIdOpt = "",
-    instance_index: InstanceIndexOpt = "",
-    ttl: TtlOpt = 0,
-    tag: TagOpt = None,
-    server_cert_domain_san: SanOpt = "",
-    route_service_url: RouteServiceOpt = "",
-    isolation_segment: IsolationOpt = "",
-    protocol: ProtocolOpt = "",
-    az: AzOpt = "",
-    lb: LbOpt = "",
-    repeat: RepeatOpt = 0.0,
-    json: JsonOpt = False,
-) -> None:
-    reg = _build(uri, host, port, tls_port, app, instance_id, instance_index, ttl, tag or [],
-                 server_cert_domain_san, route_service_url, isolation_segment, protocol, az, lb)
-    _run(UNREGISTER, reg, nats, repeat, json)
+register = _command(REGISTER)
+unregister = _command(UNREGISTER)
 
 
 def _build(uris, host, port, tls_port, app, instance_id, instance_index, ttl, tags, san, route_service_url,

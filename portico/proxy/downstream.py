@@ -98,12 +98,7 @@ class ClientConnection(asyncio.Protocol):
             return
         ex = self.active
         if ex is not None and not ex.finished:
-            conn = ex.upstream
-            ex.upstream = None
-            ex._release_endpoint()
-            if conn is not None:
-                conn.exchange = None
-                conn.abort()
+            ex.abandon_upstream()
             ex.finished = True
             ex.status = ex.status or 499
             self.ctx.observe.exchange_done(ex, aborted=True)

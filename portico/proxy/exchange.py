@@ -260,17 +260,11 @@ class Exchange:
         keep_alive = self.keep_alive
         if self.is_head or status in _NO_BODY_STATUS:
             self.framing = FRAME_NONE
-        elif chunked:
-            if client.http11:
-                self.framing = FRAME_CHUNKED
-                out.append(b"Transfer-Encoding: chunked\r\n")
-            else:
-                self.framing = FRAME_CLOSE
-                keep_alive = False
-        elif content_length is not None:
+        elif content_length is not None and not chunked:
             self.framing = FRAME_LENGTH
         else:
-            self.upstream_frames_by_close = True
+            # Chunked or close-delimited from the backend: re-chunk for HTTP/1.1, close-delimit for 1.0.
+            self.upstream_frames_by_close = not chunked
             if client.http11:
                 self.framing = FRAME_CHUNKED
                 out.append(b"Transfer-Encoding: chunked\r\n")
@@ -396,14 +390,18 @@ class Exchange:
             detail = "malformed HTTP response"
         self._fail(DialError(detail))
 
-    def timed_out(self) -> None:
-        """endpoint_timeout passed without a response head."""
+    def abandon_upstream(self) -> None:
+        """Drop the backend connection mid-exchange: it cannot be reused, and the endpoint slot is freed."""
         conn = self.upstream
         self.upstream = None
         self._release_endpoint()
         if conn is not None:
             conn.exchange = None
             conn.abort()
+
+    def timed_out(self) -> None:
+        """endpoint_timeout passed without a response head."""
+        self.abandon_upstream()
         self._fail(DialError("timeout awaiting response headers"))
 
     # ---- endings ----------------------------------------------------------------------------------------------------
