@@ -241,6 +241,8 @@ class Part:
     reported_exit: bool = False
     restart_at: float | None = None
     restarts: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+    backoff: float = 1.0
 
 
 class Stack:
@@ -690,8 +692,8 @@ class Stack:
             code = self._check_parts()
             if code is not None:
                 return code
-            self._watch_haproxy()
             self._tail_confsync()
+            self._watch_haproxy()
             time.sleep(0.25)
         self.say(f"received {signal.Signals(self._stop_signal).name}: stopping", "yellow")
         return 0
@@ -707,6 +709,7 @@ class Stack:
                 if part.kind == "router":
                     self._write_router_config(int(part.name.split("-")[1]))
                 part.proc.start()
+                part.started_at = time.monotonic()
                 self.say(f"{part.name} restarted (pid {part.proc.pid})", "green")
                 changed = True
                 continue
@@ -729,7 +732,12 @@ class Stack:
             else:
                 self.say(f"{part.name} exited ({code})", "bold yellow")
             if self.opts.restart:
-                part.restart_at = now + 1.0
+                # a part that keeps dying right after its start is restarted less and less often
+                part.backoff = min(30.0, part.backoff * 2) if (
+                    part.restarts and now - part.started_at < 10) else 1.0
+                part.restart_at = now + part.backoff
+                if part.backoff > 1.0:
+                    self.say(f"{part.name} will be restarted in {part.backoff:g}s", "dim")
         if changed:
             self.write_state()
         return None
