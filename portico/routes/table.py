@@ -31,7 +31,7 @@ class _Paths:
                 return pool
             if not path:
                 return None
-            path = path[: path.rfind("/")]
+            path = path[: max(path.rfind("/"), 0)]  # a target like `*` has no `/`: go straight to the root
 
 
 class RouteTable:
