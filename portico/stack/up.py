@@ -17,8 +17,6 @@ lists every part's pid, ports and log file.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import shutil
@@ -530,8 +528,9 @@ class Stack:
                 break
             self._check_exits_while_starting()
             if time.monotonic() > deadline:
+                seen = ", ".join(f"router-{i}" for i in sorted(up - {None})) or "none"
                 raise UpError(f"HAProxy does not see every router UP after {self.opts.ready_timeout:g}s "
-                              f"(UP: {', '.join(f'router-{i}' for i in sorted(up - {None})) or 'none'}); see {self.workdir / 'confsync.log'} and "
+                              f"(UP: {seen}); see {self.workdir / 'confsync.log'} and "
                               f"{self.workdir / 'haproxy.log'}")
             time.sleep(0.2)
         self._haproxy_servers = self.haproxy_servers()
@@ -676,7 +675,7 @@ class Stack:
             f"  curl -H 'Host: test.a.com' http://{front}/",
             f"  portico routes     --url http://{ADMIN_USER}:{ADMIN_PASS}@127.0.0.1:{r1.routes}",
             f"  portico unregister --nats {self.nats_url} --host 127.0.0.1 --port 9528 --uri test.a.com",
-            f"  kill -9 <router pid>   # HAProxy routes around it"
+            "  kill -9 <router pid>   # HAProxy routes around it"
             + ("; --restart brings it back" if not self.opts.restart else "; it is restarted"),
             "Ctrl-C stops everything.",
         ]
