@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from portico.stack.binaries import BinaryNotFound, haproxy_binary
-from portico.stack.up import UpOptions, plan_ports, port_problem
+from portico.stack.up import UpOptions, _confsync_message, plan_ports, port_problem
 
 try:
     haproxy_binary()
@@ -114,6 +114,22 @@ def test_up_fails_early_when_the_front_port_is_taken(tmp_path):
     assert proc.returncode == 1
     assert f"HAProxy front: port {port} is already in use" in proc.stdout
     assert not (tmp_path / "w" / "state.json").exists()   # nothing was started
+
+
+def test_up_fails_when_a_binary_is_missing(tmp_path):
+    env = dict(os.environ, PORTICO_HAPROXY=str(tmp_path / "no-such-haproxy"))
+    proc = subprocess.run([sys.executable, "-m", "portico", "up", "--ports", "auto", "--workdir", str(tmp_path / "w")],
+                          capture_output=True, text=True, timeout=30, env=env)
+    assert proc.returncode == 1
+    assert "no-such-haproxy is missing or not executable" in proc.stdout
+
+
+def test_confsync_lines_are_shortened():
+    line = ("2026-01-01 10:00:00,000 confsync INFO haproxy: target config /run/haproxy.cfg has been updated")
+    assert _confsync_message(line) == "haproxy: /run/haproxy.cfg has been updated"
+    assert _confsync_message("2026-01-01 10:00:00,000 confsync INFO haproxy: reload_cmd ok") == \
+        "haproxy: HAProxy reloaded (hitless)"
+    assert _confsync_message("2026-01-01 10:00:00,000 confsync INFO etcd watch on /portico from revision 2") is None
 
 
 @pytest.mark.skipif(not HAVE_HAPROXY, reason="no haproxy binary")

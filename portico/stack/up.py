@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -814,6 +815,9 @@ _CONFSYNC_SHOWN = ("has been updated", "reload_cmd", "unreachable", "unavailable
                    "compacted")
 
 
+_LOG_PREFIX = re.compile(r"^\S+ \S+ \S+ (?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\s+(.*)$")
+
+
 def _confsync_message(line: str) -> str | None:
     """The part of a confsync log line worth showing, or None for routine lines."""
     text = line.strip()
@@ -822,10 +826,10 @@ def _confsync_message(line: str) -> str | None:
     lowered = text.lower()
     if not any(word in lowered for word in _CONFSYNC_SHOWN) and " WARN" not in text and " ERROR" not in text:
         return None
-    # "2025-01-01T00:00:00 INFO  portico.confsync.writer: haproxy: ..." -> "haproxy: ..."
-    head, sep, rest = text.partition(": ")
-    if sep and head.count(" ") >= 2:
-        text = rest
+    # "2026-01-01 10:00:00,000 confsync INFO haproxy: ..." -> "haproxy: ..."
+    match = _LOG_PREFIX.match(text)
+    if match:
+        text = match.group(1)
     text = text.replace("target config ", "")
     if text.endswith("reload_cmd ok"):
         text = text[: -len("reload_cmd ok")] + "HAProxy reloaded (hitless)"
