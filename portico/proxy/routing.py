@@ -16,6 +16,7 @@ from portico.proxy.headers import HOP_BY_HOP, connection_tokens, request_id
 from portico.proxy.downstream import absolute_form_host
 from portico.routes.uri import host_without_port
 
+_HOST_CACHE_SIZE = 4096
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n\r\nok\n"
 _UNAVAILABLE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
                 b"Content-Length: 0\r\n\r\n")
@@ -188,9 +189,8 @@ class RequestRouter:
     def _normalise_host(self, host: bytes) -> str:
         """Host header -> route table host (lower case, no port); cached, since few distinct values arrive."""
         name = host_without_port(host.decode("latin-1")).strip().lower() if host else ""
-        if len(self._host_names) >= 50_000:
-            self._host_names.clear()
-        self._host_names[host] = name
+        if len(self._host_names) < _HOST_CACHE_SIZE:
+            self._host_names[host] = name  # the first hosts seen are usually the busy ones; never churn
         return name
 
     def _local(self, ex: Exchange, data: bytes, status: int, code: str, counter: str = "") -> Exchange:
