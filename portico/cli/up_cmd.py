@@ -22,8 +22,8 @@ def up(
         None, "--front-port", min=1, max=65535,
         help="HAProxy's front port on 127.0.0.1 (default 8080; 80 needs privileges)."),
     nats: Optional[str] = typer.Option(
-        None, "--nats", help="Use this NATS (nats://[user:pass@]host:port, comma-separated) instead of "
-                             "starting one."),
+        None, "--nats", help="Use this NATS (nats://host:port or nats://user:pass@host:port, comma-separated) "
+                             "instead of starting one."),
     etcd: Optional[str] = typer.Option(
         None, "--etcd", help="Use this etcd (http://host:port, comma-separated) instead of starting one."),
     demo: bool = typer.Option(False, "--demo", help="Also run two demo apps behind demo.portico.local."),
