@@ -270,3 +270,15 @@ def test_cf_headers():
     full = ep("10.0.0.1:80", app_id="app\r\nEvil: 1", private_instance_index="2", private_instance_id="iid")
     assert full.cf_headers == (b"X-CF-ApplicationID: app  Evil: 1\r\nX-CF-InstanceIndex: 2\r\n"
                                b"X-CF-InstanceID: iid\r\n")
+
+
+def test_lookup_takes_a_raw_request_target():
+    """The proxy hands over the raw target; the table cuts the query and lower-cases only when paths exist."""
+    table = RouteTable()
+    foo = Endpoint("10.0.0.1", 1)
+    root = Endpoint("10.0.0.2", 2)
+    table.register("a.com/foo", foo)
+    table.register("a.com", root)
+    assert table.lookup("a.com", b"/FOO/bar?x=/foo").endpoints == [foo]
+    assert table.lookup("a.com", b"/foobar?q=1").endpoints == [root]
+    assert table.lookup("a.com", b"*").endpoints == [root]

@@ -121,9 +121,10 @@ class RequestRouter:
 
         if named_hop:
             out = _drop_connection_named(out, named_hop)
-        absolute = absolute_form_host(url)
-        if absolute:
-            host = absolute
+        if url[:1] != b"/":
+            absolute = absolute_form_host(url)
+            if absolute:
+                host = absolute
         ex.host = host
         host_name = self._host_names.get(host)
         if host_name is None:
@@ -136,11 +137,7 @@ class RequestRouter:
                 return self._local(ex, errors.bare_response(417, close=not keep_alive), 417, "")
             out.append(b"Connection: close\r\n")
 
-        path = url
-        q = path.find(b"?")
-        if q >= 0:
-            path = path[:q]
-        pool = self.table.lookup(host_name, path.decode("latin-1").lower() if len(path) > 1 else "")
+        pool = self.table.lookup(host_name, url)
         if pool is None or not pool.endpoints:
             if pool is not None and ctx.config.empty_pool_response_code_503:
                 return self._local(ex, errors.no_endpoints(not keep_alive), 503, "no_endpoints", "no_endpoints")

@@ -12,6 +12,14 @@ from portico.routes.pool import ALGORITHMS, ROUND_ROBIN, Pool
 from portico.routes.uri import route_key, split_route, wildcard_suffixes
 
 
+def request_path(target: bytes) -> str:
+    """A raw request target as a route path: cut at `?`, lower-cased."""
+    q = target.find(b"?")
+    if q >= 0:
+        target = target[:q]
+    return target.decode("latin-1").lower()
+
+
 class _Paths:
     """The context-path routes under one host, used only when a host has a route with a path."""
 
@@ -20,9 +28,15 @@ class _Paths:
     def __init__(self) -> None:
         self.pools: dict[str, Pool] = {}
 
-    def longest_prefix(self, path: str) -> Pool | None:
-        """Longest registered context path that is `path` or a prefix of it on a `/` boundary."""
+    def longest_prefix(self, path: str | bytes) -> Pool | None:
+        """Longest registered context path that is `path` or a prefix of it on a `/` boundary.
+
+        `path` may be a raw request target (bytes): it is cut at `?` and lower-cased only here, so requests
+        to hosts without context paths never pay for it.
+        """
         pools = self.pools
+        if path.__class__ is bytes:
+            path = request_path(path)
         if path.endswith("/"):
             path = path[:-1]
         while True:
@@ -107,8 +121,9 @@ class RouteTable:
 
     # ---- reads (from requests and status) ------------------------------------------------------------------
 
-    def lookup(self, host: str, path: str = "") -> Pool | None:
-        """The pool for a request: `host` lower-case without port, `path` lower-case without query.
+    def lookup(self, host: str, path: str | bytes = "") -> Pool | None:
+        """The pool for a request: `host` lower-case without port; `path` lower-case without query, or the
+        raw request target as bytes.
 
         Exact host first, then wildcards nearest first; within a host, longest context path on `/` boundaries.
         """
