@@ -92,7 +92,8 @@ class RouterApp:
 
         config = self.config
         address = f"{config.etcd.advertise_host}:{config.port}"
-        self.announcer = RouterAnnouncer(config.etcd, self.state.id, address, config.status.port)
+        # Keyed by address, not by the per-start id: a restarted router comes back as the same HAProxy server.
+        self.announcer = RouterAnnouncer(config.etcd, address, address, config.status.port)
         try:
             await self.announcer.start()
         except Exception as exc:  # etcd being down must not stop a router from routing

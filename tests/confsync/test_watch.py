@@ -144,7 +144,7 @@ async def test_empty_prefix_is_refused_and_reported_on_status_port(tmp_path, etc
         except urllib.error.HTTPError as err:
             return err.code, json.load(err)
     try:
-        await _wait(lambda: _read(dest) == "a=1\n", what="first render")
+        await _wait(lambda: _read(dest) == "a=1\n" and runner.workers[0].status.ok, what="first render")
         code, body = await asyncio.to_thread(fetch)
         assert code == 200 and body["resources"]["pool"]["ok"] and body["resources"]["pool"]["last_render"]
         await client.delete_prefix(b"/svc/pool")
@@ -154,8 +154,7 @@ async def test_empty_prefix_is_refused_and_reported_on_status_port(tmp_path, etc
         code, body = await asyncio.to_thread(fetch)
         assert code == 503 and "allow_empty" in body["resources"]["pool"]["last_error"]
         await client.put(b"/svc/pool/z", b"9")
-        await _wait(lambda: _read(dest) == "z=9\n", what="recovery")
-        assert runner.workers[0].status.ok
+        await _wait(lambda: _read(dest) == "z=9\n" and runner.workers[0].status.ok, what="recovery")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
