@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from portico.routes.endpoint import Endpoint
+from portico.routes.endpoint import Endpoint, new_endpoint
 from portico.routes.pool import ALGORITHMS
 from portico.routes.table import RouteTable
 
@@ -145,22 +145,11 @@ def registration_to_endpoint(reg: Registration, table: RouteTable, now: float) -
     tls_port = reg.tls_port
     options = reg.options
     lb = options.loadbalancing if options is not None else ""
-    return Endpoint(
-        reg.host, tls_port or reg.port,
-        tls=tls_port != 0,
-        app_id=reg.app,
-        private_instance_id=reg.private_instance_id,
-        private_instance_index=reg.private_instance_index,
-        server_cert_domain_san=reg.server_cert_domain_san,
-        route_service_url=reg.route_service_url,
-        tags=reg.tags or None,
-        ttl=table.ttl_for(reg.stale_threshold_in_seconds),
-        isolation_segment=reg.isolation_segment,
-        protocol=reg.protocol,
-        availability_zone=reg.availability_zone,
-        load_balancing_algorithm=lb if lb in ALGORITHMS else "",
-        updated_at=now,
-        updated_at_ns=reg.endpoint_updated_at_ns,
+    return new_endpoint(
+        reg.host, tls_port or reg.port, tls_port != 0, reg.app, reg.private_instance_id,
+        reg.private_instance_index, reg.server_cert_domain_san, reg.route_service_url, reg.tags or None,
+        table.ttl_for(reg.stale_threshold_in_seconds), reg.isolation_segment, reg.protocol,
+        reg.availability_zone, lb if lb in ALGORITHMS else "", now, reg.endpoint_updated_at_ns,
     )
 
 

@@ -2,8 +2,11 @@
 router.greet, and announce the router with router.start (on connect, after every reconnect, and every
 publish_start_message_interval when set).
 
-Messages are applied right in the nats-py subscription callback: a msgspec decode and a few table calls, no
-queue in between. A message that does not decode is logged on one line, counted and dropped.
+router.register / router.unregister arrive on the fast lane (portico.bus.fastlane: its own lean connection,
+parsed and applied straight from the socket reads, see why there); nats-py carries the low-volume rest
+(router.start, router.greet). With `nats.tls_enabled` the route subjects go through nats-py too, applied right
+in its subscription callback. Either way a message is a msgspec decode and a few table calls, no queue in
+between, and a message that does not decode is logged on one line, counted and dropped.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import nats
 from nats.aio.client import Client
 from nats.errors import SlowConsumerError
 
+from portico.bus.fastlane import FastLane
 from portico.bus.messages import (
     GREET, REGISTER, START, UNREGISTER, apply_registration, apply_unregistration, decode_registration_fast,
     describe_error, start_message,
@@ -48,11 +52,16 @@ class RouteBus:
     `await start()` returns once connected and subscribed (it keeps retrying while NATS is unreachable,
     logging each failure); after that nats-py reconnects forever by itself. `on_reconnect` (a plain or async
     callable, e.g. `Pruner.on_nats_reconnected`) runs after every reconnect, before router.start goes out.
+
+    With the fast lane (the default unless NATS uses TLS), the route feed's connection is the one whose state
+    counts: `state.nats_connected`, the reconnect counter and the hook follow it, and router.start after a
+    reconnect goes out only once the feed is subscribed again (so the re-registrations it prompts are seen).
     """
 
     def __init__(self, config: RouterConfig, table: RouteTable, state: RouterState,
                  clock: Callable[[], float] = time.monotonic, *, reconnect_wait: float = 1.0,
-                 connect_timeout: float = 2.0, on_reconnect: ReconnectHook | None = None) -> None:
+                 connect_timeout: float = 2.0, on_reconnect: ReconnectHook | None = None,
+                 fastlane: bool | None = None) -> None:
         self.config = config
         self.table = table
         self.state = state
@@ -68,6 +77,12 @@ class RouteBus:
         self._stopping = False
         self.slow_consumer_drops = 0
         self._slow_logged_at = -1e9
+        # None: the fast lane unless TLS is on (the fast lane speaks plain TCP only)
+        self.use_fastlane = (not config.nats.tls_enabled) if fastlane is None else fastlane
+        self.lane: FastLane | None = None
+        self._lane_ready = False   # the route feed is subscribed and its reconnect hook has run
+        self._start_due = False    # a router.start is owed once both connections are up
+        self._tasks: set[asyncio.Task] = set()
 
     # ---- lifecycle ---------------------------------------------------------------------------------------
 
@@ -94,15 +109,23 @@ class RouteBus:
             pending_size=8 * 1024 * 1024,
         )
         self._connected_once = True
-        self.state.nats_connected = True
         url = self.nc.connected_url
         log.info("connected to NATS at %s", redact(url.geturl()) if url is not None else where)
         nc = self.nc
         # One subscription for all router.* subjects: nats-py runs one task per subscription, so separate
         # ones could apply an app's unregister before its earlier register. Generous pending limits: a
         # platform re-registering every route at once must not make the router a slow consumer.
-        self._subs = [await nc.subscribe(SUBJECTS, cb=self._on_message, pending_msgs_limit=4 * 1024 * 1024,
-                                         pending_bytes_limit=1024 * 1024 * 1024)]
+        if self.use_fastlane:
+            self._subs = [await nc.subscribe(GREET, cb=self._on_message)]
+            self.lane = FastLane(self.urls, self.table, self.state, self.clock,
+                                 name=f"portico-router-{self.state.id}-routes", reconnect_wait=self.reconnect_wait,
+                                 connect_timeout=self.connect_timeout, on_connected=self._lane_connected,
+                                 on_disconnected=self._lane_disconnected)
+            await self.lane.start()
+        else:
+            self._subs = [await nc.subscribe(SUBJECTS, cb=self._on_message, pending_msgs_limit=4 * 1024 * 1024,
+                                             pending_bytes_limit=1024 * 1024 * 1024)]
+        self.state.nats_connected = True
         await self.publish_start()
         await nc.flush(timeout=self.connect_timeout)
         interval = self.config.publish_start_message_interval
@@ -119,6 +142,12 @@ class RouteBus:
             except asyncio.CancelledError:
                 pass
             self._start_task = None
+        lane, self.lane = self.lane, None
+        if lane is not None:
+            await lane.stop()
+        self._lane_ready = False
+        for task in list(self._tasks):
+            task.cancel()
         nc, self.nc = self.nc, None
         if nc is not None and not nc.is_closed:
             try:
@@ -132,7 +161,8 @@ class RouteBus:
 
     @property
     def connected(self) -> bool:
-        return self.nc is not None and self.nc.is_connected
+        return (self.nc is not None and self.nc.is_connected
+                and (not self.use_fastlane or (self.lane is not None and self.lane.connected)))
 
     # ---- router.start ----------------------------------------------------------------------------------
 
@@ -217,12 +247,20 @@ class RouteBus:
             log.debug("NATS reconnect attempt failed: %s", _describe(err))
 
     async def _on_disconnected(self) -> None:
+        if self.use_fastlane:  # the route feed's connection decides nats_connected
+            log.debug("nats-py connection (router.start, router.greet) lost; reconnecting")
+            return
         if self._stopping or not self.state.nats_connected:
             return
         self.state.nats_connected = False
         log.warning("disconnected from NATS; reconnecting")
 
     async def _on_reconnected(self) -> None:
+        if self.use_fastlane:
+            log.debug("nats-py connection (router.start, router.greet) is back")
+            self._start_due = True
+            await self._announce_if_due()
+            return
         self.state.nats_connected = True
         self.state.metrics.nats_reconnects += 1
         url = self.nc.connected_url.geturl() if self.nc is not None and self.nc.connected_url else "?"
@@ -241,9 +279,58 @@ class RouteBus:
             log.warning("router.start publish after reconnect failed: %s", err)
 
     async def _on_closed(self) -> None:
-        self.state.nats_connected = False
+        if not self.use_fastlane:
+            self.state.nats_connected = False
         if not self._stopping:
             log.error("NATS connection closed")
+
+    # ---- the fast lane's connection state ------------------------------------------------------------------
+
+    def _lane_connected(self, first: bool) -> None:
+        if first:  # start() announces the router itself
+            self._lane_ready = True
+            return
+        task = asyncio.get_running_loop().create_task(self._lane_reconnected())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _lane_disconnected(self) -> None:
+        self._lane_ready = False
+        if self._stopping or not self.state.nats_connected:
+            return
+        self.state.nats_connected = False
+        log.warning("disconnected from NATS; reconnecting")
+
+    async def _lane_reconnected(self) -> None:
+        lane = self.lane
+        if lane is None or self._stopping:
+            return
+        self.state.nats_connected = True
+        self.state.metrics.nats_reconnects += 1
+        log.info("reconnected to NATS at %s", lane.connected_server or "?")
+        hook = self.on_reconnect
+        if hook is not None:
+            try:
+                result = hook()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("on_reconnect hook failed")
+        if not lane.connected or self._stopping:
+            return  # dropped again meanwhile: the next reconnect runs all this again
+        self._lane_ready = True
+        self._start_due = True
+        await self._announce_if_due()
+
+    async def _announce_if_due(self) -> None:
+        """router.start after a reconnect, once the route feed is subscribed and nats-py can publish."""
+        if not self._start_due or not self._lane_ready or self.nc is None or not self.nc.is_connected:
+            return
+        self._start_due = False
+        try:
+            await self.publish_start()
+        except Exception as err:
+            log.warning("router.start publish after reconnect failed: %s", err)
 
 
 def _describe(err: Exception) -> str:

@@ -1,0 +1,396 @@
+"""The route feed's fast lane: the frame parser (pure), Endpoint's fast constructor, and FastLane against a real
+nats-server (order, malformed messages, PING/PONG, auth, reconnect, a large burst)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import nats
+import pytest
+
+from portico.bus.fastlane import FastLane, FrameParser, ProtocolError, RateLimitedLog
+from portico.bus.messages import decode_registration, registration_to_endpoint
+from portico.bus.subscriber import RouteBus
+from portico.config.settings import NatsServer, NatsSettings, RouterConfig
+from portico.routes import RouteTable
+from portico.routes.endpoint import _REGISTRATION_FIELDS, Endpoint, new_endpoint
+from portico.stack.binaries import nats_server_binary
+from portico.stack.processes import ManagedProcess, free_port, wait_for_port
+from portico.stack.servers import RunningServer, start_nats
+from portico.state import RouterState
+
+
+# ---- the parser (pure) ---------------------------------------------------------------------------------------
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, bytes]] = []
+        self.parser = FrameParser(lambda p: self.events.append(("reg", p)),
+                                  lambda p: self.events.append(("unreg", p)),
+                                  lambda line: self.events.append(("ctl", line)))
+
+
+def msg(subject: str, sid: int, payload: bytes, reply: str = "") -> bytes:
+    reply_part = f" {reply}" if reply else ""
+    return f"MSG {subject} {sid}{reply_part} {len(payload)}\r\n".encode() + payload + b"\r\n"
+
+
+def hmsg(subject: str, sid: int, headers: bytes, payload: bytes) -> bytes:
+    return (f"HMSG {subject} {sid} {len(headers)} {len(headers) + len(payload)}\r\n".encode()
+            + headers + payload + b"\r\n")
+
+
+STREAM = b"".join([
+    b'INFO {"server_id":"x","max_payload":1048576}\r\n',
+    msg("router.register", 1, b'{"host":"10.0.0.1","port":80,"uris":["a.com"]}'),
+    b"PING\r\n",
+    msg("router.unregister", 2, b'{"host":"10.0.0.1","port":80,"uris":["a.com"]}'),
+    msg("router.register", 1, b""),                       # empty payload
+    msg("router.register", 1, b"x\r\ny MSG PING\r\n", reply="_INBOX.1"),  # CRLF inside a payload
+    b"+OK\r\n",
+    hmsg("router.register", 1, b"NATS/1.0\r\nA: b\r\n\r\n", b'{"host":"h","uris":["b.com"]}'),
+    msg("router.other", 3, b"ignored"),
+    b"PONG\r\n",
+    msg("router.unregister", 2, b"z" * 300),
+])
+
+EXPECTED = [
+    ("ctl", b'INFO {"server_id":"x","max_payload":1048576}'),
+    ("reg", b'{"host":"10.0.0.1","port":80,"uris":["a.com"]}'),
+    ("ctl", b"PING"),
+    ("unreg", b'{"host":"10.0.0.1","port":80,"uris":["a.com"]}'),
+    ("reg", b""),
+    ("reg", b"x\r\ny MSG PING\r\n"),
+    ("ctl", b"+OK"),
+    ("reg", b'{"host":"h","uris":["b.com"]}'),
+    ("ctl", b"PONG"),
+    ("unreg", b"z" * 300),
+]
+
+
+def test_parser_whole_stream():
+    rec = Recorder()
+    rec.parser.feed(STREAM)
+    assert rec.events == EXPECTED
+
+
+def test_parser_stream_split_at_every_position():
+    for cut in range(1, len(STREAM)):
+        rec = Recorder()
+        rec.parser.feed(STREAM[:cut])
+        rec.parser.feed(STREAM[cut:])
+        assert rec.events == EXPECTED, cut
+
+
+def test_parser_stream_split_in_three_everywhere_and_byte_by_byte():
+    step = 7
+    for a in range(1, len(STREAM), step):
+        for b in range(a, len(STREAM), step):
+            rec = Recorder()
+            for part in (STREAM[:a], STREAM[a:b], STREAM[b:]):
+                rec.parser.feed(part)
+            assert rec.events == EXPECTED, (a, b)
+    rec = Recorder()
+    for i in range(len(STREAM)):
+        rec.parser.feed(STREAM[i:i + 1])
+    assert rec.events == EXPECTED
+
+
+def test_parser_large_payload_in_many_reads():
+    payload = json.dumps({"host": "h", "uris": ["big.com"], "tags": {"k": "v" * 500_000}}).encode()
+    data = msg("router.register", 1, payload) + b"PING\r\n"
+    rec = Recorder()
+    for i in range(0, len(data), 65536):
+        rec.parser.feed(data[i:i + 65536])
+    assert rec.events == [("reg", payload), ("ctl", b"PING")]
+
+
+def test_parser_rejects_garbage():
+    with pytest.raises(ProtocolError):
+        Recorder().parser.feed(b"MSG router.register 1 notanumber\r\n")
+    with pytest.raises(ProtocolError):
+        Recorder().parser.feed(b"x" * 70_000)
+
+
+def test_rate_limited_log():
+    now = [0.0]
+    limiter = RateLimitedLog(burst=3, window=10.0, clock=lambda: now[0])
+    assert [limiter.allow() for _ in range(5)] == [True, True, True, False, False]
+    now[0] = 10.0
+    assert limiter.allow() and limiter.take_suppressed() == 2 and limiter.take_suppressed() == 0
+
+
+# ---- Endpoint's fast constructor and lazy fields ----------------------------------------------------------------
+
+FULL = {
+    "host": "10.0.0.2", "port": 80, "tls_port": 443, "uris": ["a.com"], "app": "app\r\nEvil: 1",
+    "private_instance_id": "iid", "private_instance_index": "2", "server_cert_domain_san": "san",
+    "route_service_url": "https://rs", "tags": {"component": "web"}, "stale_threshold_in_seconds": 30,
+    "isolation_segment": "seg", "protocol": "http2", "availability_zone": "z1",
+    "endpoint_updated_at_ns": 17, "options": {"loadbalancing": "least-connection"},
+}
+
+
+def slots(ep: Endpoint) -> dict:
+    return {name: getattr(ep, name) for name in Endpoint.__slots__}
+
+
+@pytest.mark.parametrize("body", [FULL, {"host": "10.0.0.1", "port": 8080, "uris": ["b.com"]}])
+def test_new_endpoint_matches_the_constructor(body):
+    table = RouteTable(droplet_stale_threshold=120)
+    reg = decode_registration(json.dumps(body).encode())
+    fast = registration_to_endpoint(reg, table, 5.0)
+    options = reg.options
+    slow = Endpoint(
+        reg.host, reg.tls_port or reg.port, tls=reg.tls_port != 0, app_id=reg.app,
+        private_instance_id=reg.private_instance_id, private_instance_index=reg.private_instance_index,
+        server_cert_domain_san=reg.server_cert_domain_san, route_service_url=reg.route_service_url,
+        tags=reg.tags or None, ttl=table.ttl_for(reg.stale_threshold_in_seconds),
+        isolation_segment=reg.isolation_segment, protocol=reg.protocol, availability_zone=reg.availability_zone,
+        load_balancing_algorithm=options.loadbalancing if options else "", updated_at=5.0,
+        updated_at_ns=reg.endpoint_updated_at_ns)
+    assert type(fast) is Endpoint and slots(fast) == slots(slow)
+    # lazy fields, built on first use, equal to what the constructor used to build eagerly
+    assert fast.cf_headers == slow.cf_headers and fast.cf_headers is fast.cf_headers
+    assert fast.address_bytes == fast.address.encode()
+    assert fast.log_ids == (fast.app_id.encode(), fast.private_instance_index.encode(),
+                            fast.private_instance_id.encode())
+    assert fast.same_registration(slow) and slow.same_registration(fast) and fast.same_registration(fast)
+
+
+def test_same_registration_compares_every_registration_field():
+    base = new_endpoint("h", 1, False, "a", "i", "0", "s", "https://r", {"k": "v"}, 30.0, "seg", "http1", "z",
+                        "", 1.0, 1)
+    for name in _REGISTRATION_FIELDS:
+        other = new_endpoint("h", 1, False, "a", "i", "0", "s", "https://r", {"k": "v"}, 30.0, "seg", "http1",
+                             "z", "", 2.0, 2)
+        assert base.same_registration(other)  # timestamps do not count
+        value = getattr(other, name)
+        setattr(other, name, (not value) if isinstance(value, bool) else
+                (value + 1 if isinstance(value, (int, float)) else {"x": "y"} if isinstance(value, dict)
+                 else value + "x"))
+        assert not base.same_registration(other), name
+
+
+# ---- against a real nats-server -----------------------------------------------------------------------------
+
+async def eventually(cond, timeout: float = 5.0, interval: float = 0.01):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)
+
+
+def start_nats_with(tmp_path, config: str, port: int | None = None, extra: tuple = ()) -> RunningServer:
+    port = port or free_port()
+    conf = tmp_path / "nats.conf"
+    conf.write_text(config)
+    argv = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-c", str(conf), *extra]
+    proc = ManagedProcess("nats-server", argv, tmp_path / "nats-server.log").start()
+    wait_for_port(port, timeout=10, process=proc.popen)
+    return RunningServer(proc, "127.0.0.1", port, f"nats://127.0.0.1:{port}")
+
+
+def make_lane(url: str, **kw) -> FastLane:
+    kw.setdefault("reconnect_wait", 0.05)
+    return FastLane([url], RouteTable(), RouterState(), clock=lambda: 100.0, **kw)
+
+
+@pytest.fixture
+async def client(nats_server):
+    nc = await nats.connect(nats_server.url, reconnect_time_wait=0.05, max_reconnect_attempts=-1)
+    yield nc
+    await nc.close()
+
+
+@pytest.fixture
+async def lane(nats_server):
+    fl = make_lane(nats_server.url)
+    await fl.start()
+    yield fl
+    await fl.stop()
+
+
+def reg_payload(i: int, uri: str | None = None) -> bytes:
+    return json.dumps({"host": f"10.1.{i // 250 % 250}.{i % 250}", "port": 1000 + i % 50000,
+                       "uris": [uri or f"app{i}.burst.local"], "app": "g", "private_instance_index": "0"}).encode()
+
+
+async def test_register_and_unregister_applied_in_order(lane, client):
+    assert lane.connected
+    for i in range(500):
+        payload = reg_payload(i, uri=f"app{i % 7}.com")
+        await client.publish("router.register", payload)
+        await client.publish("router.unregister", payload)
+    await client.publish("router.register", b'{"host":"10.0.0.1","port":80,"uris":["last.com","last.com/api"]}')
+    await eventually(lambda: lane.table.lookup("last.com", "/api") is not None)
+    assert sorted(lane.table.snapshot()) == ["last.com", "last.com/api"]
+    m = lane.state.metrics
+    assert m.registrations == 501 and m.unregistrations == 500 and m.malformed_messages == 0
+    ep = lane.table.lookup("last.com").endpoints[0]
+    assert ep.updated_at == 100.0 and ep.address == "10.0.0.1:80"
+
+
+async def test_malformed_counted_and_skipped(lane, client, caplog):
+    caplog.set_level(logging.WARNING, logger="portico.bus")
+    bad = [b"not json", b'{"host":"h","port":1,"uris":["x.com"],"private_instance_index":1}', b"[]", b"",
+           b'{"host":"h","uris":["x.com"],"route_service_url":"http://rs"}', b"x" * 5000]
+    for payload in bad:
+        await client.publish("router.register", payload)
+    await client.publish("router.unregister", b"{")
+    await client.publish("router.register", b'{"host":"10.0.0.1","port":80,"uris":["good.com"]}')
+    await eventually(lambda: lane.table.lookup("good.com") is not None)
+    assert lane.state.metrics.malformed_messages == 7 and lane.state.metrics.registrations == 1
+    assert lane.table.lookup("x.com") is None and lane.connected
+    lines = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
+    assert len(lines) == 7 and all("\n" not in line and len(line) < 400 for line in lines)
+    assert any("router.unregister" in line for line in lines) and any("empty payload" in line for line in lines)
+
+
+async def test_malformed_flood_is_logged_rate_limited(lane, client, caplog):
+    caplog.set_level(logging.WARNING, logger="portico.bus")
+    for _ in range(200):
+        await client.publish("router.register", b"nope")
+    await client.publish("router.register", b'{"host":"10.0.0.1","port":80,"uris":["good.com"]}')
+    await eventually(lambda: lane.table.lookup("good.com") is not None)
+    assert lane.state.metrics.malformed_messages == 200
+    assert sum("malformed" in r.getMessage() for r in caplog.records) <= 20
+
+
+async def test_headers_are_skipped(lane, nats_server):
+    nc = await nats.connect(nats_server.url)
+    try:
+        await nc.publish("router.register", b'{"host":"10.0.0.3","port":80,"uris":["hdr.com"]}',
+                         headers={"X-Trace": "1"})
+        await nc.flush()
+    finally:
+        await nc.close()
+    await eventually(lambda: lane.table.lookup("hdr.com") is not None)
+    assert lane.state.metrics.malformed_messages == 0
+
+
+async def test_server_pings_are_answered_and_own_pings_keep_the_connection(tmp_path):
+    # the server PINGs every 100ms and drops a client after 2 unanswered; the lane PINGs every 100ms too
+    server = start_nats_with(tmp_path, "ping_interval: \"100ms\"\nping_max: 2\n")
+    lane = make_lane(server.url, ping_interval=0.1)
+    nc = None
+    try:
+        await lane.start()
+        proto = lane._proto
+        await asyncio.sleep(1.5)
+        assert lane.connected and lane._proto is proto  # never reconnected
+        assert proto.outstanding_pings <= 1
+        nc = await nats.connect(server.url)
+        await nc.publish("router.register", b'{"host":"10.0.0.1","port":80,"uris":["alive.com"]}')
+        await nc.flush()
+        await eventually(lambda: lane.table.lookup("alive.com") is not None)
+    finally:
+        if nc is not None:
+            await nc.close()
+        await lane.stop()
+        server.stop()
+
+
+async def test_credentials_are_sent(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="portico.bus")
+    server = start_nats_with(tmp_path, "", extra=("--user", "u", "--pass", "s3cret"))
+    port = server.port
+    wrong = make_lane(f"nats://u:nope@127.0.0.1:{port}")
+    right = make_lane(f"nats://u:s3cret@127.0.0.1:{port}")
+    task = asyncio.create_task(wrong.start())
+    try:
+        await eventually(lambda: any("Authorization" in r.getMessage() for r in caplog.records))
+        assert not task.done() and not wrong.connected
+        await asyncio.wait_for(right.start(), 5)
+        nc = await nats.connect(f"nats://u:s3cret@127.0.0.1:{port}")
+        await nc.publish("router.register", b'{"host":"10.0.0.1","port":80,"uris":["auth.com"]}')
+        await nc.flush()
+        await nc.close()
+        await eventually(lambda: right.table.lookup("auth.com") is not None)
+        assert all("s3cret" not in r.getMessage() for r in caplog.records)
+    finally:
+        task.cancel()
+        await wrong.stop()
+        await right.stop()
+        server.stop()
+
+
+async def test_reconnect_after_restart_resubscribes(nats_server, tmp_path):
+    port = nats_server.port
+    events: list = []
+    lane = make_lane(nats_server.url, on_connected=lambda first: events.append(("up", first)),
+                     on_disconnected=lambda: events.append(("down",)))
+    server = nats_server
+    nc = None
+    try:
+        await lane.start()
+        assert events == [("up", True)]
+        server.stop()
+        await eventually(lambda: not lane.connected)
+        server = start_nats(port=port, workdir=tmp_path / "nats2")
+        await eventually(lambda: lane.connected, timeout=10)
+        assert events == [("up", True), ("down",), ("up", False)]
+        nc = await nats.connect(server.url)
+        await nc.publish("router.register", b'{"host":"10.0.0.1","port":80,"uris":["after.com"]}')
+        await nc.flush()
+        await eventually(lambda: lane.table.lookup("after.com") is not None)
+    finally:
+        if nc is not None:
+            await nc.close()
+        await lane.stop()
+        server.stop()
+
+
+async def test_servers_are_rotated(nats_server):
+    dead = free_port()
+    lane = FastLane([f"nats://127.0.0.1:{dead}", nats_server.url], RouteTable(), RouterState(),
+                    reconnect_wait=0.05)
+    try:
+        await asyncio.wait_for(lane.start(), 5)
+        assert lane.connected_server == f"127.0.0.1:{nats_server.port}"
+    finally:
+        await lane.stop()
+
+
+async def test_burst_of_50k_all_applied(lane, nats_server):
+    n = 50_000
+    nc = await nats.connect(nats_server.url, pending_size=64 * 1024 * 1024)
+    try:
+        for i in range(n):
+            await nc.publish("router.register", reg_payload(i))
+        await nc.flush(timeout=30)
+    finally:
+        await nc.close()
+    await eventually(lambda: len(lane.table) == n, timeout=30)
+    assert lane.state.metrics.registrations == n and lane.table.endpoint_count() == n
+    assert lane.table.lookup(f"app{n - 1}.burst.local") is not None
+
+
+# ---- RouteBus wiring -------------------------------------------------------------------------------------------
+
+async def test_route_bus_uses_the_fast_lane_and_greets_on_nats_py(nats_server, client):
+    config = RouterConfig(nats=NatsSettings(hosts=(NatsServer("127.0.0.1", nats_server.port),)), ip="10.9.8.7")
+    bus = RouteBus(config, RouteTable(), RouterState(), reconnect_wait=0.05)
+    await bus.start()
+    try:
+        assert bus.lane is not None and bus.connected and bus.state.nats_connected
+        await client.publish("router.register", b'{"host":"10.0.0.1","port":80,"uris":["lane.com"]}')
+        await eventually(lambda: bus.table.lookup("lane.com") is not None)
+        reply = await client.request("router.greet", b"", timeout=2)
+        assert json.loads(reply.data)["id"] == bus.state.id
+    finally:
+        await bus.stop()
+    assert not bus.state.nats_connected
+
+
+def test_route_bus_falls_back_to_nats_py_with_tls():
+    tls = RouterConfig(nats=NatsSettings(tls_enabled=True))
+    assert not RouteBus(tls, RouteTable(), RouterState()).use_fastlane
+    assert RouteBus(RouterConfig(), RouteTable(), RouterState()).use_fastlane
+    assert not RouteBus(RouterConfig(), RouteTable(), RouterState(), fastlane=False).use_fastlane
