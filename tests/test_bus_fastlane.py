@@ -394,3 +394,35 @@ def test_route_bus_falls_back_to_nats_py_with_tls():
     assert not RouteBus(tls, RouteTable(), RouterState()).use_fastlane
     assert RouteBus(RouterConfig(), RouteTable(), RouterState()).use_fastlane
     assert not RouteBus(RouterConfig(), RouteTable(), RouterState(), fastlane=False).use_fastlane
+
+
+@pytest.mark.parametrize("payload", [
+    json.dumps(FULL).encode(), b'{"host":"10.0.0.1","port":8080,"uris":["b.com"]}',
+    b'{"host":null,"port":null,"tls_port":null,"uris":null,"tags":null,"options":{"loadbalancing":null},'
+    b'"route_service_url":null,"protocol":null,"endpoint_updated_at_ns":null}',
+    b'{"uris":["a.com"],"route_service_url":"","options":{"loadbalancing":"round-robin"},"extra":1}',
+])
+def test_strict_first_decode_equals_registration(payload):
+    from portico.bus.messages import decode_registration_strict_first
+    fast, ref = decode_registration_strict_first(payload), decode_registration(payload)
+    for name in ref.__struct_fields__:
+        if name != "options":
+            assert getattr(fast, name) == getattr(ref, name), name
+    assert (fast.options is None) == (ref.options is None)
+    if ref.options is not None:
+        assert fast.options.loadbalancing == ref.options.loadbalancing
+    assert fast.address == ref.address and fast.tls == ref.tls
+
+
+@pytest.mark.parametrize("payload", [
+    b"not json", b"", b"[]", b'{"port":70000}', b'{"port":"80"}', b'{"private_instance_index":3}',
+    b'{"route_service_url":"http://rs"}', b'{"protocol":"http3"}', b'{"tags":{"a":1}}',
+])
+def test_strict_first_decode_errors_equal_registration(payload):
+    import msgspec
+    from portico.bus.messages import decode_registration_fast, decode_registration_strict_first
+    with pytest.raises(msgspec.DecodeError) as strict:
+        decode_registration_strict_first(payload)
+    with pytest.raises(msgspec.DecodeError) as ref:
+        decode_registration_fast(payload)
+    assert str(strict.value) == str(ref.value)

@@ -31,7 +31,8 @@ from urllib.parse import unquote, urlsplit
 import msgspec
 
 from portico.bus.messages import (
-    REGISTER, UNREGISTER, apply_registration, apply_unregistration, decode_registration_fast, describe_error,
+    REGISTER, UNREGISTER, apply_registration, apply_unregistration, decode_registration_strict_first,
+    describe_error,
 )
 from portico.routes.table import RouteTable
 from portico.state import RouterState
@@ -402,7 +403,7 @@ class FastLane:
 
     def _register(self, data: bytes) -> None:
         try:
-            reg = decode_registration_fast(data)
+            reg = decode_registration_strict_first(data)
         except msgspec.DecodeError as err:
             self._malformed(REGISTER, data, err)
             return
@@ -415,7 +416,7 @@ class FastLane:
 
     def _unregister(self, data: bytes) -> None:
         try:
-            reg = decode_registration_fast(data)
+            reg = decode_registration_strict_first(data)
         except msgspec.DecodeError as err:
             self._malformed(UNREGISTER, data, err)
             return

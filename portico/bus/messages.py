@@ -110,11 +110,52 @@ class Registration(msgspec.Struct, omit_defaults=True, gc=False):
         return f"{self.host}:{self.tls_port or self.port}"
 
 
+class _StrictOptions(msgspec.Struct, gc=False):
+    loadbalancing: str = ""
+
+
+class StrictRegistration(msgspec.Struct, gc=False):
+    """Registration without nulls: the same fields and checks, no `__post_init__` (~0.35 us less per decode).
+
+    For the route feed's hot path: a payload it rejects (a null, or anything invalid) is decoded again as a
+    `Registration`, which accepts nulls and words the error; so results and errors are the same.
+    """
+
+    host: str = ""
+    port: Port = 0
+    tls_port: Port = 0
+    uris: list[str] = []
+    app: str = ""
+    private_instance_id: str = ""
+    private_instance_index: str = ""
+    server_cert_domain_san: str = ""
+    route_service_url: Annotated[str, msgspec.Meta(pattern="^(?:https|$)")] = ""
+    tags: dict[str, str] | None = None
+    stale_threshold_in_seconds: int = 0
+    isolation_segment: str = ""
+    protocol: Literal["", "http1", "http2"] = ""
+    availability_zone: str = ""
+    endpoint_updated_at_ns: int = 0
+    options: _StrictOptions | None = None
+
+    tls = Registration.tls
+    address = Registration.address
+
+
+_strict_decode = msgspec.json.Decoder(StrictRegistration).decode
 _decoder = msgspec.json.Decoder(Registration)
 _encoder = msgspec.json.Encoder()
 
 #: The raw decode, for hot paths that handle `msgspec.DecodeError` themselves (see `describe_error`).
 decode_registration_fast = _decoder.decode
+
+
+def decode_registration_strict_first(data: bytes) -> "StrictRegistration | Registration":
+    """The hot path's decode: StrictRegistration, else Registration (raises its msgspec.DecodeError)."""
+    try:
+        return _strict_decode(data)
+    except msgspec.DecodeError:
+        return _decoder.decode(data)
 
 
 def describe_error(data: bytes, err: Exception) -> str:

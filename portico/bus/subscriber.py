@@ -53,9 +53,9 @@ class RouteBus:
     logging each failure); after that nats-py reconnects forever by itself. `on_reconnect` (a plain or async
     callable, e.g. `Pruner.on_nats_reconnected`) runs after every reconnect, before router.start goes out.
 
-    With the fast lane (the default unless NATS uses TLS), the route feed's connection is the one whose state
-    counts: `state.nats_connected`, the reconnect counter and the hook follow it, and router.start after a
-    reconnect goes out only once the feed is subscribed again (so the re-registrations it prompts are seen).
+    With the fast lane (the default unless NATS uses TLS), router.start after a reconnect goes out only once
+    the route feed is subscribed again (so the re-registrations it prompts are seen), and once more when the
+    feed alone lost its connection and got it back.
     """
 
     def __init__(self, config: RouterConfig, table: RouteTable, state: RouterState,
@@ -80,8 +80,6 @@ class RouteBus:
         # None: the fast lane unless TLS is on (the fast lane speaks plain TCP only)
         self.use_fastlane = (not config.nats.tls_enabled) if fastlane is None else fastlane
         self.lane: FastLane | None = None
-        self._lane_ready = False   # the route feed is subscribed and its reconnect hook has run
-        self._start_due = False    # a router.start is owed once both connections are up
         self._tasks: set[asyncio.Task] = set()
 
     # ---- lifecycle ---------------------------------------------------------------------------------------
@@ -145,7 +143,6 @@ class RouteBus:
         lane, self.lane = self.lane, None
         if lane is not None:
             await lane.stop()
-        self._lane_ready = False
         for task in list(self._tasks):
             task.cancel()
         nc, self.nc = self.nc, None
@@ -247,20 +244,12 @@ class RouteBus:
             log.debug("NATS reconnect attempt failed: %s", _describe(err))
 
     async def _on_disconnected(self) -> None:
-        if self.use_fastlane:  # the route feed's connection decides nats_connected
-            log.debug("nats-py connection (router.start, router.greet) lost; reconnecting")
-            return
         if self._stopping or not self.state.nats_connected:
             return
         self.state.nats_connected = False
         log.warning("disconnected from NATS; reconnecting")
 
     async def _on_reconnected(self) -> None:
-        if self.use_fastlane:
-            log.debug("nats-py connection (router.start, router.greet) is back")
-            self._start_due = True
-            await self._announce_if_due()
-            return
         self.state.nats_connected = True
         self.state.metrics.nats_reconnects += 1
         url = self.nc.connected_url.geturl() if self.nc is not None and self.nc.connected_url else "?"
@@ -273,14 +262,15 @@ class RouteBus:
                     await result
             except Exception:
                 log.exception("on_reconnect hook failed")
+        if self.use_fastlane:
+            await self._wait_for_lane()
         try:
             await self.publish_start()
         except Exception as err:
             log.warning("router.start publish after reconnect failed: %s", err)
 
     async def _on_closed(self) -> None:
-        if not self.use_fastlane:
-            self.state.nats_connected = False
+        self.state.nats_connected = False
         if not self._stopping:
             log.error("NATS connection closed")
 
@@ -288,49 +278,29 @@ class RouteBus:
 
     def _lane_connected(self, first: bool) -> None:
         if first:  # start() announces the router itself
-            self._lane_ready = True
             return
-        task = asyncio.get_running_loop().create_task(self._lane_reconnected())
+        log.info("NATS route feed reconnected to %s", self.lane.connected_server if self.lane else "?")
+        if self.nc is None or not self.nc.is_connected or self._stopping:
+            return  # nats-py's own reconnect announces the router once the feed is back
+        # the feed alone dropped (nats-py stayed up): registrations may have been missed, ask for them again
+        task = asyncio.get_running_loop().create_task(self._publish_start_quietly())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def _lane_disconnected(self) -> None:
-        self._lane_ready = False
-        if self._stopping or not self.state.nats_connected:
-            return
-        self.state.nats_connected = False
-        log.warning("disconnected from NATS; reconnecting")
+        log.debug("NATS route feed disconnected; it reconnects by itself")
 
-    async def _lane_reconnected(self) -> None:
-        lane = self.lane
-        if lane is None or self._stopping:
-            return
-        self.state.nats_connected = True
-        self.state.metrics.nats_reconnects += 1
-        log.info("reconnected to NATS at %s", lane.connected_server or "?")
-        hook = self.on_reconnect
-        if hook is not None:
-            try:
-                result = hook()
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception:
-                log.exception("on_reconnect hook failed")
-        if not lane.connected or self._stopping:
-            return  # dropped again meanwhile: the next reconnect runs all this again
-        self._lane_ready = True
-        self._start_due = True
-        await self._announce_if_due()
+    async def _wait_for_lane(self, timeout: float = 5.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (self.lane is not None and not self.lane.connected and not self._stopping
+               and asyncio.get_running_loop().time() < deadline):
+            await asyncio.sleep(0.01)
 
-    async def _announce_if_due(self) -> None:
-        """router.start after a reconnect, once the route feed is subscribed and nats-py can publish."""
-        if not self._start_due or not self._lane_ready or self.nc is None or not self.nc.is_connected:
-            return
-        self._start_due = False
+    async def _publish_start_quietly(self) -> None:
         try:
             await self.publish_start()
         except Exception as err:
-            log.warning("router.start publish after reconnect failed: %s", err)
+            log.warning("router.start publish after the route feed reconnected failed: %s", err)
 
 
 def _describe(err: Exception) -> str:
