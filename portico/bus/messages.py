@@ -14,6 +14,8 @@ Everything here is pure: no I/O, no clocks (time is passed in). `apply_registrat
 
 from __future__ import annotations
 
+from sys import intern
+
 from typing import Annotated, Literal
 
 import msgspec
@@ -181,14 +183,37 @@ def encode_registration(reg: Registration) -> bytes:
     return _encoder.encode(reg)
 
 
+_TAGS: dict[tuple, dict[str, str]] = {}
+_TAGS_LIMIT = 50_000
+
+
+def shared_tags(tags: dict[str, str] | None) -> dict[str, str] | None:
+    """One dict object for every endpoint with the same tags (routes of one app repeat them): tags are never
+    changed after registration, and a 100k-route table then holds a handful of tag dicts, not 100k."""
+    if not tags:
+        return None
+    key = tuple(tags.items())
+    found = _TAGS.get(key)
+    if found is None:
+        if len(_TAGS) >= _TAGS_LIMIT:
+            return tags
+        found = _TAGS[key] = tags
+    return found
+
+
 def registration_to_endpoint(reg: Registration, table: RouteTable, now: float) -> Endpoint:
-    """The Endpoint a registration describes: TLS when tls_port != 0 (then that port is used)."""
+    """The Endpoint a registration describes: TLS when tls_port != 0 (then that port is used).
+
+    Values that repeat across a table (host addresses, instance indexes, tags) are interned so each is held
+    once: this keeps a large table near its memory target.
+    """
     tls_port = reg.tls_port
     options = reg.options
     lb = options.loadbalancing if options is not None else ""
     return new_endpoint(
-        reg.host, tls_port or reg.port, tls_port != 0, reg.app, reg.private_instance_id,
-        reg.private_instance_index, reg.server_cert_domain_san, reg.route_service_url, reg.tags or None,
+        intern(reg.host), tls_port or reg.port, tls_port != 0, reg.app, reg.private_instance_id,
+        intern(reg.private_instance_index), reg.server_cert_domain_san, reg.route_service_url,
+        shared_tags(reg.tags),
         table.ttl_for(reg.stale_threshold_in_seconds), reg.isolation_segment, reg.protocol,
         reg.availability_zone, lb if lb in ALGORITHMS else "", now, reg.endpoint_updated_at_ns,
     )
