@@ -18,6 +18,8 @@ from portico.proxy.exchange import Exchange
 
 log = logging.getLogger("portico.proxy")
 
+PIPELINE_LIMIT = 64   # pipelined requests queued before reading from the client pauses
+
 
 class RequestTooLarge(Exception):
     def __init__(self, status: int, code: str) -> None:
@@ -151,8 +153,8 @@ class ClientConnection(asyncio.Protocol):
             ex.start()
         else:
             self.queue.append(ex)
-            if len(self.queue) > 64:
-                self.pause_reading()
+            if len(self.queue) == PIPELINE_LIMIT + 1:
+                self.pause_reading()  # once; resumed once when the queue drains back to the limit
 
     def on_body(self, body: bytes) -> None:
         ex = self.parsing
@@ -220,7 +222,7 @@ class ClientConnection(asyncio.Protocol):
         if self.queue:
             nxt = self.queue.popleft()
             self.active = nxt
-            if len(self.queue) == 64:
+            if len(self.queue) == PIPELINE_LIMIT:
                 self.resume_reading()
             nxt.start()
 

@@ -93,6 +93,7 @@ class Exchange:
     log_values: tuple = ()
     deadline = 0.0
     finished = False
+    body_paused = False         # client reading paused because pending body chunks reached the bound
 
     def __init__(self, client: "ClientConnection", method: bytes, uri: bytes) -> None:
         self.client = client
@@ -196,9 +197,8 @@ class Exchange:
                 parts.append(self._frame(chunk))
             data = b"".join(parts)
             self.pending = None
-            if self.pending_size > PENDING_BODY_LIMIT:
-                self.client.resume_reading()
             self.pending_size = 0
+            self._unpause_body()
         if self.body_done and self.chunked_request:
             data += b"0\r\n\r\n"
         conn.transport.write(data)
@@ -222,8 +222,14 @@ class Exchange:
             self.pending = []
         self.pending.append(chunk)
         self.pending_size += len(chunk)
-        if self.pending_size > PENDING_BODY_LIMIT:
+        if self.pending_size > PENDING_BODY_LIMIT and not self.body_paused:
+            self.body_paused = True
             self.client.pause_reading()
+
+    def _unpause_body(self) -> None:
+        if self.body_paused:
+            self.body_paused = False
+            self.client.resume_reading()
 
     def request_done(self) -> None:
         self.body_done = True
@@ -428,6 +434,8 @@ class Exchange:
         if self.finished:
             return
         self.finished = True
+        self.pending = None
+        self._unpause_body()  # the rest of an unsent body is read and dropped, not left waiting
         self.client.exchange_finished(self, aborted)
 
 
