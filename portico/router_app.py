@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 
 from portico.bus.pruner import Pruner
@@ -38,12 +39,13 @@ class RouterApp:
     """Owns a router's parts and their lifecycle. `run()` returns the process exit code."""
 
     def __init__(self, config: RouterConfig, *, serve_status: bool = True, reuse_port: bool = False,
-                 worker_index: int = 0) -> None:
+                 worker_index: int = 0, ready_fd: int = -1) -> None:
         self.config = config
         self.state = RouterState(config.index)
         self.table = RouteTable(config.droplet_stale_threshold, config.balancing_algorithm)
         self.serve_status = serve_status
         self.worker_index = worker_index
+        self.ready_fd = ready_fd  # a pipe to the --workers supervisor: one byte once this worker can route
         self.access_log = None
         if config.access_log.file:
             from portico.observe.access_log import AccessLog
@@ -83,6 +85,10 @@ class RouterApp:
             self.access_log.start(asyncio.get_running_loop())
         await self.proxy.start()
         self.state.mark_healthy()
+        if self.ready_fd >= 0:
+            os.write(self.ready_fd, b"1")
+            os.close(self.ready_fd)
+            self.ready_fd = -1
         log.info("router %s healthy: proxy :%d, %d routes", self.state.id, config.port, len(self.table))
         if config.etcd.endpoints and self.worker_index == 0:
             await self._announce()

@@ -8,6 +8,8 @@ SIGINT and SIGUSR1 to every worker, restarts a worker that crashes, and exits wh
 from __future__ import annotations
 
 import logging
+import os
+import select
 import signal
 import subprocess
 import sys
@@ -17,17 +19,46 @@ from pathlib import Path
 log = logging.getLogger("portico.workers")
 
 
-def _spawn(config_path: Path, index: int, count: int, log_level: str) -> subprocess.Popen:
+def _spawn(config_path: Path, index: int, count: int, log_level: str, ready_fd: int | None = None
+           ) -> subprocess.Popen:
     argv = [sys.executable, "-m", "portico", "router", "-c", str(config_path), "--workers", str(count),
             "--worker-index", str(index)]
     if log_level:
         argv += ["--log-level", log_level]
-    return subprocess.Popen(argv)
+    if ready_fd is None:
+        return subprocess.Popen(argv)
+    return subprocess.Popen(argv + ["--ready-fd", str(ready_fd)], pass_fds=(ready_fd,))
+
+
+def _spawn_and_wait_ready(config_path: Path, index: int, count: int, log_level: str,
+                          timeout: float = 60.0) -> subprocess.Popen:
+    """Start a worker and wait until it is subscribed to NATS and listening (it writes one byte to a pipe)."""
+    read_end, write_end = os.pipe()
+    try:
+        proc = _spawn(config_path, index, count, log_level, write_end)
+    finally:
+        os.close(write_end)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            ready, _, _ = select.select([read_end], [], [], 0.1)
+            if ready:
+                os.read(read_end, 1)
+                break
+        else:
+            log.warning("worker %d did not report ready in %.0fs", index, timeout)
+    finally:
+        os.close(read_end)
+    return proc
 
 
 def supervise_workers(config_path: Path, settings, log_level: str = "") -> int:
     count = settings.workers
-    procs = {i: _spawn(config_path, i, count, log_level) for i in range(count)}
+    # Workers 1..N-1 first, each ready before the next: worker 0 owns /health, so the router reports healthy
+    # only once every worker is subscribed and can route (a worker that subscribed late would miss routes
+    # registered in between and answer 404 until the apps re-register).
+    procs = {i: _spawn_and_wait_ready(config_path, i, count, log_level) for i in range(1, count)}
+    procs[0] = _spawn(config_path, 0, count, log_level)
     stopping = {"signal": None}
 
     def forward(signum, _frame):

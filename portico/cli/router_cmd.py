@@ -14,6 +14,7 @@ def router(
     workers: int = typer.Option(0, "--workers", help="Processes sharing the proxy port (SO_REUSEPORT); "
                                 "0 takes `workers` from the file (default 1)."),
     worker_index: int = typer.Option(-1, "--worker-index", hidden=True),
+    ready_fd: int = typer.Option(-1, "--ready-fd", hidden=True),
     log_level: str = typer.Option("", "--log-level", help="Override logging.level from the file."),
 ) -> None:
     from portico.config.loader import ConfigError, load_config
@@ -39,7 +40,8 @@ def router(
     from portico.router_app import RouterApp
 
     index = max(worker_index, 0)
-    app = RouterApp(settings, serve_status=index == 0, reuse_port=settings.workers > 1, worker_index=index)
+    app = RouterApp(settings, serve_status=index == 0, reuse_port=settings.workers > 1, worker_index=index,
+                    ready_fd=ready_fd)
     try:
         code = uvloop.run(app.run())
     except OSError as exc:
