@@ -22,7 +22,11 @@ class ExchangeObserver:
         total = monotonic() - ex.started_at
         ep = ex.endpoint
         if ep is not None:
-            backend, (app_id, app_index, instance_id) = ep.address_bytes, ep.log_ids
+            # Encoded per request rather than cached per endpoint: ~0.3 us here saves ~250 bytes per route.
+            backend = ep.address_bytes
+            app_id = ep.app_id.encode()
+            app_index = ep.private_instance_index.encode()
+            instance_id = ep.private_instance_id.encode()
             # Time in the router: all of it but the wait for the backend's response head.
             waited = (ex.response_header_at - ex.sent_at) if ex.response_header_at and ex.sent_at else 0.0
             gorouter_time = total - waited

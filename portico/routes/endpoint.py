@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from sys import intern
+
+_ADDRESS_BYTES: dict[str, bytes] = {}
+
 
 class Endpoint:
     """A registered app instance.
@@ -15,7 +19,7 @@ class Endpoint:
         "host", "port", "tls", "address", "app_id", "private_instance_id", "private_instance_index",
         "server_cert_domain_san", "route_service_url", "tags", "ttl", "isolation_segment", "protocol",
         "availability_zone", "load_balancing_algorithm", "updated_at", "updated_at_ns",
-        "active", "benched_until", "_cf_headers", "_address_bytes", "_log_ids",
+        "active", "benched_until", "_cf_headers",
     )
 
     def __init__(self, host: str, port: int, *, tls: bool = False, app_id: str = "",
@@ -27,7 +31,7 @@ class Endpoint:
         self.host = host
         self.port = port
         self.tls = tls
-        self.address = f"{host}:{port}"
+        self.address = intern(f"{host}:{port}")  # many routes share an instance: hold its address once
         self.app_id = app_id
         self.private_instance_id = private_instance_id
         self.private_instance_index = private_instance_index
@@ -43,7 +47,7 @@ class Endpoint:
         self.updated_at_ns = updated_at_ns
         self.active = 0               # requests in flight to this endpoint
         self.benched_until = 0.0      # monotonic time until which the balancer skips it
-        self._cf_headers = self._address_bytes = self._log_ids = None  # built on first use
+        self._cf_headers = None  # built on first use
 
     @property
     def cf_headers(self) -> bytes:
@@ -55,19 +59,11 @@ class Endpoint:
 
     @property
     def address_bytes(self) -> bytes:
-        value = self._address_bytes
+        """The address as bytes, one shared object per distinct address (not one per endpoint)."""
+        value = _ADDRESS_BYTES.get(self.address)
         if value is None:
-            value = self._address_bytes = self.address.encode()
+            value = _ADDRESS_BYTES[self.address] = self.address.encode()
         return value
-
-    @property
-    def log_ids(self) -> tuple[bytes, bytes, bytes]:
-        """(app_id, app_index, instance_id) as the access log writes them."""
-        ids = self._log_ids
-        if ids is None:
-            ids = self._log_ids = (self.app_id.encode(), self.private_instance_index.encode(),
-                                   self.private_instance_id.encode())
-        return ids
 
     def same_registration(self, other: "Endpoint") -> bool:
         """True when a re-registration only refreshes the timestamp, so live counters can be kept."""
@@ -123,7 +119,7 @@ def new_endpoint(host: str, port: int, tls: bool, app_id: str, private_instance_
     ep.host = host
     ep.port = port
     ep.tls = tls
-    ep.address = f"{host}:{port}"
+    ep.address = intern(f"{host}:{port}")
     ep.app_id = app_id
     ep.private_instance_id = private_instance_id
     ep.private_instance_index = private_instance_index
@@ -139,7 +135,7 @@ def new_endpoint(host: str, port: int, tls: bool, app_id: str, private_instance_
     ep.updated_at_ns = updated_at_ns
     ep.active = 0
     ep.benched_until = 0.0
-    ep._cf_headers = ep._address_bytes = ep._log_ids = None
+    ep._cf_headers = None
     return ep
 
 
