@@ -31,7 +31,6 @@ class RequestRouter:
         self.table = ctx.table
         self.healthcheck_ua = ctx.config.healthcheck_user_agent.encode()
         self.sticky_names = tuple(n.encode() for n in ctx.config.sticky_session_cookie_names)
-        self.route_services_enabled = bool(ctx.config.route_services_secret)
         self.request_start = True
         self.extra_log = tuple(h.lower().encode() for h in ctx.config.extra_headers_to_log)
         self._host_names: dict[bytes, str] = {}
@@ -145,7 +144,9 @@ class RequestRouter:
                                "unknown_routes")
         ex.pool = pool
         first = pool.endpoints[0]
-        if first.route_service_url and not self.route_services_enabled:
+        if first.route_service_url:
+            # Route services are not built yet. Proxying such a route straight to the app would skip the
+            # service (often an auth layer), so it is refused as gorouter refuses it with services off.
             return self._local(ex, errors.error_response(502, "route_service_unsupported",
                                                          "Support for route services is disabled.",
                                                          close=not keep_alive), 502, "route_service_unsupported")
