@@ -10,7 +10,8 @@ import logging
 import nats
 import pytest
 
-from portico.bus.fastlane import FastLane, FrameParser, ProtocolError, RateLimitedLog
+from portico.bus.applier import RateLimitedLog
+from portico.bus.fastlane import FastLane, FrameParser, ProtocolError
 from portico.bus.messages import decode_registration, registration_to_endpoint
 from portico.bus.subscriber import RouteBus
 from portico.config.settings import NatsServer, NatsSettings, RouterConfig

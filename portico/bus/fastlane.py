@@ -30,18 +30,13 @@ import time
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
-import msgspec
-
-from portico.bus.messages import (
-    REGISTER, UNREGISTER, apply_registration, apply_unregistration, decode_registration_strict_first,
-    describe_error,
-)
+from portico.bus.applier import PayloadApplier, RateLimitedLog
+from portico.bus.messages import REGISTER, UNREGISTER
 from portico.routes.table import RouteTable
 from portico.state import RouterState
 
 log = logging.getLogger("portico.bus")
 
-_PAYLOAD_PREVIEW = 200
 _MAX_CONTROL_LINE = 64 * 1024     # a protocol line longer than this is a broken stream: reconnect
 _RCVBUF = 4 * 1024 * 1024         # absorb a re-registration burst in the kernel while a batch is applied
 _PONG = b"PONG\r\n"
@@ -141,40 +136,6 @@ class FrameParser:
         self._pending = data[pos:]
 
 
-class RateLimitedLog:
-    """At most `burst` lines per `window` seconds; the suppressed count is reported with the next line."""
-
-    def __init__(self, burst: int = 20, window: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.burst = burst
-        self.window = window
-        self.clock = clock
-        self._window_start = -1e18
-        self._count = 0
-        self.suppressed = 0
-
-    def allow(self) -> bool:
-        now = self.clock()
-        if now - self._window_start >= self.window:
-            self._window_start = now
-            self._count = 0
-        if self._count < self.burst:
-            self._count += 1
-            return True
-        self.suppressed += 1
-        return False
-
-    def take_suppressed(self) -> int:
-        n, self.suppressed = self.suppressed, 0
-        return n
-
-
-def malformed_line(subject: str, data: bytes, err: Exception) -> str:
-    """The one-line warning for a dropped message (same wording as nats-py's path in RouteBus)."""
-    preview = data[:_PAYLOAD_PREVIEW].decode("utf-8", "replace").replace("\n", " ").replace("\r", " ")
-    more = f"... ({len(data)} bytes)" if len(data) > _PAYLOAD_PREVIEW else ""
-    return f"dropped malformed {subject} message: {describe_error(data, err)}; payload: {preview}{more}"
-
-
 class _LaneProtocol(asyncio.Protocol):
     """One connection's life: CONNECT + SUBs on INFO, ready on the first PONG, frames to the parser."""
 
@@ -189,7 +150,7 @@ class _LaneProtocol(asyncio.Protocol):
         self.closed = loop.create_future()      # result: the exception the connection was lost with
         self.ready_fut = loop.create_future()   # done on the handshake's PONG (or failed when lost before)
         self.ready_fut.add_done_callback(_retrieve)
-        self.parser = FrameParser(lane._register, lane._unregister, self._control)
+        self.parser = FrameParser(lane.applier.register, lane.applier.unregister, self._control)
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -291,10 +252,8 @@ class FastLane:
         self._handshake = b""
         self._server_index = 0
         self._ever_connected = False
-        self._malformed_log = RateLimitedLog()
+        self.applier = PayloadApplier(table, state.metrics, clock)
         self._failure_log = RateLimitedLog(burst=1, window=30.0)
-        metrics = state.metrics
-        self._metrics = metrics
 
     # ---- lifecycle ---------------------------------------------------------------------------------------
 
@@ -401,46 +360,6 @@ class FastLane:
         if not self._stopping and self.on_disconnected is not None:
             self.on_disconnected()
 
-    # ---- messages --------------------------------------------------------------------------------------------
-
-    def _register(self, data: bytes) -> None:
-        try:
-            reg = decode_registration_strict_first(data)
-        except msgspec.DecodeError as err:
-            self._malformed(REGISTER, data, err)
-            return
-        try:
-            apply_registration(self.table, reg, self.clock())
-        except Exception:  # a table bug must not stop the feed
-            self._apply_failed(REGISTER, data)
-            return
-        self._metrics.registrations += 1
-
-    def _unregister(self, data: bytes) -> None:
-        try:
-            reg = decode_registration_strict_first(data)
-        except msgspec.DecodeError as err:
-            self._malformed(UNREGISTER, data, err)
-            return
-        try:
-            apply_unregistration(self.table, reg)
-        except Exception:
-            self._apply_failed(UNREGISTER, data)
-            return
-        self._metrics.unregistrations += 1
-
-    def _malformed(self, subject: str, data: bytes, err: Exception) -> None:
-        self._metrics.malformed_messages += 1
-        limiter = self._malformed_log
-        if limiter.allow():
-            skipped = limiter.take_suppressed()
-            extra = f" ({skipped} more malformed messages were dropped without a log line)" if skipped else ""
-            log.warning("%s%s", malformed_line(subject, data, err), extra)
-
-    def _apply_failed(self, subject: str, data: bytes) -> None:
-        if self._malformed_log.allow():
-            log.exception("applying %s failed: %s", subject, data[:_PAYLOAD_PREVIEW])
-
 
 def _retrieve(fut: asyncio.Future) -> None:
     if not fut.cancelled():
@@ -459,4 +378,4 @@ def _describe(err: BaseException) -> str:
     return text.replace("\n", " ")
 
 
-__all__ = ["FastLane", "FrameParser", "ProtocolError", "RateLimitedLog", "malformed_line"]
+__all__ = ["FastLane", "FrameParser", "ProtocolError"]

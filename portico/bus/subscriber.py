@@ -17,15 +17,14 @@ import re
 import time
 from typing import Awaitable, Callable
 
-import msgspec
 import nats
 from nats.aio.client import Client
 from nats.errors import SlowConsumerError
 
+from portico.bus.applier import PayloadApplier
 from portico.bus.fastlane import FastLane
 from portico.bus.messages import (
-    GREET, REGISTER, START, UNREGISTER, apply_registration, apply_unregistration, decode_registration_fast,
-    describe_error, start_message,
+    GREET, REGISTER, START, UNREGISTER, start_message,
 )
 from portico.config.settings import RouterConfig
 from portico.routes.table import RouteTable
@@ -34,7 +33,6 @@ from portico.state import RouterState
 log = logging.getLogger("portico.bus")
 
 SUBJECTS = "router.*"
-_PAYLOAD_PREVIEW = 200
 _CREDENTIALS = re.compile(r"//[^@/]*@")
 
 
@@ -64,6 +62,7 @@ class RouteBus:
                  fastlane: bool | None = None) -> None:
         self.config = config
         self.table = table
+        self.applier = PayloadApplier(table, state.metrics, clock)
         self.state = state
         self.clock = clock
         self.reconnect_wait = reconnect_wait
@@ -184,46 +183,13 @@ class RouteBus:
     async def _on_message(self, msg) -> None:
         subject = msg.subject
         if subject == REGISTER:
-            self._register(msg.data)
+            self.applier.register(msg.data)
         elif subject == UNREGISTER:
-            self._unregister(msg.data)
+            self.applier.unregister(msg.data)
         elif subject == GREET:
             if msg.reply:
                 await self.nc.publish(msg.reply, self.start_payload())
         # router.start from other routers (and our own), router.* extensions: nothing to do
-
-    def _register(self, data: bytes) -> None:
-        try:
-            reg = decode_registration_fast(data)
-        except msgspec.DecodeError as err:
-            self._malformed(REGISTER, data, err)
-            return
-        try:
-            apply_registration(self.table, reg, self.clock())
-        except Exception:  # a table bug must not stop the bus
-            log.exception("applying router.register failed: %s", data[:_PAYLOAD_PREVIEW])
-            return
-        self.state.metrics.registrations += 1
-
-    def _unregister(self, data: bytes) -> None:
-        try:
-            reg = decode_registration_fast(data)
-        except msgspec.DecodeError as err:
-            self._malformed(UNREGISTER, data, err)
-            return
-        try:
-            apply_unregistration(self.table, reg)
-        except Exception:
-            log.exception("applying router.unregister failed: %s", data[:_PAYLOAD_PREVIEW])
-            return
-        self.state.metrics.unregistrations += 1
-
-    def _malformed(self, subject: str, data: bytes, err: Exception) -> None:
-        self.state.metrics.malformed_messages += 1
-        preview = data[:_PAYLOAD_PREVIEW].decode("utf-8", "replace").replace("\n", " ")
-        more = f"... ({len(data)} bytes)" if len(data) > _PAYLOAD_PREVIEW else ""
-        log.warning("dropped malformed %s message: %s; payload: %s%s", subject, describe_error(data, err),
-                    preview, more)
 
     # ---- connection callbacks ------------------------------------------------------------------------------
 

@@ -1,0 +1,106 @@
+"""Decode and apply router.register / router.unregister payloads: one place for both NATS readers.
+
+The fast lane (portico.bus.fastlane) and nats-py's subscription (portico.bus.subscriber, used with NATS TLS)
+hand raw payloads here. A malformed message is counted and logged on one line (at most 20 lines per 10 s,
+with the number left out); a failure inside the table is logged and the feed goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+import msgspec
+
+from portico.bus.messages import (
+    REGISTER, UNREGISTER, apply_registration, apply_unregistration, decode_registration_strict_first,
+    describe_error,
+)
+from portico.routes.table import RouteTable
+
+log = logging.getLogger("portico.bus")
+
+_PAYLOAD_PREVIEW = 200
+
+
+class RateLimitedLog:
+    """At most `burst` lines per `window` seconds; the suppressed count is reported with the next line."""
+
+    def __init__(self, burst: int = 20, window: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst = burst
+        self.window = window
+        self.clock = clock
+        self._window_start = -1e18
+        self._count = 0
+        self.suppressed = 0
+
+    def allow(self) -> bool:
+        now = self.clock()
+        if now - self._window_start >= self.window:
+            self._window_start = now
+            self._count = 0
+        if self._count < self.burst:
+            self._count += 1
+            return True
+        self.suppressed += 1
+        return False
+
+    def take_suppressed(self) -> int:
+        n, self.suppressed = self.suppressed, 0
+        return n
+
+
+def malformed_line(subject: str, data: bytes, err: Exception) -> str:
+    """The one-line warning for a dropped message."""
+    preview = data[:_PAYLOAD_PREVIEW].decode("utf-8", "replace").replace("\n", " ").replace("\r", " ")
+    more = f"... ({len(data)} bytes)" if len(data) > _PAYLOAD_PREVIEW else ""
+    return f"dropped malformed {subject} message: {describe_error(data, err)}; payload: {preview}{more}"
+
+
+class PayloadApplier:
+    """Applies payloads to the table and keeps the counters /varz and /metrics show."""
+
+    def __init__(self, table: RouteTable, metrics, clock: Callable[[], float] = time.monotonic) -> None:
+        self.table = table
+        self.metrics = metrics
+        self.clock = clock
+        self._malformed_log = RateLimitedLog()
+
+    def register(self, data: bytes) -> None:
+        try:
+            reg = decode_registration_strict_first(data)
+        except msgspec.DecodeError as err:
+            self._malformed(REGISTER, data, err)
+            return
+        try:
+            apply_registration(self.table, reg, self.clock())
+        except Exception:  # a table bug must not stop the feed
+            self._apply_failed(REGISTER, data)
+            return
+        self.metrics.registrations += 1
+
+    def unregister(self, data: bytes) -> None:
+        try:
+            reg = decode_registration_strict_first(data)
+        except msgspec.DecodeError as err:
+            self._malformed(UNREGISTER, data, err)
+            return
+        try:
+            apply_unregistration(self.table, reg)
+        except Exception:
+            self._apply_failed(UNREGISTER, data)
+            return
+        self.metrics.unregistrations += 1
+
+    def _malformed(self, subject: str, data: bytes, err: Exception) -> None:
+        self.metrics.malformed_messages += 1
+        limiter = self._malformed_log
+        if limiter.allow():
+            skipped = limiter.take_suppressed()
+            extra = f" ({skipped} more malformed messages were dropped without a log line)" if skipped else ""
+            log.warning("%s%s", malformed_line(subject, data, err), extra)
+
+    def _apply_failed(self, subject: str, data: bytes) -> None:
+        if self._malformed_log.allow():
+            log.exception("applying %s failed: %s", subject, data[:_PAYLOAD_PREVIEW])
