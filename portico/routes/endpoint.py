@@ -148,3 +148,11 @@ def _cf_header_block(ep: Endpoint) -> bytes:
         lines.append(b"X-CF-InstanceIndex: " + _latin1(ep.private_instance_index) + b"\r\n")
     lines.append(b"X-CF-InstanceID: " + _latin1(ep.private_instance_id or ep.address) + b"\r\n")
     return b"".join(lines)
+
+
+# The fields `same_registration` compares: the registration's own, not the timestamps or live counters.
+_REGISTRATION_FIELDS = (
+    "host", "port", "tls", "app_id", "private_instance_id", "private_instance_index", "server_cert_domain_san",
+    "route_service_url", "tags", "ttl", "isolation_segment", "protocol", "availability_zone",
+    "load_balancing_algorithm",
+)
