@@ -11,13 +11,14 @@ import sys
 import tempfile
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
 from .load import closed_loop, open_loop
-from .natspub import NatsPublisher, pub_frame, register_payload
+from .natspub import NatsPublisher, register_payload
 from .report import evaluate_targets, peak, render_markdown
-from .scale import (REGISTER, WorkerStep, _with_host, ingest, publish_to_routable, route_scale, workers_check)
+from .scale import REGISTER, WorkerStep, ingest, publish_to_routable, route_scale, workers_check
 from .targets import (BENCH_DIR, BENCH_HOST, start_builtin_backend, start_haproxy, start_nginx_backend,
                       start_nginx_proxy, start_portico)
 from .httpprobe import get_json, wait_for_status
@@ -243,21 +244,18 @@ def _check_portico_log(target, res: dict) -> None:
         res["notes"].append(f"{target.name} log has {len(bad)} error line(s); first: `{bad[0][:200]}`")
 
 
-def _scale_runs(args, tools, backend, nats, workdir: Path, lua: Path, proxy_cpus, load_cpus, res: dict) -> None:
-    conn = args.connections[0]
-    # route scale
+@contextmanager
+def _portico_phase(name: str, res: dict, nats, workdir: Path, cpus, **start_kwargs):
+    """A router and a publisher for one scale phase; a failure is recorded in `res` and the run goes on."""
     target = pub = None
     try:
-        log(f"route scale: {', '.join(f'{n:,}' for n in args.routes)} routes")
-        target = start_portico(nats.port, workdir / "scale", proxy_cpus)
+        target = start_portico(nats.port, workdir, cpus, **start_kwargs)
         pub = NatsPublisher("127.0.0.1", nats.port)
-        steps = route_scale(tools.wrk, target, pub, backend.port, args.routes, conn, args.duration, args.warmup,
-                            args.runs, load_cpus, lua, log=log)
-        res["route_scale"] = [asdict(s) for s in steps]
+        yield target, pub
         _check_portico_log(target, res)
     except Exception as err:  # noqa: BLE001
-        log(f"route scale FAILED: {err}")
-        res["errors"]["route scale"] = f"{type(err).__name__}: {err}"
+        log(f"{name} FAILED: {err}")
+        res["errors"][name] = f"{type(err).__name__}: {err}"
         traceback.print_exc()
     finally:
         if pub:
@@ -265,38 +263,31 @@ def _scale_runs(args, tools, backend, nats, workdir: Path, lua: Path, proxy_cpus
         if target:
             target.stop()
 
+
+def _scale_runs(args, tools, backend, nats, workdir: Path, lua: Path, proxy_cpus, load_cpus, res: dict) -> None:
+    conn = args.connections[0]
+    log(f"route scale: {', '.join(f'{n:,}' for n in args.routes)} routes")
+    with _portico_phase("route scale", res, nats, workdir / "scale", proxy_cpus) as (target, pub):
+        steps = route_scale(tools.wrk, target, pub, backend.port, args.routes, conn, args.duration, args.warmup,
+                            args.runs, load_cpus, lua, log=log)
+        res["route_scale"] = [asdict(s) for s in steps]
+
     # ingest, then publish-to-routable on the same (now full) router
-    target = pub = None
-    try:
-        log(f"ingest: {args.ingest:,} registrations")
-        target = start_portico(nats.port, workdir / "ingest", proxy_cpus)
-        pub = NatsPublisher("127.0.0.1", nats.port)
+    log(f"ingest: {args.ingest:,} registrations")
+    with _portico_phase("ingest", res, nats, workdir / "ingest", proxy_cpus) as (target, pub):
         ing = ingest(target, pub, backend.port, args.ingest, log=log)
         publish_to_routable(target, pub, backend.port, 100 if args.quick else 200, ing, log=log)
         from .procs import rss_kb
 
         ing.rss_kb_after = rss_kb(target.pids())
         res["ingest"] = asdict(ing)
-        _check_portico_log(target, res)
-    except Exception as err:  # noqa: BLE001
-        log(f"ingest FAILED: {err}")
-        res["errors"]["ingest"] = f"{type(err).__name__}: {err}"
-        traceback.print_exc()
-    finally:
-        if pub:
-            pub.close()
-        if target:
-            target.stop()
 
     # workers: 1 then 2 processes sharing the port; not pinned, so that 2 workers can use 2 cores
     steps: list[dict] = []
     conn_w = max(args.connections)
     for n in (1, 2):
-        target = pub = None
-        try:
-            log(f"workers: --workers {n} (unpinned), c={conn_w}")
-            target = start_portico(nats.port, workdir / f"workers{n}", None, workers=n)
-            pub = NatsPublisher("127.0.0.1", nats.port)
+        log(f"workers: --workers {n} (unpinned), c={conn_w}")
+        with _portico_phase(f"workers {n}", res, nats, workdir / f"workers{n}", None, workers=n) as (target, pub):
             pub.publish(REGISTER, register_payload("127.0.0.1", backend.port, [BENCH_HOST]))
             pub.flush()
             wait_for_status(target.port, BENCH_HOST, 200, timeout=15)
@@ -318,16 +309,7 @@ def _scale_runs(args, tools, backend, nats, workdir: Path, lua: Path, proxy_cpus
             steps.append(asdict(step))
             log(f"  {n} worker(s): {step.rps:,.0f} req/s, x{step.scaling or 0:.2f}, {step.processes} processes, "
                 f"{misses} new-connection misses")
-            _check_portico_log(target, res)
-        except Exception as err:  # noqa: BLE001
-            log(f"workers {n} FAILED: {err}")
-            res["errors"][f"workers {n}"] = f"{type(err).__name__}: {err}"
-            traceback.print_exc()
-        finally:
-            if pub:
-                pub.close()
-            if target:
-                target.stop()
+
     res["workers"] = steps
 
 
