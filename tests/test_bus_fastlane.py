@@ -18,6 +18,7 @@ from portico.config.settings import NatsServer, NatsSettings, RouterConfig
 from portico.routes import RouteTable
 from portico.routes.endpoint import _REGISTRATION_FIELDS, Endpoint, new_endpoint
 from portico.stack.binaries import nats_server_binary
+from polling import eventually
 from portico.stack.processes import ManagedProcess, free_port, wait_for_port
 from portico.stack.servers import RunningServer, start_nats
 from portico.state import RouterState
@@ -174,17 +175,6 @@ def test_same_registration_compares_every_registration_field():
 
 
 # ---- against a real nats-server -----------------------------------------------------------------------------
-
-async def eventually(cond, timeout: float = 5.0, interval: float = 0.01):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(interval)
-
 
 def start_nats_with(tmp_path, config: str, port: int | None = None, extra: tuple = ()) -> RunningServer:
     port = port or free_port()

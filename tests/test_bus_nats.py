@@ -12,6 +12,7 @@ import pytest
 from portico.bus.subscriber import RouteBus, redact
 from portico.config.settings import NatsServer, NatsSettings, RouterConfig
 from portico.routes import RouteTable
+from polling import eventually
 from portico.stack.processes import free_port
 from portico.stack.servers import start_nats
 from portico.state import RouterState
@@ -19,17 +20,6 @@ from portico.state import RouterState
 
 def make_config(port: int, **kw) -> RouterConfig:
     return RouterConfig(nats=NatsSettings(hosts=(NatsServer("127.0.0.1", port),)), ip="10.9.8.7", **kw)
-
-
-async def eventually(cond, timeout: float = 5.0, interval: float = 0.01):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(interval)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import asyncio
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import aetcd
@@ -53,11 +52,3 @@ def run_confsync(*args: str, timeout: float = 30.0) -> subprocess.CompletedProce
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import urllib.request
 
 import aetcd
 import pytest
 
+from polling import eventually
 from portico.confsync.backends import EtcdBackend
 from portico.confsync.render import Renderer
 from portico.confsync.resources import load_resources
@@ -37,15 +37,6 @@ def _runner(confdir, nodes):
     return Runner(resources, backend, Renderer(confdir / "templates"))
 
 
-async def _wait(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _read(path):
     try:
         return path.read_text()
@@ -65,10 +56,10 @@ async def test_hundred_quick_changes_make_one_reload(tmp_path, etcd_server, clie
     runner = _runner(confdir, [etcd_server.url])
     task = asyncio.ensure_future(runner.run_watch())
     try:
-        await _wait(lambda: _read(reloads).count("reload") == 1, what="initial reload")
+        await eventually(lambda: _read(reloads).count("reload") == 1, message="initial reload")
         for i in range(100):
             await client.put(f"/svc/pool/k{i:03d}".encode(), str(i).encode())
-        await _wait(lambda: "k099=99" in _read(dest), what="burst rendered")
+        await eventually(lambda: "k099=99" in _read(dest), message="burst rendered")
         await asyncio.sleep(1.0)   # anything still pending would reload by now
         assert _read(reloads).count("reload") == 2
         assert _read(dest).count("\n") == 101
@@ -87,15 +78,15 @@ async def test_etcd_restart_mid_watch_resumes(tmp_path, etcd_server):
     task = asyncio.ensure_future(runner.run_watch())
     restarted = None
     try:
-        await _wait(lambda: _read(dest) == "a=1\n", what="first render")
+        await eventually(lambda: _read(dest) == "a=1\n", message="first render")
         revision = runner.backend.revision
         await asyncio.to_thread(etcd_server.stop)
-        await _wait(lambda: not runner.backend.connected, what="outage noticed")
+        await eventually(lambda: not runner.backend.connected, message="outage noticed")
         assert "unreachable" in runner.status()["backend"]["error"]
         restarted = await asyncio.to_thread(start_etcd, etcd_server.port, None, tmp_path / "etcd")
         async with aetcd.Client(host="127.0.0.1", port=etcd_server.port, timeout=5) as c:
             await c.put(b"/svc/pool/b", b"2")
-        await _wait(lambda: _read(dest) == "a=1\nb=2\n", timeout=15, what="render after restart")
+        await eventually(lambda: _read(dest) == "a=1\nb=2\n", timeout=15, message="render after restart")
         assert runner.backend.revision > revision
     finally:
         task.cancel()
@@ -119,7 +110,7 @@ async def test_compaction_while_behind_triggers_full_reread(tmp_path, etcd_serve
         backend.revision = stale       # as if we had been disconnected since then
         task = asyncio.ensure_future(backend.watch(seen.append))
         try:
-            await _wait(lambda: backend.snapshot() == {"/svc/pool/b": "2", "/svc/pool/c": "3"}, what="re-read")
+            await eventually(lambda: backend.snapshot() == {"/svc/pool/b": "2", "/svc/pool/c": "3"}, message="re-read")
             assert backend.revision >= put.header.revision
             assert seen and seen[0] is not None and "/svc/pool/a" in seen[0]
         finally:
@@ -144,17 +135,17 @@ async def test_empty_prefix_is_refused_and_reported_on_status_port(tmp_path, etc
         except urllib.error.HTTPError as err:
             return err.code, json.load(err)
     try:
-        await _wait(lambda: _read(dest) == "a=1\n" and runner.workers[0].status.ok, what="first render")
+        await eventually(lambda: _read(dest) == "a=1\n" and runner.workers[0].status.ok, message="first render")
         code, body = await asyncio.to_thread(fetch)
         assert code == 200 and body["resources"]["pool"]["ok"] and body["resources"]["pool"]["last_render"]
         await client.delete_prefix(b"/svc/pool")
-        await _wait(lambda: not runner.workers[0].status.ok, what="refusal")
+        await eventually(lambda: not runner.workers[0].status.ok, message="refusal")
         assert _read(dest) == "a=1\n"
         assert _read(reloads).count("reload") == 1
         code, body = await asyncio.to_thread(fetch)
         assert code == 503 and "allow_empty" in body["resources"]["pool"]["last_error"]
         await client.put(b"/svc/pool/z", b"9")
-        await _wait(lambda: _read(dest) == "z=9\n" and runner.workers[0].status.ok, what="recovery")
+        await eventually(lambda: _read(dest) == "z=9\n" and runner.workers[0].status.ok, message="recovery")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -168,9 +159,9 @@ async def test_allow_empty_renders_empty(tmp_path, etcd_server, client):
     runner = _runner(confdir, [etcd_server.url])
     task = asyncio.ensure_future(runner.run_watch())
     try:
-        await _wait(lambda: _read(dest) == "a=1\n", what="first render")
+        await eventually(lambda: _read(dest) == "a=1\n", message="first render")
         await client.delete(b"/svc/pool/a")
-        await _wait(lambda: dest.exists() and _read(dest) == "", what="empty render")
+        await eventually(lambda: dest.exists() and _read(dest) == "", message="empty render")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

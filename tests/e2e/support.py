@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from polling import wait_for  # noqa: F401  (tests import it from here)
 from portico.stack.processes import ManagedProcess, free_port
 
 PYTHON = sys.executable
@@ -684,16 +685,6 @@ def get(port: int, host: str | None, path: str = "/", headers=(), method: str = 
         **kw) -> Response:
     with Client(port, **kw) as c:
         return c.request(method, path, host, headers, body)
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"{message} not met within {timeout}s")
 
 
 def dead_port() -> int:
