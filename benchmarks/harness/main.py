@@ -187,9 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                 if name == "portico":
                     _check_portico_log(target, res)
             except Exception as err:  # noqa: BLE001 - record and go on with the other targets
-                log(f"{name} FAILED: {err}")
-                res["errors"][name] = f"{type(err).__name__}: {err}"
-                traceback.print_exc()
+                _record_failure(res, name, err)
             finally:
                 if pub:
                     pub.close()
@@ -244,6 +242,13 @@ def _check_portico_log(target, res: dict) -> None:
         res["notes"].append(f"{target.name} log has {len(bad)} error line(s); first: `{bad[0][:200]}`")
 
 
+def _record_failure(res: dict, name: str, err: Exception) -> None:
+    """A part of the run failed: say so, keep it in the report, and let the rest of the run go on."""
+    log(f"{name} FAILED: {err}")
+    res["errors"][name] = f"{type(err).__name__}: {err}"
+    traceback.print_exc()
+
+
 @contextmanager
 def _portico_phase(name: str, res: dict, nats, workdir: Path, cpus, **start_kwargs):
     """A router and a publisher for one scale phase; a failure is recorded in `res` and the run goes on."""
@@ -254,9 +259,7 @@ def _portico_phase(name: str, res: dict, nats, workdir: Path, cpus, **start_kwar
         yield target, pub
         _check_portico_log(target, res)
     except Exception as err:  # noqa: BLE001
-        log(f"{name} FAILED: {err}")
-        res["errors"][name] = f"{type(err).__name__}: {err}"
-        traceback.print_exc()
+        _record_failure(res, name, err)
     finally:
         if pub:
             pub.close()
