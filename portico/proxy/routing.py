@@ -20,7 +20,6 @@ _HOST_CACHE_SIZE = 4096
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n\r\nok\n"
 _UNAVAILABLE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
                 b"Content-Length: 0\r\n\r\n")
-_VCAP_COOKIE = b"__VCAP_ID__="
 
 
 class RequestRouter:
@@ -31,7 +30,6 @@ class RequestRouter:
         self.table = ctx.table
         self.healthcheck_ua = ctx.config.healthcheck_user_agent.encode()
         self.sticky_names = tuple(n.encode() for n in ctx.config.sticky_session_cookie_names)
-        self.request_start = True
         self.extra_log = tuple(h.lower().encode() for h in ctx.config.extra_headers_to_log)
         self._host_names: dict[bytes, str] = {}
 
@@ -131,10 +129,12 @@ class RequestRouter:
         if not host_name or host_name == client.client_ip_str:
             return self._local(ex, errors.empty_host(not keep_alive), 400, "empty_host", "empty_hosts")
 
+        # gorouter sends 100-continue requests to the backend with Connection: close.
+        close_upstream = not ctx.keep_alive
         if expect:
             if expect.lower() != b"100-continue":
                 return self._local(ex, errors.bare_response(417, close=not keep_alive), 417, "")
-            out.append(b"Connection: close\r\n")
+            close_upstream = True
 
         pool = self.table.lookup(host_name, url)
         if pool is None or not pool.endpoints:
@@ -177,11 +177,11 @@ class RequestRouter:
         if chunked:
             ex.chunked_request = True
             ex.has_body = True
-            ex.tail = _CHUNKED_TAIL if ctx.keep_alive else _CHUNKED_CLOSE_TAIL
+            ex.tail = _CHUNKED_CLOSE_TAIL if close_upstream else _CHUNKED_TAIL
         else:
             if content_length and content_length != b"0":
                 ex.has_body = True
-            ex.tail = _TAIL if ctx.keep_alive else _CLOSE_TAIL
+            ex.tail = _CLOSE_TAIL if close_upstream else _TAIL
         return ex
 
     def _normalise_host(self, host: bytes) -> str:

@@ -55,6 +55,20 @@ def test_expect_100_continue(prouter, host):
     assert seen.get("connection", "").lower() == "close"
 
 
+def test_expect_100_continue_sends_one_connection_header(router_factory, backend):
+    """With backend keep-alive off too, the backend sees exactly one `Connection: close`."""
+    r = router_factory(disable_keep_alives=True)
+    h = unique_host("continue")
+    r.register(h, backend.port)
+    with Client(r.port) as c:
+        c.send(build_request("POST", "/continue", h, [("Expect", "100-continue"), ("Content-Length", "3")]))
+        assert c.read_response(skip_interim=False).status == 100
+        c.send(b"abc")
+        resp = c.read_response()
+    assert resp.status == 200
+    assert [v.lower() for k, v in resp.json()["headers"] if k.lower() == "connection"] == ["close"]
+
+
 def test_expect_other_417(prouter, host):
     r = get(prouter.port, host, "/", headers=[("Expect", "something-else")])
     assert r.status == 417
