@@ -28,7 +28,7 @@ class ProxyContext:
         self.loop = loop
         self.scheme = scheme
         self.keep_alive = not config.disable_keep_alives
-        self.connector = Connector(loop, dial_timeout=config.endpoint_dial_timeout,
+        self.connector = Connector(loop, self.metrics, dial_timeout=config.endpoint_dial_timeout,
                                    max_idle=config.max_idle_conns_per_host, keep_alive=self.keep_alive,
                                    tls_context_for=tls_context_for)
         self.max_conns = config.backends.max_conns

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 
 from portico.config.settings import RouterConfig
 from portico.proxy.context import ProxyContext
@@ -129,7 +128,3 @@ class ProxyServer:
                 if conn.transport is not None:
                     conn.transport.abort()
             ctx.connector.close_all()
-
-
-def reuse_port_supported() -> bool:
-    return hasattr(socket, "SO_REUSEPORT")

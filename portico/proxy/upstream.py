@@ -201,7 +201,7 @@ class _HeadDone(Exception):
 class Connector:
     """Dials backends and keeps idle keep-alive connections, at most `max_idle` per address."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, *, dial_timeout: float, max_idle: int,
+    def __init__(self, loop: asyncio.AbstractEventLoop, metrics, *, dial_timeout: float, max_idle: int,
                  keep_alive: bool = True, tls_context_for: Callable[[Endpoint], ssl.SSLContext] | None = None
                  ) -> None:
         self.loop = loop
@@ -209,15 +209,14 @@ class Connector:
         self.max_idle = max_idle if keep_alive else 0
         self.idle: dict[str, list[UpstreamConnection]] = {}
         self.tls_context_for = tls_context_for
-        self.connects = 0
-        self.reuses = 0
+        self.metrics = metrics      # backend_connects / backend_reuses, shown by /varz and /metrics
 
     def take_idle(self, address: str) -> UpstreamConnection | None:
         conns = self.idle.get(address)
         while conns:
             conn = conns.pop()
             if not conn.closed and not conn.transport.is_closing():
-                self.reuses += 1
+                self.metrics.backend_reuses += 1
                 return conn
         return None
 
@@ -247,7 +246,7 @@ class Connector:
     def dial(self, endpoint: Endpoint, done: Callable[[UpstreamConnection | None, DialError | None], None]
              ) -> asyncio.Task:
         """Open a connection to `endpoint` and call `done(conn, None)` or `done(None, error)` once."""
-        self.connects += 1
+        self.metrics.backend_connects += 1
         address = endpoint.address
         tls_context = None
         server_hostname = None

@@ -154,12 +154,16 @@ def test_keep_alive_reuses_client_and_backend_connection(router, backend_factory
     b = backend_factory("ka")
     host = unique_host()
     router.register(host, b.port)
+    before = router.varz()
     with Client(router.port) as c:
         first = c.request("GET", "/1", host).json()
         second = c.request("GET", "/2", host).json()
         third = c.request("GET", "/3", host).json()
     assert first["conn"] == second["conn"] == third["conn"]
     assert b.connections == 1
+    after = router.varz()  # the pool's work is visible to operators
+    assert after["backend_connects"] - before["backend_connects"] == 1
+    assert after["backend_reuses"] - before["backend_reuses"] == 2
 
 
 def test_pipelined_requests_answered_in_order(router, backend):
