@@ -15,6 +15,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser, par
 
 from portico.proxy import errors
 from portico.proxy.exchange import Exchange
+from portico.proxy.tunnel import Tunnel
 
 log = logging.getLogger("portico.proxy")
 
@@ -256,10 +257,13 @@ class ClientConnection(asyncio.Protocol):
             ex.request_done()
             self.parsing = None
             if rest:
-                self.ctx.router.early_tunnel_data(ex, rest)
+                # Bytes sent right behind the upgrade request belong to the new protocol: pass them on
+                # as they are (now if the backend connection is up, else as soon as it is).
+                ex.request_body(rest)
 
     def start_tunnel(self, ex: Exchange, conn, rest: bytes) -> None:
-        self.ctx.router.start_tunnel(self, ex, conn, rest)
+        """The backend said 101: this connection becomes one end of a byte tunnel."""
+        Tunnel(self.ctx, self, conn, ex).start(rest)
 
     def close(self) -> None:
         if not self.closed:

@@ -218,17 +218,6 @@ class RequestRouter:
             return None
         return target
 
-    def early_tunnel_data(self, ex: Exchange, rest: bytes) -> None:
-        """Bytes a client sent after its upgrade request, before the backend said 101: keep them for it."""
-        if ex.pending is None:
-            ex.pending = []
-        ex.pending.append(rest)
-
-    def start_tunnel(self, client, ex: Exchange, conn, rest: bytes) -> None:
-        from portico.proxy.tunnel import Tunnel
-
-        Tunnel(self.ctx, client, conn, ex).start(rest)
-
 
 # Request header names the router reads or replaces, by kind; every other header is copied unchanged.
 _HOST, _DROP, _UA, _XFF, _XFP, _HOP, _REFERER, _REQUEST_START, _APP_INSTANCE, _COOKIE, _EXPECT, \

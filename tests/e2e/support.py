@@ -125,6 +125,7 @@ class Backend:
     /cookie         sets JSESSIONID (Secure when ?secure)
     /hop            response with hop-by-hop headers /vcapid       sets its own X-Vcap-Request-Id
     /continue       answers Expect: 100-continue then echoes
+    /raw-upgrade    answers 101 (Upgrade: echo), then echoes raw bytes until the client closes
     """
 
     def __init__(self, name: str = "app", tls: ssl.SSLContext | None = None) -> None:
@@ -183,6 +184,12 @@ class Backend:
 
     async def _handle(self, conn_id, reader, writer, method, target, version, headers, raw_head) -> bool:
         path, _, query = target.partition("?")
+        if path == "/raw-upgrade":
+            writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+            return False
         params = dict(p.partition("=")[::2] for p in query.split("&") if p)
         h = {k.lower(): v for k, v in headers}
         record = {"method": method, "path": path, "headers": headers, "conn": conn_id}

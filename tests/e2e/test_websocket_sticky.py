@@ -9,7 +9,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from support import Client, get, unique_host
+from support import Client, build_request, get, unique_host
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +20,23 @@ def wrouter(router_factory):
 def ws_connect(router, host, path="/ws"):
     sock = socket.create_connection(("127.0.0.1", router.port), timeout=5)
     return connect(f"ws://{host}{path}", sock=sock, open_timeout=5, close_timeout=2)
+
+
+def test_bytes_sent_right_behind_an_upgrade_request_reach_the_backend(wrouter, backend_factory):
+    """Early bytes of the new protocol must not be lost, also when the backend connection came from the pool."""
+    b = backend_factory("upg")
+    h = unique_host("upg")
+    wrouter.register(h, b.port)
+    assert get(wrouter.port, h).status == 200  # leaves an idle pooled connection to the backend
+    with socket.create_connection(("127.0.0.1", wrouter.port), timeout=5) as sock:
+        sock.sendall(build_request("GET", "/raw-upgrade", h, [("Connection", "Upgrade"), ("Upgrade", "echo")])
+                     + b"EARLY-BYTES")
+        got = b""
+        while b"EARLY-BYTES" not in got:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed; got {got!r}"
+            got += chunk
+    assert got.startswith(b"HTTP/1.1 101")
 
 
 def test_websocket_tunnel_both_ways_outlives_endpoint_timeout(wrouter, backend_factory):
