@@ -49,7 +49,11 @@ class ProxyContext:
         self.router = RequestRouter(self)
 
     def with_scheme(self, scheme: bytes) -> "ProxyContext":
-        """A view of this context for a listener of another scheme (the TLS port says https)."""
+        """A view of this context for a listener of another scheme (the TLS port says https).
+
+        Everything else is shared: the backend connector and pools, counters, and the sets of open
+        connections and tunnels, so the server's timeout sweep and drain see both listeners in one place.
+        """
         other = object.__new__(ProxyContext)
         other.__dict__.update(self.__dict__)
         other.scheme = scheme

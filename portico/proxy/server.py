@@ -49,7 +49,6 @@ class ProxyServer:
             self.servers.append(await loop.create_server(
                 lambda: ClientConnection(tls_ctx), config.listen_host, config.ssl_port, backlog=4096,
                 ssl=server_context(config), reuse_port=self.reuse_port or None, reuse_address=True))
-            self._tls_ctx = tls_ctx
         self._schedule_sweep()
         log.info("proxy listening on %s:%d%s", config.listen_host, config.port,
                  f" and TLS on :{config.ssl_port}" if config.enable_ssl else "")
@@ -64,30 +63,23 @@ class ProxyServer:
     def _schedule_sweep(self) -> None:
         self._sweeper = self.ctx.loop.call_later(SWEEP_INTERVAL, self._sweep)
 
-    def _contexts(self):
-        yield self.ctx
-        tls_ctx = getattr(self, "_tls_ctx", None)
-        if tls_ctx is not None:
-            yield tls_ctx
-
     def _sweep(self) -> None:
         now = self.ctx.loop.time()
         idle_limit = self.config.frontend_idle_timeout
         head_limit = self.config.request_header_timeout
-        for ctx in self._contexts():
-            for conn in list(ctx.connections):
-                if conn.tunnel is not None or conn.closed:
-                    continue
-                ex = conn.active
-                if ex is not None:
-                    if ex.deadline and now > ex.deadline and not ex.response_started and not ex.finished:
-                        ex.timed_out()
-                    continue
-                if conn.head_started and now - conn.head_started > head_limit:
-                    conn.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    conn.close()
-                elif idle_limit and now - conn.last_activity > idle_limit:
-                    conn.close()
+        for conn in list(self.ctx.connections):  # plain and TLS listeners share one set
+            if conn.tunnel is not None or conn.closed:
+                continue
+            ex = conn.active
+            if ex is not None:
+                if ex.deadline and now > ex.deadline and not ex.response_started and not ex.finished:
+                    ex.timed_out()
+                continue
+            if conn.head_started and now - conn.head_started > head_limit:
+                conn.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                conn.close()
+            elif idle_limit and now - conn.last_activity > idle_limit:
+                conn.close()
         self._schedule_sweep()
 
     # ---- stopping --------------------------------------------------------------------------------------------
@@ -97,11 +89,8 @@ class ProxyServer:
             server.close()
 
     def in_flight(self) -> int:
-        busy = 0
-        for ctx in self._contexts():
-            busy += sum(1 for c in ctx.connections if c.active is not None or c.queue)
-            busy += len(ctx.tunnels)
-        return busy
+        ctx = self.ctx
+        return sum(1 for c in ctx.connections if c.active is not None or c.queue) + len(ctx.tunnels)
 
     async def drain(self, timeout: float) -> bool:
         """Stop accepting, let in-flight requests and tunnels finish (up to `timeout`), close idle ones."""
@@ -109,10 +98,9 @@ class ProxyServer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            for ctx in self._contexts():
-                for conn in list(ctx.connections):
-                    if conn.active is None and not conn.queue and conn.tunnel is None and not conn.head_started:
-                        conn.close()
+            for conn in list(self.ctx.connections):
+                if conn.active is None and not conn.queue and conn.tunnel is None and not conn.head_started:
+                    conn.close()
             if self.in_flight() == 0:
                 return True
             if loop.time() >= deadline:
@@ -123,8 +111,7 @@ class ProxyServer:
         if self._sweeper is not None:
             self._sweeper.cancel()
         self.stop_accepting()
-        for ctx in self._contexts():
-            for conn in list(ctx.connections):
-                if conn.transport is not None:
-                    conn.transport.abort()
-            ctx.connector.close_all()
+        for conn in list(self.ctx.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        self.ctx.connector.close_all()
