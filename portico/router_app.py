@@ -18,7 +18,7 @@ from portico.bus.subscriber import RouteBus
 from portico.config.settings import RouterConfig
 from portico.proxy.server import ProxyServer
 from portico.routes.table import RouteTable
-from portico.state import RouterState
+from portico.state import DRAINING, RouterState
 from portico.status.server import StatusServer
 
 log = logging.getLogger("portico.router")
@@ -58,9 +58,9 @@ class RouterApp:
                                  reuse_port=reuse_port)
         self.announcer = None
         self._stop = asyncio.Event()
-        self._exit_code = 0
 
     async def run(self) -> int:
+        """Run until SIGTERM/SIGINT or the end of a drain; both are clean stops, exit code 0."""
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._stop_now)
         loop.add_signal_handler(signal.SIGINT, self._stop_now)
@@ -70,7 +70,7 @@ class RouterApp:
             await self._stop.wait()
         finally:
             await self._shutdown()
-        return self._exit_code
+        return 0
 
     async def _start(self) -> None:
         config = self.config
@@ -111,7 +111,7 @@ class RouterApp:
 
     async def drain(self) -> None:
         """SIGUSR1: report unhealthy, wait drain_wait, stop accepting, finish in-flight work, exit 0."""
-        if self.state.phase == "draining":
+        if self.state.phase == DRAINING:
             return
         config = self.config
         self.state.mark_draining()
