@@ -12,6 +12,7 @@ import gc
 import logging
 import os
 import signal
+from typing import TYPE_CHECKING
 
 from portico.bus.pruner import Pruner
 from portico.bus.subscriber import RouteBus
@@ -20,6 +21,9 @@ from portico.proxy.server import ProxyServer
 from portico.routes.table import RouteTable
 from portico.state import DRAINING, RouterState
 from portico.status.server import StatusServer
+
+if TYPE_CHECKING:
+    from portico.announce import RouterAnnouncer
 
 log = logging.getLogger("portico.router")
 
@@ -56,7 +60,7 @@ class RouterApp:
         self.status = StatusServer(config, self.table, self.state) if serve_status else None
         self.proxy = ProxyServer(config, self.table, self.state, access_log=self.access_log,
                                  reuse_port=reuse_port)
-        self.announcer = None
+        self.announcer: RouterAnnouncer | None = None
         self._stop = asyncio.Event()
 
     async def run(self) -> int:
@@ -99,9 +103,9 @@ class RouterApp:
         config = self.config
         address = f"{config.etcd.advertise_host}:{config.port}"
         # Keyed by address, not by the per-start id: a restarted router comes back as the same HAProxy server.
-        self.announcer = RouterAnnouncer(config.etcd, address, address, config.status.port)
+        announcer = self.announcer = RouterAnnouncer(config.etcd, address, address, config.status.port)
         try:
-            await self.announcer.start()
+            await announcer.start()
         except Exception as exc:  # etcd being down must not stop a router from routing
             log.warning("could not announce this router in etcd (%s); routing goes on", exc)
 

@@ -7,11 +7,49 @@ class RouterMetrics:
     """What a router has done since it started. Writers only do `metrics.x += 1`; readers render."""
 
     __slots__ = (
-        "requests", "responses_2xx", "responses_3xx", "responses_4xx", "responses_5xx", "responses_xxx",
-        "bad_requests", "bad_gateways", "unknown_routes", "empty_hosts", "no_endpoints", "backend_retries",
-        "backend_connects", "backend_reuses", "websocket_upgrades", "registrations", "unregistrations",
-        "malformed_messages", "pruned_endpoints", "nats_reconnects", "open_client_connections",
+        "backend_connects",
+        "backend_retries",
+        "backend_reuses",
+        "bad_gateways",
+        "bad_requests",
+        "empty_hosts",
+        "malformed_messages",
+        "nats_reconnects",
+        "no_endpoints",
+        "open_client_connections",
+        "pruned_endpoints",
+        "registrations",
+        "requests",
+        "responses_2xx",
+        "responses_3xx",
+        "responses_4xx",
+        "responses_5xx",
+        "responses_xxx",
+        "unknown_routes",
+        "unregistrations",
+        "websocket_upgrades",
     )
+    backend_connects: int
+    backend_retries: int
+    backend_reuses: int
+    bad_gateways: int
+    bad_requests: int
+    empty_hosts: int
+    malformed_messages: int
+    nats_reconnects: int
+    no_endpoints: int
+    open_client_connections: int
+    pruned_endpoints: int
+    registrations: int
+    requests: int
+    responses_2xx: int
+    responses_3xx: int
+    responses_4xx: int
+    responses_5xx: int
+    responses_xxx: int
+    unknown_routes: int
+    unregistrations: int
+    websocket_upgrades: int
 
     def __init__(self) -> None:
         for name in self.__slots__:

@@ -48,7 +48,7 @@ class ProxyContext:
         self.tunnels: set = set()
         self.router = RequestRouter(self)
 
-    def with_scheme(self, scheme: bytes) -> "ProxyContext":
+    def with_scheme(self, scheme: bytes) -> ProxyContext:
         """A view of this context for a listener of another scheme (the TLS port says https).
 
         Everything else is shared: the backend connector and pools, counters, and the sets of open

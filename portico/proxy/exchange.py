@@ -55,7 +55,7 @@ class Exchange:
 
     # Defaults live on the class: a request sets only what differs, which keeps creation cheap.
     host = b""
-    pool: "Pool | None" = None
+    pool: Pool = None  # type: ignore[assignment]  # the router sets it before attempt() runs
     head = b""                  # request line and forwarded headers, without endpoint headers
     tail = b"\r\n"              # framing headers and the blank line
     request_id = b""
@@ -63,9 +63,9 @@ class Exchange:
     chunked_request = False
     has_body = False
     body_done = False
-    pending: "list[bytes] | None" = None
+    pending: list[bytes] | None = None
     pending_size = 0
-    endpoint: "Endpoint | None" = None
+    endpoint: Endpoint = None  # type: ignore[assignment]  # attempt() sets it before anything reads it
     tried: tuple | list = ()
     attempts = 0
     upstream: UpstreamConnection | None = None
@@ -89,13 +89,13 @@ class Exchange:
     has_vcap_id_in_response = False
     upgraded = False
     sticky_id = ""
-    app_instance: "Endpoint | None" = None
+    app_instance: Endpoint | None = None
     log_values: tuple = ()
     deadline = 0.0
     finished = False
     body_paused = False         # client reading paused because pending body chunks reached the bound
 
-    def __init__(self, client: "ClientConnection", method: bytes, uri: bytes) -> None:
+    def __init__(self, client: ClientConnection, method: bytes, uri: bytes) -> None:
         self.client = client
         self.ctx = client.ctx
         self.method = method
@@ -178,6 +178,7 @@ class Exchange:
             else:
                 self._fail(err)
             return
+        assert conn is not None  # a dial without an error brings a connection
         self._attach(conn)
 
     def _retry_budget_left(self) -> bool:
@@ -293,7 +294,7 @@ class Exchange:
         out = [status_line(status, reason)]
         content_length = None
         chunked = False
-        named = ()
+        named: tuple[bytes, ...] = ()
         special = _RESPONSE_SPECIAL
         for name, value in headers:
             lname = name.lower()

@@ -11,9 +11,9 @@ import time
 from time import monotonic
 
 from portico.proxy import errors
+from portico.proxy.downstream import absolute_form_host
 from portico.proxy.exchange import Exchange
 from portico.proxy.headers import HOP_BY_HOP, connection_tokens, request_id
-from portico.proxy.downstream import absolute_form_host
 from portico.routes.uri import host_without_port
 
 _HOST_CACHE_SIZE = 4096
@@ -57,7 +57,7 @@ class RequestRouter:
         app_instance = b""
         cookie = b""
         expect = b""
-        named_hop = ()
+        named_hop: tuple[bytes, ...] = ()
         upgrade = b""
         chunked = False
         content_length = b""

@@ -30,8 +30,8 @@ class ProxyServer:
         self.state = state
         self.access_log = access_log
         self.reuse_port = reuse_port
-        self.ctx: ProxyContext | None = None
-        self.servers: list[asyncio.AbstractServer] = []
+        self.ctx: ProxyContext = None  # type: ignore[assignment]  # set by start()
+        self.servers: list[asyncio.Server] = []
         self._sweeper: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:

@@ -18,7 +18,7 @@ class StickySessions:
         path = (ex.pool.context_path if ex.pool is not None else "") or "/"
         parts = [b"__VCAP_ID__=" + ex.endpoint.private_instance_id.encode("latin-1", "replace"),
                  b"Path=" + path.encode("latin-1", "replace")]
-        for attr, low in zip(attrs, lower):
+        for attr, low in zip(attrs, lower, strict=False):
             if low.startswith((b"max-age=", b"expires=", b"samesite=")):
                 parts.append(attr)
         parts.append(b"HttpOnly")

@@ -19,11 +19,8 @@ def make_handler(name: str) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "portico-demo"
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-            if self.path == "/health":
-                body = b"ok\n"
-            else:
-                body = f"hello from {name}\n".encode()
+        def do_GET(self) -> None:
+            body = b"ok\n" if self.path == "/health" else f"hello from {name}\n".encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -34,7 +31,7 @@ def make_handler(name: str) -> type[BaseHTTPRequestHandler]:
 
         do_HEAD = do_GET
 
-        def log_message(self, format: str, *args) -> None:  # noqa: A002 (base class signature)
+        def log_message(self, format: str, *args) -> None:
             if self.path != "/health":
                 sys.stderr.write(f"{name}: {self.address_string()} {format % args}\n")
 

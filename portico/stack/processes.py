@@ -62,16 +62,13 @@ class ManagedProcess:
     cwd: str | None = None
     popen: subprocess.Popen | None = field(default=None, init=False)
 
-    def start(self) -> "ManagedProcess":
+    def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        try:
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
             self.popen = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=self.env, cwd=self.cwd, start_new_session=True,
             )
-        finally:
-            log.close()
         return self
 
     @property
@@ -83,7 +80,7 @@ class ManagedProcess:
         return self.popen is not None and self.popen.poll() is None
 
     def send_signal(self, signum: int) -> None:
-        if self.running():
+        if self.popen is not None and self.popen.poll() is None:
             os.killpg(self.popen.pid, signum)
 
     def stop(self, timeout: float = 5.0, signum: int = signal.SIGTERM) -> int | None:

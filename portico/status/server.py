@@ -17,7 +17,7 @@ import base64
 import binascii
 import hmac
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 
@@ -52,7 +52,7 @@ class StatusServer:
         self._password = status.password.encode()
         self._registry = prometheus.make_registry(table, state)
         self._routes_json = RoutesJson(table)
-        self._servers: list[asyncio.AbstractServer] = []
+        self._servers: list[asyncio.Server] = []
         self._connections: set[StatusProtocol] = set()
         older = status.routes_port is None
         self._main_paths = {
@@ -147,7 +147,7 @@ class StatusServer:
             "index": self.config.index,
             "uuid": state.id,
             "host": f"{self.config.ip}:{status.port}",
-            "start": datetime.fromtimestamp(state.started_at, timezone.utc).isoformat(),
+            "start": datetime.fromtimestamp(state.started_at, UTC).isoformat(),
             "uptime": uptime_text(time.time() - state.started_at),
             "phase": state.phase,
             "urls": len(self.table),
