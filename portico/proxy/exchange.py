@@ -130,7 +130,7 @@ class Exchange:
         ep.active += 1
         if ctx.endpoint_timeout:
             self.deadline = now + ctx.endpoint_timeout
-        conn = ctx.connector.take_idle(ep.address)
+        conn = ctx.connector.take_idle_for(ep)
         if conn is not None:
             self._attach(conn)
         else:
