@@ -159,7 +159,7 @@ class SteadyLoad:
                             asyncio.open_connection("127.0.0.1", self.port), self.timeout)
                     except (OSError, asyncio.TimeoutError):
                         raise ResponseError("connect") from None
-                assert reader is not None
+                assert reader is not None and writer is not None
                 writer.write(self._request)
                 status, _, keep = await asyncio.wait_for(read_response(reader), self.timeout)
             except ResponseError as err:
