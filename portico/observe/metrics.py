@@ -27,6 +27,7 @@ COUNTERS = (
     "requests", "bad_requests", "bad_gateways", "unknown_routes", "empty_hosts", "no_endpoints",
     "backend_retries", "backend_connects", "backend_reuses", "websocket_upgrades", "registrations",
     "unregistrations", "malformed_messages", "pruned_endpoints", "nats_reconnects", "open_client_connections",
+    "malformed_request_bodies",
 )
 SNAPSHOT_ROUTES = 200  # routes a snapshot carries (the busiest); /metrics exports fewer
 

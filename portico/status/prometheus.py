@@ -22,6 +22,8 @@ TOP_ROUTES = 20
 _COUNTERS = {
     "requests": ("portico_requests", "Requests received (router-wide, health checks included)."),
     "bad_requests": ("portico_bad_requests", "Requests refused as malformed (400, 414, 431...)."),
+    "malformed_request_bodies": ("portico_malformed_request_bodies",
+                                 "Requests whose body broke its framing after the head was forwarded."),
     "bad_gateways": ("portico_bad_gateways", "Requests answered 502 because no endpoint handled them."),
     "backend_retries": ("portico_backend_retries", "Attempts made again on another endpoint or connection."),
     "backend_connects": ("portico_backend_connects", "New connections opened to backends."),
