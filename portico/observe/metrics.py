@@ -11,6 +11,7 @@ class RouterMetrics:
         "bad_requests", "bad_gateways", "unknown_routes", "empty_hosts", "no_endpoints", "backend_retries",
         "backend_connects", "backend_reuses", "websocket_upgrades", "registrations", "unregistrations",
         "malformed_messages", "pruned_endpoints", "nats_reconnects", "open_client_connections",
+        "malformed_request_bodies",
     )
 
     def __init__(self) -> None:

@@ -137,7 +137,7 @@ class Exchange:
         ep.active += 1
         if ctx.endpoint_timeout:
             self.deadline = now + ctx.endpoint_timeout
-        conn = ctx.connector.take_idle(ep.address)
+        conn = ctx.connector.take_idle_for(ep)
         if conn is not None:
             self._attach(conn)
         else:
@@ -242,6 +242,29 @@ class Exchange:
         self.body_done = True
         if self.chunked_request and self.upstream is not None and not self.finished:
             self.upstream.transport.write(b"0\r\n\r\n")
+
+    def request_malformed(self, response: bytes, status: int) -> None:
+        """The request body broke its framing after this exchange started: end it and drop the backend
+        connection (it may hold part of the broken body). Answer `response` if no response has started,
+        else abort the client connection."""
+        if self.finished:
+            return
+        self.keep_alive = False
+        self.abandon_upstream()
+        if self.response_started:
+            self.finish(aborted=True)
+        else:
+            self._reply_local(response, status)
+
+    def replace_with_local(self, response: bytes, status: int) -> None:
+        """Not started yet: answer `response` instead when its turn comes, then close the connection."""
+        self.local_response = response
+        self.status = status
+        self.keep_alive = False
+        self.body_done = True
+        self.pending = None
+        self.pending_size = 0
+        self._unpause_body()
 
     def pause_client_reading(self) -> None:
         self.client.pause_reading()
