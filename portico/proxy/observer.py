@@ -64,7 +64,7 @@ class ExchangeObserver:
             backend = app_id = app_index = instance_id = b""
             gorouter_time = total
         client = ex.client
-        fields = (ex.host, ex.method, ex.uri, _HTTP11 if client.http11 else _HTTP10, ex.referer, ex.user_agent,
+        fields = (ex.host, ex.method, ex.uri, _HTTP11 if ex.http11 else _HTTP10, ex.referer, ex.user_agent,
                   client.client_addr_bytes, backend, ex.x_forwarded_for, ex.x_forwarded_proto, ex.request_id,
                   app_id, app_index, instance_id, ex.router_error.encode() if ex.router_error else b"")
         if ex.log_values:
