@@ -25,6 +25,7 @@ from portico.config.settings import (
     LoggingSettings,
     NatsServer,
     NatsSettings,
+    RouteSnapshotSettings,
     RouterConfig,
     StatusSettings,
     TlsCertificate,
@@ -499,6 +500,7 @@ def _build(top: _Map) -> dict[str, Any]:
         "logging": _logging(top),
         "tracing": _tracing(top),
         "etcd": _etcd(top),
+        "route_snapshot": _route_snapshot(top),
     }
     if c["enable_ssl"] and not c["tls_pem"]:
         _, key_node, _ = top.take("enable_ssl")
@@ -657,6 +659,18 @@ def _etcd(top: _Map) -> EtcdAnnounceSettings:
         prefix=m.str("prefix", d.prefix) or d.prefix,
         lease_ttl=m.duration("lease_ttl", d.lease_ttl, positive=True),
         advertise_host=m.str("advertise_host", d.advertise_host) or d.advertise_host,
+    )
+    m.finish()
+    return settings
+
+
+def _route_snapshot(top: _Map) -> RouteSnapshotSettings:
+    d = RouteSnapshotSettings()
+    m = top.section("route_snapshot")
+    settings = RouteSnapshotSettings(
+        enabled=m.bool("enabled", d.enabled),
+        file=m.str("file", d.file),
+        interval=m.duration("interval", d.interval, positive=True),
     )
     m.finish()
     return settings
