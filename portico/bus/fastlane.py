@@ -24,13 +24,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import socket
 import time
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from portico.bus.applier import PayloadApplier, RateLimitedLog
+from portico.bus.backoff import FIRST_WAIT, MAX_WAIT, reconnect_delay
 from portico.bus.messages import REGISTER, UNREGISTER
 from portico.routes.table import RouteTable
 from portico.state import RouterState
@@ -225,7 +225,8 @@ class FastLane:
 
     def __init__(self, urls: list[str], table: RouteTable, state: RouterState,
                  clock: Callable[[], float] = time.monotonic, *, name: str = "portico-router-routes",
-                 reconnect_wait: float = 1.0, max_reconnect_wait: float = 4.0, connect_timeout: float = 2.0,
+                 reconnect_wait: float = FIRST_WAIT, max_reconnect_wait: float = MAX_WAIT,
+                 connect_timeout: float = 2.0,
                  ping_interval: float = 20.0, max_outstanding_pings: int = 3,
                  on_connected: Callable[[bool], None] | None = None,
                  on_disconnected: Callable[[], None] | None = None) -> None:
@@ -307,8 +308,7 @@ class FastLane:
                     log.debug("NATS route feed cannot connect to %s:%d: %s", host, port, reason)
                 if failures % len(self.servers) == 0:  # a full round failed: back off before the next one
                     rounds = failures // len(self.servers)
-                    wait = min(self.reconnect_wait * (2 ** (rounds - 1)), self.max_reconnect_wait)
-                    await asyncio.sleep(wait * random.uniform(0.8, 1.0))
+                    await asyncio.sleep(reconnect_delay(rounds, self.reconnect_wait, self.max_reconnect_wait))
                 continue
             failures = 0
             self._failure_log = RateLimitedLog(burst=1, window=30.0)
@@ -319,7 +319,7 @@ class FastLane:
                 return
             reason = proto.error or (_describe(exc) if exc is not None else "connection closed")
             log.warning("NATS route feed lost its connection to %s:%d (%s); reconnecting", host, port, reason)
-            await asyncio.sleep(min(self.reconnect_wait, 0.05) * random.random())
+            await asyncio.sleep(reconnect_delay(0, self.reconnect_wait, self.max_reconnect_wait))
 
     async def _keepalive(self, proto: _LaneProtocol):
         while True:
