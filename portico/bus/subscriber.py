@@ -4,8 +4,10 @@ publish_start_message_interval when set).
 
 router.register / router.unregister arrive on the fast lane (portico.bus.fastlane: its own lean connection,
 parsed and applied straight from the socket reads, see why there); nats-py carries the low-volume rest
-(router.start, router.greet). With `nats.tls_enabled` the route subjects go through nats-py too, applied right
-in its subscription callback. Either way a message is a msgspec decode and a few table calls, no queue in
+(router.start, router.greet). With `nats.tls_enabled` both connections use TLS (CAs from `nats.ca_certs`, a
+client certificate from `nats.cert_chain`/`nats.private_key`); `nats.user`/`pass` or `nats.token`
+authenticate both. With `fastlane=False` the route subjects go through nats-py, applied right in its
+subscription callback. Either way a message is a msgspec decode and a few table calls, no queue in
 between, and a message that does not decode is logged on one line, counted and dropped.
 """
 
@@ -31,6 +33,7 @@ from portico.bus.messages import (
 from portico.config.settings import RouterConfig
 from portico.routes.table import RouteTable
 from portico.state import RouterState
+from portico.tls_client import client_context
 
 log = logging.getLogger("portico.bus")
 
@@ -81,8 +84,11 @@ class RouteBus:
         self._stopping = False
         self.slow_consumer_drops = 0
         self._slow_logged_at = -1e9
-        # None: the fast lane unless TLS is on (the fast lane speaks plain TCP only)
-        self.use_fastlane = (not config.nats.tls_enabled) if fastlane is None else fastlane
+        self.use_fastlane = True if fastlane is None else fastlane
+        nats_cfg = config.nats
+        self.tls_context = (client_context(nats_cfg.ca_certs, nats_cfg.cert_chain, nats_cfg.private_key)
+                            if nats_cfg.tls_enabled else None)
+        self.token = nats_cfg.token
         self.lane: FastLane | None = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -103,6 +109,7 @@ class RouteBus:
             max_reconnect_attempts=-1,
             reconnect_time_wait=self.max_reconnect_wait,
             **_reconnect_handler_option(self._next_server),
+            **self._security_options(),
             connect_timeout=self.connect_timeout,
             ping_interval=20,
             max_outstanding_pings=3,
@@ -123,8 +130,9 @@ class RouteBus:
             self._subs = [await nc.subscribe(GREET, cb=self._on_message)]
             self.lane = FastLane(self.urls, self.table, self.state, self.clock,
                                  name=f"portico-router-{self.state.id}-routes", reconnect_wait=self.reconnect_wait,
-                                 connect_timeout=self.connect_timeout, on_connected=self._lane_connected,
-                                 on_disconnected=self._lane_disconnected)
+                                 max_reconnect_wait=self.max_reconnect_wait, connect_timeout=self.connect_timeout,
+                                 on_connected=self._lane_connected, on_disconnected=self._lane_disconnected,
+                                 tls_context=self.tls_context, token=self.token)
             await self.lane.start()
         else:
             self._subs = [await nc.subscribe(SUBJECTS, cb=self._on_message, pending_msgs_limit=4 * 1024 * 1024,
@@ -166,6 +174,15 @@ class RouteBus:
     def connected(self) -> bool:
         return (self.nc is not None and self.nc.is_connected
                 and (not self.use_fastlane or (self.lane is not None and self.lane.connected)))
+
+    def _security_options(self) -> dict:
+        """nats-py's TLS context and token, when configured (user and password travel in the URLs)."""
+        options: dict = {}
+        if self.tls_context is not None:
+            options["tls"] = self.tls_context
+        if self.token:
+            options["token"] = self.token
+        return options
 
     def _next_server(self, servers: list, _info: dict) -> tuple:
         """nats-py's reconnect handler: the next server in turn, after the backoff for its failure count."""
