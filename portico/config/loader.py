@@ -473,6 +473,7 @@ def _build(top: _Map) -> dict[str, Any]:
         # gorouter's read_header_timeout; Portico's older name is kept. 0 means no limit, as in gorouter.
         "request_header_timeout": top.duration(("read_header_timeout", "request_header_timeout"),
                                                d.request_header_timeout),
+        "max_client_connections": top.int("max_client_connections", d.max_client_connections, lo=0),
         "drain_wait": top.duration("drain_wait", d.drain_wait),
         "drain_timeout": top.duration("drain_timeout", d.drain_timeout),
         "balancing_algorithm": top.choice("balancing_algorithm", d.balancing_algorithm, BALANCING_ALGORITHMS),
@@ -577,9 +578,21 @@ def _nats(top: _Map) -> NatsSettings:
         user=m.str("user"),
         password=m.str("pass"),
         tls_enabled=m.bool("tls_enabled", d.tls_enabled),
+        ca_certs=_pem(m, "ca_certs", "CERTIFICATE"),
+        cert_chain=_pem(m, "cert_chain", "CERTIFICATE"),
+        private_key=_pem(m, "private_key", "PRIVATE KEY"),
+        token=m.str("token"),
     )
+    _pair(m, nats.cert_chain, nats.private_key, "NATS client TLS")
     m.finish()
     return nats
+
+
+def _pair(m: _Map, cert_chain: str, private_key: str, what: str) -> None:
+    """A client certificate needs its key and the other way round."""
+    if bool(cert_chain) != bool(private_key):
+        missing = "private_key" if cert_chain else "cert_chain"
+        raise m.doc.error(f"{what} needs both cert_chain and private_key", m.dotted(missing), m.node)
 
 
 def _backends(top: _Map) -> BackendSettings:
@@ -699,6 +712,15 @@ def _etcd(top: _Map) -> EtcdAnnounceSettings:
         prefix=m.str("prefix", d.prefix) or d.prefix,
         lease_ttl=m.duration("lease_ttl", d.lease_ttl, positive=True),
         advertise_host=m.str("advertise_host", d.advertise_host) or d.advertise_host,
+        username=m.str("username"),
+        password=m.str("password"),
+        ca_certs=_pem(m, "ca_certs", "CERTIFICATE"),
+        cert_chain=_pem(m, "cert_chain", "CERTIFICATE"),
+        private_key=_pem(m, "private_key", "PRIVATE KEY"),
     )
+    _pair(m, settings.cert_chain, settings.private_key, "etcd client TLS")
+    if bool(settings.username) != bool(settings.password):
+        missing = "password" if settings.username else "username"
+        raise m.doc.error("etcd authentication needs both username and password", m.dotted(missing), m.node)
     m.finish()
     return settings

@@ -411,7 +411,8 @@ class Exchange:
             return
         if self.response_started:
             self._release_endpoint()
-            if self.upstream_frames_by_close and not malformed:
+            if self.upstream_frames_by_close and not malformed and exc is None:
+                # a clean close ends a close-delimited body; a reset (exc set) cuts it, as in gorouter
                 if self.framing == FRAME_CHUNKED:
                     self.client.write(b"0\r\n\r\n")
                 self.finish()
