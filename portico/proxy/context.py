@@ -45,6 +45,7 @@ class ProxyContext:
         self.zipkin = ZipkinHeaders() if config.tracing.enable_zipkin else None
         self.observe = ExchangeObserver(self.metrics, access_log)
         self.connections: set = set()
+        self.admission = None   # portico.proxy.admission.Admission, set by the server that owns the listeners
         self.tunnels: set = set()
         self.router = RequestRouter(self)
 
