@@ -33,6 +33,7 @@ class ProxyServer:
         self.reuse_port = reuse_port
         self.ctx: ProxyContext | None = None
         self.listeners: list[Listener] = []
+        self.internal_servers: list[asyncio.AbstractServer] = []
         self.admission: Admission | None = None
         self._sweeper: asyncio.TimerHandle | None = None
 
@@ -54,6 +55,14 @@ class ProxyServer:
                                                config.ssl_port, ssl=server_context(config),
                                                reuse_port=self.reuse_port))
         admission.listeners = self.listeners
+        if config.route_services_hairpinning and config.route_services_secret:
+            # gorouter's internal route services server: route service requests for routes of this router
+            # come back in here rather than out through the load balancer. Never paused by the connection
+            # limit: requests already admitted wait on it.
+            internal = ctx.with_scheme(b"https")
+            self.internal_servers.append(await loop.create_server(
+                lambda: ClientConnection(internal), "127.0.0.1", config.route_services_internal_server_port,
+                backlog=1024, reuse_port=self.reuse_port or None, reuse_address=True))
         self._schedule_sweep()
         log.info("proxy listening on %s:%d%s", config.listen_host, config.port,
                  f" and TLS on :{config.ssl_port}" if config.enable_ssl else "")
@@ -94,6 +103,8 @@ class ProxyServer:
             self.admission.stop()
         for listener in self.listeners:
             listener.pause()
+        for server in self.internal_servers:
+            server.close()
 
     def in_flight(self) -> int:
         ctx = self.ctx

@@ -347,7 +347,7 @@ def nats_publish(nats_url: str, subject: str, payload) -> None:
 
 
 def registration(uri, port, *, host="127.0.0.1", app="", instance_id="", index=None, tls_port=0, san="",
-                 ttl=0, lb="", tags=None) -> dict:
+                 ttl=0, lb="", tags=None, route_service_url="") -> dict:
     msg = {"host": host, "port": port, "uris": [uri] if isinstance(uri, str) else list(uri)}
     if app:
         msg["app"] = app
@@ -365,6 +365,8 @@ def registration(uri, port, *, host="127.0.0.1", app="", instance_id="", index=N
         msg["options"] = {"loadbalancing": lb}
     if tags:
         msg["tags"] = tags
+    if route_service_url:
+        msg["route_service_url"] = route_service_url
     return msg
 
 
