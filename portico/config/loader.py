@@ -26,6 +26,7 @@ from portico.config.settings import (
     NatsServer,
     NatsSettings,
     RouteServiceSettings,
+    RouteSnapshotSettings,
     RouterConfig,
     StatusSettings,
     TlsCertificate,
@@ -515,6 +516,7 @@ def _build(top: _Map) -> dict[str, Any]:
         "logging": _logging(top),
         "tracing": _tracing(top),
         "etcd": _etcd(top),
+        "route_snapshot": _route_snapshot(top),
     }
     if c["enable_ssl"] and not c["tls_pem"]:
         _, key_node, _ = top.take("enable_ssl")
@@ -722,5 +724,17 @@ def _etcd(top: _Map) -> EtcdAnnounceSettings:
     if bool(settings.username) != bool(settings.password):
         missing = "password" if settings.username else "username"
         raise m.doc.error("etcd authentication needs both username and password", m.dotted(missing), m.node)
+    m.finish()
+    return settings
+
+
+def _route_snapshot(top: _Map) -> RouteSnapshotSettings:
+    d = RouteSnapshotSettings()
+    m = top.section("route_snapshot")
+    settings = RouteSnapshotSettings(
+        enabled=m.bool("enabled", d.enabled),
+        file=m.str("file", d.file),
+        interval=m.duration("interval", d.interval, positive=True),
+    )
     m.finish()
     return settings

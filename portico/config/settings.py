@@ -121,6 +121,15 @@ class EtcdAnnounceSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RouteSnapshotSettings:
+    """Portico's own: keep the route table in a file so a restart does not forget every route."""
+
+    enabled: bool = True
+    file: str = ""                # empty: routes-<port>.json in the user's state directory
+    interval: float = 30.0        # also written on drain and on stop
+
+
+@dataclass(frozen=True, slots=True)
 class RouterConfig:
     status: StatusSettings = StatusSettings()
     nats: NatsSettings = NatsSettings()
@@ -184,6 +193,7 @@ class RouterConfig:
     logging: LoggingSettings = LoggingSettings()
     tracing: TracingSettings = TracingSettings()
     etcd: EtcdAnnounceSettings = EtcdAnnounceSettings()
+    route_snapshot: RouteSnapshotSettings = RouteSnapshotSettings()
 
     workers: int = 1                              # Portico: processes sharing the proxy port
     source_path: str = ""                         # the file this came from, for messages
