@@ -12,6 +12,7 @@ import gc
 import logging
 import os
 import signal
+from pathlib import Path
 
 from portico.bus.pruner import Pruner
 from portico.bus.subscriber import RouteBus
@@ -39,7 +40,7 @@ class RouterApp:
     """Owns a router's parts and their lifecycle. `run()` returns the process exit code."""
 
     def __init__(self, config: RouterConfig, *, serve_status: bool = True, reuse_port: bool = False,
-                 worker_index: int = 0, ready_fd: int = -1) -> None:
+                 worker_index: int = 0, ready_fd: int = -1, stats_dir: Path | None = None) -> None:
         self.config = config
         self.state = RouterState(config.index)
         self.table = RouteTable(config.droplet_stale_threshold, config.balancing_algorithm)
@@ -53,7 +54,13 @@ class RouterApp:
             self.access_log = AccessLog(config.access_log.file, tuple(config.extra_headers_to_log))
         self.pruner = Pruner(config, self.table, self.state)
         self.bus = RouteBus(config, self.table, self.state, on_reconnect=self.pruner.on_nats_reconnected)
-        self.status = StatusServer(config, self.table, self.state) if serve_status else None
+        self.status = StatusServer(config, self.table, self.state, stats_dir=stats_dir,
+                                   workers=max(config.workers, 1)) if serve_status else None
+        self.stats_writer = None
+        if stats_dir is not None and not serve_status:
+            from portico.observe.worker_stats import SnapshotWriter
+
+            self.stats_writer = SnapshotWriter(stats_dir, worker_index, self.state.metrics)
         self.proxy = ProxyServer(config, self.table, self.state, access_log=self.access_log,
                                  reuse_port=reuse_port)
         self.announcer = None
@@ -84,6 +91,8 @@ class RouterApp:
         if self.access_log is not None:
             self.access_log.start(asyncio.get_running_loop())
         await self.proxy.start()
+        if self.stats_writer is not None:
+            self.stats_writer.start()
         self.state.mark_healthy()
         if self.ready_fd >= 0:
             os.write(self.ready_fd, b"1")
@@ -141,6 +150,8 @@ class RouterApp:
             await asyncio.wait_for(self.bus.stop(), 2.0)
         except Exception:
             pass
+        if self.stats_writer is not None:
+            await self.stats_writer.stop()
         if self.status is not None:
             await self.status.stop()
         if self.access_log is not None:

@@ -13,16 +13,19 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 log = logging.getLogger("portico.workers")
 
 
-def _spawn(config_path: Path, index: int, count: int, log_level: str, ready_fd: int | None = None
-           ) -> subprocess.Popen:
+def _spawn(config_path: Path, index: int, count: int, log_level: str, ready_fd: int | None = None,
+           stats_dir: Path | None = None) -> subprocess.Popen:
     argv = [sys.executable, "-m", "portico", "router", "-c", str(config_path), "--workers", str(count),
             "--worker-index", str(index)]
+    if stats_dir is not None:
+        argv += ["--stats-dir", str(stats_dir)]
     if log_level:
         argv += ["--log-level", log_level]
     if ready_fd is None:
@@ -31,11 +34,11 @@ def _spawn(config_path: Path, index: int, count: int, log_level: str, ready_fd: 
 
 
 def _spawn_and_wait_ready(config_path: Path, index: int, count: int, log_level: str,
-                          timeout: float = 60.0) -> subprocess.Popen:
+                          stats_dir: Path | None = None, timeout: float = 60.0) -> subprocess.Popen:
     """Start a worker and wait until it is subscribed to NATS and listening (it writes one byte to a pipe)."""
     read_end, write_end = os.pipe()
     try:
-        proc = _spawn(config_path, index, count, log_level, write_end)
+        proc = _spawn(config_path, index, count, log_level, write_end, stats_dir)
     finally:
         os.close(write_end)
     try:
@@ -54,11 +57,17 @@ def _spawn_and_wait_ready(config_path: Path, index: int, count: int, log_level: 
 
 def supervise_workers(config_path: Path, settings, log_level: str = "") -> int:
     count = settings.workers
+    # Workers 1..N-1 leave their counters in stats_dir; worker 0 adds them to its status endpoints.
+    with tempfile.TemporaryDirectory(prefix="portico-workers-") as stats_dir:
+        return _supervise(config_path, settings, log_level, count, Path(stats_dir))
+
+
+def _supervise(config_path: Path, settings, log_level: str, count: int, stats_dir: Path) -> int:
     # Workers 1..N-1 first, each ready before the next: worker 0 owns /health, so the router reports healthy
     # only once every worker is subscribed and can route (a worker that subscribed late would miss routes
     # registered in between and answer 404 until the apps re-register).
-    procs = {i: _spawn_and_wait_ready(config_path, i, count, log_level) for i in range(1, count)}
-    procs[0] = _spawn(config_path, 0, count, log_level)
+    procs = {i: _spawn_and_wait_ready(config_path, i, count, log_level, stats_dir) for i in range(1, count)}
+    procs[0] = _spawn(config_path, 0, count, log_level, stats_dir=stats_dir)
     stopping = {"signal": None}
 
     def forward(signum, _frame):
@@ -85,7 +94,7 @@ def supervise_workers(config_path: Path, settings, log_level: str = "") -> int:
                     continue
                 log.warning("worker %d exited with %d; restarting it", index, code)
                 restarts[index] = time.monotonic()
-                procs[index] = _spawn(config_path, index, count, log_level)
+                procs[index] = _spawn(config_path, index, count, log_level, stats_dir=stats_dir)
                 alive = True
         if not alive:
             return max((p.returncode or 0) for p in procs.values())

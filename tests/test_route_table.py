@@ -266,7 +266,7 @@ def test_snapshot_json_shape():
 
 def test_cf_headers():
     plain = ep("10.0.0.1:80")
-    assert plain.cf_headers == b"X-CF-InstanceID: 10.0.0.1:80\r\n"
+    assert plain.cf_headers == b"X-CF-ApplicationID: \r\nX-CF-InstanceIndex: \r\nX-CF-InstanceID: 10.0.0.1:80\r\n"
     full = ep("10.0.0.1:80", app_id="app\r\nEvil: 1", private_instance_index="2", private_instance_id="iid")
     assert full.cf_headers == (b"X-CF-ApplicationID: app  Evil: 1\r\nX-CF-InstanceIndex: 2\r\n"
                                b"X-CF-InstanceID: iid\r\n")

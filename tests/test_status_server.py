@@ -140,7 +140,11 @@ async def test_empty_user_means_no_auth():
 
 
 async def test_varz(current):
-    current.state.metrics.requests = 7
+    metrics = current.state.metrics
+    metrics.requests = 7
+    metrics.count_status(204)
+    metrics.count_status(101)
+    metrics.count_status(503)
     current.state.nats_connected = True
     status, headers, body = await get(current.port, "/varz", AUTH)
     assert status == 200 and headers["Content-Type"] == "application/json"
@@ -149,18 +153,42 @@ async def test_varz(current):
     assert varz["requests"] == 7 and varz["nats_connected"] is True
     assert varz["urls"] == 2 and varz["droplets"] == 3
     assert varz["uptime"].endswith("s") and varz["uptime"].startswith("0d:")
+    # gorouter's fields that operators script against
+    assert (varz["responses_2xx"], varz["responses_5xx"], varz["responses_xxx"]) == (1, 1, 1)
+    assert set(varz["latency"]) >= {"50", "75", "90", "95", "99"}
+    assert varz["requests_per_sec"] == 0 and len(varz["rate"]) == 3
+    assert varz["ms_since_last_registry_update"] == -1 and varz["top10_app_requests"] == []
+
+
+def _samples(body: bytes) -> dict:
+    out = {}
+    for fam in text_string_to_metric_families(body.decode()):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
 
 
 async def test_metrics_parse(current):
-    current.state.metrics.responses_5xx = 3
-    current.state.metrics.open_client_connections = 2
+    metrics = current.state.metrics
+    for status in (200, 200, 503, 503, 503):
+        metrics.count_status(status)
+    metrics.count_router_error("endpoint_failure (EOF)")
+    metrics.count_router_error("unknown_route")
+    metrics.open_client_connections = 2
+    metrics.duration_buckets[0] = 4          # four requests under 100 us
+    metrics.duration_sum = 0.0002
     status, headers, body = await get(current.port, "/metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
-    samples = {s.name: s.value for fam in text_string_to_metric_families(body.decode()) for s in fam.samples}
-    assert samples["portico_responses_5xx_total"] == 3
-    assert samples["portico_open_client_connections"] == 2
-    assert samples["portico_routes"] == 2 and samples["portico_endpoints"] == 3
-    assert samples["portico_healthy"] == 0
+    samples = _samples(body)
+    assert samples[("portico_http_requests_total", (("code", "5xx"),))] == 3
+    assert samples[("portico_http_requests_total", (("code", "2xx"),))] == 2
+    assert samples[("portico_router_errors_total", (("code", "endpoint_failure"),))] == 1
+    assert samples[("portico_open_connections", ())] == 2
+    assert samples[("portico_routes", ())] == 2 and samples[("portico_endpoints", ())] == 3
+    assert samples[("portico_healthy", ())] == 0
+    assert samples[("portico_http_request_duration_seconds_bucket", (("le", "0.0001"),))] == 4
+    assert samples[("portico_http_request_duration_seconds_bucket", (("le", "+Inf"),))] == 4
+    assert samples[("portico_http_request_duration_seconds_count", ())] == 4
 
 
 async def test_unknown_path_and_method(current):

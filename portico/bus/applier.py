@@ -73,12 +73,14 @@ class PayloadApplier:
         except msgspec.DecodeError as err:
             self._malformed(REGISTER, data, err)
             return
+        now = self.clock()
         try:
-            apply_registration(self.table, reg, self.clock())
+            apply_registration(self.table, reg, now)
         except Exception:  # a table bug must not stop the feed
             self._apply_failed(REGISTER, data)
             return
         self.metrics.registrations += 1
+        self.metrics.last_registry_update = now
 
     def unregister(self, data: bytes) -> None:
         try:
@@ -92,6 +94,7 @@ class PayloadApplier:
             self._apply_failed(UNREGISTER, data)
             return
         self.metrics.unregistrations += 1
+        self.metrics.last_registry_update = self.clock()
 
     def _malformed(self, subject: str, data: bytes, err: Exception) -> None:
         self.metrics.malformed_messages += 1

@@ -15,6 +15,7 @@ def router(
                                 "0 takes `workers` from the file (default 1)."),
     worker_index: int = typer.Option(-1, "--worker-index", hidden=True),
     ready_fd: int = typer.Option(-1, "--ready-fd", hidden=True),
+    stats_dir: Path = typer.Option(None, "--stats-dir", hidden=True),
     log_level: str = typer.Option("", "--log-level", help="Override logging.level from the file."),
 ) -> None:
     from portico.config.loader import ConfigError, load_config
@@ -41,7 +42,7 @@ def router(
 
     index = max(worker_index, 0)
     app = RouterApp(settings, serve_status=index == 0, reuse_port=settings.workers > 1, worker_index=index,
-                    ready_fd=ready_fd)
+                    ready_fd=ready_fd, stats_dir=stats_dir)
     try:
         code = uvloop.run(app.run())
     except OSError as exc:

@@ -468,7 +468,9 @@ def _build(top: _Map) -> dict[str, Any]:
         "endpoint_timeout": top.duration("endpoint_timeout", d.endpoint_timeout, positive=True),
         "endpoint_dial_timeout": top.duration("endpoint_dial_timeout", d.endpoint_dial_timeout, positive=True),
         "frontend_idle_timeout": top.duration("frontend_idle_timeout", d.frontend_idle_timeout, positive=True),
-        "request_header_timeout": top.duration("request_header_timeout", d.request_header_timeout, positive=True),
+        # gorouter's read_header_timeout; Portico's older name is kept. 0 means no limit, as in gorouter.
+        "request_header_timeout": top.duration(("read_header_timeout", "request_header_timeout"),
+                                               d.request_header_timeout),
         "drain_wait": top.duration("drain_wait", d.drain_wait),
         "drain_timeout": top.duration("drain_timeout", d.drain_timeout),
         "balancing_algorithm": top.choice("balancing_algorithm", d.balancing_algorithm, BALANCING_ALGORITHMS),
@@ -490,6 +492,8 @@ def _build(top: _Map) -> dict[str, Any]:
         "enable_ssl": top.bool("enable_ssl", d.enable_ssl),
         "ssl_port": top.port("ssl_port", d.ssl_port),
         "tls_pem": _tls_pem(top),
+        "ca_certs": _ca_certs(top),
+        "skip_ssl_validation": top.bool("skip_ssl_validation", d.skip_ssl_validation),
         "extra_headers_to_log": top.str_list("extra_headers_to_log", d.extra_headers_to_log),
         "access_log": _access_log(top),
         "logging": _logging(top),
@@ -588,6 +592,18 @@ def _pem(m: _Map, key: str, kind: str) -> str:
         raise m.doc.error(f"expected PEM text starting with '-----BEGIN {kind}-----' (the contents, not a path)",
                           dotted, key_node)
     return value
+
+
+def _ca_certs(top: _Map) -> tuple[str, ...]:
+    """gorouter's top-level ca_certs: a list of PEM texts (one text is taken as a one-item list)."""
+    out = []
+    for key, node in top.items("ca_certs", accept_scalar=True) or []:
+        value = top.doc.scalar(node) if isinstance(node, ScalarNode) else None
+        if not isinstance(value, str) or "-----BEGIN" not in value:
+            raise top.doc.error("expected PEM text starting with '-----BEGIN CERTIFICATE-----' (the contents, "
+                                "not a path)", key, node)
+        out.append(value)
+    return tuple(out)
 
 
 def _tls_pem(top: _Map) -> tuple[TlsCertificate, ...]:

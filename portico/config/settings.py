@@ -53,7 +53,7 @@ class BackendSettings:
     max_attempts: int = 1         # gorouter's binary default; BOSH runs 3
     cert_chain: str = ""          # client certificate for TLS backends (PEM text)
     private_key: str = ""
-    ca_certs: str = ""            # extra CAs (PEM text) trusted for TLS backends
+    ca_certs: str = ""            # Portico's older spelling of the top-level ca_certs (PEM text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +135,8 @@ class RouterConfig:
     enable_ssl: bool = False
     ssl_port: int = 443
     tls_pem: tuple[TlsCertificate, ...] = ()
+    ca_certs: tuple[str, ...] = ()                # PEM texts trusted (with the system CAs) for TLS backends
+    skip_ssl_validation: bool = False             # route services' certificates are not verified
 
     extra_headers_to_log: tuple[str, ...] = ()
     access_log: AccessLogSettings = AccessLogSettings()

@@ -1,33 +1,186 @@
-"""Router counters: plain integer attributes, cheap to bump on the hot path, read by /varz and /metrics."""
+"""Router counters: plain integers and fixed bucket arrays, cheap to bump on the hot path.
+
+Writers do `metrics.x += 1` or `buckets[bisect_left(BOUNDS, seconds)] += 1`; nothing here allocates per
+request. Readers (/metrics, /varz, the dashboard) call `snapshot()`, which copies everything into plain
+dicts and lists: that is also the form one `--workers` process hands to another, and `merge` adds them up.
+"""
 
 from __future__ import annotations
 
+import heapq
+import time
+from bisect import bisect_left
+from typing import Any
+
+# Upper bounds (seconds, inclusive like Prometheus' `le`) of the latency histogram buckets; one more bucket
+# past the last bound counts everything slower (+Inf). Dense below 10 ms, where a router's own time lives.
+BOUNDS: tuple[float, ...] = (
+    0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075,
+    0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 30.0, 60.0,
+)
+BUCKETS = len(BOUNDS) + 1
+
+# Responses by status class: index status // 100, anything outside 1..5 counted at index 6 ("xxx").
+CLASSES = ("xxx", "1xx", "2xx", "3xx", "4xx", "5xx", "xxx")
+
+COUNTERS = (
+    "requests", "bad_requests", "bad_gateways", "unknown_routes", "empty_hosts", "no_endpoints",
+    "backend_retries", "backend_connects", "backend_reuses", "websocket_upgrades", "registrations",
+    "unregistrations", "malformed_messages", "pruned_endpoints", "nats_reconnects", "open_client_connections",
+    "malformed_request_bodies",
+)
+SNAPSHOT_ROUTES = 200  # routes a snapshot carries (the busiest); /metrics exports fewer
+
+
+class RouteStats:
+    """One route's traffic: requests, 5xx answers and a latency histogram."""
+
+    __slots__ = ("key", "app_id", "requests", "errors", "duration_sum", "buckets")
+
+    def __init__(self, key: str, app_id: str) -> None:
+        self.key = key
+        self.app_id = app_id
+        self.requests = 0
+        self.errors = 0
+        self.duration_sum = 0.0
+        self.buckets = [0] * BUCKETS
+
 
 class RouterMetrics:
-    """What a router has done since it started. Writers only do `metrics.x += 1`; readers render."""
+    """What a router has done since it started. Writers only add; readers take a snapshot."""
 
-    __slots__ = (
-        "requests", "responses_2xx", "responses_3xx", "responses_4xx", "responses_5xx", "responses_xxx",
-        "bad_requests", "bad_gateways", "unknown_routes", "empty_hosts", "no_endpoints", "backend_retries",
-        "backend_connects", "backend_reuses", "websocket_upgrades", "registrations", "unregistrations",
-        "malformed_messages", "pruned_endpoints", "nats_reconnects", "open_client_connections",
-    )
+    __slots__ = (*COUNTERS, "by_class", "router_errors", "duration_buckets", "duration_sum",
+                 "backend_buckets", "backend_sum", "routes", "last_registry_update")
 
     def __init__(self) -> None:
-        for name in self.__slots__:
+        for name in COUNTERS:
             setattr(self, name, 0)
+        self.by_class = [0] * 7
+        self.router_errors: dict[str, int] = {}
+        self.duration_buckets = [0] * BUCKETS
+        self.duration_sum = 0.0
+        self.backend_buckets = [0] * BUCKETS
+        self.backend_sum = 0.0
+        self.routes: dict[Any, RouteStats] = {}     # by Pool object: a dict lookup by identity, no key string
+        self.last_registry_update = 0.0              # time.monotonic() of the last (un)registration applied
+
+    # ---- writers (hot path) ------------------------------------------------------------------------------
 
     def count_status(self, status: int) -> None:
-        if 200 <= status < 300:
-            self.responses_2xx += 1
-        elif 300 <= status < 400:
-            self.responses_3xx += 1
-        elif 400 <= status < 500:
-            self.responses_4xx += 1
-        elif 500 <= status < 600:
-            self.responses_5xx += 1
-        else:
-            self.responses_xxx += 1
+        c = status // 100
+        self.by_class[c if 0 < c < 6 else 6] += 1
+
+    def count_router_error(self, code: str) -> None:
+        """By the X-Cf-Routererror code without its detail: `endpoint_failure (EOF)` counts as endpoint_failure."""
+        code = code.partition(" ")[0]
+        self.router_errors[code] = self.router_errors.get(code, 0) + 1
+
+    def route_stats(self, pool: Any, app_id: str) -> RouteStats:
+        stats = self.routes.get(pool)
+        if stats is None:
+            stats = self.routes[pool] = RouteStats(pool.key, app_id)
+        return stats
+
+    # ---- compatibility names (/varz) ---------------------------------------------------------------------
+
+    def responses(self, cls: str) -> int:
+        return sum(n for i, n in enumerate(self.by_class) if CLASSES[i] == cls)
+
+    # ---- readers -----------------------------------------------------------------------------------------
+
+    def snapshot(self, max_routes: int = SNAPSHOT_ROUTES) -> dict[str, Any]:
+        """Everything as plain data: counters summed with other workers' by `merge`."""
+        self._forget_removed_routes()
+        busiest = heapq.nlargest(max_routes, self.routes.values(), key=lambda s: s.requests)
+        routes: dict[str, list] = {}
+        for s in busiest:
+            _add_route(routes, s.key, [s.requests, s.errors, s.duration_sum, list(s.buckets), s.app_id])
+        last = self.last_registry_update
+        return {
+            "counters": {name: getattr(self, name) for name in COUNTERS},
+            "by_class": list(self.by_class),
+            "router_errors": dict(self.router_errors),
+            "duration": list(self.duration_buckets), "duration_sum": self.duration_sum,
+            "backend": list(self.backend_buckets), "backend_sum": self.backend_sum,
+            "routes": routes,
+            "since_registry_update": (time.monotonic() - last) if last else None,
+        }
+
+    def _forget_removed_routes(self) -> None:
+        """A pool left empty has been taken out of the table; its series ends with it."""
+        gone = [pool for pool in self.routes if not pool.endpoints]
+        for pool in gone:
+            del self.routes[pool]
 
     def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        """The flat counters, plus responses by class under gorouter's /varz names."""
+        out = {name: getattr(self, name) for name in COUNTERS}
+        for cls in ("2xx", "3xx", "4xx", "5xx", "xxx"):
+            out[f"responses_{cls}"] = self.responses(cls)
+        return out
+
+
+def observe_seconds(buckets: list[int], seconds: float) -> None:
+    buckets[bisect_left(BOUNDS, seconds)] += 1
+
+
+def _add_route(routes: dict[str, list], key: str, row: list) -> None:
+    old = routes.get(key)
+    if old is None:
+        routes[key] = row
+        return
+    old[0] += row[0]
+    old[1] += row[1]
+    old[2] += row[2]
+    old[3] = [a + b for a, b in zip(old[3], row[3])]
+    old[4] = old[4] or row[4]
+
+
+def merge(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
+    """Add up the snapshots of several workers (gauges such as open connections add up too)."""
+    if len(snapshots) == 1:
+        return snapshots[0]
+    out = empty_snapshot()
+    for snap in snapshots:
+        for name, value in snap["counters"].items():
+            out["counters"][name] = out["counters"].get(name, 0) + value
+        out["by_class"] = [a + b for a, b in zip(out["by_class"], snap["by_class"])]
+        for code, n in snap["router_errors"].items():
+            out["router_errors"][code] = out["router_errors"].get(code, 0) + n
+        for name in ("duration", "backend"):
+            out[name] = [a + b for a, b in zip(out[name], snap[name])]
+            out[f"{name}_sum"] += snap[f"{name}_sum"]
+        for key, row in snap["routes"].items():
+            _add_route(out["routes"], key, [row[0], row[1], row[2], list(row[3]), row[4]])
+        ages = [a for a in (out["since_registry_update"], snap["since_registry_update"]) if a is not None]
+        out["since_registry_update"] = min(ages) if ages else None
+    return out
+
+
+def empty_snapshot() -> dict[str, Any]:
+    return {
+        "counters": {name: 0 for name in COUNTERS}, "by_class": [0] * 7, "router_errors": {},
+        "duration": [0] * BUCKETS, "duration_sum": 0.0, "backend": [0] * BUCKETS, "backend_sum": 0.0,
+        "routes": {}, "since_registry_update": None,
+    }
+
+
+def quantile(buckets: list[int], q: float) -> float:
+    """The q-quantile (0..1) of a bucket histogram, interpolated within its bucket; 0.0 when empty."""
+    total = sum(buckets)
+    if total == 0:
+        return 0.0
+    rank = q * total
+    seen = 0
+    for i, n in enumerate(buckets):
+        if n and seen + n >= rank:
+            lower = BOUNDS[i - 1] if i > 0 else 0.0
+            if i >= len(BOUNDS):
+                return BOUNDS[-1]
+            return lower + (BOUNDS[i] - lower) * ((rank - seen) / n)
+        seen += n
+    return BOUNDS[-1]
+
+
+def diff(new: list[int], old: list[int]) -> list[int]:
+    return [max(a - b, 0) for a, b in zip(new, old)]

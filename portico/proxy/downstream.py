@@ -90,7 +90,7 @@ class ClientConnection(asyncio.Protocol):
                 log.error("internal error while handling a request from %s", self.client_addr, exc_info=cause)
                 self._protocol_error(500, "")
             else:
-                self._protocol_error(400, "")
+                self._protocol_error(400, "", str(exc))
 
     def connection_lost(self, exc) -> None:
         self.closed = True
@@ -227,7 +227,7 @@ class ClientConnection(asyncio.Protocol):
                 self.resume_reading()
             nxt.start()
 
-    def _protocol_error(self, status: int, code: str) -> None:
+    def _protocol_error(self, status: int, code: str, reason: str = "") -> None:
         """A request we cannot parse or accept: answer it (if nothing else is being answered) and close."""
         self.parser = HttpRequestParser(self)  # the old one is in an error state
         if code:
@@ -235,6 +235,12 @@ class ClientConnection(asyncio.Protocol):
         else:
             data = errors.bare_response(status, close=True)
         self.ctx.metrics.bad_requests += 1
+        broken = self.parsing
+        if broken is not None:
+            # The head was complete (and may be at the backend already): the body is what is malformed.
+            self.parsing = None
+            self._malformed_body(broken, data, status, reason)
+            return
         if self.active is None:
             self.write(data)
             self.transport.close()
@@ -248,6 +254,35 @@ class ClientConnection(asyncio.Protocol):
             ex.body_done = True
             self.queue.append(ex)
             self.pause_reading()
+
+    def _malformed_body(self, ex: Exchange, data: bytes, status: int, reason: str) -> None:
+        """A request body that breaks its framing (bad chunk size, bare LF, chunk data without CRLF...).
+
+        Nothing after it can be trusted, so the client connection closes, and the backend connection (which
+        may have part of the body) is dropped, never pooled. The client gets a 400 unless its response has
+        already started, in which case the connection is aborted. Counted and logged once per request.
+        """
+        self.ctx.metrics.malformed_request_bodies += 1
+        log.warning("malformed request body from %s (%s %s, host %s): %s; answered %d and closed",
+                    self.client_addr, ex.method.decode("latin-1"), ex.uri[:200].decode("latin-1"),
+                    ex.host[:200].decode("latin-1"), reason or "bad framing", status)
+        if not ex.finished:
+            if self.active is ex:
+                ex.request_malformed(data, status)
+                return
+            # Queued behind earlier pipelined requests: it answers the error in its turn; read no further.
+            ex.replace_with_local(data, status)
+            self.pause_reading()
+            return
+        # Already answered (a local error whose body was being skipped): the error follows in order.
+        if self.active is None:
+            self.write(data)
+            self.close()
+            return
+        err = Exchange(self, b"-", b"-")
+        err.replace_with_local(data, status)
+        self.queue.append(err)
+        self.pause_reading()
 
     def _upgrade_requested(self, rest: bytes) -> None:
         ex = self.parsing

@@ -43,6 +43,11 @@ def bare_response(status: int, *, close: bool = True, body: bytes = b"") -> byte
     return head + b"\r\n" + body
 
 
+def as_http10(response: bytes) -> bytes:
+    """A prepared `HTTP/1.1 ...` response as an HTTP/1.0 request is answered (Go says `HTTP/1.0`)."""
+    return b"HTTP/1.0" + response[8:] if response[:8] == b"HTTP/1.1" else response
+
+
 EMPTY_HOST = "Request had empty Host header"
 ENDPOINT_FAILURE = "Registered endpoint failed to handle the request."
 NO_ENDPOINTS = "Requested route has no available endpoints."

@@ -31,7 +31,7 @@ FRAME_CLOSE = 3      # close-delimited: the client connection ends the body
 PENDING_BODY_LIMIT = 256 * 1024
 _NO_BODY_STATUS = frozenset({204, 304})
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
-_STATUS_LINES: dict[tuple[int, bytes], bytes] = {}
+_STATUS_LINES: dict[tuple[int, bytes, bool], bytes] = {}
 # Response header names the router acts on, by kind; every other header is copied unchanged.
 _R_HOP, _R_LENGTH, _R_VCAP_ID, _R_SET_COOKIE = (object() for _ in range(4))
 _RESPONSE_SPECIAL = {
@@ -40,11 +40,12 @@ _RESPONSE_SPECIAL = {
 }
 
 
-def status_line(status: int, reason: bytes) -> bytes:
-    key = (status, reason)
+def status_line(status: int, reason: bytes, http11: bool = True) -> bytes:
+    """The response status line; an HTTP/1.0 request is answered `HTTP/1.0 ...`, as Go's server does."""
+    key = (status, reason, http11)
     line = _STATUS_LINES.get(key)
     if line is None:
-        line = b"HTTP/1.1 %d %s\r\n" % (status, reason or errors.reason(status))
+        line = b"HTTP/1.%d %d %s\r\n" % (http11, status, reason or errors.reason(status))
         if len(_STATUS_LINES) < 256:
             _STATUS_LINES[key] = line
     return line
@@ -60,6 +61,7 @@ class Exchange:
     tail = b"\r\n"              # framing headers and the blank line
     request_id = b""
     keep_alive = True
+    http11 = True               # False for an HTTP/1.0 request: answered `HTTP/1.0`, close-delimited
     chunked_request = False
     has_body = False
     body_done = False
@@ -89,6 +91,8 @@ class Exchange:
     has_vcap_id_in_response = False
     upgraded = False
     sticky_id = ""
+    session_cookie = b""        # the app's session Set-Cookie value, for __VCAP_ID__
+    app_sets_vcap_id = False
     app_instance: "Endpoint | None" = None
     log_values: tuple = ()
     deadline = 0.0
@@ -106,9 +110,12 @@ class Exchange:
 
     def start(self) -> None:
         """Called when this exchange reaches the head of the client's pipeline."""
-        if self.local_response:
-            self.client.write(self.local_response)
-            self.response_bytes = len(self.local_response)
+        data = self.local_response
+        if data:
+            if not self.http11:
+                data = errors.as_http10(data)
+            self.client.write(data)
+            self.response_bytes = len(data)
             self.finish()
             return
         self.attempt()
@@ -130,7 +137,7 @@ class Exchange:
         ep.active += 1
         if ctx.endpoint_timeout:
             self.deadline = now + ctx.endpoint_timeout
-        conn = ctx.connector.take_idle(ep.address)
+        conn = ctx.connector.take_idle_for(ep)
         if conn is not None:
             self._attach(conn)
         else:
@@ -236,6 +243,29 @@ class Exchange:
         if self.chunked_request and self.upstream is not None and not self.finished:
             self.upstream.transport.write(b"0\r\n\r\n")
 
+    def request_malformed(self, response: bytes, status: int) -> None:
+        """The request body broke its framing after this exchange started: end it and drop the backend
+        connection (it may hold part of the broken body). Answer `response` if no response has started,
+        else abort the client connection."""
+        if self.finished:
+            return
+        self.keep_alive = False
+        self.abandon_upstream()
+        if self.response_started:
+            self.finish(aborted=True)
+        else:
+            self._reply_local(response, status)
+
+    def replace_with_local(self, response: bytes, status: int) -> None:
+        """Not started yet: answer `response` instead when its turn comes, then close the connection."""
+        self.local_response = response
+        self.status = status
+        self.keep_alive = False
+        self.body_done = True
+        self.pending = None
+        self.pending_size = 0
+        self._unpause_body()
+
     def pause_client_reading(self) -> None:
         self.client.pause_reading()
 
@@ -271,7 +301,7 @@ class Exchange:
         else:
             # Chunked or close-delimited from the backend: re-chunk for HTTP/1.1, close-delimit for 1.0.
             self.upstream_frames_by_close = not chunked
-            if client.http11:
+            if self.http11:
                 self.framing = FRAME_CHUNKED
                 out.append(b"Transfer-Encoding: chunked\r\n")
             else:
@@ -290,11 +320,12 @@ class Exchange:
 
         Returns (parts, content_length, chunked, extra hop-by-hop names from Connection, if any).
         """
-        out = [status_line(status, reason)]
+        out = [status_line(status, reason, self.http11)]
         content_length = None
         chunked = False
         named = ()
         special = _RESPONSE_SPECIAL
+        sticky = self.ctx.sticky
         for name, value in headers:
             lname = name.lower()
             kind = special.get(lname)
@@ -315,14 +346,16 @@ class Exchange:
                 content_length = value
             elif kind is _R_VCAP_ID:
                 self.has_vcap_id_in_response = True
-            elif kind is _R_SET_COOKIE and self.ctx.sticky is not None:
-                self.ctx.sticky.observe_set_cookie(self, value, out)
+            elif kind is _R_SET_COOKIE and sticky is not None:
+                sticky.observe_set_cookie(self, value)
             out += (name, b": ", value, b"\r\n")
+        if sticky is not None and (self.session_cookie or self.sticky_id):
+            sticky.add_vcap_cookie(self, out)
         return out, content_length, chunked, (named if not skip else ())
 
     def _interim_response(self, status: int, reason: bytes, headers: list) -> None:
         """Pass 1xx answers (100 Continue, 103 Early Hints) to an HTTP/1.1 client; the final one follows."""
-        if not self.client.http11:
+        if not self.http11:
             return
         out = [status_line(status, reason)]
         for name, value in headers:
@@ -373,7 +406,8 @@ class Exchange:
             return
         if self.response_started:
             self._release_endpoint()
-            if self.upstream_frames_by_close and not malformed:
+            if self.upstream_frames_by_close and not malformed and exc is None:
+                # a clean close ends a close-delimited body; a reset (exc set) cuts it, as in gorouter
                 if self.framing == FRAME_CHUNKED:
                     self.client.write(b"0\r\n\r\n")
                 self.finish()
@@ -426,6 +460,8 @@ class Exchange:
 
     def _reply_local(self, data: bytes, status: int) -> None:
         self.status = status
+        if not self.http11:
+            data = errors.as_http10(data)
         self.client.write(data)
         self.response_bytes = len(data)
         self.finish()

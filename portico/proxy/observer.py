@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from time import monotonic
+from typing import TYPE_CHECKING
+
+from portico.observe.metrics import BOUNDS
+
+if TYPE_CHECKING:
+    from portico.observe.access_log import AccessLog
+    from portico.observe.metrics import RouterMetrics
 
 _NO_ENDPOINT = (b"", b"", b"", b"")
 _HTTP11 = b"HTTP/1.1"
@@ -10,17 +18,40 @@ _HTTP10 = b"HTTP/1.0"
 
 
 class ExchangeObserver:
-    def __init__(self, metrics, access_log=None) -> None:
+    def __init__(self, metrics: RouterMetrics, access_log: AccessLog | None = None) -> None:
         self.metrics = metrics
         self.access_log = access_log
 
     def exchange_done(self, ex, aborted: bool) -> None:
-        self.metrics.count_status(ex.status)
+        # Counting is a handful of integer adds: a class, a bucket found by bisection, a route's row.
+        metrics = self.metrics
+        status = ex.status
+        c = status // 100
+        metrics.by_class[c if 0 < c < 6 else 6] += 1
+        total = monotonic() - ex.started_at
+        bucket = bisect_left(BOUNDS, total)
+        metrics.duration_buckets[bucket] += 1
+        metrics.duration_sum += total
+        waited = (ex.response_header_at - ex.sent_at) if ex.response_header_at and ex.sent_at else 0.0
+        if waited:
+            metrics.backend_buckets[bisect_left(BOUNDS, waited)] += 1
+            metrics.backend_sum += waited
+        if ex.router_error:
+            metrics.count_router_error(ex.router_error)
+        ep = ex.endpoint
+        pool = ex.pool
+        if pool is not None:
+            route = metrics.routes.get(pool)
+            if route is None:
+                route = metrics.route_stats(pool, ep.app_id if ep is not None else "")
+            route.requests += 1
+            route.buckets[bucket] += 1
+            route.duration_sum += total
+            if status >= 500:
+                route.errors += 1
         log = self.access_log
         if log is None:
             return
-        total = monotonic() - ex.started_at
-        ep = ex.endpoint
         if ep is not None:
             # Encoded per request rather than cached per endpoint: ~0.3 us here saves ~250 bytes per route.
             backend = ep.address_bytes
@@ -28,13 +59,12 @@ class ExchangeObserver:
             app_index = ep.private_instance_index.encode()
             instance_id = ep.private_instance_id.encode()
             # Time in the router: all of it but the wait for the backend's response head.
-            waited = (ex.response_header_at - ex.sent_at) if ex.response_header_at and ex.sent_at else 0.0
             gorouter_time = total - waited
         else:
             backend = app_id = app_index = instance_id = b""
             gorouter_time = total
         client = ex.client
-        fields = (ex.host, ex.method, ex.uri, _HTTP11 if client.http11 else _HTTP10, ex.referer, ex.user_agent,
+        fields = (ex.host, ex.method, ex.uri, _HTTP11 if ex.http11 else _HTTP10, ex.referer, ex.user_agent,
                   client.client_addr_bytes, backend, ex.x_forwarded_for, ex.x_forwarded_proto, ex.request_id,
                   app_id, app_index, instance_id, ex.router_error.encode() if ex.router_error else b"")
         if ex.log_values:

@@ -7,6 +7,7 @@ another.
 
 from __future__ import annotations
 
+import re
 import time
 from time import monotonic
 
@@ -43,6 +44,8 @@ class RequestRouter:
         ctx.metrics.requests += 1
         version = parser.get_http_version()
         client.http11 = http11 = version == "1.1"
+        if not http11:
+            ex.http11 = False
         keep_alive = http11 and parser.should_keep_alive()
         ex.keep_alive = keep_alive
         if version[:2] != "1.":
@@ -200,24 +203,31 @@ class RequestRouter:
         return ex
 
     def _app_instance(self, ex: Exchange, pool, value: bytes):
-        """X-CF-APP-INSTANCE: `<app guid>:<index>` names one instance; a bad or unknown one is a 400."""
+        """X-CF-APP-INSTANCE: `<app guid>:<index>` names one instance; a bad or unknown one is a 400.
+
+        The guid must be lower-case 8-4-4-4-12 hex and the index decimal, as gorouter's pattern says.
+        """
         close = not ex.keep_alive
-        text = value.decode("latin-1").strip()
-        guid, sep, index = text.partition(":")
-        if not sep or not guid or not index.isdigit():
+        match = _APP_INSTANCE_PATTERN.match(value.strip())
+        if match is None:
             self._local(ex, errors.error_response(400, "invalid_cf_app_instance_header",
-                                                  "Invalid X-CF-App-Instance Header", close=close), 400,
+                                                  "Invalid X-CF-App-Instance Header", close=close,
+                                                  extra_headers=errors.NO_CACHE), 400,
                         "invalid_cf_app_instance_header")
             return None
+        guid, index = match.group(1).decode(), match.group(2).decode()
         target = pool.by_app_instance(guid, index)
         if target is None:
             self._local(ex, errors.error_response(400, "unknown_route", "Requested instance ('"
                                                   f"{index}') with guid ('{guid}') does not exist for route "
-                                                  f"('{ex.host.decode('latin-1')}')", close=close), 400,
+                                                  f"('{ex.host.decode('latin-1')}')", close=close,
+                                                  extra_headers=errors.NO_CACHE), 400,
                         "unknown_route")
             return None
         return target
 
+
+_APP_INSTANCE_PATTERN = re.compile(rb"([0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}):([0-9]+)\Z")
 
 # Request header names the router reads or replaces, by kind; every other header is copied unchanged.
 _HOST, _DROP, _UA, _XFF, _XFP, _HOP, _REFERER, _REQUEST_START, _APP_INSTANCE, _COOKIE, _EXPECT, \

@@ -75,7 +75,7 @@ class ProxyServer:
                 if ex.deadline and now > ex.deadline and not ex.response_started and not ex.finished:
                     ex.timed_out()
                 continue
-            if conn.head_started and now - conn.head_started > head_limit:
+            if head_limit and conn.head_started and now - conn.head_started > head_limit:
                 conn.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                 conn.close()
             elif idle_limit and now - conn.last_activity > idle_limit:

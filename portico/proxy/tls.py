@@ -39,6 +39,13 @@ def _matches(name: str, pattern: str) -> bool:
     return name == pattern
 
 
+def load_ca_certs(ctx: ssl.SSLContext, config: RouterConfig) -> None:
+    """Trust the configured CA certificates (top-level ca_certs, then backends.ca_certs) besides the system's."""
+    for pem in (*config.ca_certs, config.backends.ca_certs):
+        if pem:
+            ctx.load_verify_locations(cadata=pem)
+
+
 def server_context(config: RouterConfig) -> ssl.SSLContext:
     """A server context whose SNI callback picks the certificate matching the client's server name.
 
@@ -70,13 +77,12 @@ def server_context(config: RouterConfig) -> ssl.SSLContext:
 def backend_context_factory(config: RouterConfig):
     """A function giving the client context for a TLS endpoint; it verifies server_cert_domain_san.
 
-    Backends are verified against the system CAs plus backends.ca_certs (PEM) when configured, and the router
-    presents backends.cert_chain/private_key when set (mutual TLS, as gorouter does).
+    Backends are verified against the system CAs plus the top-level ca_certs (and Portico's older
+    backends.ca_certs), and the router presents backends.cert_chain/private_key when set (mutual TLS, as
+    gorouter does). As in gorouter, skip_ssl_validation does not apply to backends, only to route services.
     """
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    ca_pem = getattr(config.backends, "ca_certs", "")
-    if ca_pem:
-        ctx.load_verify_locations(cadata=ca_pem)
+    load_ca_certs(ctx, config)
     if config.backends.cert_chain and config.backends.private_key:
         _load_chain(ctx, TlsCertificate(config.backends.cert_chain, config.backends.private_key))
     ctx.set_alpn_protocols(["http/1.1"])

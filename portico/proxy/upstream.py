@@ -1,7 +1,10 @@
-"""Connections to backends: dialing with a timeout, and a bounded idle pool per endpoint address.
+"""Connections to backends: dialing with a timeout, and a bounded idle pool per connection identity.
 
-Pools are keyed by address (`host:port`), not by route, so a table with 100k routes over a few hundred app
-instances keeps only a few hundred idle connections, and never more than `max_idle` per address.
+Pools are keyed by what a connection *is*, not by route: a plaintext connection by its address (`host:port`),
+a TLS one by address, expected server name and the client context (trusted CAs and client certificate) its
+handshake used. A connection verified for one server name is never handed to an endpoint that expects
+another, and a plaintext connection never serves a TLS endpoint at the same address. A table with 100k routes
+over a few hundred app instances still keeps only a few hundred idle connections, at most `max_idle` per key.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import errno
 import logging
 import socket
 import ssl
-from typing import Callable
+from typing import Callable, Hashable
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
@@ -51,11 +54,13 @@ class UpstreamConnection(asyncio.Protocol):
     """
 
     __slots__ = ("connector", "address", "transport", "exchange", "parser", "uses", "closed", "_headers",
-                 "_reason", "_stop_after_head", "tls", "parser_keep_alive", "tunnel")
+                 "_reason", "_stop_after_head", "tls", "parser_keep_alive", "tunnel", "pool_key")
 
-    def __init__(self, connector: "Connector", address: str, tls: bool = False) -> None:
+    def __init__(self, connector: "Connector", address: str, tls: bool = False,
+                 pool_key: Hashable | None = None) -> None:
         self.connector = connector
         self.address = address
+        self.pool_key = address if pool_key is None else pool_key  # the idle pool it may return to
         self.transport: asyncio.Transport | None = None
         self.exchange = None
         self.parser = HttpResponseParser(self)
@@ -199,7 +204,7 @@ class _HeadDone(Exception):
 
 
 class Connector:
-    """Dials backends and keeps idle keep-alive connections, at most `max_idle` per address."""
+    """Dials backends and keeps idle keep-alive connections, at most `max_idle` per connection identity."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, metrics, *, dial_timeout: float, max_idle: int,
                  keep_alive: bool = True, tls_context_for: Callable[[Endpoint], ssl.SSLContext] | None = None
@@ -207,12 +212,35 @@ class Connector:
         self.loop = loop
         self.dial_timeout = dial_timeout
         self.max_idle = max_idle if keep_alive else 0
-        self.idle: dict[str, list[UpstreamConnection]] = {}
+        self.idle: dict[Hashable, list[UpstreamConnection]] = {}
         self.tls_context_for = tls_context_for
         self.metrics = metrics      # backend_connects / backend_reuses, shown by /varz and /metrics
 
-    def take_idle(self, address: str) -> UpstreamConnection | None:
-        conns = self.idle.get(address)
+    def _identity(self, endpoint: Endpoint) -> tuple[Hashable, ssl.SSLContext | None, str | None]:
+        """(pool key, client context, expected server name) of a connection to `endpoint`.
+
+        Plaintext: the address alone. TLS: also the server name the certificate is verified for and the
+        context (trusted CAs, client certificate) the handshake uses. The context object itself is in the key
+        (not its id), so a key never matches a later context that happens to reuse a freed one's address.
+        """
+        if endpoint.tls and self.tls_context_for is not None:
+            ctx = self.tls_context_for(endpoint)
+            server_name = endpoint.server_cert_domain_san or endpoint.host
+            return ("tls", endpoint.address, server_name, ctx), ctx, server_name
+        return endpoint.address, None, None
+
+    def pool_key(self, endpoint: Endpoint) -> Hashable:
+        """The identity a reusable connection to `endpoint` must have (see _identity)."""
+        if not endpoint.tls:
+            return endpoint.address
+        return self._identity(endpoint)[0]
+
+    def take_idle_for(self, endpoint: Endpoint) -> UpstreamConnection | None:
+        """An idle connection made for exactly this endpoint's identity (see pool_key), if one is kept."""
+        return self.take_idle(self.pool_key(endpoint))
+
+    def take_idle(self, key: Hashable) -> UpstreamConnection | None:
+        conns = self.idle.get(key)
         while conns:
             conn = conns.pop()
             if not conn.closed and not conn.transport.is_closing():
@@ -225,35 +253,31 @@ class Connector:
         conn.exchange = None
         if conn.closed:
             return
-        conns = self.idle.get(conn.address)
+        conns = self.idle.get(conn.pool_key)
         if conns is None:
-            conns = self.idle[conn.address] = []
+            conns = self.idle[conn.pool_key] = []
         if len(conns) < self.max_idle:
             conns.append(conn)
         else:
             conn.close()
 
     def forget(self, conn: UpstreamConnection) -> None:
-        conns = self.idle.get(conn.address)
+        conns = self.idle.get(conn.pool_key)
         if conns:
             try:
                 conns.remove(conn)
             except ValueError:
                 pass
             if not conns:
-                del self.idle[conn.address]
+                del self.idle[conn.pool_key]
 
     def dial(self, endpoint: Endpoint, done: Callable[[UpstreamConnection | None, DialError | None], None]
              ) -> asyncio.Task:
         """Open a connection to `endpoint` and call `done(conn, None)` or `done(None, error)` once."""
         self.metrics.backend_connects += 1
         address = endpoint.address
-        tls_context = None
-        server_hostname = None
-        if endpoint.tls and self.tls_context_for is not None:
-            tls_context = self.tls_context_for(endpoint)
-            server_hostname = endpoint.server_cert_domain_san or endpoint.host
-        factory = lambda: UpstreamConnection(self, address, tls=endpoint.tls)  # noqa: E731
+        key, tls_context, server_hostname = self._identity(endpoint)
+        factory = lambda: UpstreamConnection(self, address, tls=endpoint.tls, pool_key=key)  # noqa: E731
         coro = self.loop.create_connection(factory, endpoint.host, endpoint.port, ssl=tls_context,
                                            server_hostname=server_hostname,
                                            ssl_handshake_timeout=self.dial_timeout if tls_context else None)

@@ -140,14 +140,14 @@ def _latin1(value: str) -> bytes:
 
 
 def _cf_header_block(ep: Endpoint) -> bytes:
-    """X-CF-ApplicationID / InstanceIndex / InstanceID lines (InstanceID falls back to ip:port)."""
-    lines = []
-    if ep.app_id:
-        lines.append(b"X-CF-ApplicationID: " + _latin1(ep.app_id) + b"\r\n")
-    if ep.private_instance_index:
-        lines.append(b"X-CF-InstanceIndex: " + _latin1(ep.private_instance_index) + b"\r\n")
-    lines.append(b"X-CF-InstanceID: " + _latin1(ep.private_instance_id or ep.address) + b"\r\n")
-    return b"".join(lines)
+    """X-CF-ApplicationID / InstanceIndex / InstanceID lines.
+
+    As gorouter, the first two are sent even when the registration has no `app` / `private_instance_index`
+    (with an empty value); InstanceID falls back to ip:port.
+    """
+    return (b"X-CF-ApplicationID: " + _latin1(ep.app_id) + b"\r\nX-CF-InstanceIndex: "
+            + _latin1(ep.private_instance_index) + b"\r\nX-CF-InstanceID: "
+            + _latin1(ep.private_instance_id or ep.address) + b"\r\n")
 
 
 # The fields `same_registration` compares: the registration's own, not the timestamps or live counters.

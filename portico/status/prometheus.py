@@ -1,50 +1,129 @@
-"""/metrics: RouterMetrics and table sizes in Prometheus text format.
+"""/metrics: the router's counters in Prometheus' text format, with labels and histograms.
 
-A custom Collector reads the plain counters at scrape time, so the hot path keeps doing `metrics.x += 1` and
-never touches prometheus-client objects. Each StatusServer has its own registry (not the global one), so
-several routers in one process (tests, `portico up`) do not collide.
+A custom Collector turns a metrics snapshot (all workers added up) into metric families at scrape time, so
+the hot path keeps bumping plain integers and never touches prometheus-client objects. Each StatusServer has
+its own registry (not the global one), so several routers in one process (tests, `portico up`) do not collide.
+Per-route series are bounded: only the `top_routes` busiest routes get them.
 """
 
 from __future__ import annotations
 
-import time
+from typing import Any, Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from portico.routes import RouteTable
-from portico.state import RouterState
+from portico.observe.metrics import BOUNDS, CLASSES
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_GAUGES = frozenset({"open_client_connections"})
+TOP_ROUTES = 20
+
+# Flat counters: snapshot name -> (metric name without _total, help).
+_COUNTERS = {
+    "requests": ("portico_requests", "Requests received (router-wide, health checks included)."),
+    "bad_requests": ("portico_bad_requests", "Requests refused as malformed (400, 414, 431...)."),
+    "malformed_request_bodies": ("portico_malformed_request_bodies",
+                                 "Requests whose body broke its framing after the head was forwarded."),
+    "bad_gateways": ("portico_bad_gateways", "Requests answered 502 because no endpoint handled them."),
+    "backend_retries": ("portico_backend_retries", "Attempts made again on another endpoint or connection."),
+    "backend_connects": ("portico_backend_connects", "New connections opened to backends."),
+    "backend_reuses": ("portico_backend_reuses", "Requests sent on a pooled backend connection."),
+    "websocket_upgrades": ("portico_websocket_upgrades", "Requests that became a tunnel (101)."),
+    "registrations": ("portico_registrations", "router.register messages applied."),
+    "unregistrations": ("portico_unregistrations", "router.unregister messages applied."),
+    "malformed_messages": ("portico_malformed_messages", "NATS route messages dropped as malformed."),
+    "pruned_endpoints": ("portico_pruned_endpoints", "Endpoints removed because their TTL ran out."),
+    "nats_reconnects": ("portico_nats_reconnects", "Times the NATS connection came back."),
+}
+
+
+def _histogram(name: str, doc: str, labels: list[str] | None = None) -> HistogramMetricFamily:
+    return HistogramMetricFamily(name, doc, labels=labels or [])
+
+
+def _cumulative(buckets: list[int]) -> list[tuple[str, float]]:
+    out, total = [], 0
+    for bound, n in zip((*(repr(b) for b in BOUNDS), "+Inf"), buckets):
+        total += n
+        out.append((bound, total))
+    return out
 
 
 class RouterCollector:
-    """Yields one metric family per RouterMetrics counter plus routes, endpoints, health and NATS state."""
+    """Yields the metric families of one snapshot (taken from `snapshot()` at each scrape)."""
 
-    def __init__(self, table: RouteTable, state: RouterState) -> None:
-        self._table = table
-        self._state = state
+    def __init__(self, snapshot: Callable[[], dict[str, Any]], gauges: Callable[[], dict[str, float]],
+                 top_routes: int = TOP_ROUTES) -> None:
+        self._snapshot = snapshot
+        self._gauges = gauges
+        self.top_routes = top_routes
 
-    def collect(self):
-        state, table = self._state, self._table
-        for name, value in state.metrics.as_dict().items():
-            if name in _GAUGES:
-                yield GaugeMetricFamily(f"portico_{name}", name.replace("_", " "), value=value)
-            else:
-                yield CounterMetricFamily(f"portico_{name}", name.replace("_", " "), value=value)
-        yield GaugeMetricFamily("portico_routes", "routes in the table", value=len(table))
-        yield GaugeMetricFamily("portico_endpoints", "endpoints in the table", value=table.endpoint_count())
-        yield GaugeMetricFamily("portico_healthy", "1 when the router takes traffic", value=int(state.healthy))
-        yield GaugeMetricFamily("portico_nats_connected", "1 when connected to NATS",
-                                value=int(state.nats_connected))
-        yield GaugeMetricFamily("portico_uptime_seconds", "seconds since start",
-                                value=time.time() - state.started_at)
+    def collect(self) -> Iterator[Metric]:
+        snap = self._snapshot()
+        counters = snap["counters"]
+        by_code = CounterMetricFamily("portico_http_requests", "Responses sent, by status class.",
+                                      labels=["code"])
+        for i, cls in enumerate(CLASSES[1:6], start=1):
+            by_code.add_metric([cls], snap["by_class"][i])
+        by_code.add_metric(["xxx"], snap["by_class"][0] + snap["by_class"][6])
+        yield by_code
+        errors = CounterMetricFamily("portico_router_errors",
+                                     "Responses the router made itself, by X-Cf-Routererror code.",
+                                     labels=["code"])
+        for code, n in sorted(snap["router_errors"].items()):
+            errors.add_metric([code], n)
+        yield errors
+        for key, (name, doc) in _COUNTERS.items():
+            yield CounterMetricFamily(name, doc, value=counters.get(key, 0))
+        duration = _histogram("portico_http_request_duration_seconds",
+                              "Time from the request head to the end of the response.")
+        duration.add_metric([], _cumulative(snap["duration"]), snap["duration_sum"])
+        yield duration
+        backend = _histogram("portico_backend_latency_seconds",
+                             "Time from sending a request to a backend to its response head.")
+        backend.add_metric([], _cumulative(snap["backend"]), snap["backend_sum"])
+        yield backend
+        yield from self._routes(snap["routes"])
+        yield GaugeMetricFamily("portico_open_connections", "Client connections open now.",
+                                value=counters.get("open_client_connections", 0))
+        age = snap.get("since_registry_update")
+        yield GaugeMetricFamily("portico_seconds_since_registry_update",
+                                "Seconds since a registration or unregistration was applied (-1: never).",
+                                value=-1.0 if age is None else age)
+        for name, value in self._gauges().items():
+            yield GaugeMetricFamily(name, _GAUGE_HELP.get(name, name), value=value)
+
+    def _routes(self, routes: dict[str, list]) -> Iterator[Metric]:
+        busiest = sorted(routes.items(), key=lambda item: (-item[1][0], item[0]))[:self.top_routes]
+        requests = CounterMetricFamily("portico_route_requests",
+                                       f"Requests per route (the {self.top_routes} busiest routes).",
+                                       labels=["route"])
+        errors = CounterMetricFamily("portico_route_errors", "5xx responses per route (the busiest routes).",
+                                     labels=["route"])
+        duration = _histogram("portico_route_request_duration_seconds",
+                              "Request duration per route (the busiest routes).", ["route"])
+        for key, row in busiest:
+            requests.add_metric([key], row[0])
+            errors.add_metric([key], row[1])
+            duration.add_metric([key], _cumulative(row[3]), row[2])
+        yield requests
+        yield errors
+        yield duration
 
 
-def make_registry(table: RouteTable, state: RouterState) -> CollectorRegistry:
+_GAUGE_HELP = {
+    "portico_routes": "Routes in the table.",
+    "portico_endpoints": "Endpoints in the table.",
+    "portico_healthy": "1 when the router takes traffic.",
+    "portico_nats_connected": "1 when connected to NATS.",
+    "portico_uptime_seconds": "Seconds since the router started.",
+    "portico_workers": "Router processes sharing the proxy port.",
+}
+
+
+def make_registry(collector: RouterCollector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(RouterCollector(table, state))
+    registry.register(collector)  # type: ignore[arg-type]
     return registry
 
 

@@ -17,16 +17,21 @@ import base64
 import binascii
 import hmac
 import time
-from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from portico.config.settings import RouterConfig
+from portico.observe.live import LiveStats
+from portico.observe.metrics import merge
+from portico.observe.worker_stats import read_snapshots
 from portico.routes import RouteTable
 from portico.state import RouterState
 from portico.status import prometheus
 from portico.status.http import Request, Response, StatusProtocol
 from portico.status.routes_json import RoutesJson
+from portico.status.varz import varz
 
 _JSON = "application/json"
 _UNAUTHORIZED = Response(401, b"401 Unauthorized\n", headers=(("WWW-Authenticate", 'Basic realm="Portico"'),))
@@ -34,23 +39,21 @@ _NOT_FOUND = Response(404, b"404 Not Found\n")
 _NOT_ALLOWED = Response(405, b"405 Method Not Allowed\n", headers=(("Allow", "GET, HEAD"),))
 
 
-def uptime_text(seconds: float) -> str:
-    """gorouter's /varz uptime format: `1d:2h:3m:4s`."""
-    s = int(seconds)
-    return f"{s // 86400}d:{s % 86400 // 3600}h:{s % 3600 // 60}m:{s % 60}s"
-
-
 class StatusServer:
     """Serves the status endpoints for one router; reads the table and state, never writes them."""
 
-    def __init__(self, config: RouterConfig, table: RouteTable, state: RouterState) -> None:
+    def __init__(self, config: RouterConfig, table: RouteTable, state: RouterState, *,
+                 stats_dir: Path | None = None, workers: int = 1) -> None:
         self.config = config
         self.table = table
         self.state = state
+        self.stats_dir = stats_dir    # --workers: where the other workers leave their counters
+        self.workers = workers
         status = config.status
         self._user = status.user.encode()
         self._password = status.password.encode()
-        self._registry = prometheus.make_registry(table, state)
+        self.live = LiveStats(self.snapshot)
+        self._registry = prometheus.make_registry(prometheus.RouterCollector(self.snapshot, self.gauges))
         self._routes_json = RoutesJson(table)
         self._servers: list[asyncio.AbstractServer] = []
         self._connections: set[StatusProtocol] = set()
@@ -66,6 +69,7 @@ class StatusServer:
     # ---- lifecycle ---------------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.live.start()
         loop = asyncio.get_running_loop()
         status = self.config.status
         main = lambda: StatusProtocol(self._dispatcher(self._main_paths), self._connections)  # noqa: E731
@@ -76,6 +80,7 @@ class StatusServer:
                 await loop.create_server(routes, "127.0.0.1", status.routes_port, reuse_address=True))
 
     async def stop(self) -> None:
+        await self.live.stop()
         servers, self._servers = self._servers, []
         for server in servers:
             server.close()
@@ -88,6 +93,26 @@ class StatusServer:
     def ports(self) -> list[int]:
         """The ports actually bound (useful when configured with port 0)."""
         return [s.sockets[0].getsockname()[1] for s in self._servers if s.sockets]
+
+    # ---- what the endpoints read ---------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """This router's counters, every worker's added in."""
+        own = self.state.metrics.snapshot()
+        if self.stats_dir is None:
+            return own
+        return merge([own, *read_snapshots(self.stats_dir, skip_index=0)])
+
+    def gauges(self) -> dict[str, float]:
+        state = self.state
+        return {
+            "portico_routes": len(self.table),
+            "portico_endpoints": self.table.endpoint_count(),
+            "portico_healthy": int(state.healthy),
+            "portico_nats_connected": int(state.nats_connected),
+            "portico_uptime_seconds": time.time() - state.started_at,
+            "portico_workers": self.workers,
+        }
 
     # ---- dispatch ----------------------------------------------------------------------------------------
 
@@ -141,21 +166,9 @@ class StatusServer:
         return Response(200, await self._routes_json.build(), _JSON)
 
     def _varz(self) -> Response:
-        state, status = self.state, self.config.status
-        varz = {
-            "type": "Router",
-            "index": self.config.index,
-            "uuid": state.id,
-            "host": f"{self.config.ip}:{status.port}",
-            "start": datetime.fromtimestamp(state.started_at, timezone.utc).isoformat(),
-            "uptime": uptime_text(time.time() - state.started_at),
-            "phase": state.phase,
-            "urls": len(self.table),
-            "droplets": self.table.endpoint_count(),
-            "nats_connected": state.nats_connected,
-        }
-        varz.update(state.metrics.as_dict())
-        return Response(200, msgspec.json.encode(varz), _JSON)
+        body = varz(index=self.config.index, host=f"{self.config.ip}:{self.config.status.port}",
+                    state=self.state, table=self.table, live=self.live, snapshot=self.snapshot())
+        return Response(200, msgspec.json.encode(body), _JSON)
 
     def _metrics(self) -> Response:
         return Response(200, prometheus.render(self._registry), prometheus.CONTENT_TYPE)

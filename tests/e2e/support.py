@@ -122,7 +122,7 @@ class Backend:
     /slow?s=X       answer after X s                 /hang         never answer
     /die            Content-Length 100000, send 1000 bytes, close
     /close          close-delimited body             /status/NNN   that status (no body for 204/304)
-    /cookie         sets JSESSIONID (Secure when ?secure)
+    /cookie         sets JSESSIONID (Secure when ?secure, Max-Age=N when ?maxage=N)
     /hop            response with hop-by-hop headers /vcapid       sets its own X-Vcap-Request-Id
     /continue       answers Expect: 100-continue then echoes
     /raw-upgrade    answers 101 (Upgrade: echo), then echoes raw bytes until the client closes
@@ -267,6 +267,8 @@ class Backend:
         extra_headers = b""
         if path.rsplit("/", 1)[-1] == "cookie":
             attrs = b"; Secure" if "secure" in params else b""
+            if "maxage" in params:
+                attrs += b"; Max-Age=" + params["maxage"].encode()
             extra_headers += b"Set-Cookie: JSESSIONID=sess-%s; Path=/%s\r\n" % (self.name.encode(), attrs)
         if path.startswith("/hop"):
             extra_headers += (b"Connection: X-Private, keep-alive\r\nX-Private: secret\r\nKeep-Alive: timeout=5\r\n"

@@ -110,6 +110,12 @@ def test_forwarded_headers(router, backend):
     assert seen["x-cf-instanceid"] == "inst-1"
     assert "x-cf-app-instance" not in seen
 
+    bare = unique_host()  # no app, no index: both headers still sent, empty (as gorouter)
+    router.register(bare, backend.port)
+    seen_bare = hdrs(get(router.port, bare, "/h", headers=[("X-CF-ApplicationID", "spoofed")]).json())
+    assert seen_bare["x-cf-applicationid"] == "" and seen_bare["x-cf-instanceindex"] == ""
+    assert seen_bare["x-cf-instanceid"] == f"127.0.0.1:{backend.port}"
+
     r2 = get(router.port, host, "/h", headers=[("X-Forwarded-Proto", "https")])
     seen2 = hdrs(r2.json())
     assert seen2["x-forwarded-proto"] == "https"

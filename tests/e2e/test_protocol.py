@@ -13,7 +13,7 @@ from support import Client, build_request, get, unique_host
 
 @pytest.fixture(scope="module")
 def prouter(router_factory):
-    return router_factory(endpoint_timeout="1s", endpoint_dial_timeout="1s", request_header_timeout="1s",
+    return router_factory(endpoint_timeout="1s", endpoint_dial_timeout="1s", read_header_timeout="1s",
                           frontend_idle_timeout="2s", max_request_header_bytes=16384,
                           backends={"max_attempts": 3})
 
@@ -221,26 +221,52 @@ def test_backend_dies_mid_response(prouter, host):
         assert len(r.body) < 100000
 
 
+GUID = "6f1e9a2c-3b4d-4e5f-8a9b-0c1d2e3f4a5b"
+
+
 def _app_instances(prouter, backend_factory):
     a, b = backend_factory("inst0"), backend_factory("inst1")
     h = unique_host("inst")
-    prouter.register(h, a.port, app="guid-9", index=0, instance_id="i-0")
-    prouter.register(h, b.port, app="guid-9", index=1, instance_id="i-1")
+    prouter.register(h, a.port, app=GUID, index=0, instance_id="i-0")
+    prouter.register(h, b.port, app=GUID, index=1, instance_id="i-1")
     return h
 
 
 def test_x_cf_app_instance(prouter, backend_factory):
     h = _app_instances(prouter, backend_factory)
     for _ in range(4):
-        r = get(prouter.port, h, "/", headers=[("X-CF-APP-INSTANCE", "guid-9:1")])
+        r = get(prouter.port, h, "/", headers=[("X-CF-APP-INSTANCE", f"{GUID}:1")])
         assert r.json()["name"] == "inst1"
         assert "x-cf-app-instance" not in {k.lower() for k, _ in r.json()["headers"]}
-    r = get(prouter.port, h, "/", headers=[("X-CF-APP-INSTANCE", "guid-9")])
-    assert r.status == 400
-    assert r.header("X-Cf-Routererror") == "invalid_cf_app_instance_header"
-    r = get(prouter.port, h, "/", headers=[("X-CF-APP-INSTANCE", "guid-9:7")])
+    r = get(prouter.port, h, "/", headers=[("X-CF-APP-INSTANCE", f"{GUID}:7")])
     assert r.status == 400
     assert r.header("X-Cf-Routererror") == "unknown_route"
+    assert r.body == (f"400 Bad Request: Requested instance ('7') with guid ('{GUID}') does not exist for route "
+                      f"('{h}')\n").encode()
+
+
+@pytest.mark.parametrize("value", [GUID, f"{GUID}:", f"{GUID}:x", f"{GUID.upper()}:1", "guid-9:1",
+                                   f"{GUID}:1:2", f"{GUID[:-1]}:1", f"{GUID}x:1"])
+def test_malformed_x_cf_app_instance_is_400(prouter, host, value):
+    r = get(prouter.port, host, "/", headers=[("X-CF-APP-INSTANCE", value)])
+    assert r.status == 400
+    assert r.header("X-Cf-Routererror") == "invalid_cf_app_instance_header"
+    assert r.header("Cache-Control") == "no-cache, no-store"
+    assert r.body == b"400 Bad Request: Invalid X-CF-App-Instance Header\n"
+
+
+def test_http10_request_is_answered_with_an_http10_status_line(prouter, host):
+    with Client(prouter.port) as c:
+        c.send(f"GET /echo HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        r = c.read_response()
+    assert (r.version, r.status) == ("HTTP/1.0", 200)
+    with Client(prouter.port) as c:  # a router error too
+        c.send(b"GET / HTTP/1.0\r\nHost: nowhere.e2e.test\r\n\r\n")
+        r = c.read_response()
+    assert (r.version, r.status) == ("HTTP/1.0", 404)
+    with Client(prouter.port) as c:  # and HTTP/1.1 stays HTTP/1.1
+        r = c.request("GET", "/echo", host)
+    assert (r.version, r.status) == ("HTTP/1.1", 200)
 
 
 def _least_connection_check(port, h):

@@ -27,7 +27,8 @@ def tls_router(router_factory, ca):
         certs.append({"cert_chain": "".join(b.bytes().decode() for b in cert.cert_chain_pems),
                       "private_key": cert.private_key_pem.bytes().decode()})
     return router_factory(enable_ssl=True, tls_pem=certs,
-                          backends={"ca_certs": ca.cert_pem.bytes().decode(), "max_attempts": 3},
+                          ca_certs=[ca.cert_pem.bytes().decode()],  # gorouter's top-level list of PEM texts
+                          backends={"max_attempts": 3},
                           extra_headers_to_log=["X-Trace-Me", "Span-Id"],
                           tracing={"enable_zipkin": True})
 

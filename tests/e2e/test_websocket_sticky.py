@@ -120,6 +120,23 @@ def test_sticky_sessions(wrouter, backend_factory):
     wrouter.unregister(host, gone.port)
     r = get(wrouter.port, host, "/", headers=sticky)
     assert r.status == 200 and r.json()["name"] != served
+    # ... and the response re-points __VCAP_ID__ at the instance that served it (as gorouter)
+    other = "inst-b" if inst == "inst-a" else "inst-a"
+    repointed = [p.strip() for p in _cookies(r)["__VCAP_ID__"].split(";")]
+    assert repointed[0] == f"__VCAP_ID__={other}" and "Path=/" in repointed and "HttpOnly" in repointed
+    # served by the instance it asked for: no new cookie
+    r = get(wrouter.port, host, "/", headers=[("Cookie", f"JSESSIONID=abc; __VCAP_ID__={other}")])
+    assert "__VCAP_ID__" not in _cookies(r)
+
+
+def test_negative_max_age_gives_max_age_zero_and_positive_is_copied(wrouter, backend_factory):
+    a = backend_factory("smaxage")
+    host = unique_host("sticky")
+    wrouter.register(host, a.port, instance_id="inst-maxage")
+    expired = [p.strip() for p in _cookies(get(wrouter.port, host, "/cookie?maxage=-1"))["__VCAP_ID__"].split(";")]
+    assert "Max-Age=0" in expired and "Max-Age=-1" not in expired
+    kept = [p.strip() for p in _cookies(get(wrouter.port, host, "/cookie?maxage=300"))["__VCAP_ID__"].split(";")]
+    assert "Max-Age=300" in kept  # Portico's deliberate difference: the two cookies live as long
 
 
 def test_sticky_cookie_path_is_context_path(wrouter, backend_factory):
