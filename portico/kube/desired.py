@@ -15,7 +15,7 @@ host of that Ingress that has no "/" path of its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,8 +240,8 @@ def _service_routes(svc: Obj, resolver: _Resolver, out: set[Registration], probl
         return
     for address, port, instance in resolver.endpoints(meta.get("namespace", "default"), svc, entry):
         for domain in domains:
-            out.add(Registration(context_uri(*domain.split("/", 1)) if "/" in domain else domain,
-                                 address, port, instance, meta.get("uid", "")))
+            host, _, path = domain.partition("/")
+            out.add(Registration(context_uri(host, "/" + path), address, port, instance, meta.get("uid", "")))
 
 
 def desired_state(view: ClusterView, options: Options = Options()) -> DesiredState:
@@ -271,7 +271,3 @@ def tls_secrets(view: ClusterView, options: Options = Options()) -> set[tuple[st
                 if tls.get("secretName"):
                     out.add((ns, tls["secretName"]))
     return out
-
-
-def ingress_keys(objs: Iterable[Obj]) -> list[tuple[str, str]]:
-    return [(_meta(o).get("namespace", ""), _meta(o).get("name", "")) for o in objs]
