@@ -17,6 +17,8 @@ def router(
     ready_fd: int = typer.Option(-1, "--ready-fd", hidden=True),
     stats_dir: Path = typer.Option(None, "--stats-dir", hidden=True),
     log_level: str = typer.Option("", "--log-level", help="Override logging.level from the file."),
+    print_config: bool = typer.Option(False, "--print-config",
+                                      help="Print the settings read from the file (secrets as ***) and exit."),
 ) -> None:
     from portico.config.loader import ConfigError, load_config
     from portico.logs import setup_logging
@@ -28,8 +30,16 @@ def router(
         raise typer.Exit(2)
     if workers:
         settings = dataclasses.replace(settings, workers=workers)
+    if print_config:
+        import yaml
+
+        from portico.config.redact import config_dump
+
+        typer.echo(yaml.safe_dump(config_dump(settings), sort_keys=False), nl=False)
+        raise typer.Exit(0)
     prefix = f"[w{worker_index}] " if worker_index >= 0 else ""
     setup_logging(log_level or settings.logging.level, settings.logging.file, prefix)
+    _log_settings(settings)
 
     if settings.workers > 1 and worker_index < 0:
         from portico.workers import supervise_workers
@@ -49,3 +59,16 @@ def router(
         typer.echo(f"portico router: {exc}", err=True)
         code = 1
     sys.exit(code)
+
+
+def _log_settings(settings) -> None:
+    """The effective settings at debug level, secrets masked: what the router really read from the file."""
+    import logging
+
+    log = logging.getLogger("portico.router")
+    if log.isEnabledFor(logging.DEBUG):
+        import json
+
+        from portico.config.redact import config_dump
+
+        log.debug("settings: %s", json.dumps(config_dump(settings), separators=(",", ":")))

@@ -49,6 +49,13 @@ class ProxyServer:
             self.servers.append(await loop.create_server(
                 lambda: ClientConnection(tls_ctx), config.listen_host, config.ssl_port, backlog=4096,
                 ssl=server_context(config), reuse_port=self.reuse_port or None, reuse_address=True))
+        if config.route_services_hairpinning and config.route_services_secret:
+            # gorouter's internal route services server: route service requests for routes of this router
+            # come back in here rather than out through the load balancer.
+            internal = ctx.with_scheme(b"https")
+            self.servers.append(await loop.create_server(
+                lambda: ClientConnection(internal), "127.0.0.1", config.route_services_internal_server_port,
+                backlog=1024, reuse_port=self.reuse_port or None, reuse_address=True))
         self._schedule_sweep()
         log.info("proxy listening on %s:%d%s", config.listen_host, config.port,
                  f" and TLS on :{config.ssl_port}" if config.enable_ssl else "")
