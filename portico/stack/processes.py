@@ -1,16 +1,22 @@
 """Start, watch and stop child processes cleanly.
 
 Tests and `portico up` both run real servers (nats-server, etcd, HAProxy, routers). Each child gets its own
-process group so that stopping it also stops anything it forked, and nothing outlives its owner.
+process group so that stopping it also stops anything it forked, and nothing outlives its owner: on Linux each
+child also asks the kernel for SIGTERM when its parent dies (PR_SET_PDEATHSIG), so even an owner killed with
+SIGKILL takes its children with it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +57,30 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0,
             time.sleep(0.02)
 
 
+PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def die_with_parent(signum: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A preexec_fn that makes the child get `signum` when this process dies; None where it cannot work.
+
+    The kernel sends it when the *thread* that forked exits, so it is only set up from the main thread (which
+    lives as long as the process). The child checks its parent right after the call: a parent that died in
+    between would otherwise leave it running.
+    """
+    if _prctl is None or threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+    prctl = _prctl
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signum)
+
+    return preexec
+
+
 @dataclass
 class ManagedProcess:
     """A child process in its own process group, with its output captured to a log file."""
@@ -60,6 +90,7 @@ class ManagedProcess:
     log_path: Path
     env: dict[str, str] | None = None
     cwd: str | None = None
+    die_with_parent: bool = True
     popen: subprocess.Popen | None = field(default=None, init=False)
 
     def start(self) -> "ManagedProcess":
@@ -69,6 +100,7 @@ class ManagedProcess:
             self.popen = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=self.env, cwd=self.cwd, start_new_session=True,
+                preexec_fn=die_with_parent() if self.die_with_parent else None,
             )
         finally:
             log.close()
