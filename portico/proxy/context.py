@@ -47,6 +47,7 @@ class ProxyContext:
         self.observe = ExchangeObserver(self.metrics, access_log)
         self.route_services = RouteServices(config, table)
         self.connections: set = set()
+        self.admission = None   # portico.proxy.admission.Admission, set by the server that owns the listeners
         self.tunnels: set = set()
         self.router = RequestRouter(self)
 
