@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
+
 import pytest
 
 from portico.stack.servers import RunningServer, start_etcd, start_nats
+
+# Routers keep a route snapshot in the user's state directory by default (route_snapshot). Tests must neither
+# write there nor load another test's snapshot from a reused port: the session gets its own state directory,
+# and each test its own below.
+os.environ["XDG_STATE_HOME"] = _SESSION_STATE = tempfile.mkdtemp(prefix="portico-test-state-")
+atexit.register(shutil.rmtree, _SESSION_STATE, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _own_state_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
 
 @pytest.fixture

@@ -41,3 +41,43 @@ def test_top_level_ca_certs_list_and_skip_ssl_validation(tmp_path):
     assert load(tmp_path, "port: 1\n").ca_certs == ()
     err = error(tmp_path, "ca_certs:\n- /etc/ssl/ca.pem\n")
     assert err.key == "ca_certs[0]" and err.line == 2 and "PEM" in err.reason
+
+
+def test_route_services_keys(tmp_path):
+    cfg = load(tmp_path, """\
+        route_services_secret: now
+        route_services_secret_decrypt_only: before
+        route_service_timeout: 30s
+        route_services_recommend_https: true
+        route_services_hairpinning: true
+        route_services_hairpinning_allowlist: ["*.apps.internal", svc.example.com]
+        route_services_internal_server_port: 7171
+        route_services:
+          max_attempts: 5
+          strict_signature_validation: true
+        """)
+    assert (cfg.route_services_secret, cfg.route_services_secret_decrypt_only) == ("now", "before")
+    assert cfg.route_services_timeout == 30.0
+    assert cfg.route_services_recommend_https and cfg.route_services_hairpinning
+    assert cfg.route_services_hairpinning_allowlist == ("*.apps.internal", "svc.example.com")
+    assert cfg.route_services_internal_server_port == 7171
+    assert cfg.route_services.max_attempts == 5 and cfg.route_services.strict_signature_validation
+    # unset max_attempts: gorouter would answer every route service request 502; Portico takes 3
+    assert load(tmp_path, "route_services_secret: s\n").route_services.max_attempts == 3
+
+
+def test_route_services_bad_values(tmp_path):
+    err = error(tmp_path, "route_services_hairpinning_allowlist: ['*.*.example.com']\n")
+    assert err.key == "route_services_hairpinning_allowlist" and "Must be wildcard" in err.reason
+    err = error(tmp_path, "route_services:\n  max_attempts: 0\n")
+    assert err.key == "route_services.max_attempts" and err.line == 2
+    err = error(tmp_path, f"route_services:\n  cert_chain: {PEM_A!r}\n")
+    assert err.key == "route_services.private_key"
+
+
+def test_tls_versions(tmp_path):
+    cfg = load(tmp_path, "min_tls_version: TLSv1.3\nmax_tls_version: TLSv1.3\n")
+    assert (cfg.min_tls_version, cfg.max_tls_version) == ("TLSv1.3", "TLSv1.3")
+    assert load(tmp_path, 'min_tls_version: ""\n').min_tls_version == "TLSv1.2"
+    err = error(tmp_path, "max_tls_version: TLSv1.1\n")
+    assert err.key == "max_tls_version" and "TLSv1.2" in err.reason

@@ -25,11 +25,14 @@ from portico.config.settings import (
     LoggingSettings,
     NatsServer,
     NatsSettings,
+    RouteServiceSettings,
+    RouteSnapshotSettings,
     RouterConfig,
     StatusSettings,
     TlsCertificate,
     TracingSettings,
 )
+from portico.routes.uri import allowlist_domains
 
 __all__ = ["ConfigError", "load_config", "parse_duration"]
 
@@ -488,6 +491,14 @@ def _build(top: _Map) -> dict[str, Any]:
         "route_services_secret": top.str("route_services_secret", d.route_services_secret),
         "route_services_timeout": top.duration(("route_services_timeout", "route_service_timeout"),
                                                d.route_services_timeout, positive=True),
+        "route_services_secret_decrypt_only": top.str("route_services_secret_decrypt_only"),
+        "route_services_recommend_https": top.bool("route_services_recommend_https",
+                                                   d.route_services_recommend_https),
+        "route_services_hairpinning": top.bool("route_services_hairpinning", d.route_services_hairpinning),
+        "route_services_hairpinning_allowlist": _hairpinning_allowlist(top),
+        "route_services_internal_server_port": top.port("route_services_internal_server_port",
+                                                        d.route_services_internal_server_port, lo=1),
+        "route_services": _route_services(top),
         "healthcheck_user_agent": top.str("healthcheck_user_agent", d.healthcheck_user_agent)
         or d.healthcheck_user_agent,
         "enable_ssl": top.bool("enable_ssl", d.enable_ssl),
@@ -495,11 +506,17 @@ def _build(top: _Map) -> dict[str, Any]:
         "tls_pem": _tls_pem(top),
         "ca_certs": _ca_certs(top),
         "skip_ssl_validation": top.bool("skip_ssl_validation", d.skip_ssl_validation),
+        # gorouter treats "" as TLSv1.2
+        "min_tls_version": top.choice("min_tls_version", d.min_tls_version,
+                                      ("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3", "")) or d.min_tls_version,
+        "max_tls_version": top.choice("max_tls_version", d.max_tls_version, ("TLSv1.2", "TLSv1.3", ""))
+        or d.max_tls_version,
         "extra_headers_to_log": top.str_list("extra_headers_to_log", d.extra_headers_to_log),
         "access_log": _access_log(top),
         "logging": _logging(top),
         "tracing": _tracing(top),
         "etcd": _etcd(top),
+        "route_snapshot": _route_snapshot(top),
     }
     if c["enable_ssl"] and not c["tls_pem"]:
         _, key_node, _ = top.take("enable_ssl")
@@ -597,6 +614,33 @@ def _backends(top: _Map) -> BackendSettings:
     return backends
 
 
+def _route_services(top: _Map) -> RouteServiceSettings:
+    d = RouteServiceSettings()
+    m = top.section("route_services")
+    settings = RouteServiceSettings(
+        max_attempts=m.int("max_attempts", d.max_attempts, lo=1),
+        strict_signature_validation=m.bool("strict_signature_validation", d.strict_signature_validation),
+        cert_chain=_pem(m, "cert_chain", "CERTIFICATE"),
+        private_key=_pem(m, "private_key", "PRIVATE KEY"),
+    )
+    if bool(settings.cert_chain) != bool(settings.private_key):
+        missing = "private_key" if settings.cert_chain else "cert_chain"
+        raise top.doc.error("route service client TLS needs both cert_chain and private_key", m.dotted(missing),
+                            m.node)
+    m.finish()
+    return settings
+
+
+def _hairpinning_allowlist(top: _Map) -> tuple[str, ...]:
+    entries = top.str_list("route_services_hairpinning_allowlist", ())
+    try:
+        allowlist_domains(entries)
+    except ValueError as exc:
+        _, key_node, _ = top.take("route_services_hairpinning_allowlist")
+        raise top.doc.error(str(exc), "route_services_hairpinning_allowlist", key_node) from None
+    return entries
+
+
 def _pem(m: _Map, key: str, kind: str) -> str:
     """PEM text; checked for its BEGIN line so a file path or a truncated paste is caught at load time."""
     value = m.str(key)
@@ -680,5 +724,17 @@ def _etcd(top: _Map) -> EtcdAnnounceSettings:
     if bool(settings.username) != bool(settings.password):
         missing = "password" if settings.username else "username"
         raise m.doc.error("etcd authentication needs both username and password", m.dotted(missing), m.node)
+    m.finish()
+    return settings
+
+
+def _route_snapshot(top: _Map) -> RouteSnapshotSettings:
+    d = RouteSnapshotSettings()
+    m = top.section("route_snapshot")
+    settings = RouteSnapshotSettings(
+        enabled=m.bool("enabled", d.enabled),
+        file=m.str("file", d.file),
+        interval=m.duration("interval", d.interval, positive=True),
+    )
     m.finish()
     return settings

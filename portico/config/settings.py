@@ -70,6 +70,18 @@ class BackendSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RouteServiceSettings:
+    """gorouter's `route_services` section."""
+
+    # gorouter leaves this 0 when unset, and then answers every route service request 502 unknown_failure;
+    # Portico takes the BOSH job's default instead.
+    max_attempts: int = 3
+    strict_signature_validation: bool = False
+    cert_chain: str = ""          # client certificate presented to TLS route services (PEM text)
+    private_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class TlsCertificate:
     cert_chain: str               # PEM text
     private_key: str = secret()   # PEM text
@@ -106,6 +118,15 @@ class EtcdAnnounceSettings:
     ca_certs: str = ""                # PEM: TLS to etcd (https:// endpoints), verified against these CAs
     cert_chain: str = ""              # PEM: client certificate, when etcd verifies clients
     private_key: str = secret()
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSnapshotSettings:
+    """Portico's own: keep the route table in a file so a restart does not forget every route."""
+
+    enabled: bool = True
+    file: str = ""                # empty: routes-<port>.json in the user's state directory
+    interval: float = 30.0        # also written on drain and on stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +172,12 @@ class RouterConfig:
     sticky_session_cookie_names: tuple[str, ...] = ("JSESSIONID",)
     route_services_secret: str = secret()
     route_services_timeout: float = 60.0
+    route_services_secret_decrypt_only: str = ""  # the previous secret, still accepted (key rotation)
+    route_services_recommend_https: bool = False  # X-CF-Forwarded-Url says https (BOSH default: true)
+    route_services_hairpinning: bool = False      # services that are routes of this router go through it
+    route_services_hairpinning_allowlist: tuple[str, ...] = ()
+    route_services_internal_server_port: int = 7070
+    route_services: RouteServiceSettings = RouteServiceSettings()
     healthcheck_user_agent: str = "HTTP-Monitor/1.1"
 
     enable_ssl: bool = False
@@ -158,12 +185,15 @@ class RouterConfig:
     tls_pem: tuple[TlsCertificate, ...] = ()
     ca_certs: tuple[str, ...] = ()                # PEM texts trusted (with the system CAs) for TLS backends
     skip_ssl_validation: bool = False             # route services' certificates are not verified
+    min_tls_version: str = "TLSv1.2"              # TLSv1.0 .. TLSv1.3
+    max_tls_version: str = "TLSv1.2"              # TLSv1.2 or TLSv1.3
 
     extra_headers_to_log: tuple[str, ...] = ()
     access_log: AccessLogSettings = AccessLogSettings()
     logging: LoggingSettings = LoggingSettings()
     tracing: TracingSettings = TracingSettings()
     etcd: EtcdAnnounceSettings = EtcdAnnounceSettings()
+    route_snapshot: RouteSnapshotSettings = RouteSnapshotSettings()
 
     workers: int = 1                              # Portico: processes sharing the proxy port
     source_path: str = ""                         # the file this came from, for messages

@@ -43,6 +43,7 @@ class TemplateResource:
     check_timeout: float = 30.0
     reload_timeout: float = 30.0
     vars: dict[str, Any] = field(default_factory=dict)
+    engine: str = "go"             # "go" (confd's text/template) or "jinja2"
 
     @property
     def watched(self) -> list[str]:
@@ -96,6 +97,21 @@ def resolve_owner(resource: "TemplateResource") -> tuple[int | None, int | None]
     return uid, gid
 
 
+JINJA_SUFFIXES = (".j2", ".jinja", ".jinja2")
+ENGINES = {"go": "go", "gotemplate": "go", "text/template": "go", "jinja2": "jinja2", "jinja": "jinja2"}
+
+
+def choose_engine(src: str, declared: Any, where: str) -> str:
+    """`engine = "go" | "jinja2"` in the TOML wins; otherwise `.j2`/`.jinja`/`.jinja2` is Jinja2 and any other
+    template (confd's `.tmpl`) is Go."""
+    if declared is not None:
+        engine = ENGINES.get(str(declared).lower())
+        if engine is None:
+            raise ResourceError(f"{where}: engine {declared!r} is not one of \"go\", \"jinja2\"")
+        return engine
+    return "jinja2" if src.lower().endswith(JINJA_SUFFIXES) else "go"
+
+
 def load_resource(path: Path, templates_dir: Path, global_prefix: str = "/") -> TemplateResource:
     """Read one template resource file; raise ResourceError naming the file on any problem."""
     try:
@@ -128,6 +144,7 @@ def load_resource(path: Path, templates_dir: Path, global_prefix: str = "/") -> 
         debounce=number("debounce", 0.5), min_reload_interval=number("min_reload_interval", 1.0),
         check_timeout=number("check_timeout", 30.0), reload_timeout=number("reload_timeout", 30.0),
         vars=dict(table.get("vars", {})),
+        engine=choose_engine(table["src"], table.get("engine"), str(path)),
     )
 
 

@@ -6,6 +6,7 @@ import asyncio
 
 from portico.config.settings import RouterConfig
 from portico.proxy.observer import ExchangeObserver
+from portico.proxy.route_services import RouteServices
 from portico.proxy.upstream import Connector
 from portico.routes.table import RouteTable
 from portico.state import RouterState
@@ -44,7 +45,9 @@ class ProxyContext:
         self.sticky = StickySessions(config) if self.sticky_cookie_names else None
         self.zipkin = ZipkinHeaders() if config.tracing.enable_zipkin else None
         self.observe = ExchangeObserver(self.metrics, access_log)
+        self.route_services = RouteServices(config, table)
         self.connections: set = set()
+        self.admission = None   # portico.proxy.admission.Admission, set by the server that owns the listeners
         self.tunnels: set = set()
         self.router = RequestRouter(self)
 

@@ -36,6 +36,7 @@ _STATUS_LINES: dict[tuple[int, bytes, bool], bytes] = {}
 _R_HOP, _R_LENGTH, _R_VCAP_ID, _R_SET_COOKIE = (object() for _ in range(4))
 _RESPONSE_SPECIAL = {
     b"content-length": _R_LENGTH, b"x-vcap-request-id": _R_VCAP_ID, b"set-cookie": _R_SET_COOKIE,
+    b"x-cf-proxy-signature": _R_HOP,    # never shown to clients, as gorouter (a signature is a credential)
     **{name: _R_HOP for name in HOP_BY_HOP},
 }
 
@@ -94,6 +95,7 @@ class Exchange:
     session_cookie = b""        # the app's session Set-Cookie value, for __VCAP_ID__
     app_sets_vcap_id = False
     app_instance: "Endpoint | None" = None
+    route_service: "Endpoint | None" = None     # set while the request goes to its route service
     log_values: tuple = ()
     deadline = 0.0
     finished = False
@@ -123,7 +125,7 @@ class Exchange:
     def attempt(self) -> None:
         ctx = self.ctx
         now = ctx.loop.time()
-        ep = self.app_instance
+        ep = self.route_service or self.app_instance
         if ep is None:
             ep = self._sticky_endpoint(now) if self.sticky_id else None
         if ep is None:
@@ -176,10 +178,13 @@ class Exchange:
             self.last_error = err
             self.tried = [*self.tried, ep]
             now = self.ctx.loop.time()
-            ep.benched_until = now + self.ctx.bench_seconds
-            if err.tls_handshake:
-                self.ctx.table.remove_endpoint(self.pool, ep)
-            if self.attempts < self.ctx.max_attempts and self._retry_budget_left():
+            service = self.route_service is not None
+            if not service:
+                ep.benched_until = now + self.ctx.bench_seconds
+                if err.tls_handshake:
+                    self.ctx.table.remove_endpoint(self.pool, ep)
+            max_attempts = self.ctx.route_services.max_attempts if service else self.ctx.max_attempts
+            if self.attempts < max_attempts and self._retry_budget_left():
                 self.ctx.metrics.backend_retries += 1
                 self.attempt()
             else:

@@ -86,8 +86,30 @@ def backend_context_factory(config: RouterConfig):
     if config.backends.cert_chain and config.backends.private_key:
         _load_chain(ctx, TlsCertificate(config.backends.cert_chain, config.backends.private_key))
     ctx.set_alpn_protocols(["http/1.1"])
+    service_ctx = route_service_context(config)
 
-    def context_for(_endpoint) -> ssl.SSLContext:
-        return ctx
+    def context_for(endpoint) -> ssl.SSLContext:
+        return service_ctx if endpoint.is_route_service else ctx
 
     return context_for
+
+
+TLS_VERSIONS = {"TLSv1.0": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+                "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def route_service_context(config: RouterConfig) -> ssl.SSLContext:
+    """The client context for https route services: ca_certs (or no check at all with skip_ssl_validation),
+    route_services.cert_chain/private_key, and min_tls_version..max_tls_version (gorouter: both TLSv1.2)."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    load_ca_certs(ctx, config)
+    if config.skip_ssl_validation:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    services = config.route_services
+    if services.cert_chain and services.private_key:
+        _load_chain(ctx, TlsCertificate(services.cert_chain, services.private_key))
+    ctx.minimum_version = TLS_VERSIONS[config.min_tls_version]
+    ctx.maximum_version = TLS_VERSIONS[config.max_tls_version]
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
