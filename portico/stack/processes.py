@@ -90,20 +90,33 @@ class ManagedProcess:
     log_path: Path
     env: dict[str, str] | None = None
     cwd: str | None = None
+    extra_logs: dict[int, Path] = field(default_factory=dict)   # fd number in the child -> file appended to
     die_with_parent: bool = True
     popen: subprocess.Popen | None = field(default=None, init=False)
 
     def start(self) -> "ManagedProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
+        extra = {fd: open(path, "ab") for fd, path in self.extra_logs.items()}
+
+        parent_death = die_with_parent() if self.die_with_parent else None
+
+        def prepare_child() -> None:   # in the child, before exec
+            if parent_death is not None:
+                parent_death()
+            for fd, file in extra.items():   # each file at the fd number asked for
+                os.dup2(file.fileno(), fd)
+
         try:
             self.popen = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=self.env, cwd=self.cwd, start_new_session=True,
-                preexec_fn=die_with_parent() if self.die_with_parent else None,
+                preexec_fn=prepare_child if extra or parent_death else None, pass_fds=tuple(extra),
             )
         finally:
             log.close()
+            for file in extra.values():
+                file.close()
         return self
 
     @property
