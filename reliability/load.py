@@ -27,6 +27,7 @@ class LoadStats:
     statuses: Counter = field(default_factory=Counter)
     failures: list[Failure] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    ok_at: list[float] = field(default_factory=list)    # seconds since the load started, per ok response
     seconds: float = 0.0
 
     @property
@@ -130,6 +131,12 @@ class SteadyLoad:
         """A time.monotonic() value as seconds since the load started (the clock of Failure.at)."""
         return monotonic - self._t0
 
+    def first_ok_after(self, monotonic: float) -> float | None:
+        """Seconds from `monotonic` to the first ok response after it (None when there was none)."""
+        start = monotonic - self._t0
+        later = [t for t in self.stats.ok_at if t >= start]
+        return round(min(later) - start, 3) if later else None
+
     def failures_between(self, start: float, end: float) -> int:
         """Failures that happened between these time.monotonic() values."""
         return sum(1 for f in self.stats.failures if start - self._t0 <= f.at <= end - self._t0)
@@ -177,7 +184,9 @@ class SteadyLoad:
             self.stats.statuses[status] += 1
             if status == self.expect:
                 self.stats.ok += 1
-                self.stats.latencies.append(time.monotonic() - t)
+                done = time.monotonic()
+                self.stats.latencies.append(done - t)
+                self.stats.ok_at.append(done - self._t0)
             else:
                 self._fail(f"status {status}")
             if not keep:

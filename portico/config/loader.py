@@ -22,10 +22,12 @@ from portico.config.settings import (
     AccessLogSettings,
     BackendSettings,
     EtcdAnnounceSettings,
+    HttpRewriteSettings,
     LoggingSettings,
     NatsServer,
     NatsSettings,
     RouteServiceSettings,
+    RouteSnapshotSettings,
     RouterConfig,
     StatusSettings,
     TlsCertificate,
@@ -485,6 +487,11 @@ def _build(top: _Map) -> dict[str, Any]:
         "max_request_header_bytes": top.int("max_request_header_bytes", d.max_request_header_bytes, lo=0)
         or d.max_request_header_bytes,
         "empty_pool_response_code_503": top.bool("empty_pool_response_code_503", d.empty_pool_response_code_503),
+        "force_forwarded_proto_https": top.bool("force_forwarded_proto_https", d.force_forwarded_proto_https),
+        "sanitize_forwarded_proto": top.bool("sanitize_forwarded_proto", d.sanitize_forwarded_proto),
+        "hop_by_hop_headers_to_filter": top.str_list("hop_by_hop_headers_to_filter", ()),
+        "keep_alive_100_continue_requests": top.bool("keep_alive_100_continue_requests",
+                                                     d.keep_alive_100_continue_requests),
         "secure_cookies": top.bool("secure_cookies", d.secure_cookies),
         "sticky_session_cookie_names": top.str_list("sticky_session_cookie_names", d.sticky_session_cookie_names),
         "route_services_secret": top.str("route_services_secret", d.route_services_secret),
@@ -498,6 +505,7 @@ def _build(top: _Map) -> dict[str, Any]:
         "route_services_internal_server_port": top.port("route_services_internal_server_port",
                                                         d.route_services_internal_server_port, lo=1),
         "route_services": _route_services(top),
+        "http_rewrite": _http_rewrite(top),
         "healthcheck_user_agent": top.str("healthcheck_user_agent", d.healthcheck_user_agent)
         or d.healthcheck_user_agent,
         "enable_ssl": top.bool("enable_ssl", d.enable_ssl),
@@ -515,6 +523,7 @@ def _build(top: _Map) -> dict[str, Any]:
         "logging": _logging(top),
         "tracing": _tracing(top),
         "etcd": _etcd(top),
+        "route_snapshot": _route_snapshot(top),
     }
     if c["enable_ssl"] and not c["tls_pem"]:
         _, key_node, _ = top.take("enable_ssl")
@@ -629,6 +638,32 @@ def _route_services(top: _Map) -> RouteServiceSettings:
     return settings
 
 
+def _http_rewrite(top: _Map) -> HttpRewriteSettings:
+    """http_rewrite.responses.{remove_headers: [{name}], add_headers_if_not_present: [{name, value}]}."""
+    m = top.section("http_rewrite")
+    responses = m.section("responses")
+    lists: dict[str, list[tuple[str, str]]] = {}
+    for key in ("remove_headers", "add_headers_if_not_present"):
+        lists[key] = []
+        for item_key, node in responses.items(key) or []:
+            item = top.doc.mapping(node, item_key, node)
+            name = item.str("name")
+            if not name or not _HEADER_NAME.match(name):
+                raise top.doc.error(f"expected a header name, got {_show(name)}", f"{item_key}.name", node)
+            value = item.str("value")
+            if "\r" in value or "\n" in value:
+                raise top.doc.error("a header value must be one line", f"{item_key}.value", node)
+            lists[key].append((name, value))
+            item.finish()
+    responses.finish()
+    m.finish()
+    return HttpRewriteSettings(remove_headers=tuple(n for n, _ in lists["remove_headers"]),
+                               add_headers_if_not_present=tuple(lists["add_headers_if_not_present"]))
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+
+
 def _hairpinning_allowlist(top: _Map) -> tuple[str, ...]:
     entries = top.str_list("route_services_hairpinning_allowlist", ())
     try:
@@ -722,5 +757,17 @@ def _etcd(top: _Map) -> EtcdAnnounceSettings:
     if bool(settings.username) != bool(settings.password):
         missing = "password" if settings.username else "username"
         raise m.doc.error("etcd authentication needs both username and password", m.dotted(missing), m.node)
+    m.finish()
+    return settings
+
+
+def _route_snapshot(top: _Map) -> RouteSnapshotSettings:
+    d = RouteSnapshotSettings()
+    m = top.section("route_snapshot")
+    settings = RouteSnapshotSettings(
+        enabled=m.bool("enabled", d.enabled),
+        file=m.str("file", d.file),
+        interval=m.duration("interval", d.interval, positive=True),
+    )
     m.finish()
     return settings

@@ -82,6 +82,14 @@ class RouteServiceSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpRewriteSettings:
+    """gorouter's `http_rewrite.responses`: response headers removed, and added when the app set none."""
+
+    remove_headers: tuple[str, ...] = ()
+    add_headers_if_not_present: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class TlsCertificate:
     cert_chain: str               # PEM text
     private_key: str = secret()   # PEM text
@@ -118,6 +126,15 @@ class EtcdAnnounceSettings:
     ca_certs: str = ""                # PEM: TLS to etcd (https:// endpoints), verified against these CAs
     cert_chain: str = ""              # PEM: client certificate, when etcd verifies clients
     private_key: str = secret()
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSnapshotSettings:
+    """Portico's own: keep the route table in a file so a restart does not forget every route."""
+
+    enabled: bool = True
+    file: str = ""                # empty: routes-<port>.json in the user's state directory
+    interval: float = 30.0        # also written on drain and on stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +176,10 @@ class RouterConfig:
     max_uri_bytes: int = 8192                     # Portico: a longer request target is answered 414
     empty_pool_response_code_503: bool = True
 
+    force_forwarded_proto_https: bool = False     # X-Forwarded-Proto: https on every request
+    sanitize_forwarded_proto: bool = False        # X-Forwarded-Proto: the listener's scheme, the client's ignored
+    hop_by_hop_headers_to_filter: tuple[str, ...] = ()  # named in Connection, but still passed on
+    keep_alive_100_continue_requests: bool = False  # else 100-continue requests close the backend connection
     secure_cookies: bool = False
     sticky_session_cookie_names: tuple[str, ...] = ("JSESSIONID",)
     route_services_secret: str = secret()
@@ -169,6 +190,7 @@ class RouterConfig:
     route_services_hairpinning_allowlist: tuple[str, ...] = ()
     route_services_internal_server_port: int = 7070
     route_services: RouteServiceSettings = RouteServiceSettings()
+    http_rewrite: HttpRewriteSettings = HttpRewriteSettings()
     healthcheck_user_agent: str = "HTTP-Monitor/1.1"
 
     enable_ssl: bool = False
@@ -184,6 +206,7 @@ class RouterConfig:
     logging: LoggingSettings = LoggingSettings()
     tracing: TracingSettings = TracingSettings()
     etcd: EtcdAnnounceSettings = EtcdAnnounceSettings()
+    route_snapshot: RouteSnapshotSettings = RouteSnapshotSettings()
 
     workers: int = 1                              # Portico: processes sharing the proxy port
     source_path: str = ""                         # the file this came from, for messages

@@ -417,6 +417,7 @@ class Router:
             "start_response_delay_interval": "0s",
             "access_log": {"file": str(self.access_log)},
             "logging": {"level": "info", "file": str(self.workdir / "router.log")},
+            "route_snapshot": {"file": str(self.workdir / "routes-snapshot.json")},
         }
         self.config = _merge(base, self.overrides)
         if "ssl_port" in self.config:
