@@ -111,6 +111,8 @@ class ProxyServer:
         if self._sweeper is not None:
             self._sweeper.cancel()
         self.stop_accepting()
+        if self.ctx is None:  # stopped before it started (SIGTERM while waiting for NATS)
+            return
         for conn in list(self.ctx.connections):
             if conn.transport is not None:
                 conn.transport.abort()
