@@ -1,8 +1,9 @@
 """One router process: the parts wired together in gorouter's startup order, and its signals.
 
-Startup: status port (answering 503), NATS connect, router.start, subscribe, pruning, wait
-start_response_delay_interval, open the proxy port, report healthy, announce in etcd. SIGUSR1 drains;
-SIGTERM and SIGINT stop at once.
+Startup: status port (answering 503), load the route snapshot, NATS connect, router.start, subscribe, pruning,
+wait start_response_delay_interval (skipped when the snapshot restored routes), open the proxy port, report
+healthy, announce in etcd. SIGUSR1 drains; SIGTERM and SIGINT stop at once. The snapshot is written every
+interval, on drain and on stop.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from portico.bus.pruner import Pruner
 from portico.bus.subscriber import RouteBus
 from portico.config.settings import RouterConfig
 from portico.proxy.server import ProxyServer
+from portico.route_snapshot import RouteSnapshotKeeper
 from portico.routes.table import RouteTable
 from portico.state import DRAINING, RouterState
 from portico.status.server import StatusServer
@@ -52,6 +54,8 @@ class RouterApp:
             from portico.observe.access_log import AccessLog
 
             self.access_log = AccessLog(config.access_log.file, tuple(config.extra_headers_to_log))
+        self.snapshot = RouteSnapshotKeeper(config.route_snapshot, config.port, self.table,
+                                            writer=worker_index == 0)
         self.pruner = Pruner(config, self.table, self.state)
         self.bus = RouteBus(config, self.table, self.state, on_reconnect=self.pruner.on_nats_reconnected)
         self.status = StatusServer(config, self.table, self.state, stats_dir=stats_dir,
@@ -90,9 +94,12 @@ class RouterApp:
         tune_garbage_collector()
         if self.status is not None:
             await self.status.start()
+        restored = self.snapshot.load()
         await self.bus.start()
         self.pruner.start()
-        if config.start_response_delay_interval > 0:
+        self.snapshot.start()
+        if config.start_response_delay_interval > 0 and not restored:
+            # gorouter's wait for registrations to arrive; a restored table already has them
             await asyncio.sleep(config.start_response_delay_interval)
         if self.access_log is not None:
             self.access_log.start(asyncio.get_running_loop())
@@ -132,6 +139,7 @@ class RouterApp:
             return
         config = self.config
         self.state.mark_draining()
+        await self.snapshot.write()
         log.info("draining: /health answers 503; waiting drain_wait %.1fs", config.drain_wait)
         if self.announcer is not None:
             try:
@@ -148,6 +156,10 @@ class RouterApp:
 
     async def _shutdown(self) -> None:
         self.proxy.close()
+        try:
+            await asyncio.wait_for(self.snapshot.stop(), 5.0)
+        except Exception as exc:  # a slow disk must not keep the router from exiting
+            log.warning("route snapshot not written at stop: %s", exc)
         if self.announcer is not None:
             try:
                 await asyncio.wait_for(self.announcer.stop(), 2.0)

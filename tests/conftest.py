@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
+
 import pytest
 
 from portico.stack.servers import RunningServer, start_etcd, start_nats
+
+# Routers keep a route snapshot in the user's state directory by default (route_snapshot). Tests must neither
+# write there nor load another test's snapshot from a reused port: the session gets its own state directory,
+# and each test its own below.
+os.environ["XDG_STATE_HOME"] = _SESSION_STATE = tempfile.mkdtemp(prefix="portico-test-state-")
+atexit.register(shutil.rmtree, _SESSION_STATE, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _own_state_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
 
 @pytest.fixture
@@ -19,3 +35,15 @@ def etcd_server(tmp_path) -> RunningServer:
     server = start_etcd(workdir=tmp_path / "etcd")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def kube_api(tmp_path_factory):
+    """A real kube-apiserver + etcd, one per test module (it takes about 2 s and 270 MiB to start)."""
+    from kubeapi import kube_apiserver_binary, start_kube_apiserver
+
+    if kube_apiserver_binary() is None:
+        pytest.skip("no kube-apiserver: set KUBEBUILDER_ASSETS (envtest) or provide ../shared/k8s")
+    api = start_kube_apiserver(tmp_path_factory.mktemp("kube"))
+    yield api
+    api.stop()

@@ -378,9 +378,10 @@ async def test_route_bus_uses_the_fast_lane_and_greets_on_nats_py(nats_server, c
     assert not bus.state.nats_connected
 
 
-def test_route_bus_falls_back_to_nats_py_with_tls():
+def test_route_bus_uses_the_fast_lane_with_tls_too():
     tls = RouterConfig(nats=NatsSettings(tls_enabled=True))
-    assert not RouteBus(tls, RouteTable(), RouterState()).use_fastlane
+    bus = RouteBus(tls, RouteTable(), RouterState())
+    assert bus.use_fastlane and bus.tls_context is not None
     assert RouteBus(RouterConfig(), RouteTable(), RouterState()).use_fastlane
     assert not RouteBus(RouterConfig(), RouteTable(), RouterState(), fastlane=False).use_fastlane
 

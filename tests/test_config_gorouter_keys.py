@@ -41,3 +41,62 @@ def test_top_level_ca_certs_list_and_skip_ssl_validation(tmp_path):
     assert load(tmp_path, "port: 1\n").ca_certs == ()
     err = error(tmp_path, "ca_certs:\n- /etc/ssl/ca.pem\n")
     assert err.key == "ca_certs[0]" and err.line == 2 and "PEM" in err.reason
+
+
+def test_route_services_keys(tmp_path):
+    cfg = load(tmp_path, """\
+        route_services_secret: now
+        route_services_secret_decrypt_only: before
+        route_service_timeout: 30s
+        route_services_recommend_https: true
+        route_services_hairpinning: true
+        route_services_hairpinning_allowlist: ["*.apps.internal", svc.example.com]
+        route_services_internal_server_port: 7171
+        route_services:
+          max_attempts: 5
+          strict_signature_validation: true
+        """)
+    assert (cfg.route_services_secret, cfg.route_services_secret_decrypt_only) == ("now", "before")
+    assert cfg.route_services_timeout == 30.0
+    assert cfg.route_services_recommend_https and cfg.route_services_hairpinning
+    assert cfg.route_services_hairpinning_allowlist == ("*.apps.internal", "svc.example.com")
+    assert cfg.route_services_internal_server_port == 7171
+    assert cfg.route_services.max_attempts == 5 and cfg.route_services.strict_signature_validation
+    # unset max_attempts: gorouter would answer every route service request 502; Portico takes 3
+    assert load(tmp_path, "route_services_secret: s\n").route_services.max_attempts == 3
+
+
+def test_route_services_bad_values(tmp_path):
+    err = error(tmp_path, "route_services_hairpinning_allowlist: ['*.*.example.com']\n")
+    assert err.key == "route_services_hairpinning_allowlist" and "Must be wildcard" in err.reason
+    err = error(tmp_path, "route_services:\n  max_attempts: 0\n")
+    assert err.key == "route_services.max_attempts" and err.line == 2
+    err = error(tmp_path, f"route_services:\n  cert_chain: {PEM_A!r}\n")
+    assert err.key == "route_services.private_key"
+
+
+def test_tls_versions(tmp_path):
+    cfg = load(tmp_path, "min_tls_version: TLSv1.3\nmax_tls_version: TLSv1.3\n")
+    assert (cfg.min_tls_version, cfg.max_tls_version) == ("TLSv1.3", "TLSv1.3")
+    assert load(tmp_path, 'min_tls_version: ""\n').min_tls_version == "TLSv1.2"
+    err = error(tmp_path, "max_tls_version: TLSv1.1\n")
+    assert err.key == "max_tls_version" and "TLSv1.2" in err.reason
+
+
+def test_forwarded_proto_hop_by_hop_100_continue_and_http_rewrite(tmp_path):
+    cfg = load(tmp_path, """\
+        force_forwarded_proto_https: true
+        sanitize_forwarded_proto: true
+        hop_by_hop_headers_to_filter: [X-Keep]
+        keep_alive_100_continue_requests: true
+        http_rewrite:
+          responses:
+            remove_headers: [{name: Server}]
+            add_headers_if_not_present: [{name: X-Frame-Options, value: DENY}]
+        """)
+    assert cfg.force_forwarded_proto_https and cfg.sanitize_forwarded_proto
+    assert cfg.hop_by_hop_headers_to_filter == ("X-Keep",) and cfg.keep_alive_100_continue_requests
+    assert cfg.http_rewrite.remove_headers == ("Server",)
+    assert cfg.http_rewrite.add_headers_if_not_present == (("X-Frame-Options", "DENY"),)
+    err = error(tmp_path, "http_rewrite:\n  responses:\n    remove_headers: [{name: 'bad name'}]\n")
+    assert err.key == "http_rewrite.responses.remove_headers[0].name"

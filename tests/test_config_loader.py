@@ -522,7 +522,7 @@ def test_unknown_keys_ignored_recorded_and_logged(tmp_path, caplog):
           - hostname: n1
             port: 4222
             weight: 3
-          ca_certs: ""
+          pool_size: 2
         backends:
           max_attempts: 2
           enable_tls: true
@@ -535,11 +535,11 @@ def test_unknown_keys_ignored_recorded_and_logged(tmp_path, caplog):
     """))
     assert cfg.port == 8081 and cfg.backends.max_attempts == 2
     assert set(cfg.ignored_keys) == {
-        "oauth", "status.tls", "status.routes.extra", "nats.hosts[0].weight", "nats.ca_certs",
+        "oauth", "status.tls", "status.routes.extra", "nats.hosts[0].weight", "nats.pool_size",
         "backends.enable_tls", "logging.format.colour", "tracing.enable_w3c",
     }
     logged = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
-    assert "ignoring unknown key oauth" in logged and "ignoring unknown key nats.ca_certs" in logged
+    assert "ignoring unknown key oauth" in logged and "ignoring unknown key nats.pool_size" in logged
 
 
 def test_merge_of_a_non_mapping(tmp_path):

@@ -175,6 +175,8 @@ access_log:
   file: {workdir}/access.log
 droplet_stale_threshold: 600s
 prune_stale_droplets_interval: 600s
+route_snapshot:
+  enabled: false
 """
 
 

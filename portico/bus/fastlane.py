@@ -15,8 +15,9 @@ Scope is deliberately small. One plain-TCP connection subscribed to exactly rout
 router.unregister (sid 2): both on one connection, so a register and a later unregister of the same route
 are applied in the order they were published. It answers server PINGs, sends its own PINGs to notice a dead
 connection, skips headers if an HMSG ever arrives, and reconnects forever on its own (rotating servers,
-capped backoff). Everything low-volume - router.start, router.greet replies, TLS connections - stays on
-nats-py (`RouteBus` falls back to nats-py for the route subjects too when `nats.tls_enabled`).
+capped backoff). With `nats.tls_enabled` it upgrades the connection to TLS after the server's INFO, as NATS
+clients do, through the event loop's own TLS transport (`loop.start_tls`): TLS costs the lane only the
+decryption. Everything low-volume - router.start, router.greet replies - stays on nats-py.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import socket
+import ssl
 import time
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from portico.bus.applier import PayloadApplier, RateLimitedLog
+from portico.bus.backoff import FIRST_WAIT, MAX_WAIT, reconnect_delay
 from portico.bus.messages import REGISTER, UNREGISTER
 from portico.routes.table import RouteTable
 from portico.state import RouterState
@@ -139,8 +141,9 @@ class FrameParser:
 class _LaneProtocol(asyncio.Protocol):
     """One connection's life: CONNECT + SUBs on INFO, ready on the first PONG, frames to the parser."""
 
-    def __init__(self, lane: "FastLane") -> None:
+    def __init__(self, lane: "FastLane", server_hostname: str = "") -> None:
         self.lane = lane
+        self.server_hostname = server_hostname
         self.transport: asyncio.Transport | None = None
         self.greeted = False
         self.ready = False
@@ -194,8 +197,13 @@ class _LaneProtocol(asyncio.Protocol):
         elif line.startswith(b"INFO"):
             if not self.greeted:
                 self.greeted = True
-                self.transport.write(self.lane._handshake)
-                self.outstanding_pings += 1  # the PING at the end of the handshake
+                tls = self.lane.tls_context
+                if tls is not None:
+                    self._start_tls(tls)   # CONNECT and SUBs go out once the handshake is done
+                elif b'"tls_required":true' in line.replace(b" ", b""):
+                    self._fail("the NATS server requires TLS; set nats.tls_enabled (and nats.ca_certs)")
+                else:
+                    self._send_handshake()
         elif line.startswith(b"-ERR"):
             self.error = line[5:].decode("utf-8", "replace").strip(" '")
             log.warning("NATS route feed: server error: %s", self.error)
@@ -203,6 +211,38 @@ class _LaneProtocol(asyncio.Protocol):
             pass
         else:
             raise ProtocolError(f"unexpected protocol line {line[:80]!r}")
+
+    def _send_handshake(self) -> None:
+        self.transport.write(self.lane._handshake)
+        self.outstanding_pings += 1  # the PING at the end of the handshake
+
+    def _start_tls(self, ctx: ssl.SSLContext) -> None:
+        loop = asyncio.get_running_loop()
+        raw = self.transport
+        upgrade = loop.create_task(loop.start_tls(raw, self, ctx, server_hostname=self.server_hostname,
+                                                  ssl_handshake_timeout=self.lane.connect_timeout))
+
+        def upgraded(task: asyncio.Task) -> None:
+            if task.cancelled() or task.exception() is not None:
+                err = "cancelled" if task.cancelled() else _describe(task.exception())
+                raw.abort()
+                self._fail(f"TLS handshake failed: {err}")
+                return
+            self.transport = task.result()
+            self._send_handshake()
+
+        upgrade.add_done_callback(upgraded)
+
+    def _fail(self, reason: str) -> None:
+        """The connection cannot be used: record why and drop it (the lane reconnects)."""
+        self.error = reason
+        log.warning("NATS route feed: %s", reason)
+        if self.transport is not None:
+            self.transport.abort()
+        if not self.ready_fut.done():
+            self.ready_fut.set_exception(ConnectionError(reason))
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     def ping(self) -> bool:
         """Send a keep-alive PING; False when too many went unanswered (the connection is then dropped)."""
@@ -225,10 +265,12 @@ class FastLane:
 
     def __init__(self, urls: list[str], table: RouteTable, state: RouterState,
                  clock: Callable[[], float] = time.monotonic, *, name: str = "portico-router-routes",
-                 reconnect_wait: float = 1.0, max_reconnect_wait: float = 4.0, connect_timeout: float = 2.0,
+                 reconnect_wait: float = FIRST_WAIT, max_reconnect_wait: float = MAX_WAIT,
+                 connect_timeout: float = 2.0,
                  ping_interval: float = 20.0, max_outstanding_pings: int = 3,
                  on_connected: Callable[[bool], None] | None = None,
-                 on_disconnected: Callable[[], None] | None = None) -> None:
+                 on_disconnected: Callable[[], None] | None = None,
+                 tls_context: ssl.SSLContext | None = None, token: str = "") -> None:
         if not urls:
             raise ValueError("no NATS servers configured")
         self.servers = [_parse_url(u) for u in urls]
@@ -243,6 +285,8 @@ class FastLane:
         self.max_outstanding_pings = max_outstanding_pings
         self.on_connected = on_connected
         self.on_disconnected = on_disconnected
+        self.tls_context = tls_context        # None: plain TCP
+        self.token = token
         self.connected = False
         self.connected_server: str | None = None
         self._proto: _LaneProtocol | None = None
@@ -290,7 +334,7 @@ class FastLane:
             server = self.servers[self._server_index % len(self.servers)]
             self._server_index += 1
             host, port, user, password = server
-            proto = _LaneProtocol(self)
+            proto = _LaneProtocol(self, host)
             self._handshake = self._connect_frames(user, password)
             try:
                 await asyncio.wait_for(loop.create_connection(lambda: proto, host, port), self.connect_timeout)
@@ -307,8 +351,7 @@ class FastLane:
                     log.debug("NATS route feed cannot connect to %s:%d: %s", host, port, reason)
                 if failures % len(self.servers) == 0:  # a full round failed: back off before the next one
                     rounds = failures // len(self.servers)
-                    wait = min(self.reconnect_wait * (2 ** (rounds - 1)), self.max_reconnect_wait)
-                    await asyncio.sleep(wait * random.uniform(0.8, 1.0))
+                    await asyncio.sleep(reconnect_delay(rounds, self.reconnect_wait, self.max_reconnect_wait))
                 continue
             failures = 0
             self._failure_log = RateLimitedLog(burst=1, window=30.0)
@@ -319,7 +362,7 @@ class FastLane:
                 return
             reason = proto.error or (_describe(exc) if exc is not None else "connection closed")
             log.warning("NATS route feed lost its connection to %s:%d (%s); reconnecting", host, port, reason)
-            await asyncio.sleep(min(self.reconnect_wait, 0.05) * random.random())
+            await asyncio.sleep(reconnect_delay(0, self.reconnect_wait, self.max_reconnect_wait))
 
     async def _keepalive(self, proto: _LaneProtocol):
         while True:
@@ -334,6 +377,10 @@ class FastLane:
         if user:
             opts["user"] = user
             opts["pass"] = password
+        elif self.token:
+            opts["auth_token"] = self.token
+        if self.tls_context is not None:
+            opts["tls_required"] = True
         return (b"CONNECT " + json.dumps(opts, separators=(",", ":")).encode() + b"\r\n"
                 b"SUB " + REGISTER.encode() + b" 1\r\nSUB " + UNREGISTER.encode() + b" 2\r\nPING\r\n")
 

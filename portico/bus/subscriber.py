@@ -4,14 +4,17 @@ publish_start_message_interval when set).
 
 router.register / router.unregister arrive on the fast lane (portico.bus.fastlane: its own lean connection,
 parsed and applied straight from the socket reads, see why there); nats-py carries the low-volume rest
-(router.start, router.greet). With `nats.tls_enabled` the route subjects go through nats-py too, applied right
-in its subscription callback. Either way a message is a msgspec decode and a few table calls, no queue in
+(router.start, router.greet). With `nats.tls_enabled` both connections use TLS (CAs from `nats.ca_certs`, a
+client certificate from `nats.cert_chain`/`nats.private_key`); `nats.user`/`pass` or `nats.token`
+authenticate both. With `fastlane=False` the route subjects go through nats-py, applied right in its
+subscription callback. Either way a message is a msgspec decode and a few table calls, no queue in
 between, and a message that does not decode is logged on one line, counted and dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import re
 import time
@@ -21,7 +24,8 @@ import nats
 from nats.aio.client import Client
 from nats.errors import SlowConsumerError
 
-from portico.bus.applier import PayloadApplier
+from portico.bus.applier import PayloadApplier, RateLimitedLog
+from portico.bus.backoff import FIRST_WAIT, MAX_WAIT, reconnect_delay
 from portico.bus.fastlane import FastLane
 from portico.bus.messages import (
     GREET, REGISTER, START, UNREGISTER, start_message,
@@ -29,6 +33,7 @@ from portico.bus.messages import (
 from portico.config.settings import RouterConfig
 from portico.routes.table import RouteTable
 from portico.state import RouterState
+from portico.tls_client import client_context
 
 log = logging.getLogger("portico.bus")
 
@@ -57,15 +62,18 @@ class RouteBus:
     """
 
     def __init__(self, config: RouterConfig, table: RouteTable, state: RouterState,
-                 clock: Callable[[], float] = time.monotonic, *, reconnect_wait: float = 1.0,
-                 connect_timeout: float = 2.0, on_reconnect: ReconnectHook | None = None,
-                 fastlane: bool | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, *, reconnect_wait: float = FIRST_WAIT,
+                 max_reconnect_wait: float = MAX_WAIT, connect_timeout: float = 2.0,
+                 on_reconnect: ReconnectHook | None = None, fastlane: bool | None = None) -> None:
         self.config = config
         self.table = table
         self.applier = PayloadApplier(table, state.metrics, clock)
         self.state = state
         self.clock = clock
-        self.reconnect_wait = reconnect_wait
+        self.reconnect_wait = reconnect_wait            # the first wait after a loss (see portico.bus.backoff)
+        self.max_reconnect_wait = max(max_reconnect_wait, reconnect_wait)
+        self._next_server_index = 0
+        self._connect_failure_log = RateLimitedLog(burst=3, window=30.0)  # retries run ~4 a second
         self.connect_timeout = connect_timeout
         self.on_reconnect = on_reconnect
         self.urls = config.nats.urls()
@@ -76,8 +84,11 @@ class RouteBus:
         self._stopping = False
         self.slow_consumer_drops = 0
         self._slow_logged_at = -1e9
-        # None: the fast lane unless TLS is on (the fast lane speaks plain TCP only)
-        self.use_fastlane = (not config.nats.tls_enabled) if fastlane is None else fastlane
+        self.use_fastlane = True if fastlane is None else fastlane
+        nats_cfg = config.nats
+        self.tls_context = (client_context(nats_cfg.ca_certs, nats_cfg.cert_chain, nats_cfg.private_key)
+                            if nats_cfg.tls_enabled else None)
+        self.token = nats_cfg.token
         self.lane: FastLane | None = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -89,13 +100,16 @@ class RouteBus:
         where = ", ".join(redact(u) for u in self.urls)
         log.info("connecting to NATS at %s", where)
         # max_reconnect_attempts=-1 makes nats-py retry the first connect forever too; each failure goes
-        # through _on_error, which logs it.
+        # through _on_error, which logs it. nats-py's own reconnect wait is fixed; the handler gives it the
+        # same short, capped, jittered backoff as the fast lane.
         self.nc = await nats.connect(
             self.urls,
             name=f"portico-router-{self.state.id}",
             allow_reconnect=True,
             max_reconnect_attempts=-1,
-            reconnect_time_wait=self.reconnect_wait,
+            reconnect_time_wait=self.max_reconnect_wait,
+            **_reconnect_handler_option(self._next_server),
+            **self._security_options(),
             connect_timeout=self.connect_timeout,
             ping_interval=20,
             max_outstanding_pings=3,
@@ -116,8 +130,9 @@ class RouteBus:
             self._subs = [await nc.subscribe(GREET, cb=self._on_message)]
             self.lane = FastLane(self.urls, self.table, self.state, self.clock,
                                  name=f"portico-router-{self.state.id}-routes", reconnect_wait=self.reconnect_wait,
-                                 connect_timeout=self.connect_timeout, on_connected=self._lane_connected,
-                                 on_disconnected=self._lane_disconnected)
+                                 max_reconnect_wait=self.max_reconnect_wait, connect_timeout=self.connect_timeout,
+                                 on_connected=self._lane_connected, on_disconnected=self._lane_disconnected,
+                                 tls_context=self.tls_context, token=self.token)
             await self.lane.start()
         else:
             self._subs = [await nc.subscribe(SUBJECTS, cb=self._on_message, pending_msgs_limit=4 * 1024 * 1024,
@@ -160,6 +175,22 @@ class RouteBus:
         return (self.nc is not None and self.nc.is_connected
                 and (not self.use_fastlane or (self.lane is not None and self.lane.connected)))
 
+    def _security_options(self) -> dict:
+        """nats-py's TLS context and token, when configured (user and password travel in the URLs)."""
+        options: dict = {}
+        if self.tls_context is not None:
+            options["tls"] = self.tls_context
+        if self.token:
+            options["token"] = self.token
+        return options
+
+    def _next_server(self, servers: list, _info: dict) -> tuple:
+        """nats-py's reconnect handler: the next server in turn, after the backoff for its failure count."""
+        server = servers[self._next_server_index % len(servers)]
+        self._next_server_index += 1
+        attempt = getattr(server, "reconnects", 0)
+        return server, reconnect_delay(attempt, self.reconnect_wait, self.max_reconnect_wait)
+
     # ---- router.start ----------------------------------------------------------------------------------
 
     def start_payload(self) -> bytes:
@@ -196,8 +227,11 @@ class RouteBus:
     async def _on_error(self, err: Exception) -> None:
         if not self._connected_once:
             where = ", ".join(redact(u) for u in self.urls)
-            log.warning("cannot connect to NATS at %s: %s; retrying in %ss", where, _describe(err),
-                        self.reconnect_wait)
+            if self._connect_failure_log.allow():
+                log.warning("cannot connect to NATS at %s: %s; retrying every %ss", where, _describe(err),
+                            self.max_reconnect_wait)
+            else:
+                log.debug("cannot connect to NATS at %s: %s", where, _describe(err))
         elif isinstance(err, SlowConsumerError):
             self.slow_consumer_drops += 1
             now = time.monotonic()
@@ -267,6 +301,14 @@ class RouteBus:
             await self.publish_start()
         except Exception as err:
             log.warning("router.start publish after the route feed reconnected failed: %s", err)
+
+
+def _reconnect_handler_option(handler) -> dict:
+    """`reconnect_to_server_handler=handler` when this nats-py has it (2.11+), else nothing: the fixed
+    reconnect_time_wait (the cap) applies."""
+    if "reconnect_to_server_handler" in inspect.signature(Client.connect).parameters:
+        return {"reconnect_to_server_handler": handler}
+    return {}
 
 
 def _describe(err: Exception) -> str:

@@ -20,6 +20,8 @@ def router(
     log_format: str = typer.Option("auto", "--log-format",
                                    help="json (gorouter's JSON lines), text, or auto: text on a terminal, "
                                    "JSON otherwise."),
+    print_config: bool = typer.Option(False, "--print-config",
+                                      help="Print the settings read from the file (secrets as ***) and exit."),
 ) -> None:
     from portico.config.loader import ConfigError, load_config
     from portico.logs import setup_logging
@@ -31,6 +33,13 @@ def router(
         raise typer.Exit(2)
     if workers:
         settings = dataclasses.replace(settings, workers=workers)
+    if print_config:
+        import yaml
+
+        from portico.config.redact import config_dump
+
+        typer.echo(yaml.safe_dump(config_dump(settings), sort_keys=False), nl=False)
+        raise typer.Exit(0)
     from portico.logs import FORMATS
 
     if log_format not in FORMATS:
@@ -41,6 +50,7 @@ def router(
     setup_logging(log_level or logging_settings.level, logging_settings.file, prefix, fmt=log_format,
                   timestamp=logging_settings.timestamp_format, source=logging_settings.syslog,
                   worker=worker_index if worker_index >= 0 else None)
+    _log_settings(settings)
 
     if settings.workers > 1 and worker_index < 0:
         from portico.workers import supervise_workers
@@ -60,3 +70,16 @@ def router(
         typer.echo(f"portico router: {exc}", err=True)
         code = 1
     sys.exit(code)
+
+
+def _log_settings(settings) -> None:
+    """The effective settings at debug level, secrets masked: what the router really read from the file."""
+    import logging
+
+    log = logging.getLogger("portico.router")
+    if log.isEnabledFor(logging.DEBUG):
+        import json
+
+        from portico.config.redact import config_dump
+
+        log.debug("settings: %s", json.dumps(config_dump(settings), separators=(",", ":")))

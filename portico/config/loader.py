@@ -22,14 +22,18 @@ from portico.config.settings import (
     AccessLogSettings,
     BackendSettings,
     EtcdAnnounceSettings,
+    HttpRewriteSettings,
     LoggingSettings,
     NatsServer,
     NatsSettings,
+    RouteServiceSettings,
+    RouteSnapshotSettings,
     RouterConfig,
     StatusSettings,
     TlsCertificate,
     TracingSettings,
 )
+from portico.routes.uri import allowlist_domains
 
 __all__ = ["ConfigError", "load_config", "parse_duration"]
 
@@ -471,6 +475,7 @@ def _build(top: _Map) -> dict[str, Any]:
         # gorouter's read_header_timeout; Portico's older name is kept. 0 means no limit, as in gorouter.
         "request_header_timeout": top.duration(("read_header_timeout", "request_header_timeout"),
                                                d.request_header_timeout),
+        "max_client_connections": top.int("max_client_connections", d.max_client_connections, lo=0),
         "drain_wait": top.duration("drain_wait", d.drain_wait),
         "drain_timeout": top.duration("drain_timeout", d.drain_timeout),
         "balancing_algorithm": top.choice("balancing_algorithm", d.balancing_algorithm, BALANCING_ALGORITHMS),
@@ -482,28 +487,50 @@ def _build(top: _Map) -> dict[str, Any]:
         "max_request_header_bytes": top.int("max_request_header_bytes", d.max_request_header_bytes, lo=0)
         or d.max_request_header_bytes,
         "empty_pool_response_code_503": top.bool("empty_pool_response_code_503", d.empty_pool_response_code_503),
+        "force_forwarded_proto_https": top.bool("force_forwarded_proto_https", d.force_forwarded_proto_https),
+        "sanitize_forwarded_proto": top.bool("sanitize_forwarded_proto", d.sanitize_forwarded_proto),
+        "hop_by_hop_headers_to_filter": top.str_list("hop_by_hop_headers_to_filter", ()),
+        "keep_alive_100_continue_requests": top.bool("keep_alive_100_continue_requests",
+                                                     d.keep_alive_100_continue_requests),
         "secure_cookies": top.bool("secure_cookies", d.secure_cookies),
         "sticky_session_cookie_names": top.str_list("sticky_session_cookie_names", d.sticky_session_cookie_names),
         "route_services_secret": top.str("route_services_secret", d.route_services_secret),
         "route_services_timeout": top.duration(("route_services_timeout", "route_service_timeout"),
                                                d.route_services_timeout, positive=True),
+        "route_services_secret_decrypt_only": top.str("route_services_secret_decrypt_only"),
+        "route_services_recommend_https": top.bool("route_services_recommend_https",
+                                                   d.route_services_recommend_https),
+        "route_services_hairpinning": top.bool("route_services_hairpinning", d.route_services_hairpinning),
+        "route_services_hairpinning_allowlist": _hairpinning_allowlist(top),
+        "route_services_internal_server_port": top.port("route_services_internal_server_port",
+                                                        d.route_services_internal_server_port, lo=1),
+        "route_services": _route_services(top),
+        "http_rewrite": _http_rewrite(top),
         "healthcheck_user_agent": top.str("healthcheck_user_agent", d.healthcheck_user_agent)
         or d.healthcheck_user_agent,
         "enable_ssl": top.bool("enable_ssl", d.enable_ssl),
         "ssl_port": top.port("ssl_port", d.ssl_port),
         "tls_pem": _tls_pem(top),
+        "tls_cert_dir": top.str("tls_cert_dir", d.tls_cert_dir),
         "ca_certs": _ca_certs(top),
         "skip_ssl_validation": top.bool("skip_ssl_validation", d.skip_ssl_validation),
+        # gorouter treats "" as TLSv1.2
+        "min_tls_version": top.choice("min_tls_version", d.min_tls_version,
+                                      ("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3", "")) or d.min_tls_version,
+        "max_tls_version": top.choice("max_tls_version", d.max_tls_version, ("TLSv1.2", "TLSv1.3", ""))
+        or d.max_tls_version,
         "extra_headers_to_log": top.str_list("extra_headers_to_log", d.extra_headers_to_log),
         "access_log": _access_log(top),
         "logging": _logging(top),
         "tracing": _tracing(top),
         "etcd": _etcd(top),
+        "route_snapshot": _route_snapshot(top),
     }
-    if c["enable_ssl"] and not c["tls_pem"]:
+    if c["enable_ssl"] and not c["tls_pem"] and not c["tls_cert_dir"]:
         _, key_node, _ = top.take("enable_ssl")
         raise top.doc.error("enable_ssl is true but no certificates are given; add tls_pem entries "
-                            "(cert_chain and private_key) or set enable_ssl: false", "tls_pem", key_node)
+                            "(cert_chain and private_key), set tls_cert_dir, or set enable_ssl: false",
+                            "tls_pem", key_node)
     return c
 
 
@@ -562,9 +589,21 @@ def _nats(top: _Map) -> NatsSettings:
         user=m.str("user"),
         password=m.str("pass"),
         tls_enabled=m.bool("tls_enabled", d.tls_enabled),
+        ca_certs=_pem(m, "ca_certs", "CERTIFICATE"),
+        cert_chain=_pem(m, "cert_chain", "CERTIFICATE"),
+        private_key=_pem(m, "private_key", "PRIVATE KEY"),
+        token=m.str("token"),
     )
+    _pair(m, nats.cert_chain, nats.private_key, "NATS client TLS")
     m.finish()
     return nats
+
+
+def _pair(m: _Map, cert_chain: str, private_key: str, what: str) -> None:
+    """A client certificate needs its key and the other way round."""
+    if bool(cert_chain) != bool(private_key):
+        missing = "private_key" if cert_chain else "cert_chain"
+        raise m.doc.error(f"{what} needs both cert_chain and private_key", m.dotted(missing), m.node)
 
 
 def _backends(top: _Map) -> BackendSettings:
@@ -582,6 +621,59 @@ def _backends(top: _Map) -> BackendSettings:
         raise top.doc.error("backend client TLS needs both cert_chain and private_key", b.dotted(missing), b.node)
     b.finish()
     return backends
+
+
+def _route_services(top: _Map) -> RouteServiceSettings:
+    d = RouteServiceSettings()
+    m = top.section("route_services")
+    settings = RouteServiceSettings(
+        max_attempts=m.int("max_attempts", d.max_attempts, lo=1),
+        strict_signature_validation=m.bool("strict_signature_validation", d.strict_signature_validation),
+        cert_chain=_pem(m, "cert_chain", "CERTIFICATE"),
+        private_key=_pem(m, "private_key", "PRIVATE KEY"),
+    )
+    if bool(settings.cert_chain) != bool(settings.private_key):
+        missing = "private_key" if settings.cert_chain else "cert_chain"
+        raise top.doc.error("route service client TLS needs both cert_chain and private_key", m.dotted(missing),
+                            m.node)
+    m.finish()
+    return settings
+
+
+def _http_rewrite(top: _Map) -> HttpRewriteSettings:
+    """http_rewrite.responses.{remove_headers: [{name}], add_headers_if_not_present: [{name, value}]}."""
+    m = top.section("http_rewrite")
+    responses = m.section("responses")
+    lists: dict[str, list[tuple[str, str]]] = {}
+    for key in ("remove_headers", "add_headers_if_not_present"):
+        lists[key] = []
+        for item_key, node in responses.items(key) or []:
+            item = top.doc.mapping(node, item_key, node)
+            name = item.str("name")
+            if not name or not _HEADER_NAME.match(name):
+                raise top.doc.error(f"expected a header name, got {_show(name)}", f"{item_key}.name", node)
+            value = item.str("value")
+            if "\r" in value or "\n" in value:
+                raise top.doc.error("a header value must be one line", f"{item_key}.value", node)
+            lists[key].append((name, value))
+            item.finish()
+    responses.finish()
+    m.finish()
+    return HttpRewriteSettings(remove_headers=tuple(n for n, _ in lists["remove_headers"]),
+                               add_headers_if_not_present=tuple(lists["add_headers_if_not_present"]))
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+
+
+def _hairpinning_allowlist(top: _Map) -> tuple[str, ...]:
+    entries = top.str_list("route_services_hairpinning_allowlist", ())
+    try:
+        allowlist_domains(entries)
+    except ValueError as exc:
+        _, key_node, _ = top.take("route_services_hairpinning_allowlist")
+        raise top.doc.error(str(exc), "route_services_hairpinning_allowlist", key_node) from None
+    return entries
 
 
 def _pem(m: _Map, key: str, kind: str) -> str:
@@ -657,6 +749,27 @@ def _etcd(top: _Map) -> EtcdAnnounceSettings:
         prefix=m.str("prefix", d.prefix) or d.prefix,
         lease_ttl=m.duration("lease_ttl", d.lease_ttl, positive=True),
         advertise_host=m.str("advertise_host", d.advertise_host) or d.advertise_host,
+        username=m.str("username"),
+        password=m.str("password"),
+        ca_certs=_pem(m, "ca_certs", "CERTIFICATE"),
+        cert_chain=_pem(m, "cert_chain", "CERTIFICATE"),
+        private_key=_pem(m, "private_key", "PRIVATE KEY"),
+    )
+    _pair(m, settings.cert_chain, settings.private_key, "etcd client TLS")
+    if bool(settings.username) != bool(settings.password):
+        missing = "password" if settings.username else "username"
+        raise m.doc.error("etcd authentication needs both username and password", m.dotted(missing), m.node)
+    m.finish()
+    return settings
+
+
+def _route_snapshot(top: _Map) -> RouteSnapshotSettings:
+    d = RouteSnapshotSettings()
+    m = top.section("route_snapshot")
+    settings = RouteSnapshotSettings(
+        enabled=m.bool("enabled", d.enabled),
+        file=m.str("file", d.file),
+        interval=m.duration("interval", d.interval, positive=True),
     )
     m.finish()
     return settings

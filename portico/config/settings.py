@@ -8,6 +8,15 @@ the comment says which one Portico picked and why.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+# Secrets (passwords, private keys, tokens): left out of repr() and shown as "***" by config dumps
+# (portico.config.redact), so neither a log line nor an error report can carry one.
+_SECRET = {"secret": True}
+
+
+def secret(default: Any = "") -> Any:
+    return field(default=default, repr=False, metadata=_SECRET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,15 +24,19 @@ class NatsServer:
     hostname: str = "127.0.0.1"
     port: int = 4222
     user: str = ""
-    password: str = ""
+    password: str = secret()
 
 
 @dataclass(frozen=True, slots=True)
 class NatsSettings:
     hosts: tuple[NatsServer, ...] = (NatsServer(),)
     user: str = ""
-    password: str = ""
+    password: str = secret()
     tls_enabled: bool = False
+    ca_certs: str = ""            # PEM text: CAs that sign the NATS servers' certificates (else system CAs)
+    cert_chain: str = ""          # client certificate (PEM) when the servers verify clients
+    private_key: str = secret()
+    token: str = secret()         # Portico: token authentication (`authorization { token: ... }`)
 
     def urls(self) -> list[str]:
         """nats:// URLs, credentials (per host, else the shared ones) included."""
@@ -41,7 +54,7 @@ class StatusSettings:
     host: str = "0.0.0.0"
     port: int = 8080
     user: str = ""
-    password: str = ""
+    password: str = secret()
     # Current layout: /routes on its own port (127.0.0.1). None means the older single-port layout, where
     # status.port serves /routes, /varz and /healthz behind basic auth as well as /health.
     routes_port: int | None = 8082
@@ -52,14 +65,34 @@ class BackendSettings:
     max_conns: int = 0            # 0: no limit per endpoint
     max_attempts: int = 1         # gorouter's binary default; BOSH runs 3
     cert_chain: str = ""          # client certificate for TLS backends (PEM text)
-    private_key: str = ""
+    private_key: str = secret()
     ca_certs: str = ""            # Portico's older spelling of the top-level ca_certs (PEM text)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteServiceSettings:
+    """gorouter's `route_services` section."""
+
+    # gorouter leaves this 0 when unset, and then answers every route service request 502 unknown_failure;
+    # Portico takes the BOSH job's default instead.
+    max_attempts: int = 3
+    strict_signature_validation: bool = False
+    cert_chain: str = ""          # client certificate presented to TLS route services (PEM text)
+    private_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRewriteSettings:
+    """gorouter's `http_rewrite.responses`: response headers removed, and added when the app set none."""
+
+    remove_headers: tuple[str, ...] = ()
+    add_headers_if_not_present: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class TlsCertificate:
     cert_chain: str               # PEM text
-    private_key: str              # PEM text
+    private_key: str = secret()   # PEM text
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +121,20 @@ class EtcdAnnounceSettings:
     prefix: str = "/portico"
     lease_ttl: float = 10.0
     advertise_host: str = "127.0.0.1"
+    username: str = ""                # etcd authentication (both or neither)
+    password: str = secret()
+    ca_certs: str = ""                # PEM: TLS to etcd (https:// endpoints), verified against these CAs
+    cert_chain: str = ""              # PEM: client certificate, when etcd verifies clients
+    private_key: str = secret()
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSnapshotSettings:
+    """Portico's own: keep the route table in a file so a restart does not forget every route."""
+
+    enabled: bool = True
+    file: str = ""                # empty: routes-<port>.json in the user's state directory
+    interval: float = 30.0        # also written on drain and on stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +159,9 @@ class RouterConfig:
     endpoint_dial_timeout: float = 5.0
     frontend_idle_timeout: float = 900.0
     request_header_timeout: float = 60.0          # Portico: a client must finish its request head in time
+    # Portico: open client connections per worker; past it the worker stops accepting until one closes.
+    # 0: derived from the file-descriptor limit (portico.proxy.admission), so descriptors never run out.
+    max_client_connections: int = 0
     drain_wait: float = 0.0
     drain_timeout: float = 0.0                    # 0: wait as long as endpoint_timeout
 
@@ -126,23 +176,38 @@ class RouterConfig:
     max_uri_bytes: int = 8192                     # Portico: a longer request target is answered 414
     empty_pool_response_code_503: bool = True
 
+    force_forwarded_proto_https: bool = False     # X-Forwarded-Proto: https on every request
+    sanitize_forwarded_proto: bool = False        # X-Forwarded-Proto: the listener's scheme, the client's ignored
+    hop_by_hop_headers_to_filter: tuple[str, ...] = ()  # named in Connection, but still passed on
+    keep_alive_100_continue_requests: bool = False  # else 100-continue requests close the backend connection
     secure_cookies: bool = False
     sticky_session_cookie_names: tuple[str, ...] = ("JSESSIONID",)
-    route_services_secret: str = ""
+    route_services_secret: str = secret()
     route_services_timeout: float = 60.0
+    route_services_secret_decrypt_only: str = ""  # the previous secret, still accepted (key rotation)
+    route_services_recommend_https: bool = False  # X-CF-Forwarded-Url says https (BOSH default: true)
+    route_services_hairpinning: bool = False      # services that are routes of this router go through it
+    route_services_hairpinning_allowlist: tuple[str, ...] = ()
+    route_services_internal_server_port: int = 7070
+    route_services: RouteServiceSettings = RouteServiceSettings()
+    http_rewrite: HttpRewriteSettings = HttpRewriteSettings()
     healthcheck_user_agent: str = "HTTP-Monitor/1.1"
 
     enable_ssl: bool = False
     ssl_port: int = 443
     tls_pem: tuple[TlsCertificate, ...] = ()
+    tls_cert_dir: str = ""  # Portico's own: *.pem files (chain + key) served by SNI, reloaded on change
     ca_certs: tuple[str, ...] = ()                # PEM texts trusted (with the system CAs) for TLS backends
     skip_ssl_validation: bool = False             # route services' certificates are not verified
+    min_tls_version: str = "TLSv1.2"              # TLSv1.0 .. TLSv1.3
+    max_tls_version: str = "TLSv1.2"              # TLSv1.2 or TLSv1.3
 
     extra_headers_to_log: tuple[str, ...] = ()
     access_log: AccessLogSettings = AccessLogSettings()
     logging: LoggingSettings = LoggingSettings()
     tracing: TracingSettings = TracingSettings()
     etcd: EtcdAnnounceSettings = EtcdAnnounceSettings()
+    route_snapshot: RouteSnapshotSettings = RouteSnapshotSettings()
 
     workers: int = 1                              # Portico: processes sharing the proxy port
     source_path: str = ""                         # the file this came from, for messages

@@ -1,7 +1,9 @@
-"""Render a resource's Jinja2 template with the confd functions; failures name the template, line and key.
+"""Render a resource's template, Go (confd's own syntax) or Jinja2, with the confd functions.
 
-confd's worst habit was a bare "key does not exist" with no hint where; here every render error says which
-template and which line asked for what, so the operator fixes it in one look.
+Go templates (`.tmpl` and anything not Jinja2) run on portico.confsync.gotemplate with confd's function map,
+so an existing confd template writes the same bytes; Jinja2 (`.j2`, or `engine = "jinja2"`) keeps Portico's
+earlier syntax. Every render error says which template and which line asked for what, so the operator fixes it
+in one look.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from pathlib import Path
 
 import jinja2
 
+from portico.confsync import confd_funcs
 from portico.confsync.functions import MissingKeyError, Store, template_functions
+from portico.confsync.gotemplate import MISSING, GoTemplate, TemplateExecError, TemplateSyntaxError
 from portico.confsync.resources import TemplateResource
 
 
@@ -42,6 +46,11 @@ class Renderer:
         )
 
     def render(self, resource: TemplateResource, keys: dict[str, str]) -> str:
+        if resource.engine == "go":
+            return render_go(resource, keys)
+        return self.render_jinja(resource, keys)
+
+    def render_jinja(self, resource: TemplateResource, keys: dict[str, str]) -> str:
         store = Store(keys)
         where = str(resource.src)
         try:
@@ -72,3 +81,29 @@ class Renderer:
             return resource.src.relative_to(root).as_posix()
         except ValueError:
             raise RenderError(f"template {resource.src} is outside {root}", template=str(resource.src)) from None
+
+
+def render_go(resource: TemplateResource, keys: dict[str, str]) -> str:
+    """confd's way: the template named after the file's base name, executed with nil data (or, a Portico
+    addition, with the resource's [template.vars] table as dot when it has one)."""
+    where = str(resource.src)
+    try:
+        raw = resource.src.read_bytes()
+    except FileNotFoundError:
+        raise RenderError(f"template {where} not found (resource {resource.source_file})", template=where) from None
+    text = raw.decode("utf-8", errors="surrogateescape")
+    funcs = confd_funcs.confd_funcs(confd_funcs.Store(keys))
+    try:
+        template = GoTemplate(resource.src.name, text, funcs)
+    except TemplateSyntaxError as exc:
+        raise RenderError(f"template {where} line {exc.line}: syntax error: {exc}", template=where,
+                          line=exc.line) from None
+    try:
+        out = template.execute(dict(resource.vars) if resource.vars else MISSING)
+    except TemplateExecError as exc:
+        if isinstance(exc.cause, confd_funcs.KeyNotFound):
+            key = exc.cause.key
+            raise RenderError(f"template {where} line {exc.line}: key {key!r} not found (under prefix "
+                              f"{resource.prefix!r}): {exc}", key=key, template=where, line=exc.line) from None
+        raise RenderError(f"template {where} line {exc.line}: {exc}", template=where, line=exc.line) from None
+    return out

@@ -43,6 +43,7 @@ class TemplateResource:
     check_timeout: float = 30.0
     reload_timeout: float = 30.0
     vars: dict[str, Any] = field(default_factory=dict)
+    engine: str = "go"             # "go" (confd's text/template) or "jinja2"
 
     @property
     def watched(self) -> list[str]:
@@ -96,6 +97,21 @@ def resolve_owner(resource: "TemplateResource") -> tuple[int | None, int | None]
     return uid, gid
 
 
+JINJA_SUFFIXES = (".j2", ".jinja", ".jinja2")
+ENGINES = {"go": "go", "gotemplate": "go", "text/template": "go", "jinja2": "jinja2", "jinja": "jinja2"}
+
+
+def choose_engine(src: str, declared: Any, where: str) -> str:
+    """`engine = "go" | "jinja2"` in the TOML wins; otherwise `.j2`/`.jinja`/`.jinja2` is Jinja2 and any other
+    template (confd's `.tmpl`) is Go."""
+    if declared is not None:
+        engine = ENGINES.get(str(declared).lower())
+        if engine is None:
+            raise ResourceError(f"{where}: engine {declared!r} is not one of \"go\", \"jinja2\"")
+        return engine
+    return "jinja2" if src.lower().endswith(JINJA_SUFFIXES) else "go"
+
+
 def load_resource(path: Path, templates_dir: Path, global_prefix: str = "/") -> TemplateResource:
     """Read one template resource file; raise ResourceError naming the file on any problem."""
     try:
@@ -128,6 +144,7 @@ def load_resource(path: Path, templates_dir: Path, global_prefix: str = "/") -> 
         debounce=number("debounce", 0.5), min_reload_interval=number("min_reload_interval", 1.0),
         check_timeout=number("check_timeout", 30.0), reload_timeout=number("reload_timeout", 30.0),
         vars=dict(table.get("vars", {})),
+        engine=choose_engine(table["src"], table.get("engine"), str(path)),
     )
 
 
@@ -145,7 +162,7 @@ class ConfsyncConfig:
 
     confdir: Path = Path("/etc/confd")
     backend: str = "etcd"
-    nodes: list[str] = field(default_factory=lambda: ["http://127.0.0.1:2379"])
+    nodes: list[str] = field(default_factory=list)    # empty: confd's default node for the backend
     prefix: str = "/"
     interval: float = 600.0
     watch: bool = False
@@ -155,12 +172,19 @@ class ConfsyncConfig:
     keep_stage_file: bool = False
     log_level: str = "info"
     files: list[str] = field(default_factory=list)     # file backend: YAML files
+    file_filter: str = "*"                             # file backend: names to read in folders (-filter)
+    separator: str = ""                                # redis backend: "/" in keys replaced by this
+    password: str = ""                                 # redis, etcd (with username)
+    username: str = ""                                 # etcd
+    client_key: str = ""                               # confd passes it to redis as the password
     status_port: int | None = None
 
     _TOML_KEYS = {"confdir": "confdir", "backend": "backend", "nodes": "nodes", "prefix": "prefix",
                   "interval": "interval", "watch": "watch", "onetime": "onetime", "noop": "noop",
                   "sync-only": "sync_only", "sync_only": "sync_only", "keep-stage-file": "keep_stage_file",
                   "log-level": "log_level", "log_level": "log_level", "file": "files",
+                  "filter": "file_filter", "separator": "separator", "password": "password",
+                  "username": "username", "client_key": "client_key",
                   "status-port": "status_port", "status_port": "status_port"}
 
     def apply_toml(self, path: Path) -> None:

@@ -88,8 +88,8 @@ def stage_file(resource: TemplateResource, content: str) -> Path:
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
     stage = Path(name)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(content)
+        with os.fdopen(fd, "wb") as f:     # bytes exactly as rendered (no newline or locale translation)
+            f.write(content.encode("utf-8", errors="surrogateescape"))
         mode = resource.mode
         if mode is None:   # as confd: keep dest's current mode, else 0644
             try:

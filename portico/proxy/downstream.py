@@ -50,6 +50,7 @@ class ClientConnection(asyncio.Protocol):
         self.tunnel = None
         self.last_activity = 0.0
         self.head_started = 0.0                    # when the current request head began (0: not reading one)
+        self.sent_anything = False                 # any byte from the client yet
         self._url = b""
         self._headers: list = []
         self._head_size = 0
@@ -65,12 +66,16 @@ class ClientConnection(asyncio.Protocol):
             self.client_ip_str = peer[0]
             self.client_addr = f"{peer[0]}:{peer[1]}"
             self.client_addr_bytes = self.client_addr.encode()
-        self.last_activity = self.ctx.loop.time()
+        # Like Go's ReadHeaderTimeout, the first request head is timed from the accept: a client that
+        # connects and sends nothing is closed by the header timeout, not only by the idle one.
+        self.last_activity = self.head_started = self.ctx.loop.time()
         self.ctx.connections.add(self)
         self.ctx.metrics.open_client_connections += 1
+        self.ctx.admission.opened()
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = self.ctx.loop.time()
+        self.sent_anything = True
         if self.tunnel is not None:
             self.tunnel.from_client(data)
             return
@@ -96,6 +101,7 @@ class ClientConnection(asyncio.Protocol):
         self.closed = True
         self.ctx.connections.discard(self)
         self.ctx.metrics.open_client_connections -= 1
+        self.ctx.admission.closed()
         if self.tunnel is not None:
             self.tunnel.client_closed()
             return

@@ -14,7 +14,6 @@ from time import monotonic
 from typing import TYPE_CHECKING
 
 from portico.proxy import errors
-from portico.proxy.headers import HOP_BY_HOP, connection_tokens
 from portico.proxy.upstream import DialError, UpstreamConnection
 
 if TYPE_CHECKING:
@@ -31,24 +30,6 @@ FRAME_CLOSE = 3      # close-delimited: the client connection ends the body
 PENDING_BODY_LIMIT = 256 * 1024
 _NO_BODY_STATUS = frozenset({204, 304})
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
-_STATUS_LINES: dict[tuple[int, bytes, bool], bytes] = {}
-# Response header names the router acts on, by kind; every other header is copied unchanged.
-_R_HOP, _R_LENGTH, _R_VCAP_ID, _R_SET_COOKIE = (object() for _ in range(4))
-_RESPONSE_SPECIAL = {
-    b"content-length": _R_LENGTH, b"x-vcap-request-id": _R_VCAP_ID, b"set-cookie": _R_SET_COOKIE,
-    **{name: _R_HOP for name in HOP_BY_HOP},
-}
-
-
-def status_line(status: int, reason: bytes, http11: bool = True) -> bytes:
-    """The response status line; an HTTP/1.0 request is answered `HTTP/1.0 ...`, as Go's server does."""
-    key = (status, reason, http11)
-    line = _STATUS_LINES.get(key)
-    if line is None:
-        line = b"HTTP/1.%d %d %s\r\n" % (http11, status, reason or errors.reason(status))
-        if len(_STATUS_LINES) < 256:
-            _STATUS_LINES[key] = line
-    return line
 
 
 class Exchange:
@@ -94,6 +75,7 @@ class Exchange:
     session_cookie = b""        # the app's session Set-Cookie value, for __VCAP_ID__
     app_sets_vcap_id = False
     app_instance: "Endpoint | None" = None
+    route_service: "Endpoint | None" = None     # set while the request goes to its route service
     log_values: tuple = ()
     deadline = 0.0
     finished = False
@@ -123,7 +105,7 @@ class Exchange:
     def attempt(self) -> None:
         ctx = self.ctx
         now = ctx.loop.time()
-        ep = self.app_instance
+        ep = self.route_service or self.app_instance
         if ep is None:
             ep = self._sticky_endpoint(now) if self.sticky_id else None
         if ep is None:
@@ -176,10 +158,13 @@ class Exchange:
             self.last_error = err
             self.tried = [*self.tried, ep]
             now = self.ctx.loop.time()
-            ep.benched_until = now + self.ctx.bench_seconds
-            if err.tls_handshake:
-                self.ctx.table.remove_endpoint(self.pool, ep)
-            if self.attempts < self.ctx.max_attempts and self._retry_budget_left():
+            service = self.route_service is not None
+            if not service:
+                ep.benched_until = now + self.ctx.bench_seconds
+                if err.tls_handshake:
+                    self.ctx.table.remove_endpoint(self.pool, ep)
+            max_attempts = self.ctx.route_services.max_attempts if service else self.ctx.max_attempts
+            if self.attempts < max_attempts and self._retry_budget_left():
                 self.ctx.metrics.backend_retries += 1
                 self.attempt()
             else:
@@ -283,9 +268,10 @@ class Exchange:
         self.response_started = True
         self.deadline = 0.0
         client = self.client
-        out, content_length, chunked, named = self._forwarded_response_headers(status, reason, headers, ())
+        rules = self.ctx.response_rules
+        out, content_length, chunked, named = rules.forwarded(self, status, reason, headers, ())
         if named:
-            out, content_length, chunked, named = self._forwarded_response_headers(status, reason, headers, named)
+            out, content_length, chunked, named = rules.forwarded(self, status, reason, headers, named)
         if not self.has_vcap_id_in_response:
             out += (b"X-Vcap-Request-Id: ", self.request_id, b"\r\n")
         if status == 101:
@@ -315,54 +301,10 @@ class Exchange:
         self.response_bytes = 0
         client.write(data)
 
-    def _forwarded_response_headers(self, status: int, reason: bytes, headers: list, skip):
-        """The response head for the client, less hop-by-hop fields; also what framing the backend used.
-
-        Returns (parts, content_length, chunked, extra hop-by-hop names from Connection, if any).
-        """
-        out = [status_line(status, reason, self.http11)]
-        content_length = None
-        chunked = False
-        named = ()
-        special = _RESPONSE_SPECIAL
-        sticky = self.ctx.sticky
-        for name, value in headers:
-            lname = name.lower()
-            kind = special.get(lname)
-            if kind is None:
-                if not skip or lname not in skip:
-                    out += (name, b": ", value, b"\r\n")
-                continue
-            if kind is _R_HOP:
-                if lname == b"transfer-encoding":
-                    chunked = b"chunked" in value.lower()
-                elif lname == b"connection":
-                    named = tuple(t for t in connection_tokens(value) if t not in (b"close", b"keep-alive",
-                                                                                    b"upgrade"))
-                elif lname == b"upgrade" and status == 101:
-                    out += (name, b": ", value, b"\r\n")
-                continue
-            if kind is _R_LENGTH:
-                content_length = value
-            elif kind is _R_VCAP_ID:
-                self.has_vcap_id_in_response = True
-            elif kind is _R_SET_COOKIE and sticky is not None:
-                sticky.observe_set_cookie(self, value)
-            out += (name, b": ", value, b"\r\n")
-        if sticky is not None and (self.session_cookie or self.sticky_id):
-            sticky.add_vcap_cookie(self, out)
-        return out, content_length, chunked, (named if not skip else ())
-
     def _interim_response(self, status: int, reason: bytes, headers: list) -> None:
         """Pass 1xx answers (100 Continue, 103 Early Hints) to an HTTP/1.1 client; the final one follows."""
-        if not self.http11:
-            return
-        out = [status_line(status, reason)]
-        for name, value in headers:
-            if name.lower() not in HOP_BY_HOP:
-                out += (name, b": ", value, b"\r\n")
-        out.append(b"\r\n")
-        self.client.write(b"".join(out))
+        if self.http11:
+            self.client.write(self.ctx.response_rules.interim(status, reason, headers))
 
     def response_body(self, chunk: bytes) -> None:
         self.response_bytes += len(chunk)
@@ -406,7 +348,8 @@ class Exchange:
             return
         if self.response_started:
             self._release_endpoint()
-            if self.upstream_frames_by_close and not malformed:
+            if self.upstream_frames_by_close and not malformed and exc is None:
+                # a clean close ends a close-delimited body; a reset (exc set) cuts it, as in gorouter
                 if self.framing == FRAME_CHUNKED:
                     self.client.write(b"0\r\n\r\n")
                 self.finish()

@@ -64,9 +64,23 @@ class ExchangeObserver:
             backend = app_id = app_index = instance_id = b""
             gorouter_time = total
         client = ex.client
-        fields = (ex.host, ex.method, ex.uri, _HTTP11 if ex.http11 else _HTTP10, ex.referer, ex.user_agent,
+        uri = ex.uri
+        if uri[:1] != b"/" and b"@" in uri:
+            uri = _without_userinfo(uri)  # `GET http://user:password@host/`: never log the credentials
+        fields = (ex.host, ex.method, uri, _HTTP11 if ex.http11 else _HTTP10, ex.referer, ex.user_agent,
                   client.client_addr_bytes, backend, ex.x_forwarded_for, ex.x_forwarded_proto, ex.request_id,
                   app_id, app_index, instance_id, ex.router_error.encode() if ex.router_error else b"")
         if ex.log_values:
             fields += ex.log_values
         log.log(ex.started_wall, ex.status, ex.request_bytes, ex.response_bytes, total, gorouter_time, fields)
+
+
+def _without_userinfo(uri: bytes) -> bytes:
+    """An absolute-form target with its `user:password@` masked."""
+    scheme, sep, rest = uri.partition(b"://")
+    if not sep:
+        return uri
+    authority, slash, path = rest.partition(b"/")
+    if b"@" not in authority:
+        return uri
+    return scheme + b"://***@" + authority.rpartition(b"@")[2] + slash + path

@@ -15,6 +15,7 @@ from portico.proxy import errors
 from portico.proxy.exchange import Exchange
 from portico.proxy.headers import HOP_BY_HOP, connection_tokens, request_id
 from portico.proxy.downstream import absolute_form_host
+from portico.proxy.route_services import Outbound, Refusal
 from portico.routes.uri import host_without_port
 
 _HOST_CACHE_SIZE = 4096
@@ -32,6 +33,13 @@ class RequestRouter:
         self.healthcheck_ua = ctx.config.healthcheck_user_agent.encode()
         self.sticky_names = tuple(n.encode() for n in ctx.config.sticky_session_cookie_names)
         self.extra_log = tuple(h.lower().encode() for h in ctx.config.extra_headers_to_log)
+        config = ctx.config
+        # X-Forwarded-Proto: gorouter's rules, chosen once (force https, overwrite with our scheme, or keep).
+        self.forced_proto = b"https" if config.force_forwarded_proto_https else (
+            ctx.scheme if config.sanitize_forwarded_proto else b"")
+        # Connection may name these and they are still passed on (hop_by_hop_headers_to_filter).
+        self.keep_named = frozenset(n.lower().encode("latin-1") for n in config.hop_by_hop_headers_to_filter)
+        self.close_100_continue = not config.keep_alive_100_continue_requests
         self._host_names: dict[bytes, str] = {}
 
     def route(self, client, parser, url: bytes, headers: list) -> Exchange:
@@ -64,6 +72,8 @@ class RequestRouter:
         upgrade = b""
         chunked = False
         content_length = b""
+        rs_values: dict[bytes, bytes] | None = None   # X-CF-Proxy-Signature / -Metadata, X-CF-Forwarded-Url
+        rs_raw: list | None = None
         extra_log = self.extra_log
         log_values = [b""] * len(extra_log) if extra_log else None
         out = [method, b" ", url, b" HTTP/1.1\r\n"]
@@ -109,6 +119,12 @@ class RequestRouter:
                 expect = value
             elif kind is _CONTENT_LENGTH:
                 content_length = value
+            elif kind is _ROUTE_SERVICE:
+                if rs_values is None:
+                    rs_values, rs_raw = {}, []
+                rs_values.setdefault(lname, value)
+                rs_raw += (name, b": ", value, b"\r\n")
+                continue
             out += (name, b": ", value, b"\r\n")
         if log_values is not None:
             ex.log_values = tuple(log_values)
@@ -120,7 +136,7 @@ class RequestRouter:
             return ex
 
         if named_hop:
-            out = _drop_connection_named(out, named_hop)
+            out = _drop_connection_named(out, named_hop, self.keep_named)
         if url[:1] != b"/":
             absolute = absolute_form_host(url)
             if absolute:
@@ -137,7 +153,7 @@ class RequestRouter:
         if expect:
             if expect.lower() != b"100-continue":
                 return self._local(ex, errors.bare_response(417, close=not keep_alive), 417, "")
-            close_upstream = True
+            close_upstream = close_upstream or self.close_100_continue
 
         pool = self.table.lookup(host_name, url)
         if pool is None or not pool.endpoints:
@@ -146,13 +162,6 @@ class RequestRouter:
             return self._local(ex, errors.unknown_route(host_name, not keep_alive), 404, "unknown_route",
                                "unknown_routes")
         ex.pool = pool
-        first = pool.endpoints[0]
-        if first.route_service_url:
-            # Route services are not built yet. Proxying such a route straight to the app would skip the
-            # service (often an auth layer), so it is refused as gorouter refuses it with services off.
-            return self._local(ex, errors.error_response(502, "route_service_unsupported",
-                                                         "Support for route services is disabled.",
-                                                         close=not keep_alive), 502, "route_service_unsupported")
         if app_instance:
             target = self._app_instance(ex, pool, app_instance)
             if target is None:
@@ -160,9 +169,18 @@ class RequestRouter:
             ex.app_instance = target
         elif cookie and self.sticky_names:
             ex.sticky_id = _sticky_instance(cookie, self.sticky_names)
+        service_url = pool.endpoints[0].route_service_url
+        outbound = None
+        if service_url or rs_values is not None:
+            outbound = self._route_service(ex, pool, service_url, rs_values, rs_raw, out,
+                                           upgrade.lower() == b"websocket" and b"upgrade" in named_hop)
+            if ex.local_response:
+                return ex
 
         client_ip = client.client_ip
         ex.x_forwarded_for = xff = (xff + b", " + client_ip) if xff else client_ip
+        if self.forced_proto and not (rs_values and ctx.route_services.is_route_service_traffic(rs_values)):
+            xfp = self.forced_proto
         ex.x_forwarded_proto = xfp = xfp or ctx.scheme
         out += (b"X-Forwarded-For: ", xff, b"\r\nX-Forwarded-Proto: ", xfp, b"\r\nX-Vcap-Request-Id: ", rid,
                 b"\r\n")
@@ -170,6 +188,9 @@ class RequestRouter:
             out += (b"X-Request-Start: ", b"%d" % int(ex.started_wall * 1000), b"\r\n")
         if ctx.zipkin is not None:
             ctx.zipkin.add_headers(headers, out)
+        if outbound is not None:
+            _address_route_service(out, outbound)
+            ex.route_service = outbound.endpoint
         if upgrade and parser.should_upgrade():
             # WebSockets and other upgrades: the only hop-by-hop fields passed on, so the backend can say 101.
             out += (b"Upgrade: ", upgrade, b"\r\nConnection: Upgrade\r\n")
@@ -202,6 +223,27 @@ class RequestRouter:
             setattr(self.ctx.metrics, counter, getattr(self.ctx.metrics, counter) + 1)
         return ex
 
+    def _route_service(self, ex: Exchange, pool, service_url: str, values: dict | None, raw: list, out: list,
+                       websocket: bool) -> Outbound | None:
+        """Apply the route service rules; a refusal becomes the exchange's local response.
+
+        Returns the Outbound when the request goes to the service now; the route service headers are passed
+        on unchanged only for a route without a service.
+        """
+        services = self.ctx.route_services
+        close = not ex.keep_alive
+        if service_url:
+            verdict = services.check_bound(ex, pool, service_url, values, websocket)
+        else:
+            verdict = services.check_unbound(values)
+            if verdict is None:
+                out += raw
+        if isinstance(verdict, Refusal):
+            self._local(ex, errors.error_response(verdict.status, verdict.code, verdict.message, close=close),
+                        verdict.status, verdict.code)
+            return None
+        return verdict
+
     def _app_instance(self, ex: Exchange, pool, value: bytes):
         """X-CF-APP-INSTANCE: `<app guid>:<index>` names one instance; a bad or unknown one is a 400.
 
@@ -229,15 +271,29 @@ class RequestRouter:
 
 _APP_INSTANCE_PATTERN = re.compile(rb"([0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}):([0-9]+)\Z")
 
+def _address_route_service(out: list, outbound: Outbound) -> None:
+    """Point the forwarded head at the route service: its request target, its Host, the signed headers."""
+    out[2] = outbound.target
+    for i in range(4, len(out), 4):
+        if out[i].lower() == b"host":
+            out[i + 2] = outbound.host
+            break
+    else:
+        out += (b"Host: ", outbound.host, b"\r\n")
+    out.append(outbound.headers)
+
+
 # Request header names the router reads or replaces, by kind; every other header is copied unchanged.
 _HOST, _DROP, _UA, _XFF, _XFP, _HOP, _REFERER, _REQUEST_START, _APP_INSTANCE, _COOKIE, _EXPECT, \
-    _CONTENT_LENGTH = (object() for _ in range(12))
+    _CONTENT_LENGTH, _ROUTE_SERVICE = (object() for _ in range(13))
 _SPECIAL = {
     b"host": _HOST, b"user-agent": _UA, b"referer": _REFERER, b"x-forwarded-for": _XFF,
     b"x-forwarded-proto": _XFP, b"x-request-start": _REQUEST_START, b"x-cf-app-instance": _APP_INSTANCE,
     b"cookie": _COOKIE, b"expect": _EXPECT, b"content-length": _CONTENT_LENGTH,
     b"x-vcap-request-id": _DROP, b"x-cf-applicationid": _DROP, b"x-cf-instanceindex": _DROP,
     b"x-cf-instanceid": _DROP,
+    b"x-cf-proxy-signature": _ROUTE_SERVICE, b"x-cf-proxy-metadata": _ROUTE_SERVICE,
+    b"x-cf-forwarded-url": _ROUTE_SERVICE,
     **{name: _HOP for name in HOP_BY_HOP},
 }
 
@@ -260,9 +316,9 @@ def _sticky_instance(cookie: bytes, session_names: tuple[bytes, ...]) -> str:
     return vcap if has_session else ""
 
 
-def _drop_connection_named(out: list, names: tuple[bytes, ...]) -> list:
-    """Remove request headers named in Connection: they are hop-by-hop for this message."""
-    skip = {n for n in names if n not in (b"close", b"keep-alive", b"upgrade")}
+def _drop_connection_named(out: list, names: tuple[bytes, ...], keep: frozenset = frozenset()) -> list:
+    """Remove request headers named in Connection: they are hop-by-hop for this message (except `keep`)."""
+    skip = {n for n in names if n not in (b"close", b"keep-alive", b"upgrade") and n not in keep}
     if not skip:
         return out
     kept = out[:4]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from portico.config.settings import RouterConfig
+from portico.proxy.admission import Admission, Listener, default_limit, listen, raise_fd_limit
 from portico.proxy.context import ProxyContext
 from portico.proxy.downstream import ClientConnection
 from portico.routes.table import RouteTable
@@ -31,32 +33,52 @@ class ProxyServer:
         self.access_log = access_log
         self.reuse_port = reuse_port
         self.ctx: ProxyContext | None = None
-        self.servers: list[asyncio.AbstractServer] = []
+        self.listeners: list[Listener] = []
+        self.internal_servers: list[asyncio.AbstractServer] = []
+        self.admission: Admission | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+        self.cert_dir = None  # a CertDirectoryWatcher when tls_cert_dir is set
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         config = self.config
-        from portico.proxy.tls import backend_context_factory, server_context
+        from portico.proxy.tls import SniCertificates, backend_context_factory
 
         ctx = self.ctx = ProxyContext(config, self.table, self.state, loop, access_log=self.access_log,
                                       tls_context_for=backend_context_factory(config))
-        self.servers.append(await loop.create_server(
-            lambda: ClientConnection(ctx), config.listen_host, config.port, backlog=4096,
-            reuse_port=self.reuse_port or None, reuse_address=True))
+        fd_limit = raise_fd_limit()
+        admission = self.admission = ctx.admission = Admission(
+            loop, config.max_client_connections or default_limit(fd_limit))
+        self.listeners.append(await listen(loop, lambda: ClientConnection(ctx), config.listen_host, config.port,
+                                           reuse_port=self.reuse_port))
         if config.enable_ssl:
             tls_ctx = ctx.with_scheme(b"https")
-            self.servers.append(await loop.create_server(
-                lambda: ClientConnection(tls_ctx), config.listen_host, config.ssl_port, backlog=4096,
-                ssl=server_context(config), reuse_port=self.reuse_port or None, reuse_address=True))
+            certificates = SniCertificates(config)
+            if config.tls_cert_dir:
+                from portico.proxy.cert_dir import CertDirectoryWatcher
+
+                self.cert_dir = CertDirectoryWatcher(Path(config.tls_cert_dir),
+                                                     certificates.replace_directory_certs, loop)
+                self.cert_dir.start()
+            self.listeners.append(await listen(loop, lambda: ClientConnection(tls_ctx), config.listen_host,
+                                               config.ssl_port, ssl=certificates.default,
+                                               reuse_port=self.reuse_port))
+        admission.listeners = self.listeners
+        if config.route_services_hairpinning and config.route_services_secret:
+            # gorouter's internal route services server: route service requests for routes of this router
+            # come back in here rather than out through the load balancer. Never paused by the connection
+            # limit: requests already admitted wait on it.
+            internal = ctx.with_scheme(b"https")
+            self.internal_servers.append(await loop.create_server(
+                lambda: ClientConnection(internal), "127.0.0.1", config.route_services_internal_server_port,
+                backlog=1024, reuse_port=self.reuse_port or None, reuse_address=True))
         self._schedule_sweep()
         log.info("proxy listening on %s:%d%s", config.listen_host, config.port,
                  f" and TLS on :{config.ssl_port}" if config.enable_ssl else "")
 
     @property
     def port(self) -> int:
-        sock = self.servers[0].sockets[0]
-        return sock.getsockname()[1]
+        return self.listeners[0].port
 
     # ---- timeouts --------------------------------------------------------------------------------------------
 
@@ -76,7 +98,8 @@ class ProxyServer:
                     ex.timed_out()
                 continue
             if head_limit and conn.head_started and now - conn.head_started > head_limit:
-                conn.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                if conn.sent_anything:  # a connection that never sent a byte is closed without an answer
+                    conn.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                 conn.close()
             elif idle_limit and now - conn.last_activity > idle_limit:
                 conn.close()
@@ -85,7 +108,11 @@ class ProxyServer:
     # ---- stopping --------------------------------------------------------------------------------------------
 
     def stop_accepting(self) -> None:
-        for server in self.servers:
+        if self.admission is not None:
+            self.admission.stop()
+        for listener in self.listeners:
+            listener.pause()
+        for server in self.internal_servers:
             server.close()
 
     def in_flight(self) -> int:
@@ -99,7 +126,8 @@ class ProxyServer:
         deadline = loop.time() + timeout
         while True:
             for conn in list(self.ctx.connections):
-                if conn.active is None and not conn.queue and conn.tunnel is None and not conn.head_started:
+                if (conn.active is None and not conn.queue and conn.tunnel is None
+                        and (not conn.head_started or not conn.sent_anything)):
                     conn.close()
             if self.in_flight() == 0:
                 return True
@@ -108,9 +136,13 @@ class ProxyServer:
             await asyncio.sleep(0.05)
 
     def close(self) -> None:
+        if self.cert_dir is not None:
+            self.cert_dir.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()
         self.stop_accepting()
+        for listener in self.listeners:
+            listener.close()
         if self.ctx is None:  # stopped before it started (SIGTERM while waiting for NATS)
             return
         for conn in list(self.ctx.connections):

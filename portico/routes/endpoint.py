@@ -22,6 +22,8 @@ class Endpoint:
         "active", "benched_until", "_cf_headers",
     )
 
+    is_route_service = False    # True only for portico.proxy.route_services' stand-in endpoints
+
     def __init__(self, host: str, port: int, *, tls: bool = False, app_id: str = "",
                  private_instance_id: str = "", private_instance_index: str = "",
                  server_cert_domain_san: str = "", route_service_url: str = "",

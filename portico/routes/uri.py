@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def split_route(uri: str) -> tuple[str, str]:
     """Normalise a registered uri into (host, context path).
@@ -41,3 +43,18 @@ def wildcard_suffixes(host: str):
         host = host[dot + 1:]
         yield host
         dot = host.find(".")
+
+
+_ALLOWLIST_ENTRY = re.compile(r"(?i)^(\*\.)?[a-z\d-]+(\.[a-z\d-]+)+$")
+
+
+def allowlist_domains(entries: tuple[str, ...]) -> frozenset[str]:
+    """gorouter's hairpinning allowlist: FQDNs as they are, `*.domain` kept as `.domain`; bad entries raise."""
+    out = set()
+    for entry in entries:
+        entry = entry.lower()
+        if not _ALLOWLIST_ENTRY.match(entry):
+            raise ValueError(f"invalid route service hairpinning allowlist entry: {entry}. Must be wildcard "
+                             "(*.domain.com) or FQDN (hostname.domain.com)")
+        out.add(entry[1:] if entry.startswith("*") else entry)
+    return frozenset(out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from portico.stack.binaries import etcd_binary, nats_server_binary
 from portico.stack.processes import ManagedProcess, free_port, wait_for_port
@@ -23,10 +24,12 @@ class RunningServer:
         self.process.stop()
 
 
-def start_nats(port: int | None = None, workdir: Path | None = None, timeout: float = 10.0) -> RunningServer:
+def start_nats(port: int | None = None, workdir: Path | None = None, timeout: float = 10.0,
+               args: Sequence[str] = ()) -> RunningServer:
+    """nats-server on 127.0.0.1; `args` adds options, e.g. ["--user", "u", "--pass", "p"] or --tls ones."""
     port = port or free_port()
     workdir = workdir or Path(tempfile.mkdtemp(prefix="portico-nats-"))
-    argv = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port)]
+    argv = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), *args]
     proc = ManagedProcess("nats-server", argv, workdir / "nats-server.log").start()
     try:
         wait_for_port(port, timeout=timeout, process=proc.popen)

@@ -72,8 +72,8 @@ def test_confd_doc_files_load_unchanged(tmp_path):
 
 
 def test_confd_advanced_example_renders_with_sorted_getvs(tmp_path):
-    tmpl = ("upstream {{ getv('/subdomain') }} {\n{% for s in getvs('/upstream/*') %}    server {{ s }};\n"
-            "{% endfor %}}\n")
+    tmpl = ('upstream {{getv "/subdomain"}} {\n{{range getvs "/upstream/*"}}    server {{.}};\n'
+            "{{end}}}\n")
     confdir = write_confdir(tmp_path, {"myapp-nginx": DOC_MYAPP}, {"nginx.tmpl": tmpl})
     (resource,) = load_resources(confdir)
     keys = resource.select({"/myapp/subdomain": "myapp", "/myapp/upstream/app2": "10.0.1.100:80",
@@ -103,7 +103,7 @@ def test_functions_match_confd():
 
 def test_syntax_error_names_template_and_line(tmp_path):
     confdir = write_confdir(tmp_path, {"x": '[template]\nsrc = "x.tmpl"\ndest = "/tmp/x"\nkeys = ["/x"]\n'},
-                            {"x.tmpl": "ok\n{% for %}\n"})
+                            {"x.tmpl": "ok\n{{range}}\n"})
     (resource,) = load_resources(confdir)
     try:
         Renderer(confdir / "templates").render(resource, {})
@@ -129,7 +129,7 @@ def test_cli_env_backend_onetime(tmp_path):
     dest = tmp_path / "out.conf"
     confdir = write_confdir(tmp_path / "confd", {"c": f'[template]\nsrc = "c.tmpl"\ndest = "{dest}"\n'
                                                      'keys = ["/myapp/database"]\nmode = "0600"\n'},
-                            {"c.tmpl": "url={{ getv('/myapp/database/url') }}\n"})
+                            {"c.tmpl": 'url={{getv "/myapp/database/url"}}\n'})
     env = {**os.environ, "MYAPP_DATABASE_URL": "db.example.com"}
     import subprocess
     import sys

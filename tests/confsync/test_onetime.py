@@ -16,8 +16,8 @@ keys = [
 
 QUICKSTART_TMPL = """\
 [myconfig]
-database_url = {{ getv("/myapp/database/url") }}
-database_user = {{ getv("/myapp/database/user") }}
+database_url = {{getv "/myapp/database/url"}}
+database_user = {{getv "/myapp/database/user"}}
 """
 
 
@@ -43,7 +43,7 @@ def test_missing_key_names_key_template_line_and_other_resources_still_render(tm
     confdir, dest = _quickstart(tmp_path, etcd)
     broken = tmp_path / "out" / "broken.conf"
     write_confdir(confdir, {"broken": f'[template]\nsrc = "broken.tmpl"\ndest = "{broken}"\nkeys = ["/myapp"]\n'},
-                  {"broken.tmpl": "a = 1\nb = {{ getv('/myapp/database/url') }}\nc = {{ getv('/myapp/nope') }}\n"})
+                  {"broken.tmpl": 'a = 1\nb = {{getv "/myapp/database/url"}}\nc = {{getv "/myapp/nope"}}\n'})
     proc = run_confsync("--onetime", "--confdir", str(confdir), "--node", etcd_server.url)
     assert proc.returncode == 1
     assert "'/myapp/nope'" in proc.stderr and "broken.tmpl" in proc.stderr and "line 3" in proc.stderr
@@ -79,7 +79,7 @@ def test_confd_toml_config_file_and_check_cmd_failure_keeps_old_file(tmp_path, e
         tmp_path / "confd",
         {"app": f'[template]\nsrc = "app.tmpl"\ndest = "{dest}"\nkeys = ["/app"]\n'
                 'check_cmd = "grep -q 9999 {{.src}}"\nreload_cmd = "touch ' + str(tmp_path / "reloaded") + '"\n'},
-        {"app.tmpl": "port = {{ getv('/app/port') }}\n"},
+        {"app.tmpl": 'port = {{getv "/app/port"}}\n'},
         confd_toml=f'backend = "etcd"\nnodes = ["{etcd_server.url}"]\nprefix = "/production"\n'
                    'log-level = "debug"\nscheme = "http"\n')
     proc = run_confsync("--onetime", "--confdir", str(confdir))

@@ -26,7 +26,7 @@ def _confdir(tmp_path, *, debounce=0.3, min_reload=0.0, allow_empty=False):
     toml = (f'[template]\nsrc = "pool.tmpl"\ndest = "{dest}"\nprefix = "/svc"\nkeys = ["/pool"]\n'
             f'reload_cmd = "echo reload >> {reloads}"\ndebounce = {debounce}\n'
             f'min_reload_interval = {min_reload}\nallow_empty = {str(allow_empty).lower()}\n')
-    tmpl = "{% for kv in gets('/pool/*') %}{{ base(kv.Key) }}={{ kv.Value }}\n{% endfor %}"
+    tmpl = '{{range gets "/pool/*"}}{{base .Key}}={{.Value}}\n{{end}}'
     confdir = write_confdir(tmp_path / "confd", {"pool": toml}, {"pool.tmpl": tmpl})
     return confdir, dest, reloads
 

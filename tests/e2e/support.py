@@ -347,7 +347,7 @@ def nats_publish(nats_url: str, subject: str, payload) -> None:
 
 
 def registration(uri, port, *, host="127.0.0.1", app="", instance_id="", index=None, tls_port=0, san="",
-                 ttl=0, lb="", tags=None) -> dict:
+                 ttl=0, lb="", tags=None, route_service_url="") -> dict:
     msg = {"host": host, "port": port, "uris": [uri] if isinstance(uri, str) else list(uri)}
     if app:
         msg["app"] = app
@@ -365,6 +365,8 @@ def registration(uri, port, *, host="127.0.0.1", app="", instance_id="", index=N
         msg["options"] = {"loadbalancing": lb}
     if tags:
         msg["tags"] = tags
+    if route_service_url:
+        msg["route_service_url"] = route_service_url
     return msg
 
 
@@ -415,6 +417,7 @@ class Router:
             "start_response_delay_interval": "0s",
             "access_log": {"file": str(self.access_log)},
             "logging": {"level": "info", "file": str(self.workdir / "router.log")},
+            "route_snapshot": {"file": str(self.workdir / "routes-snapshot.json")},
         }
         self.config = _merge(base, self.overrides)
         if "ssl_port" in self.config:

@@ -332,24 +332,3 @@ def test_context_path_routing(router, backend_factory):
     assert get(router.port, host, "/API/v1").json()["name"] == "api"
     assert get(router.port, host, "/apix").json()["name"] == "root"
     assert get(router.port, host, "/").json()["name"] == "root"
-
-
-def _route_service_refused(router, backend):
-    host = unique_host("rs")
-    msg = {"host": "127.0.0.1", "port": backend.port, "uris": [host], "route_service_url": "https://rs.example"}
-    nats_publish(router.nats_url, "router.register", msg)
-    router.wait_route(host, f"127.0.0.1:{backend.port}")
-    r = get(router.port, host)
-    assert r.status == 502
-    assert r.header("X-Cf-Routererror") == "route_service_unsupported"
-    assert r.body == b"502 Bad Gateway: Support for route services is disabled.\n"
-
-
-def test_route_service_route_is_refused_not_bypassed(router, backend):
-    """A route bound to a route service never reaches the app directly (the service may be its auth)."""
-    _route_service_refused(router, backend)
-
-
-def test_route_service_route_is_refused_even_with_a_secret(router_factory, backend):
-    """Route services are not built yet: with route_services_secret set the route is refused too."""
-    _route_service_refused(router_factory(route_services_secret="tWPE+sWJq+ZnGJpyKkIPYg=="), backend)

@@ -1,6 +1,8 @@
 """The HAProxy resource Portico ships: a confdir that fronts every announced router, and how to run HAProxy.
 
-`install_haproxy_resource` writes `conf.d/haproxy.toml` and `templates/haproxy.cfg.tmpl` into a confdir.
+`install_haproxy_resource` writes `conf.d/haproxy.toml` and the template into a confdir: the Jinja2 one
+(`haproxy.cfg.j2`, the default) or the same template in confd's Go syntax (`haproxy.cfg.tmpl`, engine="go");
+both render the same bytes.
 HAProxy runs in master-worker mode (`haproxy_master_argv`), so reload_cmd can ask the master for a hitless
 reload over its CLI socket (see haproxy_ctl.py); `haproxy -c` is the check_cmd.
 """
@@ -15,7 +17,8 @@ import sys
 from pathlib import Path
 
 SHIPPED_DIR = Path(__file__).parent
-TEMPLATE_NAME = "haproxy.cfg.tmpl"
+TEMPLATE_NAME = "haproxy.cfg.j2"          # Jinja2
+GO_TEMPLATE_NAME = "haproxy.cfg.tmpl"     # the same template in Go text/template syntax
 
 
 def haproxy_env(haproxy_bin: str, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -54,15 +57,22 @@ def install_haproxy_resource(confdir: Path, *, etcd_prefix: str, haproxy_cfg: Pa
                              state_file: Path | None = None, bind: str = "127.0.0.1",
                              check_interval: str = "1s", debounce: float = 0.3,
                              min_reload_interval: float = 1.0, maxconn: int | None = None,
-                             python: str | None = None) -> Path:
+                             access_log: str | None = None, nbthread: int | None = None,
+                             python: str | None = None, engine: str = "jinja2") -> Path:
     """Write a ready confdir for the shipped HAProxy resource; returns the resource TOML's path.
 
     The rendered config goes to `haproxy_cfg`; its server state is kept in `state_file` (default: next to it).
+    `engine` picks the template: "jinja2" (haproxy.cfg.j2) or "go" (haproxy.cfg.tmpl); the output is the same.
+    `access_log` is the target of HAProxy's `log` line (`/dev/log local0`, `stdout format raw local0`,
+    `fd@3 format raw local0`); unset, HAProxy logs no requests.
     """
+    if engine not in ("jinja2", "go"):
+        raise ValueError(f"engine must be 'jinja2' or 'go', not {engine!r}")
+    template_name = TEMPLATE_NAME if engine == "jinja2" else GO_TEMPLATE_NAME
     confdir = Path(confdir)
     (confdir / "conf.d").mkdir(parents=True, exist_ok=True)
     (confdir / "templates").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(SHIPPED_DIR / "templates" / TEMPLATE_NAME, confdir / "templates" / TEMPLATE_NAME)
+    shutil.copyfile(SHIPPED_DIR / "templates" / template_name, confdir / "templates" / template_name)
     haproxy_cfg = Path(haproxy_cfg).resolve()
     state_file = Path(state_file or haproxy_cfg.with_name(haproxy_cfg.name + ".state")).resolve()
     python = python or sys.executable
@@ -73,7 +83,7 @@ def install_haproxy_resource(confdir: Path, *, etcd_prefix: str, haproxy_cfg: Pa
     lines = [
         "# Portico's shipped HAProxy resource: fronts every router announced under <prefix>/routers.",
         "[template]",
-        f"src = {_toml_str(TEMPLATE_NAME)}",
+        f"src = {_toml_str(template_name)}",
         f"dest = {_toml_str(str(haproxy_cfg))}",
         f"prefix = {_toml_str(etcd_prefix)}",
         'keys = ["/routers"]',
@@ -98,6 +108,10 @@ def install_haproxy_resource(confdir: Path, *, etcd_prefix: str, haproxy_cfg: Pa
     ]
     if maxconn:
         lines.append(f"maxconn = {int(maxconn)}")
+    if access_log:
+        lines.append(f"access_log = {_toml_str(access_log)}")
+    if nbthread:
+        lines.append(f"nbthread = {int(nbthread)}")
     if stats_port:
         lines.append(f"stats_port = {int(stats_port)}")
     path = confdir / "conf.d" / "haproxy.toml"

@@ -1,0 +1,7 @@
+"""python -m reliability: see reliability/runner.py."""
+
+import sys
+
+from reliability.runner import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per fault scenario; each registers itself with `reliability.core.scenario`."""
