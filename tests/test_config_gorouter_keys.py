@@ -81,3 +81,22 @@ def test_tls_versions(tmp_path):
     assert load(tmp_path, 'min_tls_version: ""\n').min_tls_version == "TLSv1.2"
     err = error(tmp_path, "max_tls_version: TLSv1.1\n")
     assert err.key == "max_tls_version" and "TLSv1.2" in err.reason
+
+
+def test_forwarded_proto_hop_by_hop_100_continue_and_http_rewrite(tmp_path):
+    cfg = load(tmp_path, """\
+        force_forwarded_proto_https: true
+        sanitize_forwarded_proto: true
+        hop_by_hop_headers_to_filter: [X-Keep]
+        keep_alive_100_continue_requests: true
+        http_rewrite:
+          responses:
+            remove_headers: [{name: Server}]
+            add_headers_if_not_present: [{name: X-Frame-Options, value: DENY}]
+        """)
+    assert cfg.force_forwarded_proto_https and cfg.sanitize_forwarded_proto
+    assert cfg.hop_by_hop_headers_to_filter == ("X-Keep",) and cfg.keep_alive_100_continue_requests
+    assert cfg.http_rewrite.remove_headers == ("Server",)
+    assert cfg.http_rewrite.add_headers_if_not_present == (("X-Frame-Options", "DENY"),)
+    err = error(tmp_path, "http_rewrite:\n  responses:\n    remove_headers: [{name: 'bad name'}]\n")
+    assert err.key == "http_rewrite.responses.remove_headers[0].name"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from portico.cli import confsync_cmd, register_cmd, registrar_cmd, router_cmd, routes_cmd, up_cmd
+from portico.cli import confsync_cmd, kube_cmd, register_cmd, registrar_cmd, router_cmd, routes_cmd, up_cmd
 
 app = typer.Typer(
     name="portico",
@@ -21,9 +21,15 @@ app.command("routes", help="Show a router's route table, read from its /routes e
 app.command("confsync", help="Render templates from etcd, check, write atomically and reload (our confd).")(
     confsync_cmd.confsync)
 app.command("registrar", help="Keep routes registered while their health checks pass.")(registrar_cmd.registrar)
+app.command("kube", help="Kubernetes controller: Ingresses and Services become routes on NATS.")(kube_cmd.kube)
 app.command("up", help="Run the whole architecture on this machine: NATS, etcd, routers, confsync, HAProxy.")(
     up_cmd.up)
 
 
 def main() -> None:
-    app()
+    import sys
+
+    args = sys.argv[1:]
+    if args and args[0] == "confsync":   # confd's single-dash flags (-backend etcdv3 -watch) work unchanged
+        args = ["confsync", *confsync_cmd.confd_argv(args[1:])]
+    app(args=args)

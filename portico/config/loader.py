@@ -22,6 +22,7 @@ from portico.config.settings import (
     AccessLogSettings,
     BackendSettings,
     EtcdAnnounceSettings,
+    HttpRewriteSettings,
     LoggingSettings,
     NatsServer,
     NatsSettings,
@@ -486,6 +487,11 @@ def _build(top: _Map) -> dict[str, Any]:
         "max_request_header_bytes": top.int("max_request_header_bytes", d.max_request_header_bytes, lo=0)
         or d.max_request_header_bytes,
         "empty_pool_response_code_503": top.bool("empty_pool_response_code_503", d.empty_pool_response_code_503),
+        "force_forwarded_proto_https": top.bool("force_forwarded_proto_https", d.force_forwarded_proto_https),
+        "sanitize_forwarded_proto": top.bool("sanitize_forwarded_proto", d.sanitize_forwarded_proto),
+        "hop_by_hop_headers_to_filter": top.str_list("hop_by_hop_headers_to_filter", ()),
+        "keep_alive_100_continue_requests": top.bool("keep_alive_100_continue_requests",
+                                                     d.keep_alive_100_continue_requests),
         "secure_cookies": top.bool("secure_cookies", d.secure_cookies),
         "sticky_session_cookie_names": top.str_list("sticky_session_cookie_names", d.sticky_session_cookie_names),
         "route_services_secret": top.str("route_services_secret", d.route_services_secret),
@@ -499,11 +505,13 @@ def _build(top: _Map) -> dict[str, Any]:
         "route_services_internal_server_port": top.port("route_services_internal_server_port",
                                                         d.route_services_internal_server_port, lo=1),
         "route_services": _route_services(top),
+        "http_rewrite": _http_rewrite(top),
         "healthcheck_user_agent": top.str("healthcheck_user_agent", d.healthcheck_user_agent)
         or d.healthcheck_user_agent,
         "enable_ssl": top.bool("enable_ssl", d.enable_ssl),
         "ssl_port": top.port("ssl_port", d.ssl_port),
         "tls_pem": _tls_pem(top),
+        "tls_cert_dir": top.str("tls_cert_dir", d.tls_cert_dir),
         "ca_certs": _ca_certs(top),
         "skip_ssl_validation": top.bool("skip_ssl_validation", d.skip_ssl_validation),
         # gorouter treats "" as TLSv1.2
@@ -518,10 +526,11 @@ def _build(top: _Map) -> dict[str, Any]:
         "etcd": _etcd(top),
         "route_snapshot": _route_snapshot(top),
     }
-    if c["enable_ssl"] and not c["tls_pem"]:
+    if c["enable_ssl"] and not c["tls_pem"] and not c["tls_cert_dir"]:
         _, key_node, _ = top.take("enable_ssl")
         raise top.doc.error("enable_ssl is true but no certificates are given; add tls_pem entries "
-                            "(cert_chain and private_key) or set enable_ssl: false", "tls_pem", key_node)
+                            "(cert_chain and private_key), set tls_cert_dir, or set enable_ssl: false",
+                            "tls_pem", key_node)
     return c
 
 
@@ -629,6 +638,32 @@ def _route_services(top: _Map) -> RouteServiceSettings:
                             m.node)
     m.finish()
     return settings
+
+
+def _http_rewrite(top: _Map) -> HttpRewriteSettings:
+    """http_rewrite.responses.{remove_headers: [{name}], add_headers_if_not_present: [{name, value}]}."""
+    m = top.section("http_rewrite")
+    responses = m.section("responses")
+    lists: dict[str, list[tuple[str, str]]] = {}
+    for key in ("remove_headers", "add_headers_if_not_present"):
+        lists[key] = []
+        for item_key, node in responses.items(key) or []:
+            item = top.doc.mapping(node, item_key, node)
+            name = item.str("name")
+            if not name or not _HEADER_NAME.match(name):
+                raise top.doc.error(f"expected a header name, got {_show(name)}", f"{item_key}.name", node)
+            value = item.str("value")
+            if "\r" in value or "\n" in value:
+                raise top.doc.error("a header value must be one line", f"{item_key}.value", node)
+            lists[key].append((name, value))
+            item.finish()
+    responses.finish()
+    m.finish()
+    return HttpRewriteSettings(remove_headers=tuple(n for n, _ in lists["remove_headers"]),
+                               add_headers_if_not_present=tuple(lists["add_headers_if_not_present"]))
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 
 
 def _hairpinning_allowlist(top: _Map) -> tuple[str, ...]:

@@ -82,6 +82,14 @@ class RouteServiceSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpRewriteSettings:
+    """gorouter's `http_rewrite.responses`: response headers removed, and added when the app set none."""
+
+    remove_headers: tuple[str, ...] = ()
+    add_headers_if_not_present: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class TlsCertificate:
     cert_chain: str               # PEM text
     private_key: str = secret()   # PEM text
@@ -168,6 +176,10 @@ class RouterConfig:
     max_uri_bytes: int = 8192                     # Portico: a longer request target is answered 414
     empty_pool_response_code_503: bool = True
 
+    force_forwarded_proto_https: bool = False     # X-Forwarded-Proto: https on every request
+    sanitize_forwarded_proto: bool = False        # X-Forwarded-Proto: the listener's scheme, the client's ignored
+    hop_by_hop_headers_to_filter: tuple[str, ...] = ()  # named in Connection, but still passed on
+    keep_alive_100_continue_requests: bool = False  # else 100-continue requests close the backend connection
     secure_cookies: bool = False
     sticky_session_cookie_names: tuple[str, ...] = ("JSESSIONID",)
     route_services_secret: str = secret()
@@ -178,11 +190,13 @@ class RouterConfig:
     route_services_hairpinning_allowlist: tuple[str, ...] = ()
     route_services_internal_server_port: int = 7070
     route_services: RouteServiceSettings = RouteServiceSettings()
+    http_rewrite: HttpRewriteSettings = HttpRewriteSettings()
     healthcheck_user_agent: str = "HTTP-Monitor/1.1"
 
     enable_ssl: bool = False
     ssl_port: int = 443
     tls_pem: tuple[TlsCertificate, ...] = ()
+    tls_cert_dir: str = ""  # Portico's own: *.pem files (chain + key) served by SNI, reloaded on change
     ca_certs: tuple[str, ...] = ()                # PEM texts trusted (with the system CAs) for TLS backends
     skip_ssl_validation: bool = False             # route services' certificates are not verified
     min_tls_version: str = "TLSv1.2"              # TLSv1.0 .. TLSv1.3

@@ -6,6 +6,7 @@ import asyncio
 
 from portico.config.settings import RouterConfig
 from portico.proxy.observer import ExchangeObserver
+from portico.proxy.response_head import ResponseHeadRules
 from portico.proxy.route_services import RouteServices
 from portico.proxy.upstream import Connector
 from portico.routes.table import RouteTable
@@ -43,6 +44,9 @@ class ProxyContext:
         self.max_uri_bytes = config.max_uri_bytes
         self.sticky_cookie_names = tuple(config.sticky_session_cookie_names)
         self.sticky = StickySessions(config) if self.sticky_cookie_names else None
+        rewrite = config.http_rewrite
+        self.response_rules = ResponseHeadRules(self.sticky, rewrite.remove_headers,
+                                                rewrite.add_headers_if_not_present)
         self.zipkin = ZipkinHeaders() if config.tracing.enable_zipkin else None
         self.observe = ExchangeObserver(self.metrics, access_log)
         self.route_services = RouteServices(config, table)

@@ -14,7 +14,6 @@ from time import monotonic
 from typing import TYPE_CHECKING
 
 from portico.proxy import errors
-from portico.proxy.headers import HOP_BY_HOP, connection_tokens
 from portico.proxy.upstream import DialError, UpstreamConnection
 
 if TYPE_CHECKING:
@@ -31,25 +30,6 @@ FRAME_CLOSE = 3      # close-delimited: the client connection ends the body
 PENDING_BODY_LIMIT = 256 * 1024
 _NO_BODY_STATUS = frozenset({204, 304})
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
-_STATUS_LINES: dict[tuple[int, bytes, bool], bytes] = {}
-# Response header names the router acts on, by kind; every other header is copied unchanged.
-_R_HOP, _R_LENGTH, _R_VCAP_ID, _R_SET_COOKIE = (object() for _ in range(4))
-_RESPONSE_SPECIAL = {
-    b"content-length": _R_LENGTH, b"x-vcap-request-id": _R_VCAP_ID, b"set-cookie": _R_SET_COOKIE,
-    b"x-cf-proxy-signature": _R_HOP,    # never shown to clients, as gorouter (a signature is a credential)
-    **{name: _R_HOP for name in HOP_BY_HOP},
-}
-
-
-def status_line(status: int, reason: bytes, http11: bool = True) -> bytes:
-    """The response status line; an HTTP/1.0 request is answered `HTTP/1.0 ...`, as Go's server does."""
-    key = (status, reason, http11)
-    line = _STATUS_LINES.get(key)
-    if line is None:
-        line = b"HTTP/1.%d %d %s\r\n" % (http11, status, reason or errors.reason(status))
-        if len(_STATUS_LINES) < 256:
-            _STATUS_LINES[key] = line
-    return line
 
 
 class Exchange:
@@ -288,9 +268,10 @@ class Exchange:
         self.response_started = True
         self.deadline = 0.0
         client = self.client
-        out, content_length, chunked, named = self._forwarded_response_headers(status, reason, headers, ())
+        rules = self.ctx.response_rules
+        out, content_length, chunked, named = rules.forwarded(self, status, reason, headers, ())
         if named:
-            out, content_length, chunked, named = self._forwarded_response_headers(status, reason, headers, named)
+            out, content_length, chunked, named = rules.forwarded(self, status, reason, headers, named)
         if not self.has_vcap_id_in_response:
             out += (b"X-Vcap-Request-Id: ", self.request_id, b"\r\n")
         if status == 101:
@@ -320,54 +301,10 @@ class Exchange:
         self.response_bytes = 0
         client.write(data)
 
-    def _forwarded_response_headers(self, status: int, reason: bytes, headers: list, skip):
-        """The response head for the client, less hop-by-hop fields; also what framing the backend used.
-
-        Returns (parts, content_length, chunked, extra hop-by-hop names from Connection, if any).
-        """
-        out = [status_line(status, reason, self.http11)]
-        content_length = None
-        chunked = False
-        named = ()
-        special = _RESPONSE_SPECIAL
-        sticky = self.ctx.sticky
-        for name, value in headers:
-            lname = name.lower()
-            kind = special.get(lname)
-            if kind is None:
-                if not skip or lname not in skip:
-                    out += (name, b": ", value, b"\r\n")
-                continue
-            if kind is _R_HOP:
-                if lname == b"transfer-encoding":
-                    chunked = b"chunked" in value.lower()
-                elif lname == b"connection":
-                    named = tuple(t for t in connection_tokens(value) if t not in (b"close", b"keep-alive",
-                                                                                    b"upgrade"))
-                elif lname == b"upgrade" and status == 101:
-                    out += (name, b": ", value, b"\r\n")
-                continue
-            if kind is _R_LENGTH:
-                content_length = value
-            elif kind is _R_VCAP_ID:
-                self.has_vcap_id_in_response = True
-            elif kind is _R_SET_COOKIE and sticky is not None:
-                sticky.observe_set_cookie(self, value)
-            out += (name, b": ", value, b"\r\n")
-        if sticky is not None and (self.session_cookie or self.sticky_id):
-            sticky.add_vcap_cookie(self, out)
-        return out, content_length, chunked, (named if not skip else ())
-
     def _interim_response(self, status: int, reason: bytes, headers: list) -> None:
         """Pass 1xx answers (100 Continue, 103 Early Hints) to an HTTP/1.1 client; the final one follows."""
-        if not self.http11:
-            return
-        out = [status_line(status, reason)]
-        for name, value in headers:
-            if name.lower() not in HOP_BY_HOP:
-                out += (name, b": ", value, b"\r\n")
-        out.append(b"\r\n")
-        self.client.write(b"".join(out))
+        if self.http11:
+            self.client.write(self.ctx.response_rules.interim(status, reason, headers))
 
     def response_body(self, chunk: bytes) -> None:
         self.response_bytes += len(chunk)

@@ -86,6 +86,16 @@ class RouteServices:
             return Refusal(400, "invalid_route_service_signature", "invalid route service signature detected")
         return None
 
+    def is_route_service_traffic(self, values: dict[bytes, bytes]) -> bool:
+        """A request back from a route service (valid signature): its X-Forwarded-Proto is left alone."""
+        if not self.keys or not values.get(SIGNATURE) or not values.get(FORWARDED_URL):
+            return False
+        try:
+            self._validate(values)
+        except SignatureError:
+            return False
+        return True
+
     # ---- a route bound to a service -------------------------------------------------------------------------
 
     def check_bound(self, ex: Any, pool: Any, service_url: str, values: dict[bytes, bytes] | None,

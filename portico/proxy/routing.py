@@ -33,6 +33,13 @@ class RequestRouter:
         self.healthcheck_ua = ctx.config.healthcheck_user_agent.encode()
         self.sticky_names = tuple(n.encode() for n in ctx.config.sticky_session_cookie_names)
         self.extra_log = tuple(h.lower().encode() for h in ctx.config.extra_headers_to_log)
+        config = ctx.config
+        # X-Forwarded-Proto: gorouter's rules, chosen once (force https, overwrite with our scheme, or keep).
+        self.forced_proto = b"https" if config.force_forwarded_proto_https else (
+            ctx.scheme if config.sanitize_forwarded_proto else b"")
+        # Connection may name these and they are still passed on (hop_by_hop_headers_to_filter).
+        self.keep_named = frozenset(n.lower().encode("latin-1") for n in config.hop_by_hop_headers_to_filter)
+        self.close_100_continue = not config.keep_alive_100_continue_requests
         self._host_names: dict[bytes, str] = {}
 
     def route(self, client, parser, url: bytes, headers: list) -> Exchange:
@@ -138,7 +145,7 @@ class RequestRouter:
             return ex
 
         if named_hop:
-            out = _drop_connection_named(out, named_hop)
+            out = _drop_connection_named(out, named_hop, self.keep_named)
         if url[:1] != b"/":
             absolute = absolute_form_host(url)
             if absolute:
@@ -155,7 +162,7 @@ class RequestRouter:
         if expect:
             if expect.lower() != b"100-continue":
                 return self._local(ex, errors.bare_response(417, close=not keep_alive), 417, "")
-            close_upstream = True
+            close_upstream = close_upstream or self.close_100_continue
 
         pool = self.table.lookup(host_name, url)
         if pool is None or not pool.endpoints:
@@ -181,6 +188,8 @@ class RequestRouter:
 
         client_ip = client.client_ip
         ex.x_forwarded_for = xff = (xff + b", " + client_ip) if xff else client_ip
+        if self.forced_proto and not (rs_values and ctx.route_services.is_route_service_traffic(rs_values)):
+            xfp = self.forced_proto
         ex.x_forwarded_proto = xfp = xfp or ctx.scheme
         out += (b"X-Forwarded-For: ", xff, b"\r\nX-Forwarded-Proto: ", xfp, b"\r\nX-Vcap-Request-Id: ", rid,
                 b"\r\n")
@@ -316,9 +325,9 @@ def _sticky_instance(cookie: bytes, session_names: tuple[bytes, ...]) -> str:
     return vcap if has_session else ""
 
 
-def _drop_connection_named(out: list, names: tuple[bytes, ...]) -> list:
-    """Remove request headers named in Connection: they are hop-by-hop for this message."""
-    skip = {n for n in names if n not in (b"close", b"keep-alive", b"upgrade")}
+def _drop_connection_named(out: list, names: tuple[bytes, ...], keep: frozenset = frozenset()) -> list:
+    """Remove request headers named in Connection: they are hop-by-hop for this message (except `keep`)."""
+    skip = {n for n in names if n not in (b"close", b"keep-alive", b"upgrade") and n not in keep}
     if not skip:
         return out
     kept = out[:4]

@@ -38,6 +38,7 @@ from rich.table import Table
 from rich.text import Text
 
 from portico.stack.binaries import BinaryNotFound, haproxy_binary
+from portico.stack.leftovers import process_identity, remember, stop_leftovers
 from portico.stack.processes import ManagedProcess, free_port, wait_for_port
 
 DEMO_HOST = "demo.portico.local"
@@ -52,6 +53,11 @@ DEFAULT_ETCD_PORT = 2379
 DEFAULT_ETCD_PEER_PORT = 2380
 DEFAULT_BASE_PORT = 8100       # router i (1-based): proxy base+10(i-1), status +1, routes +2
                                # confsync status base-1, HAProxy stats base-2, demo-i base+900+i
+
+
+# HAProxy writes its access log (one line per request, with its termination state) to this inherited fd, a file
+# in the work dir. One thread: with more, HAProxy drops log lines when two threads log at once.
+HAPROXY_ACCESS_LOG_FD = 3
 
 
 class UpError(RuntimeError):
@@ -236,7 +242,8 @@ class Part:
     kind: str                     # nats, etcd, haproxy, confsync, router, demo, registrar
     proc: ManagedProcess
     ports: dict[str, int] = field(default_factory=dict)
-    critical: bool = False        # the stack cannot work without it: exit when it dies
+    critical: bool = False        # the stack cannot work without it: exit when it dies (NATS and etcd are
+                                  # restarted instead under --restart)
     reported_exit: bool = False
     restart_at: float | None = None
     restarts: int = 0
@@ -333,6 +340,8 @@ class Stack:
                 etcd_binary()
         except BinaryNotFound as exc:
             raise UpError(str(exc)) from None
+        for line in stop_leftovers(self.workdir / "state.json"):
+            self.say(f"stopped a leftover of an earlier portico up: {line}", "yellow")
         self.plan = plan = plan_ports(opts)
         check_ports(plan)
         self.say(f"starting Portico in {self.workdir}")
@@ -373,6 +382,7 @@ class Stack:
 
     def _add(self, part: Part) -> Part:
         self.parts.append(part)
+        self.write_state()     # at once: a portico up killed while starting leaves a list to clean up from
         return part
 
     def _start_server(self, name: str, kind: str, port: int) -> None:
@@ -407,7 +417,8 @@ class Stack:
         confdir = self.workdir / "confd"
         install_haproxy_resource(confdir, etcd_prefix=self.opts.prefix, haproxy_cfg=cfg, front_port=plan.front,
                                  stats_port=plan.haproxy_stats, haproxy_bin=hb, master_socket=sock,
-                                 check_interval="1s", debounce=0.2, min_reload_interval=0.5)
+                                 check_interval="1s", debounce=0.2, min_reload_interval=0.5,
+                                 access_log=f"fd@{HAPROXY_ACCESS_LOG_FD} format raw local0", nbthread=1)
         confsync = [sys.executable, "-m", "portico", "confsync", "--confdir", str(confdir)]
         for url in self.etcd_urls:
             confsync += ["--node", url]
@@ -424,7 +435,8 @@ class Stack:
         # 2. HAProxy, master-worker
         self.say(f"starting HAProxy ({hb}) on 127.0.0.1:{plan.front}")
         haproxy = ManagedProcess("haproxy", haproxy_master_argv(hb, cfg, pidfile, sock), self.workdir / "haproxy.log",
-                                 env=haproxy_env(hb)).start()
+                                 env=haproxy_env(hb),
+                                 extra_logs={HAPROXY_ACCESS_LOG_FD: self.haproxy_access_log()}).start()
         self._add(Part("haproxy", "haproxy", haproxy, {"front": plan.front, "stats": plan.haproxy_stats},
                        critical=True))
         try:
@@ -439,6 +451,9 @@ class Stack:
             wait_for_port(plan.confsync_status, timeout=15, process=proc.popen)
         except (RuntimeError, TimeoutError) as exc:
             raise UpError(f"confsync did not start: {exc}\n{_tail(self.workdir / 'confsync.log')}") from None
+
+    def haproxy_access_log(self) -> Path:
+        return self.workdir / "haproxy" / "access.log"
 
     def router_config_path(self, i: int) -> Path:
         return self.workdir / f"router-{i}" / "gorouter.yml"
@@ -455,11 +470,14 @@ class Stack:
             "port": ports.proxy,
             "listen_host": "127.0.0.1",
             "start_response_delay_interval": "1s",
+            "suspend_pruning_if_nats_unavailable": True,
             "droplet_stale_threshold": "120s",
             "prune_stale_droplets_interval": "30s",
             "etcd": {"endpoints": self.etcd_urls, "prefix": self.opts.prefix,
                      "lease_ttl": f"{self.opts.lease_ttl:g}s", "advertise_host": "127.0.0.1"},
             "access_log": {"file": str(rdir / "access.log")},
+            # a router restarted by --restart comes back with its routes (docs/route-snapshot.md)
+            "route_snapshot": {"file": str(rdir / "routes-snapshot.json")},
         }
         path = self.router_config_path(i)
         # JSON is valid YAML, and needs no YAML writer
@@ -615,6 +633,7 @@ class Stack:
         plan = self.plan
         state = {
             "up_pid": os.getpid(),
+            "up_identity": process_identity(os.getpid()),
             "workdir": str(self.workdir),
             "front": f"http://127.0.0.1:{plan.front}",
             "front_port": plan.front,
@@ -625,6 +644,7 @@ class Stack:
             "confsync_status": f"http://127.0.0.1:{plan.confsync_status}/status",
             "parts": {
                 p.name: {"kind": p.kind, "pid": p.proc.popen.pid if p.proc.popen else None,
+                         "identity": process_identity(p.proc.popen.pid) if p.proc.popen else None,
                          "running": p.proc.running(), "ports": p.ports, "log": str(p.proc.log_path),
                          "restarts": p.restarts}
                 for p in self.parts
@@ -635,6 +655,7 @@ class Stack:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         os.replace(tmp, path)
+        remember(path)
 
     def print_summary(self) -> None:
         plan = self.plan
@@ -718,7 +739,8 @@ class Stack:
             part.reported_exit = True
             changed = True
             code = _exit_text(part.proc.popen.returncode)
-            if part.critical:
+            restartable = self.opts.restart and part.kind in ("nats", "etcd")
+            if part.critical and not restartable:
                 self.say(f"{part.name} exited ({code}); the stack cannot work without it: stopping. "
                          f"Last lines of {part.proc.log_path}:\n{_tail(part.proc.log_path)}", "bold red")
                 self.write_state()
@@ -726,6 +748,12 @@ class Stack:
             if part.kind == "router":
                 self.say(f"{part.name} exited ({code}); HAProxy will route around it "
                          f"(health check now, etcd lease expiry within {self.opts.lease_ttl:g}s)", "bold yellow")
+            elif part.kind == "nats":
+                self.say(f"{part.name} exited ({code}); routers keep their routes (pruning is suspended while "
+                         f"NATS is down) and the registrar registers again once it is back", "bold yellow")
+            elif part.kind == "etcd":
+                self.say(f"{part.name} exited ({code}); HAProxy keeps its config and traffic flows; routers "
+                         f"announce themselves again and confsync resumes its watch once it is back", "bold yellow")
             elif part.kind == "confsync":
                 self.say(f"confsync exited ({code}); HAProxy keeps its last config but no longer follows etcd",
                          "bold yellow")

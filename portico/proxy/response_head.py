@@ -1,0 +1,100 @@
+"""The response head a client gets from a backend's: hop-by-hop fields out, router headers in.
+
+The rules are fixed once per router (ResponseHeadRules, built from the config): which names are dropped
+(hop-by-hop, X-CF-Proxy-Signature, http_rewrite.responses.remove_headers), which are added when absent
+(http_rewrite.responses.add_headers_if_not_present), and whether sticky sessions look at Set-Cookie. A
+router without http_rewrite does no per-response work for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portico.proxy import errors
+from portico.proxy.headers import HOP_BY_HOP, connection_tokens
+
+_STATUS_LINES: dict[tuple[int, bytes, bool], bytes] = {}
+# Response header names the router acts on, by kind; every other header is copied unchanged.
+_R_HOP, _R_LENGTH, _R_VCAP_ID, _R_SET_COOKIE, _R_DROP = (object() for _ in range(5))
+_CONNECTION_OPTIONS = (b"close", b"keep-alive", b"upgrade")
+
+
+def status_line(status: int, reason: bytes, http11: bool = True) -> bytes:
+    """The response status line; an HTTP/1.0 request is answered `HTTP/1.0 ...`, as Go's server does."""
+    key = (status, reason, http11)
+    line = _STATUS_LINES.get(key)
+    if line is None:
+        line = b"HTTP/1.%d %d %s\r\n" % (http11, status, reason or errors.reason(status))
+        if len(_STATUS_LINES) < 256:
+            _STATUS_LINES[key] = line
+    return line
+
+
+class ResponseHeadRules:
+    """How this router rewrites response heads (see the module docstring)."""
+
+    def __init__(self, sticky: Any = None, remove: tuple[str, ...] = (),
+                 add_if_absent: tuple[tuple[str, str], ...] = ()) -> None:
+        self.sticky = sticky
+        self.special = {
+            b"content-length": _R_LENGTH, b"x-vcap-request-id": _R_VCAP_ID,
+            b"x-cf-proxy-signature": _R_DROP,   # never shown to clients, as gorouter (it is a credential)
+            **{name.lower().encode("latin-1"): _R_DROP for name in remove},
+            **{name: _R_HOP for name in HOP_BY_HOP},
+        }
+        if sticky is not None:
+            self.special[b"set-cookie"] = _R_SET_COOKIE
+        self.removed = frozenset(name.lower().encode("latin-1") for name in remove)
+        self.add_if_absent = tuple((n.lower().encode("latin-1"), n.encode("latin-1") + b": "
+                                    + v.encode("latin-1") + b"\r\n") for n, v in add_if_absent)
+
+    def forwarded(self, ex: Any, status: int, reason: bytes, headers: list, skip: tuple
+                  ) -> tuple[list, bytes | None, bool, tuple]:
+        """(head parts, Content-Length, chunked, extra hop-by-hop names from Connection) for the client."""
+        out = [status_line(status, reason, ex.http11)]
+        content_length = None
+        chunked = False
+        named: tuple = ()
+        special = self.special
+        sticky = self.sticky
+        for name, value in headers:
+            lname = name.lower()
+            kind = special.get(lname)
+            if kind is None:
+                if not skip or lname not in skip:
+                    out += (name, b": ", value, b"\r\n")
+                continue
+            if kind is _R_HOP:
+                if lname == b"transfer-encoding":
+                    chunked = b"chunked" in value.lower()
+                elif lname == b"connection":
+                    named = tuple(t for t in connection_tokens(value) if t not in _CONNECTION_OPTIONS)
+                elif lname == b"upgrade" and status == 101:
+                    out += (name, b": ", value, b"\r\n")
+                continue
+            if kind is _R_DROP:
+                continue
+            if kind is _R_LENGTH:
+                content_length = value
+            elif kind is _R_VCAP_ID:
+                ex.has_vcap_id_in_response = True
+            elif kind is _R_SET_COOKIE:
+                sticky.observe_set_cookie(ex, value)
+            out += (name, b": ", value, b"\r\n")
+        if sticky is not None and (ex.session_cookie or ex.sticky_id):
+            sticky.add_vcap_cookie(ex, out)
+        if self.add_if_absent:
+            present = {name.lower() for name, _ in headers} - self.removed  # removed first, as gorouter
+            for lname, line in self.add_if_absent:
+                if lname not in present:
+                    out.append(line)
+        return out, content_length, chunked, (named if not skip else ())
+
+    def interim(self, status: int, reason: bytes, headers: list) -> bytes:
+        """A 1xx answer (100 Continue, 103 Early Hints) for an HTTP/1.1 client."""
+        out = [status_line(status, reason)]
+        for name, value in headers:
+            if name.lower() not in HOP_BY_HOP:
+                out += (name, b": ", value, b"\r\n")
+        out.append(b"\r\n")
+        return b"".join(out)
