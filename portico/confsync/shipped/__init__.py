@@ -57,11 +57,13 @@ def install_haproxy_resource(confdir: Path, *, etcd_prefix: str, haproxy_cfg: Pa
                              state_file: Path | None = None, bind: str = "127.0.0.1",
                              check_interval: str = "1s", debounce: float = 0.3,
                              min_reload_interval: float = 1.0, maxconn: int | None = None,
-                             python: str | None = None, engine: str = "jinja2") -> Path:
+                             python: str | None = None, engine: str = "jinja2", send_proxy: bool = False) -> Path:
     """Write a ready confdir for the shipped HAProxy resource; returns the resource TOML's path.
 
     The rendered config goes to `haproxy_cfg`; its server state is kept in `state_file` (default: next to it).
     `engine` picks the template: "jinja2" (haproxy.cfg.j2) or "go" (haproxy.cfg.tmpl); the output is the same.
+    `send_proxy` makes HAProxy pass each client's address to the routers in a PROXY protocol header
+    (`send-proxy`; the routers need `enable_proxy: true`) instead of an X-Forwarded-For header.
     """
     if engine not in ("jinja2", "go"):
         raise ValueError(f"engine must be 'jinja2' or 'go', not {engine!r}")
@@ -105,6 +107,8 @@ def install_haproxy_resource(confdir: Path, *, etcd_prefix: str, haproxy_cfg: Pa
     ]
     if maxconn:
         lines.append(f"maxconn = {int(maxconn)}")
+    if send_proxy:
+        lines.append("send_proxy = true")
     if stats_port:
         lines.append(f"stats_port = {int(stats_port)}")
     path = confdir / "conf.d" / "haproxy.toml"
