@@ -27,4 +27,9 @@ app.command("up", help="Run the whole architecture on this machine: NATS, etcd, 
 
 
 def main() -> None:
-    app()
+    import sys
+
+    args = sys.argv[1:]
+    if args and args[0] == "confsync":   # confd's single-dash flags (-backend etcdv3 -watch) work unchanged
+        args = ["confsync", *confsync_cmd.confd_argv(args[1:])]
+    app(args=args)

@@ -35,7 +35,8 @@ def up(
              "HAProxy stats base-2, demo apps base+901, base+902."),
     ports: str = typer.Option("fixed", "--ports", help="'fixed' (documented defaults) or 'auto' (free ports "
                                                        "for everything not given)."),
-    restart: bool = typer.Option(False, "--restart", help="Restart routers and apps that exit."),
+    restart: bool = typer.Option(False, "--restart", help="Restart parts that exit (routers, apps, registrar, "
+                                                           "confsync, the embedded nats-server and etcd)."),
     prefix: str = typer.Option("/portico", "--prefix", help="etcd prefix where routers announce themselves."),
     lease_ttl: float = typer.Option(5.0, "--lease-ttl", min=1.0,
                                     help="Seconds a dead router's etcd key outlives it."),

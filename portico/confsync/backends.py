@@ -19,6 +19,8 @@ import aetcd
 import aetcd.exceptions
 import yaml
 
+from portico.confsync.confd_yaml import read_yaml_keys, yaml_files
+
 log = logging.getLogger("portico.confsync")
 
 OnChange = Callable[[set[str] | None], None]   # changed absolute keys; None: anything may have changed
@@ -70,7 +72,7 @@ class EtcdBackend:
     supports_watch = True
 
     def __init__(self, nodes: list[str], prefixes: list[str], *, timeout: float = 5.0,
-                 probe_interval: float = 3.0, max_backoff: float = 3.0):
+                 probe_interval: float = 3.0, max_backoff: float = 3.0, username: str = "", password: str = ""):
         if not nodes:
             raise ValueError("the etcd backend needs at least one --node")
         self.endpoints = [parse_node(n) for n in nodes]
@@ -79,6 +81,7 @@ class EtcdBackend:
         self.timeout = timeout
         self.probe_interval = probe_interval
         self.max_backoff = max_backoff
+        self.username, self.password = username or None, password or None
         self.revision: int | None = None
         self.cluster_id: int | None = None
         self.connected = False
@@ -100,7 +103,8 @@ class EtcdBackend:
             host, port = self.endpoints[self._index]
             options = {"grpc.keepalive_time_ms": 10_000, "grpc.keepalive_timeout_ms": 5_000,
                        "grpc.max_receive_message_length": 64 * 1024 * 1024}
-            self._client = aetcd.Client(host=host, port=port, timeout=self.timeout, options=options)
+            self._client = aetcd.Client(host=host, port=port, timeout=self.timeout, options=options,  # type: ignore[arg-type]
+                                        username=self.username, password=self.password)
             await self._client.connect()
         return self._client
 
@@ -255,40 +259,29 @@ class EnvBackend:
         pass
 
 
-def _flatten(node, path: str, out: dict[str, str]) -> None:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            _flatten(v, f"{path}/{k}", out)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            _flatten(v, f"{path}/{i}", out)
-    elif node is None:
-        out[path or "/"] = ""
-    else:
-        out[path or "/"] = str(node).lower() if isinstance(node, bool) else str(node)
-
-
 class FileBackend:
-    """confd's file backend: YAML files flattened to keys (`myapp: {database: {url: x}}` -> /myapp/database/url)."""
+    """confd's file backend: YAML files (or folders of them, -filter) flattened to keys with confd's YAML
+    rules (`myapp: {database: {url: x}}` -> /myapp/database/url); see confd_yaml.py."""
 
     name = "file"
     supports_watch = True
     revision = None
 
-    def __init__(self, files: list[str], prefixes: list[str], poll: float = 0.5):
+    def __init__(self, files: list[str], prefixes: list[str], poll: float = 0.5, pattern: str = "*"):
         if not files:
             raise ValueError("the file backend needs at least one --file")
-        self.files = [Path(f) for f in files]
+        self.paths = list(files)
+        self.pattern = pattern or "*"
         self.prefixes = prefixes
         self.poll = poll
         self._data: dict[str, str] = {}
 
     def _read(self) -> dict[str, str]:
         out: dict[str, str] = {}
-        for path in self.files:
+        for path in yaml_files(self.paths, self.pattern):
             try:
-                _flatten(yaml.safe_load(path.read_text()) or {}, "", out)
-            except (OSError, yaml.YAMLError) as exc:
+                read_yaml_keys(path, out)
+            except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
                 raise BackendUnavailable(f"file backend: {path}: {exc}") from None
         return {k: v for k, v in out.items() if _under(k, self.prefixes)}
 
@@ -300,8 +293,8 @@ class FileBackend:
         return dict(self._data)
 
     def _stamp(self) -> list[tuple[float, int] | None]:
-        stamps = []
-        for p in self.files:
+        stamps: list[tuple[float, int] | None] = []
+        for p in yaml_files(self.paths, self.pattern):
             try:
                 st = p.stat()
                 stamps.append((st.st_mtime, st.st_size))
@@ -330,11 +323,36 @@ class FileBackend:
         pass
 
 
-def make_backend(kind: str, *, nodes: list[str], prefixes: list[str], files: list[str]) -> Backend:
-    if kind == "etcd" or kind == "etcdv3":
-        return EtcdBackend(nodes, prefixes)
+UNSUPPORTED = ("consul", "vault", "dynamodb", "rancher", "ssm")
+SUPPORTED = ("etcd", "etcdv3", "redis", "zookeeper", "env", "file")
+DEFAULT_NODES = {"etcd": "http://127.0.0.1:2379", "etcdv3": "http://127.0.0.1:2379", "redis": "127.0.0.1:6379",
+                 "zookeeper": "127.0.0.1:2181"}
+
+
+def check_backend_name(kind: str) -> None:
+    """Refuse confd backends Portico does not have, at start, with what to use instead."""
+    if kind in UNSUPPORTED:
+        raise ValueError(f"backend {kind!r} is not supported by portico confsync: use etcd, redis, zookeeper, "
+                         "file or env (see docs/confsync.md)")
+    if kind not in SUPPORTED:
+        raise ValueError(f"unknown backend {kind!r}: use {', '.join(SUPPORTED)}")
+
+
+def make_backend(kind: str, *, nodes: list[str], prefixes: list[str], files: list[str], password: str = "",
+                 separator: str = "", file_filter: str = "*", username: str = "") -> Backend:
+    """The backend confd's -backend names; no nodes means confd's default node for that backend."""
+    check_backend_name(kind)
+    nodes = list(nodes) or [DEFAULT_NODES[kind]] if kind in DEFAULT_NODES else list(nodes)
+    if kind in ("etcd", "etcdv3"):
+        return EtcdBackend(nodes, prefixes, username=username, password=password)
+    if kind == "redis":
+        from portico.confsync.redis_backend import RedisBackend
+        return RedisBackend(nodes, prefixes, password=password, separator=separator)
+    if kind == "zookeeper":
+        from portico.confsync.zookeeper_backend import ZookeeperBackend
+        return ZookeeperBackend(nodes, prefixes)
     if kind == "env":
         return EnvBackend(prefixes)
     if kind == "file":
-        return FileBackend(files, prefixes)
-    raise ValueError(f"unknown backend {kind!r}: use etcd, env or file")
+        return FileBackend(files, prefixes, pattern=file_filter)
+    raise ValueError(f"unknown backend {kind!r}: use {', '.join(SUPPORTED)}")

@@ -162,7 +162,7 @@ class ConfsyncConfig:
 
     confdir: Path = Path("/etc/confd")
     backend: str = "etcd"
-    nodes: list[str] = field(default_factory=lambda: ["http://127.0.0.1:2379"])
+    nodes: list[str] = field(default_factory=list)    # empty: confd's default node for the backend
     prefix: str = "/"
     interval: float = 600.0
     watch: bool = False
@@ -172,12 +172,19 @@ class ConfsyncConfig:
     keep_stage_file: bool = False
     log_level: str = "info"
     files: list[str] = field(default_factory=list)     # file backend: YAML files
+    file_filter: str = "*"                             # file backend: names to read in folders (-filter)
+    separator: str = ""                                # redis backend: "/" in keys replaced by this
+    password: str = ""                                 # redis, etcd (with username)
+    username: str = ""                                 # etcd
+    client_key: str = ""                               # confd passes it to redis as the password
     status_port: int | None = None
 
     _TOML_KEYS = {"confdir": "confdir", "backend": "backend", "nodes": "nodes", "prefix": "prefix",
                   "interval": "interval", "watch": "watch", "onetime": "onetime", "noop": "noop",
                   "sync-only": "sync_only", "sync_only": "sync_only", "keep-stage-file": "keep_stage_file",
                   "log-level": "log_level", "log_level": "log_level", "file": "files",
+                  "filter": "file_filter", "separator": "separator", "password": "password",
+                  "username": "username", "client_key": "client_key",
                   "status-port": "status_port", "status_port": "status_port"}
 
     def apply_toml(self, path: Path) -> None:

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import signal
 
-from portico.confsync.backends import make_backend
+from portico.confsync.backends import check_backend_name, make_backend
 from portico.confsync.render import Renderer
 from portico.confsync.resources import ConfsyncConfig, ResourceError, load_resources
 from portico.confsync.runner import Runner
@@ -21,19 +21,28 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
 def build_runner(config: ConfsyncConfig) -> Runner:
+    check_backend_name(config.backend)
     resources = load_resources(config.confdir, config.prefix)
     if not resources:
         raise ResourceError(f"no template resources in {config.confdir / 'conf.d'}")
     prefixes = sorted({w for r in resources for w in r.watched})
-    backend = make_backend(config.backend, nodes=config.nodes, prefixes=prefixes, files=config.files)
+    backend = make_backend(config.backend, nodes=config.nodes, prefixes=prefixes, files=config.files,
+                           password=config.password or (config.client_key if config.backend == "redis" else ""),
+                           username=config.username, separator=config.separator, file_filter=config.file_filter)
     return Runner(resources, backend, Renderer(config.confdir / "templates"), noop=config.noop,
                   sync_only=config.sync_only, keep_stage_file=config.keep_stage_file)
 
 
 async def serve(config: ConfsyncConfig) -> int:
     """Run until done (--onetime) or until SIGTERM/SIGINT; returns the process exit code."""
+    if config.backend == "etcd":
+        log.info("-backend etcd: Portico speaks etcd's v3 API (confd's etcdv3 backend; confd 0.16+ does the same)")
     try:
         runner = build_runner(config)
+    except ImportError as exc:
+        log.error("backend %s needs a Python package that is not installed: %s (pip install 'portico[confsync]')",
+                  config.backend, exc)
+        return EXIT_CONFIG
     except (ResourceError, ValueError) as exc:
         log.error("%s", exc)
         return EXIT_CONFIG

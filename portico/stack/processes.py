@@ -60,18 +60,28 @@ class ManagedProcess:
     log_path: Path
     env: dict[str, str] | None = None
     cwd: str | None = None
+    extra_logs: dict[int, Path] = field(default_factory=dict)   # fd number in the child -> file appended to
     popen: subprocess.Popen | None = field(default=None, init=False)
 
     def start(self) -> "ManagedProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
+        extra = {fd: open(path, "ab") for fd, path in self.extra_logs.items()}
+
+        def place_extra_logs() -> None:   # in the child, before exec: each file at the fd number asked for
+            for fd, file in extra.items():
+                os.dup2(file.fileno(), fd)
+
         try:
             self.popen = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=self.env, cwd=self.cwd, start_new_session=True,
+                preexec_fn=place_extra_logs if extra else None, pass_fds=tuple(extra),
             )
         finally:
             log.close()
+            for file in extra.values():
+                file.close()
         return self
 
     @property

@@ -54,6 +54,11 @@ DEFAULT_BASE_PORT = 8100       # router i (1-based): proxy base+10(i-1), status 
                                # confsync status base-1, HAProxy stats base-2, demo-i base+900+i
 
 
+# HAProxy writes its access log (one line per request, with its termination state) to this inherited fd, a file
+# in the work dir. One thread: with more, HAProxy drops log lines when two threads log at once.
+HAPROXY_ACCESS_LOG_FD = 3
+
+
 class UpError(RuntimeError):
     """A part could not start; the message is the reason shown to the user."""
 
@@ -236,7 +241,8 @@ class Part:
     kind: str                     # nats, etcd, haproxy, confsync, router, demo, registrar
     proc: ManagedProcess
     ports: dict[str, int] = field(default_factory=dict)
-    critical: bool = False        # the stack cannot work without it: exit when it dies
+    critical: bool = False        # the stack cannot work without it: exit when it dies (NATS and etcd are
+                                  # restarted instead under --restart)
     reported_exit: bool = False
     restart_at: float | None = None
     restarts: int = 0
@@ -408,6 +414,7 @@ class Stack:
         install_haproxy_resource(confdir, etcd_prefix=self.opts.prefix, haproxy_cfg=cfg, front_port=plan.front,
                                  stats_port=plan.haproxy_stats, haproxy_bin=hb, master_socket=sock,
                                  check_interval="1s", debounce=0.2, min_reload_interval=0.5,
+                                 access_log=f"fd@{HAPROXY_ACCESS_LOG_FD} format raw local0", nbthread=1,
                                  send_proxy=True)   # client addresses reach the routers (enable_proxy)
         confsync = [sys.executable, "-m", "portico", "confsync", "--confdir", str(confdir)]
         for url in self.etcd_urls:
@@ -425,7 +432,8 @@ class Stack:
         # 2. HAProxy, master-worker
         self.say(f"starting HAProxy ({hb}) on 127.0.0.1:{plan.front}")
         haproxy = ManagedProcess("haproxy", haproxy_master_argv(hb, cfg, pidfile, sock), self.workdir / "haproxy.log",
-                                 env=haproxy_env(hb)).start()
+                                 env=haproxy_env(hb),
+                                 extra_logs={HAPROXY_ACCESS_LOG_FD: self.haproxy_access_log()}).start()
         self._add(Part("haproxy", "haproxy", haproxy, {"front": plan.front, "stats": plan.haproxy_stats},
                        critical=True))
         try:
@@ -440,6 +448,9 @@ class Stack:
             wait_for_port(plan.confsync_status, timeout=15, process=proc.popen)
         except (RuntimeError, TimeoutError) as exc:
             raise UpError(f"confsync did not start: {exc}\n{_tail(self.workdir / 'confsync.log')}") from None
+
+    def haproxy_access_log(self) -> Path:
+        return self.workdir / "haproxy" / "access.log"
 
     def router_config_path(self, i: int) -> Path:
         return self.workdir / f"router-{i}" / "gorouter.yml"
@@ -457,6 +468,7 @@ class Stack:
             "listen_host": "127.0.0.1",
             "enable_proxy": True,     # HAProxy sends each client's address in a PROXY protocol header
             "start_response_delay_interval": "1s",
+            "suspend_pruning_if_nats_unavailable": True,
             "droplet_stale_threshold": "120s",
             "prune_stale_droplets_interval": "30s",
             "etcd": {"endpoints": self.etcd_urls, "prefix": self.opts.prefix,
@@ -720,7 +732,8 @@ class Stack:
             part.reported_exit = True
             changed = True
             code = _exit_text(part.proc.popen.returncode)
-            if part.critical:
+            restartable = self.opts.restart and part.kind in ("nats", "etcd")
+            if part.critical and not restartable:
                 self.say(f"{part.name} exited ({code}); the stack cannot work without it: stopping. "
                          f"Last lines of {part.proc.log_path}:\n{_tail(part.proc.log_path)}", "bold red")
                 self.write_state()
@@ -728,6 +741,12 @@ class Stack:
             if part.kind == "router":
                 self.say(f"{part.name} exited ({code}); HAProxy will route around it "
                          f"(health check now, etcd lease expiry within {self.opts.lease_ttl:g}s)", "bold yellow")
+            elif part.kind == "nats":
+                self.say(f"{part.name} exited ({code}); routers keep their routes (pruning is suspended while "
+                         f"NATS is down) and the registrar registers again once it is back", "bold yellow")
+            elif part.kind == "etcd":
+                self.say(f"{part.name} exited ({code}); HAProxy keeps its config and traffic flows; routers "
+                         f"announce themselves again and confsync resumes its watch once it is back", "bold yellow")
             elif part.kind == "confsync":
                 self.say(f"confsync exited ({code}); HAProxy keeps its last config but no longer follows etcd",
                          "bold yellow")

@@ -151,3 +151,28 @@ def _put(port: int, key: str, value: str) -> None:
         async with aetcd.Client(host="127.0.0.1", port=port, timeout=5) as c:
             await c.put(key.encode(), value.encode())
     asyncio.run(go())
+
+
+def test_both_template_engines_render_the_access_log_and_retry_settings_alike(tmp_path, etcd_server):
+    """The Jinja2 and the Go template of the shipped resource give the same file, with the access log target,
+    the thread count and the settings that keep a killed router or a reload from costing a request."""
+    _put(etcd_server.port, "/portico/routers/r1", json.dumps({"id": "r1", "address": "127.0.0.1:9", "health_port": 10}))
+    rendered = {}
+    for engine in ("jinja2", "go"):
+        confdir, cfg = tmp_path / engine / "confd", tmp_path / engine / "haproxy.cfg"
+        install_haproxy_resource(confdir, etcd_prefix="/portico", haproxy_cfg=cfg, front_port=8080,
+                                 haproxy_bin="/usr/sbin/haproxy", master_socket=tmp_path / "m.sock",
+                                 state_file=tmp_path / "state", access_log="fd@3 format raw local0", nbthread=1,
+                                 engine=engine)
+        proc = ManagedProcess("render", [sys.executable, "-m", "portico", "confsync", "--confdir", str(confdir),
+                                         "--node", etcd_server.url, "--onetime", "--sync-only"],
+                              tmp_path / f"{engine}.log").start()
+        assert proc.popen.wait(30) == 0, proc.output()
+        rendered[engine] = cfg.read_text()
+    assert rendered["jinja2"] == rendered["go"]
+    text = rendered["go"]
+    for line in ("    log fd@3 format raw local0\n", "    nbthread 1\n", "    option httplog\n",
+                 "    option idle-close-on-response\n", "    retry-on conn-failure empty-response\n",
+                 "    http-request disable-l7-retry unless { method GET HEAD OPTIONS TRACE PUT DELETE }\n",
+                 "    server r1 127.0.0.1:9 check port 10"):
+        assert line in text, (line, text)

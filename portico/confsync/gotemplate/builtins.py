@@ -7,12 +7,11 @@ element type's zero value for a missing key.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import quote_plus
 
 from portico.confsync.gotemplate.gofmt import sprint, sprintf, sprintln
-from portico.confsync.gotemplate.values import MISSING, Byte, GoError, GoFunc, GoStruct, kind, truth, type_name
+from portico.confsync.gotemplate.values import MISSING, Byte, GoError, GoFunc, kind, truth, type_name
 
 
 def _basic(value: Any) -> str:
@@ -39,7 +38,8 @@ def eq(arg1: Any, *others: Any) -> bool:
                 if arg1 is None or arg is None:
                     truth_value = arg1 is arg
                 else:
-                    raise GoError(f"non-comparable type {sprint(arg)}: {type_name(arg)}")
+                    raise GoError(f"non-comparable types {sprint(arg1)}: {type_name(arg1)}, "
+                                  f"{type_name(arg)}: {sprint(arg)}")
             else:
                 if type_name(arg1) != type_name(arg):
                     raise GoError(f"non-comparable types {sprint(arg1)}: {type_name(arg1)}, "
@@ -107,10 +107,14 @@ def index(item: Any, *indexes: Any) -> Any:
             raise GoError("index of untyped nil" if item is MISSING else "index of nil pointer")
         if isinstance(item, str):
             raw = item.encode()
-            i = _int_index(idx, len(raw) - 1)
+            i = _int_index(idx, len(raw))
+            if i == len(raw):       # Go's indexArg lets len through; reflect then panics
+                raise GoError("reflect: string index out of range")
             item = Byte(raw[i])
         elif isinstance(item, (list, tuple)):
-            i = _int_index(idx, len(item) - 1)
+            i = _int_index(idx, len(item))
+            if i == len(item):
+                raise GoError("reflect: slice index out of range")
             item = item[i]
         elif isinstance(item, dict):
             if not isinstance(idx, str):
@@ -184,8 +188,6 @@ def call(fn: Any, *args: Any) -> Any:
         raise GoError(f"non-function of type {type_name(fn)}")
     return fn.fn(*args)
 
-
-_ = re, GoStruct
 
 BUILTINS: dict[str, GoFunc] = {
     "and": GoFunc("and", lambda *a: a, ("value",), variadic="value", lazy=True),

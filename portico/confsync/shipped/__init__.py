@@ -57,11 +57,14 @@ def install_haproxy_resource(confdir: Path, *, etcd_prefix: str, haproxy_cfg: Pa
                              state_file: Path | None = None, bind: str = "127.0.0.1",
                              check_interval: str = "1s", debounce: float = 0.3,
                              min_reload_interval: float = 1.0, maxconn: int | None = None,
+                             access_log: str | None = None, nbthread: int | None = None,
                              python: str | None = None, engine: str = "jinja2", send_proxy: bool = False) -> Path:
     """Write a ready confdir for the shipped HAProxy resource; returns the resource TOML's path.
 
     The rendered config goes to `haproxy_cfg`; its server state is kept in `state_file` (default: next to it).
     `engine` picks the template: "jinja2" (haproxy.cfg.j2) or "go" (haproxy.cfg.tmpl); the output is the same.
+    `access_log` is the target of HAProxy's `log` line (`/dev/log local0`, `stdout format raw local0`,
+    `fd@3 format raw local0`); unset, HAProxy logs no requests.
     `send_proxy` makes HAProxy pass each client's address to the routers in a PROXY protocol header
     (`send-proxy`; the routers need `enable_proxy: true`) instead of an X-Forwarded-For header.
     """
@@ -107,6 +110,10 @@ def install_haproxy_resource(confdir: Path, *, etcd_prefix: str, haproxy_cfg: Pa
     ]
     if maxconn:
         lines.append(f"maxconn = {int(maxconn)}")
+    if access_log:
+        lines.append(f"access_log = {_toml_str(access_log)}")
+    if nbthread:
+        lines.append(f"nbthread = {int(nbthread)}")
     if send_proxy:
         lines.append("send_proxy = true")
     if stats_port:
