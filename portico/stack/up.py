@@ -38,6 +38,7 @@ from rich.table import Table
 from rich.text import Text
 
 from portico.stack.binaries import BinaryNotFound, haproxy_binary
+from portico.stack.leftovers import process_identity, remember, stop_leftovers
 from portico.stack.processes import ManagedProcess, free_port, wait_for_port
 
 DEMO_HOST = "demo.portico.local"
@@ -339,6 +340,8 @@ class Stack:
                 etcd_binary()
         except BinaryNotFound as exc:
             raise UpError(str(exc)) from None
+        for line in stop_leftovers(self.workdir / "state.json"):
+            self.say(f"stopped a leftover of an earlier portico up: {line}", "yellow")
         self.plan = plan = plan_ports(opts)
         check_ports(plan)
         self.say(f"starting Portico in {self.workdir}")
@@ -379,6 +382,7 @@ class Stack:
 
     def _add(self, part: Part) -> Part:
         self.parts.append(part)
+        self.write_state()     # at once: a portico up killed while starting leaves a list to clean up from
         return part
 
     def _start_server(self, name: str, kind: str, port: int) -> None:
@@ -474,6 +478,8 @@ class Stack:
             "etcd": {"endpoints": self.etcd_urls, "prefix": self.opts.prefix,
                      "lease_ttl": f"{self.opts.lease_ttl:g}s", "advertise_host": "127.0.0.1"},
             "access_log": {"file": str(rdir / "access.log")},
+            # a router restarted by --restart comes back with its routes (docs/route-snapshot.md)
+            "route_snapshot": {"file": str(rdir / "routes-snapshot.json")},
         }
         path = self.router_config_path(i)
         # JSON is valid YAML, and needs no YAML writer
@@ -629,6 +635,7 @@ class Stack:
         plan = self.plan
         state = {
             "up_pid": os.getpid(),
+            "up_identity": process_identity(os.getpid()),
             "workdir": str(self.workdir),
             "front": f"http://127.0.0.1:{plan.front}",
             "front_port": plan.front,
@@ -639,6 +646,7 @@ class Stack:
             "confsync_status": f"http://127.0.0.1:{plan.confsync_status}/status",
             "parts": {
                 p.name: {"kind": p.kind, "pid": p.proc.popen.pid if p.proc.popen else None,
+                         "identity": process_identity(p.proc.popen.pid) if p.proc.popen else None,
                          "running": p.proc.running(), "ports": p.ports, "log": str(p.proc.log_path),
                          "restarts": p.restarts}
                 for p in self.parts
@@ -649,6 +657,7 @@ class Stack:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         os.replace(tmp, path)
+        remember(path)
 
     def print_summary(self) -> None:
         plan = self.plan
