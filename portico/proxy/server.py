@@ -14,6 +14,7 @@ from portico.config.settings import RouterConfig
 from portico.proxy.admission import Admission, Listener, default_limit, listen, raise_fd_limit
 from portico.proxy.context import ProxyContext
 from portico.proxy.downstream import ClientConnection
+from portico.proxy.proxy_protocol import ProxiedClientConnection
 from portico.routes.table import RouteTable
 from portico.state import RouterState
 
@@ -49,7 +50,9 @@ class ProxyServer:
         fd_limit = raise_fd_limit()
         admission = self.admission = ctx.admission = Admission(
             loop, config.max_client_connections or default_limit(fd_limit))
-        self.listeners.append(await listen(loop, lambda: ClientConnection(ctx), config.listen_host, config.port,
+        # enable_proxy: a PROXY protocol header may come first (decided here, so plain routers pay nothing)
+        plain = ProxiedClientConnection if config.enable_proxy else ClientConnection
+        self.listeners.append(await listen(loop, lambda: plain(ctx), config.listen_host, config.port,
                                            reuse_port=self.reuse_port))
         if config.enable_ssl:
             tls_ctx = ctx.with_scheme(b"https")
