@@ -508,9 +508,11 @@ def _build(top: _Map) -> dict[str, Any]:
         "http_rewrite": _http_rewrite(top),
         "healthcheck_user_agent": top.str("healthcheck_user_agent", d.healthcheck_user_agent)
         or d.healthcheck_user_agent,
+        "enable_proxy": top.bool("enable_proxy", d.enable_proxy),
         "enable_ssl": top.bool("enable_ssl", d.enable_ssl),
         "ssl_port": top.port("ssl_port", d.ssl_port),
         "tls_pem": _tls_pem(top),
+        "tls_cert_dir": top.str("tls_cert_dir", d.tls_cert_dir),
         "ca_certs": _ca_certs(top),
         "skip_ssl_validation": top.bool("skip_ssl_validation", d.skip_ssl_validation),
         # gorouter treats "" as TLSv1.2
@@ -525,10 +527,11 @@ def _build(top: _Map) -> dict[str, Any]:
         "etcd": _etcd(top),
         "route_snapshot": _route_snapshot(top),
     }
-    if c["enable_ssl"] and not c["tls_pem"]:
+    if c["enable_ssl"] and not c["tls_pem"] and not c["tls_cert_dir"]:
         _, key_node, _ = top.take("enable_ssl")
         raise top.doc.error("enable_ssl is true but no certificates are given; add tls_pem entries "
-                            "(cert_chain and private_key) or set enable_ssl: false", "tls_pem", key_node)
+                            "(cert_chain and private_key), set tls_cert_dir, or set enable_ssl: false",
+                            "tls_pem", key_node)
     return c
 
 

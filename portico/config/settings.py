@@ -193,9 +193,11 @@ class RouterConfig:
     http_rewrite: HttpRewriteSettings = HttpRewriteSettings()
     healthcheck_user_agent: str = "HTTP-Monitor/1.1"
 
+    enable_proxy: bool = False                    # a PROXY protocol (v1/v2) header may precede requests
     enable_ssl: bool = False
     ssl_port: int = 443
     tls_pem: tuple[TlsCertificate, ...] = ()
+    tls_cert_dir: str = ""  # Portico's own: *.pem files (chain + key) served by SNI, reloaded on change
     ca_certs: tuple[str, ...] = ()                # PEM texts trusted (with the system CAs) for TLS backends
     skip_ssl_validation: bool = False             # route services' certificates are not verified
     min_tls_version: str = "TLSv1.2"              # TLSv1.0 .. TLSv1.3

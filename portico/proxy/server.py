@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from portico.config.settings import RouterConfig
 from portico.proxy.admission import Admission, Listener, default_limit, listen, raise_fd_limit
 from portico.proxy.context import ProxyContext
 from portico.proxy.downstream import ClientConnection
+from portico.proxy.proxy_protocol import ProxiedClientConnection
 from portico.routes.table import RouteTable
 from portico.state import RouterState
 
@@ -36,23 +38,33 @@ class ProxyServer:
         self.internal_servers: list[asyncio.AbstractServer] = []
         self.admission: Admission | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+        self.cert_dir = None  # a CertDirectoryWatcher when tls_cert_dir is set
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         config = self.config
-        from portico.proxy.tls import backend_context_factory, server_context
+        from portico.proxy.tls import SniCertificates, backend_context_factory
 
         ctx = self.ctx = ProxyContext(config, self.table, self.state, loop, access_log=self.access_log,
                                       tls_context_for=backend_context_factory(config))
         fd_limit = raise_fd_limit()
         admission = self.admission = ctx.admission = Admission(
             loop, config.max_client_connections or default_limit(fd_limit))
-        self.listeners.append(await listen(loop, lambda: ClientConnection(ctx), config.listen_host, config.port,
+        # enable_proxy: a PROXY protocol header may come first (decided here, so plain routers pay nothing)
+        plain = ProxiedClientConnection if config.enable_proxy else ClientConnection
+        self.listeners.append(await listen(loop, lambda: plain(ctx), config.listen_host, config.port,
                                            reuse_port=self.reuse_port))
         if config.enable_ssl:
             tls_ctx = ctx.with_scheme(b"https")
+            certificates = SniCertificates(config)
+            if config.tls_cert_dir:
+                from portico.proxy.cert_dir import CertDirectoryWatcher
+
+                self.cert_dir = CertDirectoryWatcher(Path(config.tls_cert_dir),
+                                                     certificates.replace_directory_certs, loop)
+                self.cert_dir.start()
             self.listeners.append(await listen(loop, lambda: ClientConnection(tls_ctx), config.listen_host,
-                                               config.ssl_port, ssl=server_context(config),
+                                               config.ssl_port, ssl=certificates.default,
                                                reuse_port=self.reuse_port))
         admission.listeners = self.listeners
         if config.route_services_hairpinning and config.route_services_secret:
@@ -127,6 +139,8 @@ class ProxyServer:
             await asyncio.sleep(0.05)
 
     def close(self) -> None:
+        if self.cert_dir is not None:
+            self.cert_dir.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()
         self.stop_accepting()

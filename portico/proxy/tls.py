@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 import tempfile
 from pathlib import Path
@@ -46,32 +47,65 @@ def load_ca_certs(ctx: ssl.SSLContext, config: RouterConfig) -> None:
             ctx.load_verify_locations(cadata=pem)
 
 
-def server_context(config: RouterConfig) -> ssl.SSLContext:
-    """A server context whose SNI callback picks the certificate matching the client's server name.
+def _server_ctx() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
 
-    The first certificate in tls_pem is the default for clients that send no SNI or an unknown name.
-    """
-    contexts: list[tuple[list[str], ssl.SSLContext]] = []
-    for cert in config.tls_pem:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.set_alpn_protocols(["http/1.1"])
+
+def _contexts(certs) -> list[tuple[list[str], ssl.SSLContext]]:
+    out = []
+    for cert in certs:
+        ctx = _server_ctx()
         _load_chain(ctx, cert)
-        contexts.append((_names_of(cert), ctx))
-    default = contexts[0][1]
+        out.append((_names_of(cert), ctx))
+    return out
 
-    def choose(sock: ssl.SSLObject, server_name: str | None, _ctx) -> None:
+
+class SniCertificates:
+    """The TLS listener's certificates: tls_pem (fixed) and those of tls_cert_dir (replaced when it changes).
+
+    An exact name beats a wildcard; among equals, tls_pem comes first. The first tls_pem certificate is the
+    default for clients that send no SNI or an unknown name (without tls_pem there is no default).
+    """
+
+    def __init__(self, config: RouterConfig) -> None:
+        self.fixed = _contexts(config.tls_pem)
+        self.from_dir: list[tuple[list[str], ssl.SSLContext]] = []
+        self.default = self.fixed[0][1] if self.fixed else _server_ctx()
+        self.default.sni_callback = self._choose
+
+    def replace_directory_certs(self, named_certs) -> int:
+        """Load (file name, TlsCertificate) pairs; a certificate that fails to load is logged and skipped."""
+        loaded = []
+        for file_name, cert in named_certs:
+            try:
+                loaded.extend(_contexts([cert]))
+            except (ssl.SSLError, ValueError) as exc:
+                logging.getLogger("portico.proxy").warning("tls_cert_dir: %s: %s; skipped", file_name, exc)
+        self.from_dir = loaded
+        return len(loaded)
+
+    def _choose(self, sock: ssl.SSLObject, server_name: str | None, _ctx) -> None:
         if not server_name:
             return None
         name = server_name.lower()
-        for names, ctx in contexts:
-            if any(_matches(name, pattern) for pattern in names):
+        candidates = self.fixed + self.from_dir
+        for names, ctx in candidates:
+            if name in names:
+                sock.context = ctx
+                return None
+        for names, ctx in candidates:
+            if any(_matches(name, pattern) for pattern in names if pattern.startswith("*.")):
                 sock.context = ctx
                 return None
         return None
 
-    default.sni_callback = choose
-    return default
+
+def server_context(config: RouterConfig) -> ssl.SSLContext:
+    """A server context whose SNI callback picks the certificate matching the client's server name."""
+    return SniCertificates(config).default
 
 
 def backend_context_factory(config: RouterConfig):

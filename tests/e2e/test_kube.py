@@ -6,11 +6,15 @@ Leases themselves, then check what the router does. One API server for the whole
 
 from __future__ import annotations
 
+import base64
 import json
+import socket
+import ssl
 import threading
 import time
 
 import pytest
+import trustme
 
 from kube_support import (KubeController, endpoint_slice, ingress, ingress_class, lease_holder, service)
 from support import get, loop_thread, unique_host, wait_for
@@ -222,3 +226,56 @@ def test_two_controllers_one_leader_and_failover(cluster, current, controllers, 
         assert unregisters.seen.count(host) == 1, unregisters.seen
     finally:
         unregisters.stop()
+
+
+def _tls_secret(name: str, cert) -> dict:
+    chain = b"".join(blob.bytes() for blob in cert.cert_chain_pems)
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": name, "namespace": "default"},
+            "data": {"tls.crt": base64.b64encode(chain).decode(),
+                     "tls.key": base64.b64encode(cert.private_key_pem.bytes()).decode()}}
+
+
+def _served_certificate(port: int, server_name: str) -> bytes:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=server_name) as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def test_tls_secret_served_by_sni_and_rotated(cluster, current, controllers, router_factory, backend_factory,
+                                              tmp_path_factory):
+    tls_dir = tmp_path_factory.mktemp("tls")
+    # the traffic node's side: a router reading tls_cert_dir, and `portico kube --no-routes --tls-dir` beside it
+    tls_router = router_factory(enable_ssl=True, tls_cert_dir=str(tls_dir))
+    controllers("tls-writer", "--no-routes", "--tls-dir", str(tls_dir))
+    host = unique_host("tls")
+    _app(cluster, backend_factory, "secure", host)
+    ca = trustme.CA()
+    first = ca.issue_cert(host)
+    cluster.apply(_tls_secret("secure-tls", first))
+    cluster.apply(ingress("secure", host, "secure", tls_secret="secure-tls"))
+    wanted = ssl.PEM_cert_to_DER_cert(first.cert_chain_pems[0].bytes().decode())
+    wait_for(lambda: _safe_served(tls_router.ssl_port, host) == wanted, timeout=10,
+             message="the Secret's certificate served by SNI")
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    wait_for(lambda: get(tls_router.ssl_port, host, "/echo", ssl_context=client_ctx,
+                         server_hostname=host).status == 200, timeout=10, message="HTTPS through the router")
+    # rotation: a new certificate in the same Secret is served without a restart
+    second = ca.issue_cert(host)
+    cluster.apply(_tls_secret("secure-tls", second))
+    rotated = ssl.PEM_cert_to_DER_cert(second.cert_chain_pems[0].bytes().decode())
+    wait_for(lambda: _safe_served(tls_router.ssl_port, host) == rotated, timeout=10,
+             message="the rotated certificate served")
+    # the Ingress no longer names the Secret: its file goes away
+    cluster.apply(ingress("secure", host, "secure"))
+    wait_for(lambda: not list(tls_dir.glob("*.pem")), timeout=10, message="the certificate file removed")
+
+
+def _safe_served(port: int, name: str) -> bytes | None:
+    try:
+        return _served_certificate(port, name)
+    except (OSError, ssl.SSLError):
+        return None
