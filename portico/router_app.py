@@ -73,6 +73,7 @@ class RouterApp:
                                  reuse_port=reuse_port)
         self.announcer: RouterAnnouncer | None = None
         self._stop = asyncio.Event()
+        self._starting: asyncio.Future | None = None
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT or the end of a drain; both are clean stops, exit code 0."""
@@ -80,9 +81,14 @@ class RouterApp:
         loop.add_signal_handler(signal.SIGTERM, self._stop_now)
         loop.add_signal_handler(signal.SIGINT, self._stop_now)
         loop.add_signal_handler(signal.SIGUSR1, lambda: loop.create_task(self.drain()))
+        self._starting = asyncio.ensure_future(self._start())
         try:
-            await self._start()
+            # SIGTERM while still starting (NATS unreachable, start_response_delay_interval) stops at once too.
+            await self._starting
             await self._stop.wait()
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
         finally:
             await self._shutdown()
         return 0
@@ -128,6 +134,8 @@ class RouterApp:
     def _stop_now(self) -> None:
         log.info("stopping")
         self._stop.set()
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
 
     async def drain(self) -> None:
         """SIGUSR1: report unhealthy, wait drain_wait, stop accepting, finish in-flight work, exit 0."""

@@ -57,11 +57,15 @@ class RequestRouter:
         keep_alive = http11 and parser.should_keep_alive()
         ex.keep_alive = keep_alive
         if version[:2] != "1.":
-            # llhttp accepts `HTTP/2.0` in a request line; gorouter answers 505 to it
             ex.keep_alive = False
+            if version[:2] == "0.":
+                # `GET /` with no version (HTTP/0.9) is a malformed request to Go's server: 400
+                return self._local(ex, errors.bare_response(400, close=True), 400, "")
+            # llhttp accepts `HTTP/2.0` in a request line; gorouter answers 505 to it
             return self._local(ex, errors.bare_response(505, close=True), 505, "")
 
         host = b""
+        host_seen = False
         xff = b""
         xfp = b""
         has_request_start = False
@@ -87,6 +91,11 @@ class RequestRouter:
                 out += (name, b": ", value, b"\r\n")
                 continue
             if kind is _HOST:
+                if host_seen:
+                    # Two Host headers: which one names the route is ambiguous (Go: "too many Host headers")
+                    ex.keep_alive = False
+                    return self._local(ex, errors.bare_response(400, close=True), 400, "")
+                host_seen = True
                 host = value
             elif kind is _DROP:
                 continue

@@ -15,6 +15,7 @@ from portico.config.settings import RouterConfig
 from portico.proxy.admission import Admission, Listener, default_limit, listen, raise_fd_limit
 from portico.proxy.context import ProxyContext
 from portico.proxy.downstream import ClientConnection
+from portico.proxy.proxy_protocol import ProxiedClientConnection
 from portico.routes.table import RouteTable
 from portico.state import RouterState
 
@@ -53,7 +54,9 @@ class ProxyServer:
         fd_limit = raise_fd_limit()
         admission = self.admission = ctx.admission = Admission(
             loop, config.max_client_connections or default_limit(fd_limit))
-        self.listeners.append(await listen(loop, lambda: ClientConnection(ctx), config.listen_host, config.port,
+        # enable_proxy: a PROXY protocol header may come first (decided here, so plain routers pay nothing)
+        plain = ProxiedClientConnection if config.enable_proxy else ClientConnection
+        self.listeners.append(await listen(loop, lambda: plain(ctx), config.listen_host, config.port,
                                            reuse_port=self.reuse_port))
         if config.enable_ssl:
             tls_ctx = ctx.with_scheme(b"https")
@@ -147,6 +150,8 @@ class ProxyServer:
         self.stop_accepting()
         for listener in self.listeners:
             listener.close()
+        if self.ctx is None:  # stopped before it started (SIGTERM while waiting for NATS)
+            return
         for conn in list(self.ctx.connections):
             if conn.transport is not None:
                 conn.transport.abort()

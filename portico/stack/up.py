@@ -418,7 +418,8 @@ class Stack:
         install_haproxy_resource(confdir, etcd_prefix=self.opts.prefix, haproxy_cfg=cfg, front_port=plan.front,
                                  stats_port=plan.haproxy_stats, haproxy_bin=hb, master_socket=sock,
                                  check_interval="1s", debounce=0.2, min_reload_interval=0.5,
-                                 access_log=f"fd@{HAPROXY_ACCESS_LOG_FD} format raw local0", nbthread=1)
+                                 access_log=f"fd@{HAPROXY_ACCESS_LOG_FD} format raw local0", nbthread=1,
+                                 send_proxy=True)   # client addresses reach the routers (enable_proxy)
         confsync = [sys.executable, "-m", "portico", "confsync", "--confdir", str(confdir)]
         for url in self.etcd_urls:
             confsync += ["--node", url]
@@ -469,6 +470,7 @@ class Stack:
             "nats": {"hosts": _nats_hosts(self.nats_url)},
             "port": ports.proxy,
             "listen_host": "127.0.0.1",
+            "enable_proxy": True,     # HAProxy sends each client's address in a PROXY protocol header
             "start_response_delay_interval": "1s",
             "suspend_pruning_if_nats_unavailable": True,
             "droplet_stale_threshold": "120s",

@@ -173,7 +173,6 @@ class State:
             elif value is MISSING or value is None:
                 items = []
             else:
-                self.at(node)
                 raise self.errorf(f"range can't iterate over {format_value(value)}")
             for index, elem in items:
                 decl = node.pipe.decl
