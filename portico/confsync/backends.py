@@ -11,8 +11,8 @@ import asyncio
 import logging
 import os
 import posixpath
-from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from collections.abc import Callable, Iterable
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import aetcd
@@ -147,7 +147,7 @@ class EtcdBackend:
                 await asyncio.wait_for(self._read_all(client), self.timeout + 1)
                 self._mark_connected()
                 return self.snapshot()
-            except (aetcd.exceptions.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aetcd.exceptions.ClientError, OSError) as exc:
                 self._unreachable(exc)
                 errors.append(self.last_error)
                 await self._drop_client(rotate=True)
@@ -238,7 +238,7 @@ class EnvBackend:
 
     name = "env"
     supports_watch = False
-    revision = None
+    revision: int | None = None
 
     def __init__(self, prefixes: list[str]):
         self.prefixes = prefixes
@@ -268,7 +268,7 @@ class FileBackend:
 
     name = "file"
     supports_watch = True
-    revision = None
+    revision: int | None = None
 
     def __init__(self, files: list[str], prefixes: list[str], poll: float = 0.5, pattern: str = "*"):
         if not files:
