@@ -66,8 +66,8 @@ def etcd_client(host: str, port: int, *, timeout: float | None = None, options: 
     """An (unconnected) aetcd client; user/password only when both are given."""
     auth = {"username": username, "password": password} if username and password else {}
     if tls is None:
-        return aetcd.Client(host=host, port=port, timeout=timeout, options=options, **auth)  # type: ignore[arg-type]
-    return _TlsClient(host=host, port=port, timeout=timeout, options=options, tls=tls, **auth)  # type: ignore[arg-type]
+        return aetcd.Client(host=host, port=port, timeout=timeout, options=options, **auth)
+    return _TlsClient(host=host, port=port, timeout=timeout, options=options, tls=tls, **auth)
 
 
 def read_pem_files(ca: str = "", cert: str = "", key: str = "") -> EtcdTls:

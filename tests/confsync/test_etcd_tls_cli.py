@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 import trustme
-
 from confsync_helpers import run_confsync, write_confdir
+
 from portico.etcd_client import EtcdTls, etcd_client
 from portico.stack.servers import start_etcd
 
