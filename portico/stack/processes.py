@@ -1,16 +1,22 @@
 """Start, watch and stop child processes cleanly.
 
 Tests and `portico up` both run real servers (nats-server, etcd, HAProxy, routers). Each child gets its own
-process group so that stopping it also stops anything it forked, and nothing outlives its owner.
+process group so that stopping it also stops anything it forked, and nothing outlives its owner: on Linux each
+child also asks the kernel for SIGTERM when its parent dies (PR_SET_PDEATHSIG), so even an owner killed with
+SIGKILL takes its children with it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +57,30 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0,
             time.sleep(0.02)
 
 
+PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def die_with_parent(signum: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A preexec_fn that makes the child get `signum` when this process dies; None where it cannot work.
+
+    The kernel sends it when the *thread* that forked exits, so it is only set up from the main thread (which
+    lives as long as the process). The child checks its parent right after the call: a parent that died in
+    between would otherwise leave it running.
+    """
+    if _prctl is None or threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+    prctl = _prctl
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signum)
+
+    return preexec
+
+
 @dataclass
 class ManagedProcess:
     """A child process in its own process group, with its output captured to a log file."""
@@ -61,22 +91,28 @@ class ManagedProcess:
     env: dict[str, str] | None = None
     cwd: str | None = None
     extra_logs: dict[int, Path] = field(default_factory=dict)   # fd number in the child -> file appended to
+    die_with_parent: bool = True
     popen: subprocess.Popen | None = field(default=None, init=False)
 
-    def start(self) -> "ManagedProcess":
+    def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        extra = {fd: open(path, "ab") for fd, path in self.extra_logs.items()}
+        # closed below once the child has its own copies (a `with` cannot hold a variable number of files)
+        log = open(self.log_path, "ab")  # noqa: SIM115
+        extra = {fd: open(path, "ab") for fd, path in self.extra_logs.items()}  # noqa: SIM115
 
-        def place_extra_logs() -> None:   # in the child, before exec: each file at the fd number asked for
-            for fd, file in extra.items():
+        parent_death = die_with_parent() if self.die_with_parent else None
+
+        def prepare_child() -> None:   # in the child, before exec
+            if parent_death is not None:
+                parent_death()
+            for fd, file in extra.items():   # each file at the fd number asked for
                 os.dup2(file.fileno(), fd)
 
         try:
             self.popen = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=self.env, cwd=self.cwd, start_new_session=True,
-                preexec_fn=place_extra_logs if extra else None, pass_fds=tuple(extra),
+                preexec_fn=prepare_child if extra or parent_death else None, pass_fds=tuple(extra),
             )
         finally:
             log.close()
@@ -93,7 +129,7 @@ class ManagedProcess:
         return self.popen is not None and self.popen.poll() is None
 
     def send_signal(self, signum: int) -> None:
-        if self.running():
+        if self.popen is not None and self.popen.poll() is None:
             os.killpg(self.popen.pid, signum)
 
     def stop(self, timeout: float = 5.0, signum: int = signal.SIGTERM) -> int | None:

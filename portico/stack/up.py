@@ -38,6 +38,7 @@ from rich.table import Table
 from rich.text import Text
 
 from portico.stack.binaries import BinaryNotFound, haproxy_binary
+from portico.stack.leftovers import process_identity, remember, stop_leftovers
 from portico.stack.processes import ManagedProcess, free_port, wait_for_port
 
 DEMO_HOST = "demo.portico.local"
@@ -339,6 +340,8 @@ class Stack:
                 etcd_binary()
         except BinaryNotFound as exc:
             raise UpError(str(exc)) from None
+        for line in stop_leftovers(self.workdir / "state.json"):
+            self.say(f"stopped a leftover of an earlier portico up: {line}", "yellow")
         self.plan = plan = plan_ports(opts)
         check_ports(plan)
         self.say(f"starting Portico in {self.workdir}")
@@ -379,6 +382,7 @@ class Stack:
 
     def _add(self, part: Part) -> Part:
         self.parts.append(part)
+        self.write_state()     # at once: a portico up killed while starting leaves a list to clean up from
         return part
 
     def _start_server(self, name: str, kind: str, port: int) -> None:
@@ -414,14 +418,15 @@ class Stack:
         install_haproxy_resource(confdir, etcd_prefix=self.opts.prefix, haproxy_cfg=cfg, front_port=plan.front,
                                  stats_port=plan.haproxy_stats, haproxy_bin=hb, master_socket=sock,
                                  check_interval="1s", debounce=0.2, min_reload_interval=0.5,
-                                 access_log=f"fd@{HAPROXY_ACCESS_LOG_FD} format raw local0", nbthread=1)
+                                 access_log=f"fd@{HAPROXY_ACCESS_LOG_FD} format raw local0", nbthread=1,
+                                 send_proxy=True)   # client addresses reach the routers (enable_proxy)
         confsync = [sys.executable, "-m", "portico", "confsync", "--confdir", str(confdir)]
         for url in self.etcd_urls:
             confsync += ["--node", url]
         # 1. first render, without check/reload: HAProxy is not running yet
         self.say("confsync: first render of haproxy.cfg")
         try:
-            first = subprocess.run(confsync + ["--onetime", "--sync-only"], capture_output=True, text=True,
+            first = subprocess.run([*confsync, "--onetime", "--sync-only"], capture_output=True, text=True,
                                    timeout=30)
         except subprocess.TimeoutExpired:
             raise UpError("confsync's first render did not finish within 30s") from None
@@ -440,7 +445,7 @@ class Stack:
         except (RuntimeError, TimeoutError) as exc:
             raise UpError(f"HAProxy did not start: {exc}\n{_tail(self.workdir / 'haproxy.log')}") from None
         # 3. confsync following etcd
-        self.confsync_argv = confsync + ["--watch", "--status-port", str(plan.confsync_status)]
+        self.confsync_argv = [*confsync, "--watch", "--status-port", str(plan.confsync_status)]
         proc = ManagedProcess("confsync", self.confsync_argv, self.workdir / "confsync.log").start()
         self._add(Part("confsync", "confsync", proc, {"status": plan.confsync_status}))
         try:
@@ -465,6 +470,7 @@ class Stack:
             "nats": {"hosts": _nats_hosts(self.nats_url)},
             "port": ports.proxy,
             "listen_host": "127.0.0.1",
+            "enable_proxy": True,     # HAProxy sends each client's address in a PROXY protocol header
             "start_response_delay_interval": "1s",
             "suspend_pruning_if_nats_unavailable": True,
             "droplet_stale_threshold": "120s",
@@ -472,6 +478,8 @@ class Stack:
             "etcd": {"endpoints": self.etcd_urls, "prefix": self.opts.prefix,
                      "lease_ttl": f"{self.opts.lease_ttl:g}s", "advertise_host": "127.0.0.1"},
             "access_log": {"file": str(rdir / "access.log")},
+            # a router restarted by --restart comes back with its routes (docs/route-snapshot.md)
+            "route_snapshot": {"file": str(rdir / "routes-snapshot.json")},
         }
         path = self.router_config_path(i)
         # JSON is valid YAML, and needs no YAML writer
@@ -602,7 +610,7 @@ class Stack:
             fields = line.split()
             if not columns or len(fields) < len(columns) or fields[1] != "portico_routers":
                 continue
-            row = dict(zip(columns, fields))
+            row = dict(zip(columns, fields, strict=False))
             state = {"0": "DOWN", "1": "STARTING", "2": "UP", "3": "STOPPING"}.get(row["srv_op_state"], "?")
             if row.get("srv_admin_state", "0") not in ("0", ""):
                 state = "MAINT"
@@ -627,6 +635,7 @@ class Stack:
         plan = self.plan
         state = {
             "up_pid": os.getpid(),
+            "up_identity": process_identity(os.getpid()),
             "workdir": str(self.workdir),
             "front": f"http://127.0.0.1:{plan.front}",
             "front_port": plan.front,
@@ -637,6 +646,7 @@ class Stack:
             "confsync_status": f"http://127.0.0.1:{plan.confsync_status}/status",
             "parts": {
                 p.name: {"kind": p.kind, "pid": p.proc.popen.pid if p.proc.popen else None,
+                         "identity": process_identity(p.proc.popen.pid) if p.proc.popen else None,
                          "running": p.proc.running(), "ports": p.ports, "log": str(p.proc.log_path),
                          "restarts": p.restarts}
                 for p in self.parts
@@ -647,6 +657,7 @@ class Stack:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         os.replace(tmp, path)
+        remember(path)
 
     def print_summary(self) -> None:
         plan = self.plan
