@@ -16,11 +16,11 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kubernetes_asyncio import client, config
 
-from portico.kube.desired import (DEFAULT_CONTROLLER, ClusterView, DesiredState, Options, desired_state,
-                                  tls_secrets)
+from portico.kube.desired import DEFAULT_CONTROLLER, ClusterView, DesiredState, Options, desired_state, tls_secrets
 from portico.kube.leader import LeaderElector
 from portico.kube.publisher import Publisher
 from portico.kube.reflector import Reflector
@@ -111,7 +111,8 @@ class Controller:
             tasks += [loop.create_task(r.run(), name=f"kube:{name}") for name, r in self.reflectors.items()]
             synced = asyncio.gather(*(r.synced.wait() for r in self.reflectors.values()))
             stopped = loop.create_task(stop.wait())
-            await asyncio.wait({synced, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            first: set[asyncio.Future[Any]] = {synced, stopped}
+            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
             if stop.is_set():
                 synced.cancel()
                 return
@@ -160,7 +161,7 @@ class Controller:
                 await self._sync()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - one failed sync must not stop the controller
+            except Exception:
                 log.exception("sync failed; trying again at the next change")
                 await asyncio.sleep(1)
 
@@ -188,5 +189,5 @@ class Controller:
                 await self.reporter.report(dict(view.ingresses), state.routed_ingresses, state.problems)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("reporting status and events failed; trying again at the next change")
