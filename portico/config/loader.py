@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from portico.config.ciphers import openssl_cipher_list
 from portico.config.settings import (
     AccessLogSettings,
     BackendSettings,
@@ -34,7 +35,6 @@ from portico.config.settings import (
     TlsCertificate,
     TracingSettings,
 )
-from portico.config.ciphers import openssl_cipher_list
 from portico.routes.uri import allowlist_domains
 
 __all__ = ["ConfigError", "load_config", "parse_duration"]
