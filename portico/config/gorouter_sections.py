@@ -10,6 +10,7 @@ import re
 
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
+from portico.config.ciphers import openssl_cipher_list
 from portico.config.settings import (
     AccessLogSettings,
     BackendSettings,
@@ -84,9 +85,9 @@ def read_nats(top: Section) -> NatsSettings:
         user=m.text("user"),
         password=m.text("pass"),
         tls_enabled=m.flag("tls_enabled", d.tls_enabled),
-        ca_certs=_pem(m, "ca_certs", "CERTIFICATE"),
-        cert_chain=_pem(m, "cert_chain", "CERTIFICATE"),
-        private_key=_pem(m, "private_key", "PRIVATE KEY"),
+        ca_certs=read_pem(m, "ca_certs", "CERTIFICATE"),
+        cert_chain=read_pem(m, "cert_chain", "CERTIFICATE"),
+        private_key=read_pem(m, "private_key", "PRIVATE KEY"),
         token=m.text("token"),
     )
     _pair(m, nats.cert_chain, nats.private_key, "NATS client TLS")
@@ -107,9 +108,9 @@ def read_backends(top: Section) -> BackendSettings:
     backends = BackendSettings(
         max_conns=b.integer("max_conns", d.max_conns, lo=0),
         max_attempts=b.integer("max_attempts", d.max_attempts, lo=1),
-        cert_chain=_pem(b, "cert_chain", "CERTIFICATE"),
-        private_key=_pem(b, "private_key", "PRIVATE KEY"),
-        ca_certs=_pem(b, "ca_certs", "CERTIFICATE"),
+        cert_chain=read_pem(b, "cert_chain", "CERTIFICATE"),
+        private_key=read_pem(b, "private_key", "PRIVATE KEY"),
+        ca_certs=read_pem(b, "ca_certs", "CERTIFICATE"),
     )
     if bool(backends.cert_chain) != bool(backends.private_key):
         missing = "private_key" if backends.cert_chain else "cert_chain"
@@ -124,8 +125,8 @@ def read_route_services(top: Section) -> RouteServiceSettings:
     settings = RouteServiceSettings(
         max_attempts=m.integer("max_attempts", d.max_attempts, lo=1),
         strict_signature_validation=m.flag("strict_signature_validation", d.strict_signature_validation),
-        cert_chain=_pem(m, "cert_chain", "CERTIFICATE"),
-        private_key=_pem(m, "private_key", "PRIVATE KEY"),
+        cert_chain=read_pem(m, "cert_chain", "CERTIFICATE"),
+        private_key=read_pem(m, "private_key", "PRIVATE KEY"),
     )
     if bool(settings.cert_chain) != bool(settings.private_key):
         missing = "private_key" if settings.cert_chain else "cert_chain"
@@ -161,6 +162,15 @@ def read_http_rewrite(top: Section) -> HttpRewriteSettings:
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 
 
+def read_cipher_suites(top: Section) -> str:
+    value = top.text("cipher_suites")
+    try:
+        return openssl_cipher_list(value)
+    except ValueError as exc:
+        _, key_node, _ = top.present("cipher_suites")
+        raise top.doc.error(str(exc), "cipher_suites", key_node) from None
+
+
 def read_hairpinning_allowlist(top: Section) -> tuple[str, ...]:
     entries = top.text_list("route_services_hairpinning_allowlist", ())
     try:
@@ -171,7 +181,7 @@ def read_hairpinning_allowlist(top: Section) -> tuple[str, ...]:
     return entries
 
 
-def _pem(m: Section, key: str, kind: str) -> str:
+def read_pem(m: Section, key: str, kind: str) -> str:
     """PEM text; checked for its BEGIN line so a file path or a truncated paste is caught at load time."""
     value = m.text(key)
     if value and "-----BEGIN" not in value:
@@ -197,7 +207,7 @@ def read_tls_pem(top: Section) -> tuple[TlsCertificate, ...]:
     out = []
     for key, node in top.items("tls_pem") or []:
         m = top.doc.mapping(node, key, node)
-        cert, private_key = _pem(m, "cert_chain", "CERTIFICATE"), _pem(m, "private_key", "PRIVATE KEY")
+        cert, private_key = read_pem(m, "cert_chain", "CERTIFICATE"), read_pem(m, "private_key", "PRIVATE KEY")
         for name, value in (("cert_chain", cert), ("private_key", private_key)):
             if not value:
                 raise top.doc.error("missing; each tls_pem entry needs cert_chain and private_key",
@@ -246,9 +256,9 @@ def read_etcd(top: Section) -> EtcdAnnounceSettings:
         advertise_host=m.text("advertise_host", d.advertise_host) or d.advertise_host,
         username=m.text("username"),
         password=m.text("password"),
-        ca_certs=_pem(m, "ca_certs", "CERTIFICATE"),
-        cert_chain=_pem(m, "cert_chain", "CERTIFICATE"),
-        private_key=_pem(m, "private_key", "PRIVATE KEY"),
+        ca_certs=read_pem(m, "ca_certs", "CERTIFICATE"),
+        cert_chain=read_pem(m, "cert_chain", "CERTIFICATE"),
+        private_key=read_pem(m, "private_key", "PRIVATE KEY"),
     )
     _pair(m, settings.cert_chain, settings.private_key, "etcd client TLS")
     if bool(settings.username) != bool(settings.password):

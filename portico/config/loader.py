@@ -16,11 +16,13 @@ from portico.config.gorouter_sections import (
     read_access_log,
     read_backends,
     read_ca_certs,
+    read_cipher_suites,
     read_etcd,
     read_hairpinning_allowlist,
     read_http_rewrite,
     read_logging,
     read_nats,
+    read_pem,
     read_route_services,
     read_route_snapshot,
     read_status,
@@ -120,6 +122,14 @@ def _build(top: Section) -> dict[str, Any]:
         # gorouter treats "" as TLSv1.2
         "min_tls_version": top.choice("min_tls_version", d.min_tls_version,
                                       ("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3", "")) or d.min_tls_version,
+        "cipher_suites": read_cipher_suites(top),
+        "client_cert_validation": top.choice("client_cert_validation", d.client_cert_validation,
+                                             ("none", "request", "require")),
+        "client_ca_certs": read_pem(top, "client_ca_certs", "CERTIFICATE"),
+        "only_trust_client_ca_certs": top.flag("only_trust_client_ca_certs", d.only_trust_client_ca_certs),
+        "forwarded_client_cert": top.choice("forwarded_client_cert", d.forwarded_client_cert,
+                                            ("always_forward", "forward", "sanitize_set")),
+        "tls_handshake_timeout": top.duration("tls_handshake_timeout", d.tls_handshake_timeout, positive=True),
         "max_tls_version": top.choice("max_tls_version", d.max_tls_version, ("TLSv1.2", "TLSv1.3", ""))
         or d.max_tls_version,
         "extra_headers_to_log": top.text_list("extra_headers_to_log", d.extra_headers_to_log),
@@ -134,4 +144,8 @@ def _build(top: Section) -> dict[str, Any]:
         raise top.doc.error("enable_ssl is true but no certificates are given; add tls_pem entries "
                             "(cert_chain and private_key), set tls_cert_dir, or set enable_ssl: false",
                             "tls_pem", key_node)
+    if c["only_trust_client_ca_certs"] and c["client_cert_validation"] != "none" and not c["client_ca_certs"]:
+        _, key_node, _ = top.present("only_trust_client_ca_certs")
+        raise top.doc.error("client_ca_certs cannot be empty if only_trust_client_ca_certs is true and "
+                            "client_cert_validation is 'request' or 'require'", "client_ca_certs", key_node)
     return c
