@@ -27,7 +27,7 @@ FORMATS = ("auto", "json", "text")
 def rfc3339(seconds: float) -> str:
     """gorouter's rfc3339 layout: UTC, nine fraction digits, Z."""
     whole = int(seconds)
-    micros = int(round((seconds - whole) * 1_000_000))
+    micros = round((seconds - whole) * 1_000_000)
     if micros == 1_000_000:
         whole, micros = whole + 1, 0
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{micros:06d}000Z"

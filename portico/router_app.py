@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from portico.bus.pruner import Pruner
 from portico.bus.subscriber import RouteBus
@@ -23,6 +24,9 @@ from portico.route_snapshot import RouteSnapshotKeeper
 from portico.routes.table import RouteTable
 from portico.state import DRAINING, RouterState
 from portico.status.server import StatusServer
+
+if TYPE_CHECKING:
+    from portico.announce import RouterAnnouncer
 
 log = logging.getLogger("portico.router")
 
@@ -67,7 +71,7 @@ class RouterApp:
             self.stats_writer = SnapshotWriter(stats_dir, worker_index, self.state.metrics)
         self.proxy = ProxyServer(config, self.table, self.state, access_log=self.access_log,
                                  reuse_port=reuse_port)
-        self.announcer = None
+        self.announcer: RouterAnnouncer | None = None
         self._stop = asyncio.Event()
         self._starting: asyncio.Future | None = None
 
@@ -121,9 +125,9 @@ class RouterApp:
         config = self.config
         address = f"{config.etcd.advertise_host}:{config.port}"
         # Keyed by address, not by the per-start id: a restarted router comes back as the same HAProxy server.
-        self.announcer = RouterAnnouncer(config.etcd, address, address, config.status.port)
+        announcer = self.announcer = RouterAnnouncer(config.etcd, address, address, config.status.port)
         try:
-            await self.announcer.start()
+            await announcer.start()
         except Exception as exc:  # etcd being down must not stop a router from routing
             log.warning("could not announce this router in etcd (%s); routing goes on", exc)
 

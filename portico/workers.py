@@ -28,7 +28,7 @@ def _spawn(config_path: Path, index: int, count: int, log_args: list[str], ready
         argv += ["--stats-dir", str(stats_dir)]
     if ready_fd is None:
         return subprocess.Popen(argv)
-    return subprocess.Popen(argv + ["--ready-fd", str(ready_fd)], pass_fds=(ready_fd,))
+    return subprocess.Popen([*argv, "--ready-fd", str(ready_fd)], pass_fds=(ready_fd,))
 
 
 def _spawn_and_wait_ready(config_path: Path, index: int, count: int, log_args: list[str],

@@ -30,7 +30,7 @@ def router(
         settings = load_config(config)
     except ConfigError as exc:
         typer.echo(f"portico router: {exc}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     if workers:
         settings = dataclasses.replace(settings, workers=workers)
     if print_config:

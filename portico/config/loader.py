@@ -12,8 +12,9 @@ import json
 import logging
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -26,9 +27,9 @@ from portico.config.settings import (
     LoggingSettings,
     NatsServer,
     NatsSettings,
+    RouterConfig,
     RouteServiceSettings,
     RouteSnapshotSettings,
-    RouterConfig,
     StatusSettings,
     TlsCertificate,
     TracingSettings,

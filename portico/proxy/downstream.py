@@ -34,7 +34,7 @@ class ClientConnection(asyncio.Protocol):
 
     def __init__(self, ctx) -> None:
         self.ctx = ctx
-        self.transport: asyncio.Transport | None = None
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
         self.parser = HttpRequestParser(self)
         self.client_ip = b""
         self.client_ip_str = ""

@@ -12,9 +12,9 @@ import time
 from time import monotonic
 
 from portico.proxy import errors
+from portico.proxy.downstream import absolute_form_host
 from portico.proxy.exchange import Exchange
 from portico.proxy.headers import HOP_BY_HOP, connection_tokens, request_id
-from portico.proxy.downstream import absolute_form_host
 from portico.proxy.route_services import Outbound, Refusal
 from portico.routes.uri import host_without_port
 
@@ -72,12 +72,12 @@ class RequestRouter:
         app_instance = b""
         cookie = b""
         expect = b""
-        named_hop = ()
+        named_hop: tuple[bytes, ...] = ()
         upgrade = b""
         chunked = False
         content_length = b""
         rs_values: dict[bytes, bytes] | None = None   # X-CF-Proxy-Signature / -Metadata, X-CF-Forwarded-Url
-        rs_raw: list | None = None
+        rs_raw: list = None  # type: ignore[assignment]  # their header lines: a list once rs_values is set
         extra_log = self.extra_log
         log_values = [b""] * len(extra_log) if extra_log else None
         out = [method, b" ", url, b" HTTP/1.1\r\n"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from portico.config.settings import RouterConfig
 from portico.proxy.admission import Admission, Listener, default_limit, listen, raise_fd_limit
@@ -17,6 +18,9 @@ from portico.proxy.downstream import ClientConnection
 from portico.proxy.proxy_protocol import ProxiedClientConnection
 from portico.routes.table import RouteTable
 from portico.state import RouterState
+
+if TYPE_CHECKING:
+    from portico.proxy.cert_dir import CertDirectoryWatcher
 
 log = logging.getLogger("portico.proxy")
 
@@ -33,12 +37,12 @@ class ProxyServer:
         self.state = state
         self.access_log = access_log
         self.reuse_port = reuse_port
-        self.ctx: ProxyContext | None = None
+        self.ctx: ProxyContext = None  # type: ignore[assignment]  # set by start()
         self.listeners: list[Listener] = []
         self.internal_servers: list[asyncio.AbstractServer] = []
         self.admission: Admission | None = None
         self._sweeper: asyncio.TimerHandle | None = None
-        self.cert_dir = None  # a CertDirectoryWatcher when tls_cert_dir is set
+        self.cert_dir: CertDirectoryWatcher | None = None  # when tls_cert_dir is set
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

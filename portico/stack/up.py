@@ -426,7 +426,7 @@ class Stack:
         # 1. first render, without check/reload: HAProxy is not running yet
         self.say("confsync: first render of haproxy.cfg")
         try:
-            first = subprocess.run(confsync + ["--onetime", "--sync-only"], capture_output=True, text=True,
+            first = subprocess.run([*confsync, "--onetime", "--sync-only"], capture_output=True, text=True,
                                    timeout=30)
         except subprocess.TimeoutExpired:
             raise UpError("confsync's first render did not finish within 30s") from None
@@ -445,7 +445,7 @@ class Stack:
         except (RuntimeError, TimeoutError) as exc:
             raise UpError(f"HAProxy did not start: {exc}\n{_tail(self.workdir / 'haproxy.log')}") from None
         # 3. confsync following etcd
-        self.confsync_argv = confsync + ["--watch", "--status-port", str(plan.confsync_status)]
+        self.confsync_argv = [*confsync, "--watch", "--status-port", str(plan.confsync_status)]
         proc = ManagedProcess("confsync", self.confsync_argv, self.workdir / "confsync.log").start()
         self._add(Part("confsync", "confsync", proc, {"status": plan.confsync_status}))
         try:
@@ -610,7 +610,7 @@ class Stack:
             fields = line.split()
             if not columns or len(fields) < len(columns) or fields[1] != "portico_routers":
                 continue
-            row = dict(zip(columns, fields))
+            row = dict(zip(columns, fields, strict=False))
             state = {"0": "DOWN", "1": "STARTING", "2": "UP", "3": "STOPPING"}.get(row["srv_op_state"], "?")
             if row.get("srv_admin_state", "0") not in ("0", ""):
                 state = "MAINT"

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from functools import partial
 from http import HTTPStatus
-from typing import Any, Awaitable, Callable, Union
+from typing import Any
 
 import httptools
 
@@ -81,7 +82,7 @@ class EventStream:
 _EVENT_STREAM_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                       b"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n")
 
-Handler = Callable[[Request], Union[Response, EventStream, Awaitable[Response]]]
+Handler = Callable[[Request], Response | EventStream | Awaitable[Response]]
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _SERVER_ERROR = Response(500, b"500 Internal Server Error\n")

@@ -379,11 +379,8 @@ class Parser:
             return node
         body = text.lstrip("+-")
         try:
-            if re.fullmatch(r"0[0-7_]+", body):
-                value = int(body.replace("_", ""), 8)
-            else:
-                value = int(body, 0)
-            node.is_int, node.int_value = True, -value if text.startswith("-") else value
+            number = int(body.replace("_", ""), 8) if re.fullmatch(r"0[0-7_]+", body) else int(body, 0)
+            node.is_int, node.int_value = True, -number if text.startswith("-") else number
             node.is_float, node.float_value = True, float(node.int_value)
             return node
         except ValueError:
