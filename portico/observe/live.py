@@ -12,6 +12,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 from portico.observe.metrics import diff, empty_snapshot, quantile
@@ -162,7 +163,7 @@ class LiveStats:
             return []
         now = ring[-1][0]
         out = []
-        for (t0, a), (t1, b) in zip(ring, ring[1:]):
+        for (t0, a), (t1, b) in pairwise(ring):
             elapsed = (t1 - t0) or 1.0
             classes = diff(b["by_class"], a["by_class"])
             done = sum(classes)

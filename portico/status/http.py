@@ -48,7 +48,7 @@ class EventStream:
 
     MAX_BUFFERED = 256 * 1024
 
-    def __init__(self, on_close: Callable[["EventStream"], Any], first: bytes = b"") -> None:
+    def __init__(self, on_close: Callable[[EventStream], Any], first: bytes = b"") -> None:
         self._transport: asyncio.Transport | None = None
         self._on_close = on_close
         self._first = first

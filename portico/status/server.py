@@ -17,8 +17,9 @@ import base64
 import binascii
 import hmac
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
 
