@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from portico.config.ciphers import openssl_cipher_list
 from portico.config.settings import (
     AccessLogSettings,
     BackendSettings,
@@ -519,6 +520,14 @@ def _build(top: _Map) -> dict[str, Any]:
         # gorouter treats "" as TLSv1.2
         "min_tls_version": top.choice("min_tls_version", d.min_tls_version,
                                       ("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3", "")) or d.min_tls_version,
+        "cipher_suites": _cipher_suites(top),
+        "client_cert_validation": top.choice("client_cert_validation", d.client_cert_validation,
+                                             ("none", "request", "require")),
+        "client_ca_certs": _pem(top, "client_ca_certs", "CERTIFICATE"),
+        "only_trust_client_ca_certs": top.bool("only_trust_client_ca_certs", d.only_trust_client_ca_certs),
+        "forwarded_client_cert": top.choice("forwarded_client_cert", d.forwarded_client_cert,
+                                            ("always_forward", "forward", "sanitize_set")),
+        "tls_handshake_timeout": top.duration("tls_handshake_timeout", d.tls_handshake_timeout, positive=True),
         "max_tls_version": top.choice("max_tls_version", d.max_tls_version, ("TLSv1.2", "TLSv1.3", ""))
         or d.max_tls_version,
         "extra_headers_to_log": top.str_list("extra_headers_to_log", d.extra_headers_to_log),
@@ -533,6 +542,10 @@ def _build(top: _Map) -> dict[str, Any]:
         raise top.doc.error("enable_ssl is true but no certificates are given; add tls_pem entries "
                             "(cert_chain and private_key), set tls_cert_dir, or set enable_ssl: false",
                             "tls_pem", key_node)
+    if c["only_trust_client_ca_certs"] and c["client_cert_validation"] != "none" and not c["client_ca_certs"]:
+        _, key_node, _ = top.take("only_trust_client_ca_certs")
+        raise top.doc.error("client_ca_certs cannot be empty if only_trust_client_ca_certs is true and "
+                            "client_cert_validation is 'request' or 'require'", "client_ca_certs", key_node)
     return c
 
 
@@ -666,6 +679,15 @@ def _http_rewrite(top: _Map) -> HttpRewriteSettings:
 
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+
+
+def _cipher_suites(top: _Map) -> str:
+    value = top.str("cipher_suites")
+    try:
+        return openssl_cipher_list(value)
+    except ValueError as exc:
+        _, key_node, _ = top.take("cipher_suites")
+        raise top.doc.error(str(exc), "cipher_suites", key_node) from None
 
 
 def _hairpinning_allowlist(top: _Map) -> tuple[str, ...]:

@@ -200,7 +200,13 @@ class RouterConfig:
     tls_cert_dir: str = ""  # Portico's own: *.pem files (chain + key) served by SNI, reloaded on change
     ca_certs: tuple[str, ...] = ()                # PEM texts trusted (with the system CAs) for TLS backends
     skip_ssl_validation: bool = False             # route services' certificates are not verified
-    min_tls_version: str = "TLSv1.2"              # TLSv1.0 .. TLSv1.3
+    min_tls_version: str = "TLSv1.2"              # TLSv1.0 .. TLSv1.3 (TLS listener and route services)
+    cipher_suites: str = ""                       # OpenSSL list (converted from gorouter's); "": OpenSSL's
+    client_cert_validation: str = "none"          # none, request or require (gorouter: must be given)
+    client_ca_certs: str = ""                     # PEM texts trusted for client certificates
+    only_trust_client_ca_certs: bool = False      # else the system CAs are trusted for them too
+    forwarded_client_cert: str = "always_forward" # or forward, sanitize_set (X-Forwarded-Client-Cert)
+    tls_handshake_timeout: float = 10.0           # TLS handshakes with backends
     max_tls_version: str = "TLSv1.2"              # TLSv1.2 or TLSv1.3
 
     extra_headers_to_log: tuple[str, ...] = ()
