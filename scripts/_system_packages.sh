@@ -15,3 +15,5 @@ command -v redis-server >/dev/null 2>&1 || _portico_missing+=(redis-server)
 if [ "${#_portico_missing[@]}" -gt 0 ]; then
   _portico_apt_install "${_portico_missing[@]}"
 fi
+# systemd-analyze: tests/test_systemd_units.py verifies deploy/systemd offline (no running systemd needed).
+command -v systemd-analyze >/dev/null 2>&1 || _portico_apt_install systemd
