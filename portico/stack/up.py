@@ -38,6 +38,7 @@ from rich.table import Table
 from rich.text import Text
 
 from portico.stack.binaries import BinaryNotFound, haproxy_binary
+from portico.stack.dashboard import RouterLink, StackDashboard
 from portico.stack.leftovers import process_identity, remember, stop_leftovers
 from portico.stack.processes import ManagedProcess, free_port, wait_for_port
 
@@ -100,6 +101,7 @@ class PortPlan:
     confsync_status: int
     haproxy_stats: int
     routers: list[RouterPorts]
+    dashboard: int                # the stack's dashboard page (portico.stack.dashboard)
     demo: list[int]
 
     def owned(self) -> list[tuple[str, int]]:
@@ -109,7 +111,8 @@ class PortPlan:
             out.append(("nats-server", self.nats))
         if self.etcd:
             out += [("etcd client", self.etcd), ("etcd peer", self.etcd_peer)]
-        out += [("confsync status", self.confsync_status), ("HAProxy stats", self.haproxy_stats)]
+        out += [("confsync status", self.confsync_status), ("HAProxy stats", self.haproxy_stats),
+                ("stack dashboard", self.dashboard)]
         for i, r in enumerate(self.routers, 1):
             out += [(f"router-{i} proxy", r.proxy), (f"router-{i} status", r.status),
                     (f"router-{i} routes", r.routes)]
@@ -138,6 +141,7 @@ def plan_ports(opts: UpOptions) -> PortPlan:
             etcd_peer=None if opts.etcd_url else pick(),
             confsync_status=pick(), haproxy_stats=pick(),
             routers=[RouterPorts(pick(), pick(), pick()) for _ in range(n)],
+            dashboard=pick(),
             demo=[pick() for _ in range(2)] if opts.demo else [],
         )
     b = opts.base_port
@@ -148,6 +152,7 @@ def plan_ports(opts: UpOptions) -> PortPlan:
         etcd_peer=None if opts.etcd_url else DEFAULT_ETCD_PEER_PORT,
         confsync_status=b - 1, haproxy_stats=b - 2,
         routers=[RouterPorts(b + 10 * i, b + 10 * i + 1, b + 10 * i + 2) for i in range(n)],
+        dashboard=b - 3,
         demo=[b + 900 + i for i in range(1, 3)] if opts.demo else [],
     )
 
@@ -267,6 +272,7 @@ class Stack:
         self.haproxy_socket = self.workdir / "haproxy" / "master.sock"
         self._haproxy_servers: dict[str, tuple[str, str]] | None = None   # svname -> (addr, status)
         self._stats_error_reported = False
+        self.dashboard: StackDashboard | None = None
 
     # ---------------------------------------------------------------- output
     def say(self, message: str, style: str = "") -> None:
@@ -312,6 +318,7 @@ class Stack:
             self._starting = False
             if self._stop_signal is not None:
                 return 0
+            self._start_dashboard()
             self.print_summary()
             code = self.supervise()
             return code
@@ -319,6 +326,8 @@ class Stack:
             # Ctrl-C while stopping must not interrupt the cleanup
             for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(signum, signal.SIG_IGN)
+            if self.dashboard is not None:
+                self.dashboard.stop()
             if self.parts:
                 self.stop()
                 self.say(f"stopped; logs and configs are in {self.workdir}")
@@ -644,6 +653,7 @@ class Stack:
             "etcd_prefix": self.opts.prefix,
             "haproxy_stats": f"http://127.0.0.1:{plan.haproxy_stats}/",
             "confsync_status": f"http://127.0.0.1:{plan.confsync_status}/status",
+            "dashboard": f"http://127.0.0.1:{plan.dashboard}/",
             "parts": {
                 p.name: {"kind": p.kind, "pid": p.proc.popen.pid if p.proc.popen else None,
                          "identity": process_identity(p.proc.popen.pid) if p.proc.popen else None,
@@ -687,6 +697,8 @@ class Stack:
             f"health-checked on /health",
             f"HAProxy stats http://127.0.0.1:{plan.haproxy_stats}/   confsync status "
             f"http://127.0.0.1:{plan.confsync_status}/status",
+            f"dashboard     http://127.0.0.1:{plan.dashboard}/   (every router, HAProxy's view, confsync); "
+            f"router-1's own: http://{ADMIN_USER}:{ADMIN_PASS}@127.0.0.1:{r1.routes}/dashboard",
             f"NATS          {self.nats_url}     etcd {', '.join(self.etcd_urls)} "
             f"(routers under {self.opts.prefix}/routers)",
             "",
@@ -708,6 +720,23 @@ class Stack:
         routers = ", ".join(self.router_name_for(addr, sv).split(" (")[0] for sv, (addr, st) in
                             sorted((self._haproxy_servers or {}).items()) if st == "UP")
         self.say(f"ready: HAProxy routes to {routers}", "bold green")
+
+    def _start_dashboard(self) -> None:
+        """The stack's page: a failure to serve it is reported, and the stack runs on without it."""
+        plan = self.plan
+
+        def routers() -> list[RouterLink]:
+            return [RouterLink(p.name, p.ports["proxy"], p.ports["routes"]) for p in self.parts
+                    if p.kind == "router"]
+
+        dashboard = StackDashboard(plan.dashboard, routers, lambda: self._haproxy_servers, plan.confsync_status,
+                                   ADMIN_USER, ADMIN_PASS)
+        try:
+            dashboard.start()
+        except OSError as exc:
+            self.say(f"the stack dashboard could not listen on :{plan.dashboard}: {exc}", "yellow")
+            return
+        self.dashboard = dashboard
 
     # ---------------------------------------------------------------- supervision
     def supervise(self) -> int:
