@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from confsync_helpers import run_confsync, write_confdir
 
 from portico.cli.confsync_cmd import confd_argv
-from confsync_helpers import run_confsync, write_confdir
 
 
 @pytest.mark.parametrize("argv,expected", [
