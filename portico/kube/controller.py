@@ -84,9 +84,10 @@ class Controller:
         out = {
             "ingressclasses": Reflector("IngressClass", networking.list_ingress_class, mark),
             "ingresses": Reflector("Ingress", networking.list_ingress_for_all_namespaces, mark),
-            "services": Reflector("Service", core.list_service_for_all_namespaces, mark),
         }
-        if self.settings.pod_endpoints:
+        if self.settings.publish_routes:  # --no-routes (TLS files only) needs neither Services nor endpoints
+            out["services"] = Reflector("Service", core.list_service_for_all_namespaces, mark)
+        if self.settings.publish_routes and self.settings.pod_endpoints:
             out["endpointslices"] = Reflector(
                 "EndpointSlice", client.DiscoveryV1Api(api).list_endpoint_slice_for_all_namespaces, mark)
         if self.tls is not None:
@@ -98,7 +99,7 @@ class Controller:
         r = self.reflectors
         return ClusterView(
             ingress_classes={name: obj for (_ns, name), obj in r["ingressclasses"].store.items()},
-            ingresses=r["ingresses"].store, services=r["services"].store,
+            ingresses=r["ingresses"].store, services=r["services"].store if "services" in r else {},
             endpoint_slices=r["endpointslices"].store if "endpointslices" in r else {})
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -168,11 +169,11 @@ class Controller:
     async def _sync(self) -> None:
         self.dirty.clear()
         view = self.view()
-        state = desired_state(view, self.options)
         self.syncs += 1
         if self.tls is not None:
             self.tls.sync(tls_secrets(view, self.options), self.reflectors["secrets"].store)
         if self.publisher is not None:
+            state = desired_state(view, self.options)
             await self.publisher.update(state.registrations)
             self._latest = (view, state)
             self.report_due.set()
