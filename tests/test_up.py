@@ -143,7 +143,7 @@ def test_up_demo_end_to_end(tmp_path):
                               stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     sids: set[int] = set()
     try:
-        _wait_for(lambda: "ready" in out.read_text(errors="replace") or up.poll() is not None, 60, "ready", out)
+        _wait_for(lambda: " ready: " in out.read_text(errors="replace") or up.poll() is not None, 60, "ready", out)
         assert up.poll() is None, out.read_text()
         state = json.loads((workdir / "state.json").read_text())
         sids |= {p["pid"] for p in state["parts"].values()}

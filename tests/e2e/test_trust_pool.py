@@ -10,7 +10,6 @@ import ssl
 
 import pytest
 import trustme
-
 from support import Backend, get, unique_host
 
 
