@@ -20,6 +20,7 @@ from portico.bus.pruner import Pruner
 from portico.bus.subscriber import RouteBus
 from portico.config.settings import RouterConfig
 from portico.proxy.server import ProxyServer
+from portico.proxy.tracing import headers_to_log
 from portico.route_snapshot import RouteSnapshotKeeper
 from portico.routes.table import RouteTable
 from portico.state import DRAINING, RouterState
@@ -57,7 +58,7 @@ class RouterApp:
         if config.access_log.file:
             from portico.observe.access_log import AccessLog
 
-            self.access_log = AccessLog(config.access_log.file, tuple(config.extra_headers_to_log))
+            self.access_log = AccessLog(config.access_log.file, headers_to_log(config))
         self.snapshot = RouteSnapshotKeeper(config.route_snapshot, config.port, self.table,
                                             writer=worker_index == 0)
         self.pruner = Pruner(config, self.table, self.state)

@@ -119,3 +119,8 @@ def test_tls_listener_keys(tmp_path):
     assert error(tmp_path, "forwarded_client_cert: always\n").key == "forwarded_client_cert"
     err = error(tmp_path, "only_trust_client_ca_certs: true\nclient_cert_validation: request\n")
     assert err.key == "client_ca_certs"
+
+
+def test_tracing_w3c(tmp_path):
+    cfg = load(tmp_path, "tracing:\n  enable_w3c: true\n  w3c_tenant_id: t1\n")
+    assert cfg.tracing.enable_w3c and cfg.tracing.w3c_tenant_id == "t1"

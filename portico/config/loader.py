@@ -760,7 +760,10 @@ def _logging(top: _Map) -> LoggingSettings:
 
 def _tracing(top: _Map) -> TracingSettings:
     m = top.section("tracing")
-    settings = TracingSettings(enable_zipkin=m.bool("enable_zipkin", TracingSettings().enable_zipkin))
+    d = TracingSettings()
+    settings = TracingSettings(enable_zipkin=m.bool("enable_zipkin", d.enable_zipkin),
+                               enable_w3c=m.bool("enable_w3c", d.enable_w3c),
+                               w3c_tenant_id=m.str("w3c_tenant_id", d.w3c_tenant_id))
     m.finish()
     return settings
 

@@ -111,6 +111,8 @@ class LoggingSettings:
 @dataclass(frozen=True, slots=True)
 class TracingSettings:
     enable_zipkin: bool = False
+    enable_w3c: bool = False
+    w3c_tenant_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

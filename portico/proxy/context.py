@@ -22,7 +22,7 @@ class ProxyContext:
                  scheme: bytes = b"http") -> None:
         from portico.proxy.routing import RequestRouter
         from portico.proxy.sticky import StickySessions
-        from portico.proxy.tracing import ZipkinHeaders
+        from portico.proxy.tracing import W3CHeaders, ZipkinHeaders
 
         self.config = config
         self.table = table
@@ -50,6 +50,7 @@ class ProxyContext:
         self.response_rules = ResponseHeadRules(self.sticky, rewrite.remove_headers,
                                                 rewrite.add_headers_if_not_present)
         self.zipkin = ZipkinHeaders() if config.tracing.enable_zipkin else None
+        self.w3c = W3CHeaders(config.tracing.w3c_tenant_id) if config.tracing.enable_w3c else None
         self.observe = ExchangeObserver(self.metrics, access_log)
         self.route_services = RouteServices(config, table)
         self.connections: set = set()

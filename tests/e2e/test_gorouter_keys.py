@@ -67,3 +67,26 @@ def test_keep_alive_100_continue_requests(krouter, khost):
         r = c.read_response()
     assert r.status == 200
     assert "connection" not in _seen(r)                    # the backend connection stays reusable
+
+
+def test_w3c_trace_context(router_factory, backend):
+    r = router_factory(tracing={"enable_w3c": True, "w3c_tenant_id": "tenant1"})
+    h = unique_host("w3c")
+    r.register(h, backend.port)
+    resp = get(r.port, h, "/new")
+    seen = _seen(resp)
+    rid = resp.header("X-Vcap-Request-Id").replace("-", "")
+    assert seen["traceparent"] == f"00-{rid}-{rid[16:]}-01"     # a new trace: the request id, its low half
+    assert seen["tracestate"] == f"tenant1@gorouter={rid[16:]}"
+
+    incoming = [("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
+                ("tracestate", "rojo=00f067aa0ba902b7,tenant1@gorouter=0000000000000001,congo=t61rcWkgMzE")]
+    resp = get(r.port, h, "/continued", headers=incoming)
+    seen = _seen(resp)
+    version, trace, parent, flags = seen["traceparent"].split("-")
+    assert (version, trace, flags) == ("00", "4bf92f3577b34da6a3ce929d0e0e4736", "01")
+    assert parent != "00f067aa0ba902b7" and len(parent) == 16
+    assert seen["tracestate"] == f"tenant1@gorouter={parent},rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+    assert resp.header("X-Vcap-Request-Id") == "4bf92f35-77b3-4da6-a3ce-929d0e0e4736"   # the trace id, as UUID
+    line = r.access_lines("/continued")[0]
+    assert f'traceparent:"{seen["traceparent"]}"' in line and f'tracestate:"{seen["tracestate"]}"' in line
