@@ -50,7 +50,8 @@ class RouterApp:
                  worker_index: int = 0, ready_fd: int = -1, stats_dir: Path | None = None) -> None:
         self.config = config
         self.state = RouterState(config.index)
-        self.table = RouteTable(config.droplet_stale_threshold, config.balancing_algorithm)
+        self.table = RouteTable(config.droplet_stale_threshold, config.balancing_algorithm,
+                                config.empty_pool_timeout if config.empty_pool_response_code_503 else 0.0)
         self.serve_status = serve_status
         self.worker_index = worker_index
         self.ready_fd = ready_fd  # a pipe to the --workers supervisor: one byte once this worker can route

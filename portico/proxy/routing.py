@@ -50,6 +50,9 @@ class RequestRouter:
             special[b"x-forwarded-client-cert"] = _XFCC
         if ctx.w3c is not None:
             special.update({b"traceparent": _TRACEPARENT, b"tracestate": _TRACESTATE})
+        self.negotiate = config.sticky_sessions_for_auth_negotiate
+        if self.negotiate:
+            special[b"authorization"] = _AUTHORIZATION
         self.special = special if len(special) > len(_SPECIAL) else _SPECIAL
         self._host_names: dict[bytes, str] = {}
 
@@ -93,7 +96,7 @@ class RequestRouter:
         log_values = [b""] * len(extra_log) if extra_log else None
         out = [method, b" ", url, b" HTTP/1.1\r\n"]
         special = self.special
-        traceparent = tracestate = b""
+        traceparent = tracestate = authorization = b""
         xfcc: list | None = None      # X-Forwarded-Client-Cert values, read only when not always_forward
         for name, value in headers:
             lname = name.lower()
@@ -141,6 +144,8 @@ class RequestRouter:
                 expect = value
             elif kind is _CONTENT_LENGTH:
                 content_length = value
+            elif kind is _AUTHORIZATION:
+                authorization = value
             elif kind is _TRACEPARENT:
                 traceparent = value
                 continue
@@ -198,8 +203,13 @@ class RequestRouter:
             if target is None:
                 return ex
             ex.app_instance = target
-        elif cookie and self.sticky_names:
-            ex.sticky_id = _sticky_instance(cookie, self.sticky_names)
+        elif cookie:
+            if self.negotiate and authorization[:9].lower() == b"negotiate":
+                # sticky_sessions_for_auth_negotiate: __VCAP_ID__ alone pins it, and to that instance only
+                ex.sticky_id = _sticky_instance(cookie, ())
+                ex.must_be_sticky = bool(ex.sticky_id)
+            if not ex.sticky_id and self.sticky_names:
+                ex.sticky_id = _sticky_instance(cookie, self.sticky_names)
         service_url = pool.endpoints[0].route_service_url
         outbound = None
         if service_url or rs_values is not None:
@@ -352,7 +362,8 @@ def _address_route_service(out: list, outbound: Outbound) -> None:
 
 # Request header names the router reads or replaces, by kind; every other header is copied unchanged.
 _HOST, _DROP, _UA, _XFF, _XFP, _HOP, _REFERER, _REQUEST_START, _APP_INSTANCE, _COOKIE, _EXPECT, \
-    _CONTENT_LENGTH, _ROUTE_SERVICE, _XFCC, _TRACEPARENT, _TRACESTATE = (object() for _ in range(16))
+    _CONTENT_LENGTH, _ROUTE_SERVICE, _XFCC, _TRACEPARENT, _TRACESTATE, _AUTHORIZATION = \
+    (object() for _ in range(17))
 _SPECIAL = {
     b"host": _HOST, b"user-agent": _UA, b"referer": _REFERER, b"x-forwarded-for": _XFF,
     b"x-forwarded-proto": _XFP, b"x-request-start": _REQUEST_START, b"x-cf-app-instance": _APP_INSTANCE,
@@ -371,7 +382,8 @@ _CHUNKED_CLOSE_TAIL = b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
 
 
 def _sticky_instance(cookie: bytes, session_names: tuple[bytes, ...]) -> str:
-    """The __VCAP_ID__ a request asks for, only when it also carries a session cookie (gorouter's rule)."""
+    """The __VCAP_ID__ a request asks for, only when it also carries a session cookie (gorouter's rule);
+    with no session names (an auth-negotiate request), __VCAP_ID__ alone."""
     vcap = ""
     has_session = False
     for part in cookie.split(b";"):
@@ -380,7 +392,7 @@ def _sticky_instance(cookie: bytes, session_names: tuple[bytes, ...]) -> str:
             vcap = value.decode("latin-1")
         elif name in session_names:
             has_session = True
-    return vcap if has_session else ""
+    return vcap if has_session or not session_names else ""
 
 
 def _drop_connection_named(out: list, names: tuple[bytes, ...], keep: frozenset = frozenset()) -> list:
