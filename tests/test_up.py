@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from portico.stack.binaries import BinaryNotFound, haproxy_binary
-from portico.stack.up import UpOptions, _confsync_message, plan_ports, port_problem
+from portico.stack.console import confsync_message as _confsync_message
+from portico.stack.plan import UpOptions, plan_ports, port_problem
 
 try:
     haproxy_binary()
@@ -213,3 +214,32 @@ def test_up_demo_end_to_end(tmp_path):
                 os.killpg(sid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+
+
+def test_restart_policy_backs_off_quick_failures_and_workers_give_up():
+    from portico.stack.supervisor import RestartPolicy
+    from portico.workers import WORKER_RESTARTS
+
+    up = RestartPolicy()
+    assert up.next_delay(uptime=100, restarts=0, previous=0) == 1.0
+    assert [up.next_delay(3, n, prev) for n, prev in ((1, 1.0), (2, 2.0), (3, 16.0), (4, 30.0))] == [2, 4, 30, 30]
+    assert up.next_delay(uptime=60, restarts=4, previous=30.0) == 1.0   # ran long enough: back to the start
+    assert WORKER_RESTARTS.next_delay(uptime=0.2, restarts=0, previous=0) == 0.0   # first crash: at once
+    assert WORKER_RESTARTS.next_delay(uptime=0.2, restarts=1, previous=0) is None  # again right away: give up
+
+
+def test_haproxy_view_reads_show_servers_state_and_diffs_it():
+    from portico.confsync.shipped.haproxy_view import ServerState, changes, parse_servers_state
+
+    header = ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+              "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+              "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port\n")
+    text = header + ("3 portico_routers 1 r1 127.0.0.1 2 0 1 1 5 6 3 4 6 0 0 0 - 8110\n"
+                     "3 portico_routers 2 r2 127.0.0.1 0 0 1 1 5 6 3 0 6 0 0 0 - 8120\n"
+                     "4 other 1 x 10.0.0.1 2 0 1 1 5 6 3 4 6 0 0 0 - 80\n")
+    now = parse_servers_state(text)
+    assert now == {"r1": ServerState("127.0.0.1:8110", "UP"), "r2": ServerState("127.0.0.1:8120", "DOWN")}
+    assert parse_servers_state("Unknown command\n") is None
+    before = {"r1": ServerState("127.0.0.1:8110", "DOWN"), "r0": ServerState("127.0.0.1:8100", "UP")}
+    assert sorted((c.name, c.what, c.status) for c in changes(before, now)) == [
+        ("r0", "left", ""), ("r1", "status", "UP"), ("r2", "joined", "DOWN")]

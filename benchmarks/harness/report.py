@@ -185,6 +185,11 @@ def render_markdown(res: dict) -> str:
             out.append(f"| note | {note} |")
         out.append("")
 
+    if res.get("kube"):
+        from .kube import render
+
+        out += render(res["kube"])
+
     workers = res.get("workers")
     if workers:
         out += ["## Workers (`portico router --workers N`, SO_REUSEPORT)", "",

@@ -8,23 +8,8 @@ the comment says which one Portico picked and why.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-# Secrets (passwords, private keys, tokens): left out of repr() and shown as "***" by config dumps
-# (portico.config.redact), so neither a log line nor an error report can carry one.
-_SECRET = {"secret": True}
-
-
-def secret(default: Any = "") -> Any:
-    return field(default=default, repr=False, metadata=_SECRET)
-
-
-@dataclass(frozen=True, slots=True)
-class NatsServer:
-    hostname: str = "127.0.0.1"
-    port: int = 4222
-    user: str = ""
-    password: str = secret()
+from portico.config.values import NatsServer, secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +25,8 @@ class NatsSettings:
 
     def urls(self) -> list[str]:
         """nats:// URLs, credentials (per host, else the shared ones) included."""
-        urls = []
-        for h in self.hosts:
-            user, password = (h.user or self.user), (h.password or self.password)
-            auth = f"{user}:{password}@" if user else ""
-            scheme = "tls" if self.tls_enabled else "nats"
-            urls.append(f"{scheme}://{auth}{h.hostname}:{h.port}")
-        return urls
+        scheme = "tls" if self.tls_enabled else "nats"
+        return [h.url_with_credentials(self.user, self.password, scheme) for h in self.hosts]
 
 
 @dataclass(frozen=True, slots=True)
