@@ -18,7 +18,8 @@ app.command("router", help="Run a router: a drop-in for gorouter, configured by 
 app.command("register", help="Publish a route registration on NATS (router.register).")(register_cmd.register)
 app.command("unregister", help="Publish a route removal on NATS (router.unregister).")(register_cmd.unregister)
 app.command("routes", help="Show a router's route table, read from its /routes endpoint.")(routes_cmd.routes)
-app.command("confsync", help="Render templates from etcd, check, write atomically and reload (our confd).")(
+app.command("confsync", help="A confd drop-in: confd's flags (-backend etcdv3 -watch ...) and Go templates; "
+            "render from etcd, redis, zookeeper, env or files, check, write atomically, reload.")(
     confsync_cmd.confsync)
 app.command("registrar", help="Keep routes registered while their health checks pass.")(registrar_cmd.registrar)
 app.command("kube", help="Kubernetes controller: Ingresses and Services become routes on NATS.")(kube_cmd.kube)
