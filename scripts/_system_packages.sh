@@ -19,3 +19,5 @@ command -v tmux >/dev/null 2>&1 || _portico_missing+=(tmux)
 if [ "${#_portico_missing[@]}" -gt 0 ]; then
   _portico_apt_install "${_portico_missing[@]}"
 fi
+# systemd-analyze: tests/test_systemd_units.py verifies deploy/systemd offline (no running systemd needed).
+command -v systemd-analyze >/dev/null 2>&1 || _portico_apt_install systemd

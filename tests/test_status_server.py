@@ -77,7 +77,7 @@ async def get(port: int, path: str, headers: dict | None = None, method: str = "
 async def test_health_follows_phase(current):
     assert (await get(current.port, "/health"))[0] == 503          # starting
     current.state.mark_healthy()
-    status, headers, body = await get(current.port, "/health")
+    status, _headers, body = await get(current.port, "/health")
     assert (status, body) == (200, b"ok\n")
     current.state.mark_draining()
     assert (await get(current.port, "/health"))[0] == 503
@@ -213,7 +213,7 @@ def _two_requests_one_connection(port: int) -> list:
         out.append((resp.status, resp.read()))
     sock = conn.sock
     conn.close()
-    return out + [sock is not None]
+    return [*out, sock is not None]
 
 
 async def test_keep_alive(current):

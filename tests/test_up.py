@@ -89,6 +89,7 @@ def test_port_plan_defaults_and_base_port():
     assert plan.front == 8080 and plan.nats == 4222 and plan.etcd == 2379
     assert [(r.proxy, r.status, r.routes) for r in plan.routers] == [(8100, 8101, 8102), (8110, 8111, 8112)]
     assert plan.confsync_status == 8099 and plan.haproxy_stats == 8098 and plan.demo == [9001, 9002]
+    assert plan.dashboard == 8097
     moved = plan_ports(UpOptions(routers=1, base_port=20000, nats_url="nats://127.0.0.1:4222"))
     assert moved.nats is None and moved.routers[0].proxy == 20000
     auto = plan_ports(UpOptions(routers=3, demo=True, auto_ports=True))
@@ -134,6 +135,26 @@ def test_confsync_lines_are_shortened():
 
 
 @pytest.mark.skipif(not HAVE_HAPROXY, reason="no haproxy binary")
+def _stack_state(url: str) -> dict:
+    with urllib.request.urlopen(url + "state", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def _check_stack_dashboard(url: str) -> None:
+    def complete():
+        s = _stack_state(url)
+        routers_ok = len(s["routers"]) == 2 and all(
+            r["reachable"] and r["haproxy_status"] == "UP" and r["router"]["phase"] == "healthy"
+            and r["router"]["nats_connected"] for r in s["routers"])
+        reloaded = any(c["last_reload"] for c in s["confsync"].get("resources", {}).values())
+        traffic = routers_ok and any(r["now"]["requests_per_sec"] > 0 for r in s["routers"])  # the demo requests
+        return s if traffic and reloaded and len(s["haproxy"]) >= 2 else None
+    _wait_for(complete, 20, "the stack dashboard's state")
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        page = resp.read().decode()
+    assert resp.status == 200 and "HAProxy's view" in page and "/state" in page
+
+
 def test_up_demo_end_to_end(tmp_path):
     workdir = tmp_path / "stack"
     out = tmp_path / "up.out"
@@ -159,6 +180,10 @@ def test_up_demo_end_to_end(tmp_path):
         routes_port = state["parts"]["router-1"]["ports"]["routes"]
         status, text = _get(routes_port, "x", "/routes", auth="admin:admin")
         assert status == 200 and DEMO in json.loads(text)
+
+        # the stack's dashboard: printed, and showing every router, HAProxy's view and confsync's last reload
+        assert state["dashboard"] in summary and f"@127.0.0.1:{routes_port}/dashboard" in summary
+        _check_stack_dashboard(state["dashboard"])
 
         # kill a router: HAProxy retries on another one, so a client never sees a failure
         router_pid = state["parts"]["router-1"]["pid"]

@@ -25,7 +25,7 @@ from .httpprobe import get_json, wait_for_status
 from .load import OWN_PIDS, RANDOM_HOST_LUA
 from .tools import find_tools, machine, versions
 
-ALL_TARGETS = ("nginx", "haproxy", "portico")
+ALL_TARGETS = ("nginx", "haproxy", "portico", "stack")   # stack: the whole entrance (harness/stack.py)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -149,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
 
         open_basis = None
         for name in ([] if args.kube_only else args.only):
+            if name == "stack":
+                continue
             target = None
             pub = None
             try:
@@ -198,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
                 if target:
                     target.stop()
 
+        if "stack" in args.only and not args.kube_only:
+            _whole_stack_runs(args, tools, backend, workdir, res)
+
         if not args.skip_scale and not args.kube_only and "portico" in args.only:
             if nats is None:
                 nats = _start_nats(workdir, load_cpus)
@@ -229,6 +234,21 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     return 1 if res["errors"] else 0
+
+
+def _whole_stack_runs(args, tools, backend, workdir: Path, res: dict) -> None:
+    """HAProxy -> 2 routers -> app through `portico up`, next to the same HAProxy in front of the app."""
+    from .stack import whole_stack
+
+    if not tools.haproxy:
+        res["errors"]["stack"] = "haproxy not installed: apt-get install -y haproxy"
+        return
+    log("whole stack: portico up --routers 2 (unpinned: HAProxy, routers and apps share the machine)")
+    try:
+        res["whole_stack"] = whole_stack(tools.wrk, tools.haproxy, backend.port, args.connections, args.duration,
+                                         args.warmup, args.runs, workdir / "stack", log=log)
+    except Exception as err:  # noqa: BLE001 - record and go on
+        _record_failure(res, "stack", err)
 
 
 def _start_nats(workdir: Path, load_cpus):

@@ -102,6 +102,7 @@ def write_state_file(workdir: Path, plan: PortPlan, nats_url: str, etcd_urls: li
         "etcd_prefix": etcd_prefix,
         "haproxy_stats": f"http://127.0.0.1:{plan.haproxy_stats}/",
         "confsync_status": f"http://127.0.0.1:{plan.confsync_status}/status",
+        "dashboard": f"http://127.0.0.1:{plan.dashboard}/",
         "parts": {
             p.name: {"kind": p.kind.value, "pid": p.pid, "identity": process_identity(p.pid),
                      "running": p.proc.running(), "ports": p.ports, "log": str(p.proc.log_path),

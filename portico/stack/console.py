@@ -69,6 +69,8 @@ def try_it_lines(workdir: Path, plan: PortPlan, nats_url: str, etcd_urls: list[s
         f"health-checked on /health",
         f"HAProxy stats http://127.0.0.1:{plan.haproxy_stats}/   confsync status "
         f"http://127.0.0.1:{plan.confsync_status}/status",
+        f"dashboard     http://127.0.0.1:{plan.dashboard}/   (every router, HAProxy's view, confsync); "
+        f"router-1's own: http://{ADMIN_USER}:{ADMIN_PASS}@127.0.0.1:{r1.routes}/dashboard",
         f"NATS          {nats_url}     etcd {', '.join(etcd_urls)} (routers under {opts.prefix}/routers)",
         "",
         "Try it:",

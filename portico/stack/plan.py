@@ -59,6 +59,7 @@ class PortPlan:
     haproxy_stats: int
     routers: list[RouterPorts]
     demo: list[int]
+    dashboard: int = 0            # the stack's page (portico.stack.dashboard)
 
     def router_index(self, addr: str) -> int | None:
         """Which of our routers (1-based) listens on addr; None for a router of someone else's on a shared etcd."""
@@ -74,7 +75,8 @@ class PortPlan:
             out.append(("nats-server", self.nats))
         if self.etcd and self.etcd_peer:
             out += [("etcd client", self.etcd), ("etcd peer", self.etcd_peer)]
-        out += [("confsync status", self.confsync_status), ("HAProxy stats", self.haproxy_stats)]
+        out += [("confsync status", self.confsync_status), ("HAProxy stats", self.haproxy_stats),
+                ("stack dashboard", self.dashboard)]
         for i, r in enumerate(self.routers, 1):
             out += [(f"router-{i} proxy", r.proxy), (f"router-{i} status", r.status),
                     (f"router-{i} routes", r.routes)]
@@ -104,6 +106,7 @@ def plan_ports(opts: UpOptions) -> PortPlan:
             confsync_status=pick(), haproxy_stats=pick(),
             routers=[RouterPorts(pick(), pick(), pick()) for _ in range(n)],
             demo=[pick() for _ in range(2)] if opts.demo else [],
+            dashboard=pick(),
         )
     b = opts.base_port
     return PortPlan(
@@ -114,6 +117,7 @@ def plan_ports(opts: UpOptions) -> PortPlan:
         confsync_status=b - 1, haproxy_stats=b - 2,
         routers=[RouterPorts(b + 10 * i, b + 10 * i + 1, b + 10 * i + 2) for i in range(n)],
         demo=[b + 900 + i for i in range(1, 3)] if opts.demo else [],
+        dashboard=b - 3,
     )
 
 

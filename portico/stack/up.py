@@ -36,6 +36,8 @@ from rich.console import Console
 from portico.confsync.shipped.haproxy_view import ServerState, changes, servers_state
 from portico.stack.binaries import BinaryNotFound, haproxy_binary
 from portico.stack.configs import (
+    ADMIN_PASS,
+    ADMIN_USER,
     DEMO_HOST,
     RouterSetup,
     demo_route,
@@ -44,6 +46,7 @@ from portico.stack.configs import (
     write_state_file,
 )
 from portico.stack.console import ConfsyncLogTail, StackConsole, exit_line, haproxy_change_line, part_rows, try_it_lines
+from portico.stack.dashboard import RouterLink, StackDashboard
 from portico.stack.leftovers import stop_leftovers
 from portico.stack.plan import (
     PortPlan,
@@ -83,6 +86,7 @@ class Stack:
         self._haproxy_servers: dict[str, ServerState] | None = None
         self._haproxy_misses = 0
         self._stats_error_reported = False
+        self.dashboard: StackDashboard | None = None
         self.confsync_log = ConfsyncLogTail(self.workdir / "confsync.log")
 
     @property
@@ -128,12 +132,15 @@ class Stack:
             self._starting = False
             if self._stop_signal is not None:
                 return 0
+            self._start_dashboard()
             self.print_summary()
             return self.supervise()
         finally:
             # Ctrl-C while stopping must not interrupt the cleanup
             for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(signum, signal.SIG_IGN)
+            if self.dashboard is not None:
+                self.dashboard.stop()
             if self.parts:
                 self.stop()
                 self.say(f"stopped; logs and configs are in {self.workdir}")
@@ -356,6 +363,25 @@ class Stack:
     def router_name_for(self, addr: str, svname: str) -> str:
         i = self.ports.router_index(addr)
         return f"router-{i} ({addr})" if i is not None else f"router {addr} (id {svname}, not ours)"
+
+    def _start_dashboard(self) -> None:
+        """The stack's page: a failure to serve it is reported, and the stack runs on without it."""
+        plan = self.ports
+
+        def routers() -> list[RouterLink]:
+            return [RouterLink(p.name, p.ports["proxy"], p.ports["routes"]) for p in self.parts
+                    if p.kind == PartKind.ROUTER]
+
+        def haproxy() -> dict[str, tuple[str, str]]:
+            return {sv: (s.address, s.status) for sv, s in (self._haproxy_servers or {}).items()}
+
+        dashboard = StackDashboard(plan.dashboard, routers, haproxy, plan.confsync_status, ADMIN_USER, ADMIN_PASS)
+        try:
+            dashboard.start()
+        except OSError as exc:
+            self.say(f"the stack dashboard could not listen on :{plan.dashboard}: {exc}", "yellow")
+            return
+        self.dashboard = dashboard
 
     # ---------------------------------------------------------------- summary and state
     def write_state(self) -> None:
