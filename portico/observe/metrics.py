@@ -1,7 +1,8 @@
 """Router counters: plain integers and fixed bucket arrays, cheap to bump on the hot path.
 
 Writers do `metrics.x += 1` or `buckets[bucket_index(seconds)] += 1`; nothing here allocates per request.
-Readers (/metrics, /varz, the dashboard) call `snapshot()`, which copies everything into plain dicts and lists: that is also the form one `--workers` process hands to another, and `merge` adds them up.
+Readers (/metrics, /varz, the dashboard) call `snapshot()`, which copies everything into plain dicts and lists:
+that is also the form one `--workers` process hands to another, and `merge` adds them up.
 """
 
 from __future__ import annotations
