@@ -13,8 +13,8 @@ import logging
 
 import aetcd
 
-from portico.confsync.backends import parse_node
 from portico.config.settings import EtcdAnnounceSettings
+from portico.confsync.backends import parse_node
 
 log = logging.getLogger("portico.announce")
 
@@ -27,7 +27,7 @@ class RouterAnnouncer:
         self.router_id = router_id
         self.key = f"{settings.prefix.rstrip('/')}/routers/{router_id}"
         self.value = json.dumps({"address": address, "health_port": health_port, "id": router_id})
-        self.ttl = max(2, int(round(settings.lease_ttl)))
+        self.ttl = max(2, round(settings.lease_ttl))
         self.endpoints = [parse_node(e) for e in settings.endpoints]
         self.registered = asyncio.Event()     # set while the key is known to be in etcd
         self._index = 0
@@ -42,7 +42,7 @@ class RouterAnnouncer:
         self._task = asyncio.create_task(self._run(), name=f"announce {self.router_id}")
         try:
             await asyncio.wait_for(asyncio.shield(self.registered.wait()), first_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("announce: %s not yet registered in etcd; will keep trying", self.key)
 
     async def _connect(self) -> aetcd.Client:

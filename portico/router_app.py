@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from portico.bus.pruner import Pruner
 from portico.bus.subscriber import RouteBus
@@ -23,6 +24,9 @@ from portico.route_snapshot import RouteSnapshotKeeper
 from portico.routes.table import RouteTable
 from portico.state import DRAINING, RouterState
 from portico.status.server import StatusServer
+
+if TYPE_CHECKING:
+    from portico.announce import RouterAnnouncer
 
 log = logging.getLogger("portico.router")
 
@@ -67,8 +71,9 @@ class RouterApp:
             self.stats_writer = SnapshotWriter(stats_dir, worker_index, self.state.metrics)
         self.proxy = ProxyServer(config, self.table, self.state, access_log=self.access_log,
                                  reuse_port=reuse_port)
-        self.announcer = None
+        self.announcer: RouterAnnouncer | None = None
         self._stop = asyncio.Event()
+        self._starting: asyncio.Future | None = None
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT or the end of a drain; both are clean stops, exit code 0."""
@@ -76,9 +81,14 @@ class RouterApp:
         loop.add_signal_handler(signal.SIGTERM, self._stop_now)
         loop.add_signal_handler(signal.SIGINT, self._stop_now)
         loop.add_signal_handler(signal.SIGUSR1, lambda: loop.create_task(self.drain()))
+        self._starting = asyncio.ensure_future(self._start())
         try:
-            await self._start()
+            # SIGTERM while still starting (NATS unreachable, start_response_delay_interval) stops at once too.
+            await self._starting
             await self._stop.wait()
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
         finally:
             await self._shutdown()
         return 0
@@ -115,15 +125,17 @@ class RouterApp:
         config = self.config
         address = f"{config.etcd.advertise_host}:{config.port}"
         # Keyed by address, not by the per-start id: a restarted router comes back as the same HAProxy server.
-        self.announcer = RouterAnnouncer(config.etcd, address, address, config.status.port)
+        announcer = self.announcer = RouterAnnouncer(config.etcd, address, address, config.status.port)
         try:
-            await self.announcer.start()
+            await announcer.start()
         except Exception as exc:  # etcd being down must not stop a router from routing
             log.warning("could not announce this router in etcd (%s); routing goes on", exc)
 
     def _stop_now(self) -> None:
         log.info("stopping")
         self._stop.set()
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
 
     async def drain(self) -> None:
         """SIGUSR1: report unhealthy, wait drain_wait, stop accepting, finish in-flight work, exit 0."""

@@ -20,25 +20,23 @@ from pathlib import Path
 log = logging.getLogger("portico.workers")
 
 
-def _spawn(config_path: Path, index: int, count: int, log_level: str, ready_fd: int | None = None,
+def _spawn(config_path: Path, index: int, count: int, log_args: list[str], ready_fd: int | None = None,
            stats_dir: Path | None = None) -> subprocess.Popen:
     argv = [sys.executable, "-m", "portico", "router", "-c", str(config_path), "--workers", str(count),
-            "--worker-index", str(index)]
+            "--worker-index", str(index), *log_args]
     if stats_dir is not None:
         argv += ["--stats-dir", str(stats_dir)]
-    if log_level:
-        argv += ["--log-level", log_level]
     if ready_fd is None:
         return subprocess.Popen(argv)
-    return subprocess.Popen(argv + ["--ready-fd", str(ready_fd)], pass_fds=(ready_fd,))
+    return subprocess.Popen([*argv, "--ready-fd", str(ready_fd)], pass_fds=(ready_fd,))
 
 
-def _spawn_and_wait_ready(config_path: Path, index: int, count: int, log_level: str,
+def _spawn_and_wait_ready(config_path: Path, index: int, count: int, log_args: list[str],
                           stats_dir: Path | None = None, timeout: float = 60.0) -> subprocess.Popen:
     """Start a worker and wait until it is subscribed to NATS and listening (it writes one byte to a pipe)."""
     read_end, write_end = os.pipe()
     try:
-        proc = _spawn(config_path, index, count, log_level, write_end, stats_dir)
+        proc = _spawn(config_path, index, count, log_args, write_end, stats_dir)
     finally:
         os.close(write_end)
     try:
@@ -55,19 +53,20 @@ def _spawn_and_wait_ready(config_path: Path, index: int, count: int, log_level: 
     return proc
 
 
-def supervise_workers(config_path: Path, settings, log_level: str = "") -> int:
+def supervise_workers(config_path: Path, settings, log_level: str = "", log_format: str = "auto") -> int:
     count = settings.workers
+    log_args = ["--log-format", log_format] + (["--log-level", log_level] if log_level else [])
     # Workers 1..N-1 leave their counters in stats_dir; worker 0 adds them to its status endpoints.
     with tempfile.TemporaryDirectory(prefix="portico-workers-") as stats_dir:
-        return _supervise(config_path, settings, log_level, count, Path(stats_dir))
+        return _supervise(config_path, settings, log_args, count, Path(stats_dir))
 
 
-def _supervise(config_path: Path, settings, log_level: str, count: int, stats_dir: Path) -> int:
+def _supervise(config_path: Path, settings, log_args: list[str], count: int, stats_dir: Path) -> int:
     # Workers 1..N-1 first, each ready before the next: worker 0 owns /health, so the router reports healthy
     # only once every worker is subscribed and can route (a worker that subscribed late would miss routes
     # registered in between and answer 404 until the apps re-register).
-    procs = {i: _spawn_and_wait_ready(config_path, i, count, log_level, stats_dir) for i in range(1, count)}
-    procs[0] = _spawn(config_path, 0, count, log_level, stats_dir=stats_dir)
+    procs = {i: _spawn_and_wait_ready(config_path, i, count, log_args, stats_dir) for i in range(1, count)}
+    procs[0] = _spawn(config_path, 0, count, log_args, stats_dir=stats_dir)
     stopping = {"signal": None}
 
     def forward(signum, _frame):
@@ -94,7 +93,7 @@ def _supervise(config_path: Path, settings, log_level: str, count: int, stats_di
                     continue
                 log.warning("worker %d exited with %d; restarting it", index, code)
                 restarts[index] = time.monotonic()
-                procs[index] = _spawn(config_path, index, count, log_level, stats_dir=stats_dir)
+                procs[index] = _spawn(config_path, index, count, log_args, stats_dir=stats_dir)
                 alive = True
         if not alive:
             return max((p.returncode or 0) for p in procs.values())

@@ -67,6 +67,39 @@ class KubeApi:
 
     # --- a tiny client for the tests' own objects ---------------------------------------------------------
 
+    def ready(self) -> bool:
+        req = urllib.request.Request(self.url + "/readyz", headers={"Authorization": f"Bearer {self.token}"})
+        try:
+            with urllib.request.urlopen(req, context=self._ssl(), timeout=5) as resp:
+                return resp.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    @staticmethod
+    def _ssl() -> ssl.SSLContext:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        return ctx
+
+    def service_account_kubeconfig(self, namespace: str, name: str) -> Path:
+        """A kubeconfig carrying a fresh token of that ServiceAccount (TokenRequest), to test its RBAC."""
+        review = self.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+                              {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                               "spec": {"expirationSeconds": 3600}})
+        path = self.workdir / f"kubeconfig-{namespace}-{name}"
+        _write_kubeconfig(path, self.url, review["status"]["token"])
+        return path
+
+    def request_as(self, kubeconfig: Path, method: str, path: str) -> int:
+        """The HTTP status of a request made with the token in `kubeconfig` (for RBAC checks)."""
+        token = json.loads(kubeconfig.read_text())["users"][0]["user"]["token"]
+        req = urllib.request.Request(self.url + path, method=method, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(req, context=self._ssl(), timeout=10) as resp:
+                return resp.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
     def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
                 ok_missing: bool = False) -> dict:
         data = None
@@ -74,10 +107,8 @@ class KubeApi:
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method, headers={
             "Authorization": f"Bearer {self.token}", "Content-Type": content_type, "Accept": "application/json"})
-        ctx = ssl.create_default_context()
-        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
         try:
-            with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+            with urllib.request.urlopen(req, context=self._ssl(), timeout=30) as resp:
                 return json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as exc:
             if ok_missing and exc.code == 404:
@@ -138,7 +169,8 @@ def start_kube_apiserver(workdir: Path, timeout: float = 60.0) -> KubeApi:
     port = free_port()
     argv = [binary, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={port}",
             f"--etcd-servers={etcd.url}", "--service-cluster-ip-range=10.0.0.0/24",
-            "--authorization-mode=AlwaysAllow", f"--token-auth-file={workdir / 'tokens.csv'}",
+            # RBAC: the admin token is in system:masters; ServiceAccounts get what their Roles give them
+            "--authorization-mode=RBAC", f"--token-auth-file={workdir / 'tokens.csv'}",
             "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={workdir / 'sa.key'}",
             f"--service-account-signing-key-file={workdir / 'sa.key'}",
@@ -154,8 +186,8 @@ def start_kube_apiserver(workdir: Path, timeout: float = 60.0) -> KubeApi:
             etcd.stop()
             raise RuntimeError(f"kube-apiserver exited; see {workdir / 'kube-apiserver.log'}")
         try:
-            # the default namespace exists once the bootstrap controllers ran: then the server is usable
-            if api.request("GET", "/api/v1/namespaces/default").get("metadata"):
+            # ready once every post-start hook ran (RBAC's bootstrap roles among them) and `default` exists
+            if api.ready() and api.request("GET", "/api/v1/namespaces/default").get("metadata"):
                 return api
         except (AssertionError, OSError):
             pass

@@ -100,3 +100,8 @@ def test_forwarded_proto_hop_by_hop_100_continue_and_http_rewrite(tmp_path):
     assert cfg.http_rewrite.add_headers_if_not_present == (("X-Frame-Options", "DENY"),)
     err = error(tmp_path, "http_rewrite:\n  responses:\n    remove_headers: [{name: 'bad name'}]\n")
     assert err.key == "http_rewrite.responses.remove_headers[0].name"
+
+
+def test_enable_proxy(tmp_path):
+    assert load(tmp_path, "enable_proxy: true\n").enable_proxy is True
+    assert load(tmp_path, "port: 1\n").enable_proxy is False

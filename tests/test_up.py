@@ -189,7 +189,7 @@ def test_up_demo_end_to_end(tmp_path):
         # with --restart, NATS and etcd come back too, and the stack goes on serving
         for part, kind in (("nats-server", "nats"), ("etcd", "etcd")):
             os.kill(state["parts"][part]["pid"], signal.SIGKILL)
-            _wait_for(lambda: f"{part} restarted" in out.read_text(), 20, f"{kind} restarted", out)
+            _wait_for(lambda p=part: f"{p} restarted" in out.read_text(), 20, f"{kind} restarted", out)
             assert up.poll() is None, out.read_text()[-3000:]
             assert all(_get(front, DEMO)[0] == 200 for _ in range(10))
         state = json.loads((workdir / "state.json").read_text())

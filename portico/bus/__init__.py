@@ -2,8 +2,14 @@
 router (router.start / router.greet), prune stale endpoints, and publish registrations (`portico register`)."""
 
 from portico.bus.messages import (
-    MalformedMessage, Registration, apply_registration, apply_unregistration, decode_registration,
-    encode_registration, registration_to_endpoint, start_message,
+    MalformedMessage,
+    Registration,
+    apply_registration,
+    apply_unregistration,
+    decode_registration,
+    encode_registration,
+    registration_to_endpoint,
+    start_message,
 )
 from portico.bus.pruner import Pruner
 from portico.bus.subscriber import RouteBus

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import msgspec
 
 from portico.bus.messages import (
-    REGISTER, UNREGISTER, apply_registration, apply_unregistration, decode_registration_strict_first,
+    REGISTER,
+    UNREGISTER,
+    apply_registration,
+    apply_unregistration,
+    decode_registration_strict_first,
     describe_error,
 )
 from portico.routes.table import RouteTable

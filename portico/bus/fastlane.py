@@ -28,7 +28,7 @@ import logging
 import socket
 import ssl
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 from portico.bus.applier import PayloadApplier, RateLimitedLog
@@ -63,7 +63,7 @@ class FrameParser:
     PING, PONG, +OK, -ERR ..., INFO {...}). Messages on any other subject are skipped.
     """
 
-    __slots__ = ("on_register", "on_unregister", "on_control", "_pending", "_need")
+    __slots__ = ("_need", "_pending", "on_control", "on_register", "on_unregister")
 
     def __init__(self, on_register: Callable[[bytes], None], on_unregister: Callable[[bytes], None],
                  on_control: Callable[[bytes], None]) -> None:
@@ -141,10 +141,10 @@ class FrameParser:
 class _LaneProtocol(asyncio.Protocol):
     """One connection's life: CONNECT + SUBs on INFO, ready on the first PONG, frames to the parser."""
 
-    def __init__(self, lane: "FastLane", server_hostname: str = "") -> None:
+    def __init__(self, lane: FastLane, server_hostname: str = "") -> None:
         self.lane = lane
         self.server_hostname = server_hostname
-        self.transport: asyncio.Transport | None = None
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
         self.greeted = False
         self.ready = False
         self.outstanding_pings = 0
@@ -224,7 +224,8 @@ class _LaneProtocol(asyncio.Protocol):
 
         def upgraded(task: asyncio.Task) -> None:
             if task.cancelled() or task.exception() is not None:
-                err = "cancelled" if task.cancelled() else _describe(task.exception())
+                exc = None if task.cancelled() else task.exception()
+                err = "cancelled" if exc is None else _describe(exc)
                 raw.abort()
                 self._fail(f"TLS handshake failed: {err}")
                 return
@@ -337,10 +338,12 @@ class FastLane:
             proto = _LaneProtocol(self, host)
             self._handshake = self._connect_frames(user, password)
             try:
-                await asyncio.wait_for(loop.create_connection(lambda: proto, host, port), self.connect_timeout)
+                # the factory is used within this await, so it cannot see a later iteration's proto
+                await asyncio.wait_for(loop.create_connection(lambda: proto, host, port),  # noqa: B023
+                                       self.connect_timeout)
                 self._proto = proto
                 await asyncio.wait_for(asyncio.shield(proto.ready_fut), self.connect_timeout)
-            except (OSError, asyncio.TimeoutError, ConnectionError) as err:
+            except (TimeoutError, OSError, ConnectionError) as err:
                 if proto.transport is not None:
                     proto.transport.abort()
                 reason = proto.error or _describe(err)
@@ -368,7 +371,7 @@ class FastLane:
         while True:
             try:
                 return await asyncio.wait_for(asyncio.shield(proto.closed), self.ping_interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 proto.ping()
 
     def _connect_frames(self, user: str, password: str) -> bytes:

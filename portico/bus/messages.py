@@ -15,8 +15,7 @@ Everything here is pure: no I/O, no clocks (time is passed in). `apply_registrat
 from __future__ import annotations
 
 from sys import intern
-
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 import msgspec
 
@@ -140,8 +139,14 @@ class StrictRegistration(msgspec.Struct, gc=False):
     endpoint_updated_at_ns: int = 0
     options: _StrictOptions | None = None
 
-    tls = Registration.tls
-    address = Registration.address
+    @property
+    def tls(self) -> bool:
+        return self.tls_port != 0
+
+    @property
+    def address(self) -> str:
+        """`host:port` as the route table keys it (the TLS port when there is one)."""
+        return f"{self.host}:{self.tls_port or self.port}"
 
 
 _strict_decode = msgspec.json.Decoder(StrictRegistration).decode
@@ -152,12 +157,16 @@ _encoder = msgspec.json.Encoder()
 decode_registration_fast = _decoder.decode
 
 
-def decode_registration_strict_first(data: bytes) -> "StrictRegistration | Registration":
-    """The hot path's decode: StrictRegistration, else Registration (raises its msgspec.DecodeError)."""
+def decode_registration_strict_first(data: bytes) -> StrictRegistration:
+    """The hot path's decode: StrictRegistration, else Registration (raises its msgspec.DecodeError).
+
+    A decoded Registration has no None field left (its `__post_init__` fills them), so it reads exactly like
+    a StrictRegistration: the cast states that for the type checker.
+    """
     try:
         return _strict_decode(data)
     except msgspec.DecodeError:
-        return _decoder.decode(data)
+        return cast(StrictRegistration, _decoder.decode(data))
 
 
 def describe_error(data: bytes, err: Exception) -> str:
@@ -201,7 +210,7 @@ def shared_tags(tags: dict[str, str] | None) -> dict[str, str] | None:
     return found
 
 
-def registration_to_endpoint(reg: Registration, table: RouteTable, now: float) -> Endpoint:
+def registration_to_endpoint(reg: StrictRegistration, table: RouteTable, now: float) -> Endpoint:
     """The Endpoint a registration describes: TLS when tls_port != 0 (then that port is used).
 
     Values that repeat across a table (host addresses, instance indexes, tags) are interned so each is held
@@ -219,7 +228,7 @@ def registration_to_endpoint(reg: Registration, table: RouteTable, now: float) -
     )
 
 
-def apply_registration(table: RouteTable, reg: Registration, now: float) -> Endpoint | None:
+def apply_registration(table: RouteTable, reg: StrictRegistration, now: float) -> Endpoint | None:
     """router.register: put the endpoint in each uri's pool (one Endpoint shared by all of them)."""
     uris = reg.uris
     if not uris:
@@ -232,7 +241,7 @@ def apply_registration(table: RouteTable, reg: Registration, now: float) -> Endp
     return endpoint
 
 
-def apply_unregistration(table: RouteTable, reg: Registration) -> int:
+def apply_unregistration(table: RouteTable, reg: StrictRegistration) -> int:
     """router.unregister: remove `host:port` from each uri's pool; return how many endpoints went."""
     uris = reg.uris
     if not uris:

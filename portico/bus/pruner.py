@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from portico.config.settings import RouterConfig
 from portico.routes.endpoint import Endpoint

@@ -40,7 +40,7 @@ async def connect(urls: list[str], *, timeout: float = 2.0) -> Client:
 async def publish(nc: Client, subject: str, payload: bytes, *, timeout: float = 5.0) -> None:
     """Publish and wait until the server has it (flush), so the caller may exit right after."""
     await nc.publish(subject, payload)
-    await nc.flush(timeout=timeout)
+    await nc.flush(timeout=timeout)  # type: ignore[arg-type]  # annotated int, takes seconds
 
 
 async def publish_once(urls: list[str], subject: str, reg: Registration, *, timeout: float = 2.0) -> bytes:
@@ -85,4 +85,4 @@ async def publish_every(urls: list[str], subject: str, reg: Registration, interv
             await nc.close()
 
 
-__all__ = ["NatsUnavailable", "REGISTER", "UNREGISTER", "connect", "publish", "publish_every", "publish_once"]
+__all__ = ["REGISTER", "UNREGISTER", "NatsUnavailable", "connect", "publish", "publish_every", "publish_once"]

@@ -18,7 +18,7 @@ import inspect
 import logging
 import re
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import nats
 from nats.aio.client import Client
@@ -28,7 +28,11 @@ from portico.bus.applier import PayloadApplier, RateLimitedLog
 from portico.bus.backoff import FIRST_WAIT, MAX_WAIT, reconnect_delay
 from portico.bus.fastlane import FastLane
 from portico.bus.messages import (
-    GREET, REGISTER, START, UNREGISTER, start_message,
+    GREET,
+    REGISTER,
+    START,
+    UNREGISTER,
+    start_message,
 )
 from portico.config.settings import RouterConfig
 from portico.routes.table import RouteTable
@@ -139,7 +143,7 @@ class RouteBus:
                                              pending_bytes_limit=1024 * 1024 * 1024)]
         self.state.nats_connected = True
         await self.publish_start()
-        await nc.flush(timeout=self.connect_timeout)
+        await nc.flush(timeout=self.connect_timeout)  # type: ignore[arg-type]  # annotated int, takes seconds
         interval = self.config.publish_start_message_interval
         if interval > 0:
             self._start_task = asyncio.get_running_loop().create_task(self._publish_start_every(interval))
@@ -217,9 +221,8 @@ class RouteBus:
             self.applier.register(msg.data)
         elif subject == UNREGISTER:
             self.applier.unregister(msg.data)
-        elif subject == GREET:
-            if msg.reply:
-                await self.nc.publish(msg.reply, self.start_payload())
+        elif subject == GREET and msg.reply and self.nc is not None:
+            await self.nc.publish(msg.reply, self.start_payload())
         # router.start from other routers (and our own), router.* extensions: nothing to do
 
     # ---- connection callbacks ------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -64,43 +63,43 @@ def _log_level(name: str) -> str:
 
 
 def confsync(
-    confdir: Optional[Path] = typer.Option(None, "--confdir", help="confd conf directory (default /etc/confd)"),
-    config_file: Optional[Path] = typer.Option(None, "--config-file", help="confd.toml (default <confdir>/confd.toml)"),
-    backend: Optional[str] = typer.Option(None, "--backend", help="etcd/etcdv3, redis, zookeeper, env or file"),
-    node: Optional[list[str]] = typer.Option(None, "--node", help="backend node, repeatable"),
-    prefix: Optional[str] = typer.Option(None, "--prefix", help="key path prefix (default /)"),
-    interval: Optional[float] = typer.Option(None, "--interval", help="polling interval in seconds (default 600)"),
-    watch: Optional[bool] = typer.Option(None, "--watch/--no-watch", help="watch the backend instead of polling"),
-    onetime: Optional[bool] = typer.Option(None, "--onetime/--no-onetime", help="run once and exit"),
-    noop: Optional[bool] = typer.Option(None, "--noop/--no-noop", help="only show pending changes (a diff)"),
-    sync_only: Optional[bool] = typer.Option(None, "--sync-only/--no-sync-only",
+    confdir: Path | None = typer.Option(None, "--confdir", help="confd conf directory (default /etc/confd)"),
+    config_file: Path | None = typer.Option(None, "--config-file", help="confd.toml (default <confdir>/confd.toml)"),
+    backend: str | None = typer.Option(None, "--backend", help="etcd/etcdv3, redis, zookeeper, env or file"),
+    node: list[str] | None = typer.Option(None, "--node", help="backend node, repeatable"),
+    prefix: str | None = typer.Option(None, "--prefix", help="key path prefix (default /)"),
+    interval: float | None = typer.Option(None, "--interval", help="polling interval in seconds (default 600)"),
+    watch: bool | None = typer.Option(None, "--watch/--no-watch", help="watch the backend instead of polling"),
+    onetime: bool | None = typer.Option(None, "--onetime/--no-onetime", help="run once and exit"),
+    noop: bool | None = typer.Option(None, "--noop/--no-noop", help="only show pending changes (a diff)"),
+    sync_only: bool | None = typer.Option(None, "--sync-only/--no-sync-only",
                                              help="sync without check_cmd and reload_cmd"),
-    keep_stage_file: Optional[bool] = typer.Option(None, "--keep-stage-file/--no-keep-stage-file",
+    keep_stage_file: bool | None = typer.Option(None, "--keep-stage-file/--no-keep-stage-file",
                                                    help="keep staged files"),
-    log_level: Optional[str] = typer.Option(None, "--log-level", help="debug, info, warn, error (default info)"),
-    file: Optional[list[str]] = typer.Option(None, "--file", help="YAML file or folder (file backend), repeatable"),
-    filter_: Optional[str] = typer.Option(None, "--filter", help="file names read in --file folders (default *)"),
-    separator: Optional[str] = typer.Option(None, "--separator", help="redis: replaces / in keys"),
-    username: Optional[str] = typer.Option(None, "--username", help="etcd user"),
-    password: Optional[str] = typer.Option(None, "--password", help="etcd or redis password"),
-    client_key: Optional[str] = typer.Option(None, "--client-key", help="redis: the password (as confd)"),
-    client_cert: Optional[str] = typer.Option(None, "--client-cert", hidden=True),
-    client_ca_keys: Optional[str] = typer.Option(None, "--client-ca-keys", hidden=True),
-    srv_domain: Optional[str] = typer.Option(None, "--srv-domain", hidden=True),
-    srv_record: Optional[str] = typer.Option(None, "--srv-record", hidden=True),
-    auth_token: Optional[str] = typer.Option(None, "--auth-token", hidden=True),
-    auth_type: Optional[str] = typer.Option(None, "--auth-type", hidden=True),
-    app_id: Optional[str] = typer.Option(None, "--app-id", hidden=True),
-    user_id: Optional[str] = typer.Option(None, "--user-id", hidden=True),
-    role_id: Optional[str] = typer.Option(None, "--role-id", hidden=True),
-    secret_id: Optional[str] = typer.Option(None, "--secret-id", hidden=True),
-    path: Optional[str] = typer.Option(None, "--path", hidden=True),
-    table: Optional[str] = typer.Option(None, "--table", hidden=True),
-    scheme: Optional[str] = typer.Option(None, "--scheme", hidden=True),
-    basic_auth: Optional[bool] = typer.Option(None, "--basic-auth/--no-basic-auth", hidden=True),
-    client_insecure: Optional[bool] = typer.Option(None, "--client-insecure/--no-client-insecure", hidden=True),
+    log_level: str | None = typer.Option(None, "--log-level", help="debug, info, warn, error (default info)"),
+    file: list[str] | None = typer.Option(None, "--file", help="YAML file or folder (file backend), repeatable"),
+    filter_: str | None = typer.Option(None, "--filter", help="file names read in --file folders (default *)"),
+    separator: str | None = typer.Option(None, "--separator", help="redis: replaces / in keys"),
+    username: str | None = typer.Option(None, "--username", help="etcd user"),
+    password: str | None = typer.Option(None, "--password", help="etcd or redis password"),
+    client_key: str | None = typer.Option(None, "--client-key", help="redis: the password (as confd)"),
+    client_cert: str | None = typer.Option(None, "--client-cert", hidden=True),
+    client_ca_keys: str | None = typer.Option(None, "--client-ca-keys", hidden=True),
+    srv_domain: str | None = typer.Option(None, "--srv-domain", hidden=True),
+    srv_record: str | None = typer.Option(None, "--srv-record", hidden=True),
+    auth_token: str | None = typer.Option(None, "--auth-token", hidden=True),
+    auth_type: str | None = typer.Option(None, "--auth-type", hidden=True),
+    app_id: str | None = typer.Option(None, "--app-id", hidden=True),
+    user_id: str | None = typer.Option(None, "--user-id", hidden=True),
+    role_id: str | None = typer.Option(None, "--role-id", hidden=True),
+    secret_id: str | None = typer.Option(None, "--secret-id", hidden=True),
+    path: str | None = typer.Option(None, "--path", hidden=True),
+    table: str | None = typer.Option(None, "--table", hidden=True),
+    scheme: str | None = typer.Option(None, "--scheme", hidden=True),
+    basic_auth: bool | None = typer.Option(None, "--basic-auth/--no-basic-auth", hidden=True),
+    client_insecure: bool | None = typer.Option(None, "--client-insecure/--no-client-insecure", hidden=True),
     version: bool = typer.Option(False, "--version/--no-version", help="print the version and exit"),
-    status_port: Optional[int] = typer.Option(None, "--status-port", help="serve JSON status on 127.0.0.1:PORT"),
+    status_port: int | None = typer.Option(None, "--status-port", help="serve JSON status on 127.0.0.1:PORT"),
 ) -> None:
     from portico.confsync.service import EXIT_CONFIG, serve
 
@@ -115,7 +114,7 @@ def confsync(
             config.apply_toml(cfg_path)
     except ResourceError as exc:
         typer.echo(f"confsync: {exc}", err=True)
-        raise typer.Exit(EXIT_CONFIG)
+        raise typer.Exit(EXIT_CONFIG) from None
     overrides = {"confdir": confdir, "backend": backend, "nodes": node or None, "prefix": prefix,
                  "interval": interval, "watch": watch, "onetime": onetime, "noop": noop,
                  "sync_only": sync_only, "keep_stage_file": keep_stage_file, "log_level": log_level,

@@ -12,12 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from portico.bus.messages import (
-    REGISTER, UNREGISTER, MalformedMessage, Options, Registration, decode_registration, encode_registration,
+    REGISTER,
+    UNREGISTER,
+    MalformedMessage,
+    Options,
+    Registration,
+    decode_registration,
+    encode_registration,
 )
 from portico.bus.publish import NatsUnavailable, publish_every, publish_once
 
@@ -33,7 +39,7 @@ InstanceIndexOpt = Annotated[str, typer.Option("--instance-index",
                                                help="private_instance_index (X-CF-InstanceIndex).")]
 TtlOpt = Annotated[int, typer.Option("--ttl", min=0,
                                      help="stale_threshold_in_seconds: this endpoint's TTL (0: router default).")]
-TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", help="Tag as key=value (repeatable).")]
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Tag as key=value (repeatable).")]
 SanOpt = Annotated[str, typer.Option("--server-cert-domain-san", help="Expected TLS server name.")]
 RouteServiceOpt = Annotated[str, typer.Option("--route-service-url", help="Route service URL (https).")]
 IsolationOpt = Annotated[str, typer.Option("--isolation-segment", help="Isolation segment.")]
@@ -119,7 +125,7 @@ def _run(subject: str, reg: Registration, urls: list[str], repeat: float, print_
         typer.echo(payload.decode())
     else:
         address = f"{reg.host}:{reg.tls_port or reg.port}"
-        typer.echo(f"{subject} {address} {' '.join(reg.uris)}", err=True)
+        typer.echo(f"{subject} {address} {' '.join(reg.uris or ())}", err=True)
     try:
         if repeat > 0:
             asyncio.run(publish_every(urls, subject, reg, repeat))

@@ -17,6 +17,9 @@ def router(
     ready_fd: int = typer.Option(-1, "--ready-fd", hidden=True),
     stats_dir: Path = typer.Option(None, "--stats-dir", hidden=True),
     log_level: str = typer.Option("", "--log-level", help="Override logging.level from the file."),
+    log_format: str = typer.Option("auto", "--log-format",
+                                   help="json (gorouter's JSON lines), text, or auto: text on a terminal, "
+                                   "JSON otherwise."),
     print_config: bool = typer.Option(False, "--print-config",
                                       help="Print the settings read from the file (secrets as ***) and exit."),
 ) -> None:
@@ -27,7 +30,7 @@ def router(
         settings = load_config(config)
     except ConfigError as exc:
         typer.echo(f"portico router: {exc}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     if workers:
         settings = dataclasses.replace(settings, workers=workers)
     if print_config:
@@ -37,14 +40,22 @@ def router(
 
         typer.echo(yaml.safe_dump(config_dump(settings), sort_keys=False), nl=False)
         raise typer.Exit(0)
+    from portico.logs import FORMATS
+
+    if log_format not in FORMATS:
+        typer.echo(f"portico router: --log-format must be one of {', '.join(FORMATS)}", err=True)
+        raise typer.Exit(2)
     prefix = f"[w{worker_index}] " if worker_index >= 0 else ""
-    setup_logging(log_level or settings.logging.level, settings.logging.file, prefix)
+    logging_settings = settings.logging
+    setup_logging(log_level or logging_settings.level, logging_settings.file, prefix, fmt=log_format,
+                  timestamp=logging_settings.timestamp_format, source=logging_settings.syslog,
+                  worker=worker_index if worker_index >= 0 else None)
     _log_settings(settings)
 
     if settings.workers > 1 and worker_index < 0:
         from portico.workers import supervise_workers
 
-        raise typer.Exit(supervise_workers(config, settings, log_level))
+        raise typer.Exit(supervise_workers(config, settings, log_level, log_format))
 
     import uvloop
 

@@ -13,7 +13,6 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Optional
 
 import typer
 
@@ -108,7 +107,7 @@ def print_table(routes: dict) -> None:
                 "yes" if ep.get("tls") else "no",
                 str(ep.get("ttl", "")),
                 str(ep.get("private_instance_id", "")),
-                " ".join(filter(None, [_tags_text(ep.get("tags"))] + extra)),
+                " ".join(filter(None, [_tags_text(ep.get("tags")), *extra])),
             )
             table.add_row(*(Text(cell) for cell in cells))  # Text: route names are data, not rich markup
     console = Console()
@@ -117,10 +116,10 @@ def print_table(routes: dict) -> None:
 
 
 def routes(
-    url: Optional[str] = typer.Option(None, "--url", help=f"Router's routes endpoint (default {DEFAULT_URL})."),
-    user: Optional[str] = typer.Option(None, "--user", "-u", help="Basic auth user (status.user)."),
-    password: Optional[str] = typer.Option(None, "--password", "-p", help="Basic auth password (status.pass)."),
-    config: Optional[str] = typer.Option(None, "--config", "-c", help="Read URL and credentials from gorouter.yml."),
+    url: str | None = typer.Option(None, "--url", help=f"Router's routes endpoint (default {DEFAULT_URL})."),
+    user: str | None = typer.Option(None, "--user", "-u", help="Basic auth user (status.user)."),
+    password: str | None = typer.Option(None, "--password", "-p", help="Basic auth password (status.pass)."),
+    config: str | None = typer.Option(None, "--config", "-c", help="Read URL and credentials from gorouter.yml."),
     as_json: bool = typer.Option(False, "--json", help="Print the raw /routes JSON."),
 ) -> None:
     conf_user = conf_password = ""

@@ -11,23 +11,22 @@ Exit status: 0 after Ctrl-C / SIGTERM, 1 when a part fails to start or a vital p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 
 def up(
     routers: int = typer.Option(2, "--routers", "-n", min=1, max=50, help="Number of routers."),
-    front_port: Optional[int] = typer.Option(
+    front_port: int | None = typer.Option(
         None, "--front-port", min=1, max=65535,
         help="HAProxy's front port on 127.0.0.1 (default 8080; 80 needs privileges)."),
-    nats: Optional[str] = typer.Option(
+    nats: str | None = typer.Option(
         None, "--nats", help="Use this NATS (nats://host:port or nats://user:pass@host:port, comma-separated) "
                              "instead of starting one."),
-    etcd: Optional[str] = typer.Option(
+    etcd: str | None = typer.Option(
         None, "--etcd", help="Use this etcd (http://host:port, comma-separated) instead of starting one."),
     demo: bool = typer.Option(False, "--demo", help="Also run two demo apps behind demo.portico.local."),
-    workdir: Optional[Path] = typer.Option(
+    workdir: Path | None = typer.Option(
         None, "--workdir", help="Where configs, logs and state.json go (default: a new temp dir)."),
     base_port: int = typer.Option(
         8100, "--base-port", min=3, max=64000,

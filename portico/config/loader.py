@@ -12,8 +12,9 @@ import json
 import logging
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -26,9 +27,9 @@ from portico.config.settings import (
     LoggingSettings,
     NatsServer,
     NatsSettings,
+    RouterConfig,
     RouteServiceSettings,
     RouteSnapshotSettings,
-    RouterConfig,
     StatusSettings,
     TlsCertificate,
     TracingSettings,
@@ -508,6 +509,7 @@ def _build(top: _Map) -> dict[str, Any]:
         "http_rewrite": _http_rewrite(top),
         "healthcheck_user_agent": top.str("healthcheck_user_agent", d.healthcheck_user_agent)
         or d.healthcheck_user_agent,
+        "enable_proxy": top.bool("enable_proxy", d.enable_proxy),
         "enable_ssl": top.bool("enable_ssl", d.enable_ssl),
         "ssl_port": top.port("ssl_port", d.ssl_port),
         "tls_pem": _tls_pem(top),

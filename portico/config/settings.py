@@ -193,6 +193,7 @@ class RouterConfig:
     http_rewrite: HttpRewriteSettings = HttpRewriteSettings()
     healthcheck_user_agent: str = "HTTP-Monitor/1.1"
 
+    enable_proxy: bool = False                    # a PROXY protocol (v1/v2) header may precede requests
     enable_ssl: bool = False
     ssl_port: int = 443
     tls_pem: tuple[TlsCertificate, ...] = ()

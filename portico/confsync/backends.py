@@ -11,8 +11,8 @@ import asyncio
 import logging
 import os
 import posixpath
-from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from collections.abc import Callable, Iterable
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import aetcd
@@ -103,7 +103,7 @@ class EtcdBackend:
             host, port = self.endpoints[self._index]
             options = {"grpc.keepalive_time_ms": 10_000, "grpc.keepalive_timeout_ms": 5_000,
                        "grpc.max_receive_message_length": 64 * 1024 * 1024}
-            self._client = aetcd.Client(host=host, port=port, timeout=self.timeout, options=options,  # type: ignore[arg-type]
+            self._client = aetcd.Client(host=host, port=port, timeout=self.timeout, options=options,
                                         username=self.username, password=self.password)
             await self._client.connect()
         return self._client
@@ -144,7 +144,7 @@ class EtcdBackend:
                 await asyncio.wait_for(self._read_all(client), self.timeout + 1)
                 self._mark_connected()
                 return self.snapshot()
-            except (aetcd.exceptions.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aetcd.exceptions.ClientError, OSError) as exc:
                 self._unreachable(exc)
                 errors.append(self.last_error)
                 await self._drop_client(rotate=True)
@@ -235,7 +235,7 @@ class EnvBackend:
 
     name = "env"
     supports_watch = False
-    revision = None
+    revision: int | None = None
 
     def __init__(self, prefixes: list[str]):
         self.prefixes = prefixes
@@ -265,7 +265,7 @@ class FileBackend:
 
     name = "file"
     supports_watch = True
-    revision = None
+    revision: int | None = None
 
     def __init__(self, files: list[str], prefixes: list[str], poll: float = 0.5, pattern: str = "*"):
         if not files:

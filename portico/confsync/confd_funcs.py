@@ -80,7 +80,7 @@ def path_match(pattern: str, name: str) -> bool:
             if end < len(pattern) and pattern[end] == "^":
                 end += 1
             body_start = end
-            while end < len(pattern) and (pattern[end] != "]" or end == body_start and False):
+            while end < len(pattern) and (pattern[end] != "]" or False):
                 if pattern[end] == "\\":
                     end += 1
                 end += 1

@@ -103,7 +103,7 @@ def flatten(node: Any, key: str, out: dict[str, str]) -> None:
 
 def read_yaml_keys(path: Path, out: dict[str, str]) -> None:
     """Add the keys of one YAML file to `out` (later files override earlier ones, as in confd)."""
-    data = yaml.load(path.read_text(), Loader=ConfdYAMLLoader)  # noqa: S506 - a SafeLoader subclass
+    data = yaml.load(path.read_text(), Loader=ConfdYAMLLoader)
     if data is None:
         return
     if not isinstance(data, dict):

@@ -13,8 +13,9 @@ import json as _json
 import os
 import posixpath
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 class MissingKeyError(LookupError):
@@ -48,7 +49,7 @@ def _match(pattern: str, key: str) -> bool:
     """Go's path.Match: `*` does not cross a `/`."""
     if pattern.count("/") != key.count("/"):
         return False
-    return all(fnmatch.fnmatchcase(k, p) for p, k in zip(pattern.split("/"), key.split("/")))
+    return all(fnmatch.fnmatchcase(k, p) for p, k in zip(pattern.split("/"), key.split("/"), strict=False))
 
 
 class Store:
@@ -117,7 +118,7 @@ def _lookup_ip(name: str) -> list[str]:
         infos = socket.getaddrinfo(name, None)
     except socket.gaierror:
         return []
-    return sorted({info[4][0] for info in infos})
+    return sorted({str(info[4][0]) for info in infos})
 
 
 def _replace(s: str, old: str, new: str, n: int = -1) -> str:

@@ -45,7 +45,7 @@ class RedisBackend:
 
     name = "redis"
     supports_watch = True
-    revision = None
+    revision: int | None = None
 
     def __init__(self, nodes: list[str], prefixes: list[str], *, password: str = "", separator: str = "/",
                  timeout: float = 5.0):

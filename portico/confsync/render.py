@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import traceback
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -61,7 +62,7 @@ class Renderer:
         except jinja2.TemplateNotFound:
             raise RenderError(f"template {where} not found (resource {resource.source_file})",
                               template=where) from None
-        context = dict(template_functions(store))
+        context: dict[str, Any] = dict(template_functions(store))
         context["vars"] = resource.vars
         try:
             return template.render(context)

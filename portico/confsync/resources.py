@@ -12,7 +12,7 @@ import pwd
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 
 class ResourceError(ValueError):
@@ -78,7 +78,7 @@ def _parse_mode(value: Any, where: str) -> int | None:
         raise ResourceError(f"{where}: mode {value!r} is not an octal number like \"0644\"") from None
 
 
-def resolve_owner(resource: "TemplateResource") -> tuple[int | None, int | None]:
+def resolve_owner(resource: TemplateResource) -> tuple[int | None, int | None]:
     """uid/gid for dest: owner/group names win over uid/gid numbers; None keeps the writer's own."""
     uid, gid = resource.uid, resource.gid
     if resource.owner:
@@ -179,7 +179,8 @@ class ConfsyncConfig:
     client_key: str = ""                               # confd passes it to redis as the password
     status_port: int | None = None
 
-    _TOML_KEYS = {"confdir": "confdir", "backend": "backend", "nodes": "nodes", "prefix": "prefix",
+    _TOML_KEYS: ClassVar[dict[str, str]] = {
+                  "confdir": "confdir", "backend": "backend", "nodes": "nodes", "prefix": "prefix",
                   "interval": "interval", "watch": "watch", "onetime": "onetime", "noop": "noop",
                   "sync-only": "sync_only", "sync_only": "sync_only", "keep-stage-file": "keep_stage_file",
                   "log-level": "log_level", "log_level": "log_level", "file": "files",

@@ -113,7 +113,7 @@ class ResourceWorker:
                 break
             try:
                 await asyncio.wait_for(self.dirty.wait(), min(r.debounce, remaining))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
         spacing = self._last_reload_mono + r.min_reload_interval - time.monotonic()
         if spacing > 0:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Callable
+from collections.abc import Callable
 
 
 async def serve_status(get_status: Callable[[], dict], port: int, host: str = "127.0.0.1") -> asyncio.Server:
@@ -16,7 +16,7 @@ async def serve_status(get_status: Callable[[], dict], port: int, host: str = "1
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
-            method, target = (head.split(b"\r\n", 1)[0].decode("latin-1").split(" ") + ["", ""])[:2]
+            method, target = ([*head.split(b"\r\n", 1)[0].decode("latin-1").split(" "), "", ""])[:2]
             if method not in ("GET", "HEAD"):
                 code, body = 405, {"error": "use GET"}
             elif target.split("?")[0] not in ("/", "/status", "/health"):
@@ -31,7 +31,7 @@ async def serve_status(get_status: Callable[[], dict], port: int, host: str = "1
             if method != "HEAD":
                 writer.write(payload)
             await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.TimeoutError, asyncio.LimitOverrunError, ConnectionError):
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             pass
         finally:
             writer.close()

@@ -50,7 +50,7 @@ async def run_command(cmd: str, timeout: float) -> CommandResult:
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
         return CommandResult(proc.returncode, out.decode(errors="replace").strip())
-    except asyncio.TimeoutError:
+    except TimeoutError:
         _kill_group(proc.pid)
         await proc.wait()
         return CommandResult(None, f"timed out after {timeout:g}s")

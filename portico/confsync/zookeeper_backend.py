@@ -28,7 +28,7 @@ class ZookeeperBackend:
 
     name = "zookeeper"
     supports_watch = True
-    revision = None
+    revision: int | None = None
 
     def __init__(self, nodes: list[str], prefixes: list[str], *, timeout: float = 5.0):
         from kazoo.client import KazooClient  # optional dependency: only needed when this backend is chosen
@@ -108,7 +108,7 @@ class ZookeeperBackend:
                 on_change(changed)
             try:   # a watch event, or a periodic re-read in case a watch was lost with a session
                 await asyncio.wait_for(self._fired.wait(), 30.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def close(self) -> None:

@@ -16,11 +16,11 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kubernetes_asyncio import client, config
 
-from portico.kube.desired import (DEFAULT_CONTROLLER, ClusterView, DesiredState, Options, desired_state,
-                                  tls_secrets)
+from portico.kube.desired import DEFAULT_CONTROLLER, ClusterView, DesiredState, Options, desired_state, tls_secrets
 from portico.kube.leader import LeaderElector
 from portico.kube.publisher import Publisher
 from portico.kube.reflector import Reflector
@@ -84,9 +84,10 @@ class Controller:
         out = {
             "ingressclasses": Reflector("IngressClass", networking.list_ingress_class, mark),
             "ingresses": Reflector("Ingress", networking.list_ingress_for_all_namespaces, mark),
-            "services": Reflector("Service", core.list_service_for_all_namespaces, mark),
         }
-        if self.settings.pod_endpoints:
+        if self.settings.publish_routes:  # --no-routes (TLS files only) needs neither Services nor endpoints
+            out["services"] = Reflector("Service", core.list_service_for_all_namespaces, mark)
+        if self.settings.publish_routes and self.settings.pod_endpoints:
             out["endpointslices"] = Reflector(
                 "EndpointSlice", client.DiscoveryV1Api(api).list_endpoint_slice_for_all_namespaces, mark)
         if self.tls is not None:
@@ -98,7 +99,7 @@ class Controller:
         r = self.reflectors
         return ClusterView(
             ingress_classes={name: obj for (_ns, name), obj in r["ingressclasses"].store.items()},
-            ingresses=r["ingresses"].store, services=r["services"].store,
+            ingresses=r["ingresses"].store, services=r["services"].store if "services" in r else {},
             endpoint_slices=r["endpointslices"].store if "endpointslices" in r else {})
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -111,7 +112,8 @@ class Controller:
             tasks += [loop.create_task(r.run(), name=f"kube:{name}") for name, r in self.reflectors.items()]
             synced = asyncio.gather(*(r.synced.wait() for r in self.reflectors.values()))
             stopped = loop.create_task(stop.wait())
-            await asyncio.wait({synced, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            first: set[asyncio.Future[Any]] = {synced, stopped}
+            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
             if stop.is_set():
                 synced.cancel()
                 return
@@ -160,18 +162,18 @@ class Controller:
                 await self._sync()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - one failed sync must not stop the controller
+            except Exception:
                 log.exception("sync failed; trying again at the next change")
                 await asyncio.sleep(1)
 
     async def _sync(self) -> None:
         self.dirty.clear()
         view = self.view()
-        state = desired_state(view, self.options)
         self.syncs += 1
         if self.tls is not None:
             self.tls.sync(tls_secrets(view, self.options), self.reflectors["secrets"].store)
         if self.publisher is not None:
+            state = desired_state(view, self.options)
             await self.publisher.update(state.registrations)
             self._latest = (view, state)
             self.report_due.set()
@@ -188,5 +190,5 @@ class Controller:
                 await self.reporter.report(dict(view.ingresses), state.routed_ingresses, state.problems)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("reporting status and events failed; trying again at the next change")

@@ -73,9 +73,9 @@ class ClusterView:
     """The objects the controller watches, keyed by (namespace, name) (IngressClasses by name)."""
 
     ingress_classes: dict[str, Obj] = field(default_factory=dict)
-    ingresses: dict[tuple[str, str], Obj] = field(default_factory=dict)
-    services: dict[tuple[str, str], Obj] = field(default_factory=dict)
-    endpoint_slices: dict[tuple[str, str], Obj] = field(default_factory=dict)
+    ingresses: Mapping[tuple[str, str], Obj] = field(default_factory=dict)
+    services: Mapping[tuple[str, str], Obj] = field(default_factory=dict)
+    endpoint_slices: Mapping[tuple[str, str], Obj] = field(default_factory=dict)
 
 
 @dataclass

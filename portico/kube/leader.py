@@ -23,7 +23,7 @@ log = logging.getLogger("portico.kube")
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class LeaderElector:
@@ -46,7 +46,7 @@ class LeaderElector:
                     acquired = await self._try_acquire_or_renew()
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - the API server may be unreachable for a while
+                except Exception as exc:
                     log.warning("leader election: %s", exc)
                     acquired = False
                     if self.is_leader and time.monotonic() - self._last_renew < self.renew_deadline:
@@ -76,7 +76,7 @@ class LeaderElector:
                 lease.spec.lease_duration_seconds = 1
                 await self.coordination.replace_namespaced_lease(self.name, self.namespace, lease)
                 log.info("leader election: released the Lease %s/%s", self.namespace, self.name)
-        except Exception as exc:  # noqa: BLE001 - the others will take over after the lease duration anyway
+        except Exception as exc:
             log.warning("leader election: could not release the Lease: %s", exc)
 
     def _spec(self, acquire_time: dt.datetime | None, transitions: int) -> client.V1LeaseSpec:

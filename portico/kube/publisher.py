@@ -69,7 +69,7 @@ class Publisher:
             try:
                 await self.nc.flush(timeout=2)
                 await self.nc.close()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.debug("closing NATS: %s", exc)
 
     async def _on_error(self, exc: Exception) -> None:
@@ -98,11 +98,11 @@ class Publisher:
     async def _greet(self) -> None:
         try:
             reply = await self.nc.request(ROUTER_GREET, b"", timeout=self.greet_timeout)
-        except (NoRespondersError, asyncio.TimeoutError):
+        except (TimeoutError, NoRespondersError):
             log.info("no router answered %s; registering every %gs until a router.start", ROUTER_GREET,
                      self.interval)
             return
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("%s failed: %s", ROUTER_GREET, exc)
             return
         self._adopt(reply.data, f"{ROUTER_GREET} answer")
@@ -157,10 +157,10 @@ class Publisher:
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if self.active and self.published:
                 try:
                     await self._send(REGISTER, self.published)
-                except Exception as exc:  # noqa: BLE001 - the next interval tries again
+                except Exception as exc:
                     log.warning("could not refresh the registrations: %s", exc)

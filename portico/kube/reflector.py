@@ -66,7 +66,7 @@ class Reflector:
             except Gone:
                 log.info("%s: resourceVersion %s expired (410 Gone); listing again", self.kind,
                          self.resource_version)
-            except Exception as exc:  # noqa: BLE001 - the API server may be restarting; keep trying
+            except Exception as exc:
                 log.warning("%s: list/watch failed (%s: %s); retrying in %gs", self.kind, type(exc).__name__,
                             exc, self.retry_delay)
                 await asyncio.sleep(self.retry_delay)

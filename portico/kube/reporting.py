@@ -66,14 +66,15 @@ class Reporter:
         body = {"status": {"loadBalancer": {"ingress": self.entries}}}
         try:
             await self.networking.patch_namespaced_ingress_status(
-                meta["name"], meta["namespace"], body, _content_type="application/merge-patch+json")
+                meta["name"], meta["namespace"], body,
+                _content_type="application/merge-patch+json")  # type: ignore[call-arg]  # the client takes it
             self.status_writes += 1
-        except Exception as exc:  # noqa: BLE001 - the next sync tries again
+        except Exception as exc:
             log.warning("could not write the status of Ingress %s/%s: %s", meta.get("namespace"),
                         meta.get("name"), exc)
 
     async def _event(self, problem: Problem) -> None:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         api_version = "networking.k8s.io/v1" if problem.kind == "Ingress" else "v1"
         event = client.CoreV1Event(
             metadata=client.V1ObjectMeta(name=f"{problem.name}.{uuid.uuid4().hex[:12]}",
@@ -89,6 +90,6 @@ class Reporter:
             self.events_created += 1
             log.warning("%s %s/%s not fully routed: %s: %s", problem.kind, problem.namespace, problem.name,
                         problem.reason, problem.message)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("could not create an Event for %s %s/%s: %s", problem.kind, problem.namespace,
                         problem.name, exc)

@@ -148,7 +148,7 @@ class AccessLog:
         else:
             gt_sign = b""
             gt_s, gt_us = divmod(int(gorouter_time * 1e6 + 0.5), 1_000_000)
-        values = (v[0] or d, self._second_text, micros, v[1] or d, v[2] or d, v[3] or d, status, request_bytes,
+        values: tuple = (v[0] or d, self._second_text, micros, v[1] or d, v[2] or d, v[3] or d, status, request_bytes,
                   response_bytes, v[4] or d, v[5] or d, v[6] or d, v[7] or d, v[8] or d, v[9] or d, v[10] or d,
                   rt_sign, rt_s, rt_us, gt_sign, gt_s, gt_us, v[11] or d, v[12] or d, v[13] or d, v[14] or d)
         if self._extra_count:

@@ -11,7 +11,8 @@ import asyncio
 import math
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from portico.observe.metrics import diff, empty_snapshot, quantile
 
@@ -44,7 +45,8 @@ class LiveStats:
         elif now - self._ewma_at >= EWMA_TICK:
             instant = max(requests - self._ewma_requests, 0) / (now - self._ewma_at)
             first = self._ewma_requests == 0 and not any(self._rates)
-            self._rates = [instant if first else r + a * (instant - r) for r, a in zip(self._rates, _ALPHAS)]
+            self._rates = [instant if first else r + a * (instant - r)
+                           for r, a in zip(self._rates, _ALPHAS, strict=False)]
             self._ewma_at, self._ewma_requests = now, requests
         for listener in list(self.listeners):
             listener()
@@ -125,7 +127,7 @@ class LiveStats:
             "requests_per_sec": (new["counters"]["requests"] - old["counters"]["requests"]) * per,
             "responses_per_sec": done * per,
             "error_rate": classes[5] / done if done else 0.0,
-            "responses": {cls: n for cls, n in zip(("xxx", "1xx", "2xx", "3xx", "4xx", "5xx"), classes)},
+            "responses": {cls: n for cls, n in zip(("xxx", "1xx", "2xx", "3xx", "4xx", "5xx"), classes, strict=False)},
             "p50": quantile(duration, 0.5), "p90": quantile(duration, 0.9), "p99": quantile(duration, 0.99),
             "backend_p50": quantile(backend, 0.5), "backend_p99": quantile(backend, 0.99),
             "routes": routes[:top], "routes_matching": len(routes),

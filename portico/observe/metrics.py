@@ -35,7 +35,7 @@ SNAPSHOT_ROUTES = 200  # routes a snapshot carries (the busiest); /metrics expor
 class RouteStats:
     """One route's traffic: requests, 5xx answers and a latency histogram."""
 
-    __slots__ = ("key", "app_id", "requests", "errors", "duration_sum", "buckets")
+    __slots__ = ("app_id", "buckets", "duration_sum", "errors", "key", "requests")
 
     def __init__(self, key: str, app_id: str) -> None:
         self.key = key
@@ -51,6 +51,24 @@ class RouterMetrics:
 
     __slots__ = (*COUNTERS, "by_class", "router_errors", "duration_buckets", "duration_sum",
                  "backend_buckets", "backend_sum", "routes", "last_registry_update")
+    # the COUNTERS, for the type checker (set to 0 in __init__)
+    requests: int
+    bad_requests: int
+    bad_gateways: int
+    unknown_routes: int
+    empty_hosts: int
+    no_endpoints: int
+    backend_retries: int
+    backend_connects: int
+    backend_reuses: int
+    websocket_upgrades: int
+    registrations: int
+    unregistrations: int
+    malformed_messages: int
+    pruned_endpoints: int
+    nats_reconnects: int
+    open_client_connections: int
+    malformed_request_bodies: int
 
     def __init__(self) -> None:
         for name in COUNTERS:
@@ -132,7 +150,7 @@ def _add_route(routes: dict[str, list], key: str, row: list) -> None:
     old[0] += row[0]
     old[1] += row[1]
     old[2] += row[2]
-    old[3] = [a + b for a, b in zip(old[3], row[3])]
+    old[3] = [a + b for a, b in zip(old[3], row[3], strict=False)]
     old[4] = old[4] or row[4]
 
 
@@ -144,11 +162,11 @@ def merge(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
     for snap in snapshots:
         for name, value in snap["counters"].items():
             out["counters"][name] = out["counters"].get(name, 0) + value
-        out["by_class"] = [a + b for a, b in zip(out["by_class"], snap["by_class"])]
+        out["by_class"] = [a + b for a, b in zip(out["by_class"], snap["by_class"], strict=False)]
         for code, n in snap["router_errors"].items():
             out["router_errors"][code] = out["router_errors"].get(code, 0) + n
         for name in ("duration", "backend"):
-            out[name] = [a + b for a, b in zip(out[name], snap[name])]
+            out[name] = [a + b for a, b in zip(out[name], snap[name], strict=False)]
             out[f"{name}_sum"] += snap[f"{name}_sum"]
         for key, row in snap["routes"].items():
             _add_route(out["routes"], key, [row[0], row[1], row[2], list(row[3]), row[4]])
@@ -183,4 +201,4 @@ def quantile(buckets: list[int], q: float) -> float:
 
 
 def diff(new: list[int], old: list[int]) -> list[int]:
-    return [max(a - b, 0) for a, b in zip(new, old)]
+    return [max(a - b, 0) for a, b in zip(new, old, strict=False)]

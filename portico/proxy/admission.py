@@ -18,7 +18,7 @@ import logging
 import resource
 import socket
 import ssl as ssl_module
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger("portico.proxy")
 

@@ -23,7 +23,8 @@ _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----\s*", 
 
 def split_pem(data: bytes) -> TlsCertificate | None:
     """The certificate blocks (in order) and the private key block of one PEM file, or None."""
-    certs, keys = [], []
+    certs: list[str] = []
+    keys: list[str] = []
     for match in _PEM_BLOCK.finditer(data):
         (certs if match.group(1) == b"CERTIFICATE" else keys if b"PRIVATE KEY" in match.group(1) else []).append(
             match.group(0).decode())

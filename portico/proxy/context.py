@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from portico.config.settings import RouterConfig
+from portico.proxy.admission import Admission
 from portico.proxy.observer import ExchangeObserver
 from portico.proxy.response_head import ResponseHeadRules
 from portico.proxy.route_services import RouteServices
@@ -51,11 +52,12 @@ class ProxyContext:
         self.observe = ExchangeObserver(self.metrics, access_log)
         self.route_services = RouteServices(config, table)
         self.connections: set = set()
-        self.admission = None   # portico.proxy.admission.Admission, set by the server that owns the listeners
+        # set by the server that owns the listeners, before any connection is accepted
+        self.admission: Admission = None  # type: ignore[assignment]
         self.tunnels: set = set()
         self.router = RequestRouter(self)
 
-    def with_scheme(self, scheme: bytes) -> "ProxyContext":
+    def with_scheme(self, scheme: bytes) -> ProxyContext:
         """A view of this context for a listener of another scheme (the TLS port says https).
 
         Everything else is shared: the backend connector and pools, counters, and the sets of open

@@ -34,7 +34,7 @@ class ClientConnection(asyncio.Protocol):
 
     def __init__(self, ctx) -> None:
         self.ctx = ctx
-        self.transport: asyncio.Transport | None = None
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
         self.parser = HttpRequestParser(self)
         self.client_ip = b""
         self.client_ip_str = ""
@@ -62,16 +62,20 @@ class ClientConnection(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         if peer:
-            self.client_ip = peer[0].encode()
-            self.client_ip_str = peer[0]
-            self.client_addr = f"{peer[0]}:{peer[1]}"
-            self.client_addr_bytes = self.client_addr.encode()
+            self.set_client_address(peer[0], peer[1])
         # Like Go's ReadHeaderTimeout, the first request head is timed from the accept: a client that
         # connects and sends nothing is closed by the header timeout, not only by the idle one.
         self.last_activity = self.head_started = self.ctx.loop.time()
         self.ctx.connections.add(self)
         self.ctx.metrics.open_client_connections += 1
         self.ctx.admission.opened()
+
+    def set_client_address(self, ip: str, port: int) -> None:
+        """The client's address: the peer's, or the one a PROXY protocol header gave."""
+        self.client_ip = ip.encode()
+        self.client_ip_str = ip
+        self.client_addr = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"   # as Go writes RemoteAddr
+        self.client_addr_bytes = self.client_addr.encode()
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = self.ctx.loop.time()

@@ -37,7 +37,7 @@ class Exchange:
 
     # Defaults live on the class: a request sets only what differs, which keeps creation cheap.
     host = b""
-    pool: "Pool | None" = None
+    pool: Pool = None  # type: ignore[assignment]  # the router sets it before attempt() runs
     head = b""                  # request line and forwarded headers, without endpoint headers
     tail = b"\r\n"              # framing headers and the blank line
     request_id = b""
@@ -46,9 +46,9 @@ class Exchange:
     chunked_request = False
     has_body = False
     body_done = False
-    pending: "list[bytes] | None" = None
+    pending: list[bytes] | None = None
     pending_size = 0
-    endpoint: "Endpoint | None" = None
+    endpoint: Endpoint = None  # type: ignore[assignment]  # attempt() sets it before anything reads it
     tried: tuple | list = ()
     attempts = 0
     upstream: UpstreamConnection | None = None
@@ -74,14 +74,14 @@ class Exchange:
     sticky_id = ""
     session_cookie = b""        # the app's session Set-Cookie value, for __VCAP_ID__
     app_sets_vcap_id = False
-    app_instance: "Endpoint | None" = None
-    route_service: "Endpoint | None" = None     # set while the request goes to its route service
+    app_instance: Endpoint | None = None
+    route_service: Endpoint | None = None     # set while the request goes to its route service
     log_values: tuple = ()
     deadline = 0.0
     finished = False
     body_paused = False         # client reading paused because pending body chunks reached the bound
 
-    def __init__(self, client: "ClientConnection", method: bytes, uri: bytes) -> None:
+    def __init__(self, client: ClientConnection, method: bytes, uri: bytes) -> None:
         self.client = client
         self.ctx = client.ctx
         self.method = method
@@ -170,6 +170,7 @@ class Exchange:
             else:
                 self._fail(err)
             return
+        assert conn is not None  # a dial without an error brings a connection
         self._attach(conn)
 
     def _retry_budget_left(self) -> bool:

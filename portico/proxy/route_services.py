@@ -27,7 +27,7 @@ _TARGET_CACHE_SIZE = 1024
 class Refusal:
     """A route service answer given by the router itself: status, X-Cf-Routererror code (may be empty), text."""
 
-    __slots__ = ("status", "code", "message")
+    __slots__ = ("code", "message", "status")
 
     def __init__(self, status: int, code: str, message: str) -> None:
         self.status, self.code, self.message = status, code, message
@@ -44,7 +44,7 @@ class Outbound:
     """A request on its way to a route service: the endpoint to dial, the request target, the Host value and
     the three X-CF-* header lines."""
 
-    __slots__ = ("endpoint", "target", "host", "headers")
+    __slots__ = ("endpoint", "headers", "host", "target")
 
     def __init__(self, endpoint: Endpoint, target: bytes, host: bytes, headers: bytes) -> None:
         self.endpoint, self.target, self.host, self.headers = endpoint, target, host, headers

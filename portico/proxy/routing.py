@@ -12,9 +12,9 @@ import time
 from time import monotonic
 
 from portico.proxy import errors
+from portico.proxy.downstream import absolute_form_host
 from portico.proxy.exchange import Exchange
 from portico.proxy.headers import HOP_BY_HOP, connection_tokens, request_id
-from portico.proxy.downstream import absolute_form_host
 from portico.proxy.route_services import Outbound, Refusal
 from portico.routes.uri import host_without_port
 
@@ -57,23 +57,27 @@ class RequestRouter:
         keep_alive = http11 and parser.should_keep_alive()
         ex.keep_alive = keep_alive
         if version[:2] != "1.":
-            # llhttp accepts `HTTP/2.0` in a request line; gorouter answers 505 to it
             ex.keep_alive = False
+            if version[:2] == "0.":
+                # `GET /` with no version (HTTP/0.9) is a malformed request to Go's server: 400
+                return self._local(ex, errors.bare_response(400, close=True), 400, "")
+            # llhttp accepts `HTTP/2.0` in a request line; gorouter answers 505 to it
             return self._local(ex, errors.bare_response(505, close=True), 505, "")
 
         host = b""
+        host_seen = False
         xff = b""
         xfp = b""
         has_request_start = False
         app_instance = b""
         cookie = b""
         expect = b""
-        named_hop = ()
+        named_hop: tuple[bytes, ...] = ()
         upgrade = b""
         chunked = False
         content_length = b""
         rs_values: dict[bytes, bytes] | None = None   # X-CF-Proxy-Signature / -Metadata, X-CF-Forwarded-Url
-        rs_raw: list | None = None
+        rs_raw: list = None  # type: ignore[assignment]  # their header lines: a list once rs_values is set
         extra_log = self.extra_log
         log_values = [b""] * len(extra_log) if extra_log else None
         out = [method, b" ", url, b" HTTP/1.1\r\n"]
@@ -87,6 +91,11 @@ class RequestRouter:
                 out += (name, b": ", value, b"\r\n")
                 continue
             if kind is _HOST:
+                if host_seen:
+                    # Two Host headers: which one names the route is ambiguous (Go: "too many Host headers")
+                    ex.keep_alive = False
+                    return self._local(ex, errors.bare_response(400, close=True), 400, "")
+                host_seen = True
                 host = value
             elif kind is _DROP:
                 continue

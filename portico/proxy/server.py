@@ -9,13 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from portico.config.settings import RouterConfig
 from portico.proxy.admission import Admission, Listener, default_limit, listen, raise_fd_limit
 from portico.proxy.context import ProxyContext
 from portico.proxy.downstream import ClientConnection
+from portico.proxy.proxy_protocol import ProxiedClientConnection
 from portico.routes.table import RouteTable
 from portico.state import RouterState
+
+if TYPE_CHECKING:
+    from portico.proxy.cert_dir import CertDirectoryWatcher
 
 log = logging.getLogger("portico.proxy")
 
@@ -32,12 +37,12 @@ class ProxyServer:
         self.state = state
         self.access_log = access_log
         self.reuse_port = reuse_port
-        self.ctx: ProxyContext | None = None
+        self.ctx: ProxyContext = None  # type: ignore[assignment]  # set by start()
         self.listeners: list[Listener] = []
         self.internal_servers: list[asyncio.AbstractServer] = []
         self.admission: Admission | None = None
         self._sweeper: asyncio.TimerHandle | None = None
-        self.cert_dir = None  # a CertDirectoryWatcher when tls_cert_dir is set
+        self.cert_dir: CertDirectoryWatcher | None = None  # when tls_cert_dir is set
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -49,7 +54,9 @@ class ProxyServer:
         fd_limit = raise_fd_limit()
         admission = self.admission = ctx.admission = Admission(
             loop, config.max_client_connections or default_limit(fd_limit))
-        self.listeners.append(await listen(loop, lambda: ClientConnection(ctx), config.listen_host, config.port,
+        # enable_proxy: a PROXY protocol header may come first (decided here, so plain routers pay nothing)
+        plain = ProxiedClientConnection if config.enable_proxy else ClientConnection
+        self.listeners.append(await listen(loop, lambda: plain(ctx), config.listen_host, config.port,
                                            reuse_port=self.reuse_port))
         if config.enable_ssl:
             tls_ctx = ctx.with_scheme(b"https")
@@ -143,6 +150,8 @@ class ProxyServer:
         self.stop_accepting()
         for listener in self.listeners:
             listener.close()
+        if self.ctx is None:  # stopped before it started (SIGTERM while waiting for NATS)
+            return
         for conn in list(self.ctx.connections):
             if conn.transport is not None:
                 conn.transport.abort()

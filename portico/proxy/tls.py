@@ -24,7 +24,7 @@ def _names_of(cert: TlsCertificate) -> list[str]:
     with tempfile.NamedTemporaryFile("w", suffix=".pem") as f:
         f.write(cert.cert_chain)
         f.flush()
-        decoded = ssl._ssl._test_decode_cert(f.name)  # the stdlib's own PEM decoder; no other is needed
+        decoded = ssl._ssl._test_decode_cert(f.name)  # type: ignore[attr-defined]  # the stdlib's own PEM decoder; no other is needed
     names = [value.lower() for kind, value in decoded.get("subjectAltName", ()) if kind == "DNS"]
     if not names:
         for rdn in decoded.get("subject", ()):

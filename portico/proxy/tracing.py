@@ -10,7 +10,7 @@ _B3_NAMES = (b"x-b3-traceid", b"x-b3-spanid", b"b3")
 class ZipkinHeaders:
     def add_headers(self, headers: list, out: list) -> None:
         """Add X-B3-TraceId/SpanId (and a single `b3` header) when the request has no trace yet."""
-        for name, value in headers:
+        for name, _value in headers:
             if name.lower() in _B3_NAMES:
                 return
         trace = b"%032x" % getrandbits(128)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 
 class Tunnel:
-    __slots__ = ("ctx", "client", "backend", "exchange", "closed")
+    __slots__ = ("backend", "client", "closed", "ctx", "exchange")
 
     def __init__(self, ctx, client, backend, exchange) -> None:
         self.ctx = ctx

@@ -14,11 +14,15 @@ import errno
 import logging
 import socket
 import ssl
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
 from portico.routes.endpoint import Endpoint
+
+if TYPE_CHECKING:
+    from portico.proxy.exchange import Exchange
 
 log = logging.getLogger("portico.proxy")
 
@@ -53,16 +57,30 @@ class UpstreamConnection(asyncio.Protocol):
     `response_done` and `upstream_lost`; this class only parses and keeps the connection's own state.
     """
 
-    __slots__ = ("connector", "address", "transport", "exchange", "parser", "uses", "closed", "_headers",
-                 "_reason", "_stop_after_head", "tls", "parser_keep_alive", "tunnel", "pool_key")
+    __slots__ = (
+        "_headers",
+        "_reason",
+        "_stop_after_head",
+        "address",
+        "closed",
+        "connector",
+        "exchange",
+        "parser",
+        "parser_keep_alive",
+        "pool_key",
+        "tls",
+        "transport",
+        "tunnel",
+        "uses",
+    )
 
-    def __init__(self, connector: "Connector", address: str, tls: bool = False,
+    def __init__(self, connector: Connector, address: str, tls: bool = False,
                  pool_key: Hashable | None = None) -> None:
         self.connector = connector
         self.address = address
         self.pool_key = address if pool_key is None else pool_key  # the idle pool it may return to
-        self.transport: asyncio.Transport | None = None
-        self.exchange = None
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
+        self.exchange: Exchange | None = None
         self.parser = HttpResponseParser(self)
         self.uses = 0             # requests sent on this connection; > 0 before a send means "reused"
         self.closed = False

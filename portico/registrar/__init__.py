@@ -7,4 +7,4 @@ A drop-in for Cloud Foundry's route-registrar: `config` reads its YAML/JSON form
 from portico.registrar.config import ConfigError, RegistrarConfig, Route, load_config, parse_config
 from portico.registrar.service import Registrar, run
 
-__all__ = ["ConfigError", "RegistrarConfig", "Registrar", "Route", "load_config", "parse_config", "run"]
+__all__ = ["ConfigError", "Registrar", "RegistrarConfig", "Route", "load_config", "parse_config", "run"]

@@ -57,7 +57,8 @@ def parse_duration(value: Any, key: str) -> float:
             seconds = float(text)  # "20" written as a string still means seconds
         except ValueError:
             if not text or _DURATION_PART.sub("", text) != "":
-                raise ConfigError(key, f"must be a duration like \"20s\", \"500ms\" or \"1m30s\", got {value!r}")
+                raise ConfigError(key, f"must be a duration like \"20s\", \"500ms\" or \"1m30s\", got {value!r}") \
+                    from None
             seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
     else:
         raise ConfigError(key, f"must be a duration like \"20s\" or a number of seconds, got {value!r}")
@@ -146,7 +147,8 @@ def _mapping(value: Any, key: str) -> dict:
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing"
-    return {dict: "a mapping", list: "a list", str: f"the string {value!r}"}.get(type(value), repr(value))
+    names: dict[type, str] = {dict: "a mapping", list: "a list", str: f"the string {value!r}"}
+    return names.get(type(value), repr(value))
 
 
 def _string(value: Any, key: str, *, required: bool = False) -> str | None:
@@ -170,7 +172,7 @@ def _port(value: Any, key: str) -> int | None:
 
 
 def _host_port(value: Any, key: str) -> tuple[str, int]:
-    text = _string(value, key, required=True)
+    text = _string(value, key, required=True) or ""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ConfigError(key, f"must be \"host:port\" (e.g. \"10.0.0.4:4222\"), got {text!r}")
@@ -249,7 +251,7 @@ def _route(value: Any, i: int, default_host: str | None) -> Route:
     if r.get("type") not in (None, "", "http"):
         raise ConfigError(f"{key}.type", f"{r['type']!r} routes are not supported: portico registrar publishes "
                                          "HTTP routes on NATS only")
-    name = _string(r.get("name"), f"{key}.name", required=True)
+    name = _string(r.get("name"), f"{key}.name", required=True) or ""
     host = _string(r.get("host"), f"{key}.host") or default_host
     if not host:
         raise ConfigError(f"{key}.host", "is required (set it on the route or at the top level)")
@@ -273,17 +275,20 @@ def _route(value: Any, i: int, default_host: str | None) -> Route:
                                                            "(the router verifies the backend's certificate)")
     rs_url = _string(r.get("route_service_url"), f"{key}.route_service_url")
     if rs_url and not rs_url.startswith("https"):
-        raise ConfigError(f"{key}.route_service_url", f"must start with https (gorouter rejects others), got {rs_url!r}")
+        raise ConfigError(f"{key}.route_service_url",
+                          f"must start with https (gorouter rejects others), got {rs_url!r}")
     interval_value = r.get("registration_interval")
     interval = (DEFAULT_REGISTRATION_INTERVAL if interval_value in (None, "")
                 else parse_duration(interval_value, f"{key}.registration_interval"))
     stale = r.get("stale_threshold_in_seconds")
     if stale is not None:
         if isinstance(stale, bool) or not isinstance(stale, int) or stale <= 0:
-            raise ConfigError(f"{key}.stale_threshold_in_seconds", f"must be a whole number of seconds > 0, got {stale!r}")
+            raise ConfigError(f"{key}.stale_threshold_in_seconds",
+                              f"must be a whole number of seconds > 0, got {stale!r}")
         if interval >= stale:
-            raise ConfigError(f"{key}.registration_interval", f"must be less than stale_threshold_in_seconds "
-                                                              f"({interval:g}s >= {stale}s), or the route expires between registrations")
+            raise ConfigError(f"{key}.registration_interval",
+                              f"must be less than stale_threshold_in_seconds ({interval:g}s >= {stale}s), "
+                              "or the route expires between registrations")
     return Route(
         name=name, host=host, uris=tuple(u.strip() for u in uris), registration_interval=interval,
         port=port, tls_port=tls_port, tags=tags,

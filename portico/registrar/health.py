@@ -51,7 +51,7 @@ async def run_script(path: str, timeout: float) -> CheckResult:
         return CheckResult(False, f"cannot run {path}: {exc.strerror or exc}")
     try:
         output, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         _kill_group(proc)
         await proc.wait()
         return CheckResult(False, f"{path} did not finish within {timeout:g}s and was killed")
@@ -65,8 +65,8 @@ async def run_script(path: str, timeout: float) -> CheckResult:
     if proc.returncode == 0:
         return CheckResult(True, f"{path} exited 0")
     text = " ".join(output.decode(errors="replace").split())[-_OUTPUT_LIMIT:]
-    status = (f"was killed by signal {-proc.returncode}" if proc.returncode < 0
-              else f"exited {proc.returncode}")
+    code = proc.returncode or 0
+    status = f"was killed by signal {-code}" if code < 0 else f"exited {code}"
     return CheckResult(False, f"{path} {status}" + (f": {text}" if text else ""))
 
 
@@ -87,7 +87,7 @@ async def get_url(url: str, timeout: float) -> CheckResult:
     """GET `url`; healthy on a 2xx answer within `timeout` (redirects are followed)."""
     try:
         status = await asyncio.wait_for(asyncio.to_thread(_get, url, timeout), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return CheckResult(False, f"GET {url} did not answer within {timeout:g}s")
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc

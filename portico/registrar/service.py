@@ -148,11 +148,11 @@ class Registrar:
             log.info("no router listens on %s yet; using the configured intervals until a router.start",
                      ROUTER_GREET)
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.info("no router answered %s within %gs; using the configured intervals",
                      ROUTER_GREET, self.greet_timeout)
             return
-        except Exception as exc:  # noqa: BLE001 - a failed greet must not stop the registrar
+        except Exception as exc:
             log.warning("%s failed: %s", ROUTER_GREET, exc)
             return
         if self._adopt_router_payload(reply.data, f"{ROUTER_GREET} answer"):
@@ -167,7 +167,7 @@ class Registrar:
         body = json.dumps(route.message(self.instance_id), separators=(",", ":")).encode()
         try:
             await self.nc.publish(subject, body)
-        except Exception as exc:  # noqa: BLE001 - logged; the next interval tries again
+        except Exception as exc:
             log.error("could not publish %s for %s: %s", subject, _describe(route), exc)
             return False
         return True
@@ -212,7 +212,7 @@ class Registrar:
                 await self._tick(state)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - one bad tick must not end the route's loop
+            except Exception:
                 log.exception("error while checking %s", _describe(state.route))
             last = time.monotonic()
             while not state.kick:
@@ -222,7 +222,7 @@ class Registrar:
                 state.wake.clear()
                 try:
                     await asyncio.wait_for(state.wake.wait(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     # --- lifecycle ------------------------------------------------------------------------------------------
@@ -260,11 +260,11 @@ class Registrar:
             try:
                 await self.nc.flush(timeout=2)
                 log.info("unregistered %d route(s)", count)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.error("could not flush the unregister messages to NATS: %s", exc)
         try:
             await self.nc.close()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.debug("closing NATS: %s", exc)
 
 

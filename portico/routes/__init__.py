@@ -5,4 +5,4 @@ from portico.routes.pool import LEAST_CONNECTION, ROUND_ROBIN, Pool
 from portico.routes.table import RouteTable
 from portico.routes.uri import host_without_port, split_route
 
-__all__ = ["Endpoint", "Pool", "RouteTable", "ROUND_ROBIN", "LEAST_CONNECTION", "host_without_port", "split_route"]
+__all__ = ["LEAST_CONNECTION", "ROUND_ROBIN", "Endpoint", "Pool", "RouteTable", "host_without_port", "split_route"]

@@ -16,11 +16,47 @@ class Endpoint:
     """
 
     __slots__ = (
-        "host", "port", "tls", "address", "app_id", "private_instance_id", "private_instance_index",
-        "server_cert_domain_san", "route_service_url", "tags", "ttl", "isolation_segment", "protocol",
-        "availability_zone", "load_balancing_algorithm", "updated_at", "updated_at_ns",
-        "active", "benched_until", "_cf_headers",
+        "_cf_headers",
+        "active",
+        "address",
+        "app_id",
+        "availability_zone",
+        "benched_until",
+        "host",
+        "isolation_segment",
+        "load_balancing_algorithm",
+        "port",
+        "private_instance_id",
+        "private_instance_index",
+        "protocol",
+        "route_service_url",
+        "server_cert_domain_san",
+        "tags",
+        "tls",
+        "ttl",
+        "updated_at",
+        "updated_at_ns",
     )
+    host: str
+    port: int
+    tls: bool
+    address: str
+    app_id: str
+    private_instance_id: str
+    private_instance_index: str
+    server_cert_domain_san: str
+    route_service_url: str
+    tags: dict[str, str] | None
+    ttl: float
+    isolation_segment: str
+    protocol: str
+    availability_zone: str
+    load_balancing_algorithm: str
+    updated_at: float
+    updated_at_ns: int
+    active: int
+    benched_until: float
+    _cf_headers: bytes | None
 
     is_route_service = False    # True only for portico.proxy.route_services' stand-in endpoints
 
@@ -50,7 +86,7 @@ class Endpoint:
             value = _ADDRESS_BYTES[self.address] = self.address.encode()
         return value
 
-    def same_registration(self, other: "Endpoint") -> bool:
+    def same_registration(self, other: Endpoint) -> bool:
         """True when a re-registration only refreshes the timestamp, so live counters can be kept."""
         if other is self:
             return True

@@ -17,7 +17,7 @@ class Pool:
     Endpoints live in a plain list: pools are small, and a list keeps a 100k-route table lean in memory.
     """
 
-    __slots__ = ("host", "context_path", "endpoints", "algorithm", "_next")
+    __slots__ = ("_next", "algorithm", "context_path", "endpoints", "host")
 
     def __init__(self, host: str, context_path: str = "", algorithm: str = ROUND_ROBIN) -> None:
         self.host = host

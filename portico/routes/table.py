@@ -35,7 +35,7 @@ class _Paths:
         to hosts without context paths never pay for it.
         """
         pools = self.pools
-        if path.__class__ is bytes:
+        if isinstance(path, bytes):
             path = request_path(path)
         if path.endswith("/"):
             path = path[:-1]
@@ -129,7 +129,7 @@ class RouteTable:
         """
         entry = self._exact.get(host)
         if entry is not None:
-            if entry.__class__ is Pool:
+            if isinstance(entry, Pool):
                 return entry
             pool = entry.longest_prefix(path)
             if pool is not None:
@@ -138,7 +138,7 @@ class RouteTable:
             for suffix in wildcard_suffixes(host):
                 entry = self._wildcard.get(suffix)
                 if entry is not None:
-                    if entry.__class__ is Pool:
+                    if isinstance(entry, Pool):
                         return entry
                     pool = entry.longest_prefix(path)
                     if pool is not None:
@@ -149,7 +149,7 @@ class RouteTable:
         """Every pool, exact routes first."""
         for bucket in (self._exact, self._wildcard):
             for entry in bucket.values():
-                if entry.__class__ is Pool:
+                if isinstance(entry, Pool):
                     yield entry
                 else:
                     yield from entry.pools.values()

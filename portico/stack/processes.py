@@ -94,10 +94,11 @@ class ManagedProcess:
     die_with_parent: bool = True
     popen: subprocess.Popen | None = field(default=None, init=False)
 
-    def start(self) -> "ManagedProcess":
+    def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        extra = {fd: open(path, "ab") for fd, path in self.extra_logs.items()}
+        # closed below once the child has its own copies (a `with` cannot hold a variable number of files)
+        log = open(self.log_path, "ab")  # noqa: SIM115
+        extra = {fd: open(path, "ab") for fd, path in self.extra_logs.items()}  # noqa: SIM115
 
         parent_death = die_with_parent() if self.die_with_parent else None
 
@@ -128,7 +129,7 @@ class ManagedProcess:
         return self.popen is not None and self.popen.poll() is None
 
     def send_signal(self, signum: int) -> None:
-        if self.running():
+        if self.popen is not None and self.popen.poll() is None:
             os.killpg(self.popen.pid, signum)
 
     def stop(self, timeout: float = 5.0, signum: int = signal.SIGTERM) -> int | None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from portico.stack.binaries import etcd_binary, nats_server_binary
 from portico.stack.processes import ManagedProcess, free_port, wait_for_port

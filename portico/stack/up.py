@@ -418,14 +418,15 @@ class Stack:
         install_haproxy_resource(confdir, etcd_prefix=self.opts.prefix, haproxy_cfg=cfg, front_port=plan.front,
                                  stats_port=plan.haproxy_stats, haproxy_bin=hb, master_socket=sock,
                                  check_interval="1s", debounce=0.2, min_reload_interval=0.5,
-                                 access_log=f"fd@{HAPROXY_ACCESS_LOG_FD} format raw local0", nbthread=1)
+                                 access_log=f"fd@{HAPROXY_ACCESS_LOG_FD} format raw local0", nbthread=1,
+                                 send_proxy=True)   # client addresses reach the routers (enable_proxy)
         confsync = [sys.executable, "-m", "portico", "confsync", "--confdir", str(confdir)]
         for url in self.etcd_urls:
             confsync += ["--node", url]
         # 1. first render, without check/reload: HAProxy is not running yet
         self.say("confsync: first render of haproxy.cfg")
         try:
-            first = subprocess.run(confsync + ["--onetime", "--sync-only"], capture_output=True, text=True,
+            first = subprocess.run([*confsync, "--onetime", "--sync-only"], capture_output=True, text=True,
                                    timeout=30)
         except subprocess.TimeoutExpired:
             raise UpError("confsync's first render did not finish within 30s") from None
@@ -444,7 +445,7 @@ class Stack:
         except (RuntimeError, TimeoutError) as exc:
             raise UpError(f"HAProxy did not start: {exc}\n{_tail(self.workdir / 'haproxy.log')}") from None
         # 3. confsync following etcd
-        self.confsync_argv = confsync + ["--watch", "--status-port", str(plan.confsync_status)]
+        self.confsync_argv = [*confsync, "--watch", "--status-port", str(plan.confsync_status)]
         proc = ManagedProcess("confsync", self.confsync_argv, self.workdir / "confsync.log").start()
         self._add(Part("confsync", "confsync", proc, {"status": plan.confsync_status}))
         try:
@@ -469,6 +470,7 @@ class Stack:
             "nats": {"hosts": _nats_hosts(self.nats_url)},
             "port": ports.proxy,
             "listen_host": "127.0.0.1",
+            "enable_proxy": True,     # HAProxy sends each client's address in a PROXY protocol header
             "start_response_delay_interval": "1s",
             "suspend_pruning_if_nats_unavailable": True,
             "droplet_stale_threshold": "120s",
@@ -608,7 +610,7 @@ class Stack:
             fields = line.split()
             if not columns or len(fields) < len(columns) or fields[1] != "portico_routers":
                 continue
-            row = dict(zip(columns, fields))
+            row = dict(zip(columns, fields, strict=False))
             state = {"0": "DOWN", "1": "STARTING", "2": "UP", "3": "STOPPING"}.get(row["srv_op_state"], "?")
             if row.get("srv_admin_state", "0") not in ("0", ""):
                 state = "MAINT"

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from functools import partial
 from http import HTTPStatus
-from typing import Awaitable, Callable, Union
 
 import httptools
 
@@ -37,7 +37,7 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-Handler = Callable[[Request], Union[Response, Awaitable[Response]]]
+Handler = Callable[[Request], Response | Awaitable[Response]]
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _SERVER_ERROR = Response(500, b"500 Internal Server Error\n")

@@ -8,7 +8,8 @@ Per-route series are bounded: only the `top_routes` busiest routes get them.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -42,8 +43,9 @@ def _histogram(name: str, doc: str, labels: list[str] | None = None) -> Histogra
 
 
 def _cumulative(buckets: list[int]) -> list[tuple[str, float]]:
-    out, total = [], 0
-    for bound, n in zip((*(repr(b) for b in BOUNDS), "+Inf"), buckets):
+    out: list[tuple[str, float]] = []
+    total = 0
+    for bound, n in zip((*(repr(b) for b in BOUNDS), "+Inf"), buckets, strict=False):
         total += n
         out.append((bound, total))
     return out
@@ -123,7 +125,7 @@ _GAUGE_HELP = {
 
 def make_registry(collector: RouterCollector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)  # type: ignore[arg-type]
+    registry.register(collector)
     return registry
 
 

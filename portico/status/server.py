@@ -55,7 +55,7 @@ class StatusServer:
         self.live = LiveStats(self.snapshot)
         self._registry = prometheus.make_registry(prometheus.RouterCollector(self.snapshot, self.gauges))
         self._routes_json = RoutesJson(table)
-        self._servers: list[asyncio.AbstractServer] = []
+        self._servers: list[asyncio.Server] = []
         self._connections: set[StatusProtocol] = set()
         older = status.routes_port is None
         self._main_paths = {

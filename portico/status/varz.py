@@ -8,7 +8,7 @@ top10_app_requests and ms_since_last_registry_update; plus Portico's own counter
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from portico.observe.live import LiveStats
@@ -32,7 +32,7 @@ def varz(*, index: int, host: str, state: RouterState, table: RouteTable, live: 
         "index": index,
         "uuid": state.id,
         "host": host,
-        "start": datetime.fromtimestamp(state.started_at, timezone.utc).isoformat(),
+        "start": datetime.fromtimestamp(state.started_at, UTC).isoformat(),
         "uptime": uptime_text(time.time() - state.started_at),
         "phase": state.phase,
         "urls": len(table),

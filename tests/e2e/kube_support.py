@@ -99,8 +99,8 @@ class KubeController:
         self.process.popen.wait(10)
 
 
-def lease_holder(kube_api, name: str = "portico-kube") -> str:
-    lease = kube_api.request("GET", f"/apis/coordination.k8s.io/v1/namespaces/default/leases/{name}",
+def lease_holder(kube_api, name: str = "portico-kube", ns: str = "default") -> str:
+    lease = kube_api.request("GET", f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}",
                              ok_missing=True)
     return (lease.get("spec") or {}).get("holderIdentity") or ""
 

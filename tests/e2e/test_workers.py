@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from support import get, unique_host
@@ -20,9 +21,11 @@ def test_two_workers_route_every_new_connection(router_factory, backend):
     assert len(_children(router.pid)) == 2  # the supervisor and its two workers
     # Worker 0 serves /health, and is started only once worker 1 can route: otherwise a route registered
     # right after /health said 200 could miss worker 1 (the benchmark harness hit exactly that).
-    lines = (router.workdir / "router.log").read_text().splitlines()
-    w1_healthy = next(i for i, line in enumerate(lines) if "[w1]" in line and "healthy" in line)
-    w0_first = next(i for i, line in enumerate(lines) if "[w0]" in line)
+    # router.log holds gorouter-shaped JSON lines; each worker's carry data.worker
+    lines = [json.loads(line) for line in (router.workdir / "router.log").read_text().splitlines()]
+    w1_healthy = next(i for i, line in enumerate(lines)
+                      if line["data"].get("worker") == 1 and "healthy" in line["message"])
+    w0_first = next(i for i, line in enumerate(lines) if line["data"].get("worker") == 0)
     assert w1_healthy < w0_first
     host = unique_host()
     router.register(host, backend.port)  # registered once, right after /health said 200

@@ -16,8 +16,16 @@ from portico.confsync.gotemplate.evaluator import execute
 from portico.confsync.gotemplate.parser import parse
 from portico.confsync.gotemplate.values import MISSING, GoError, GoFunc, GoStruct
 
-__all__ = ["GoTemplate", "GoFunc", "GoError", "GoStruct", "MISSING", "TemplateError", "TemplateExecError",
-           "TemplateSyntaxError"]
+__all__ = [
+    "MISSING",
+    "GoError",
+    "GoFunc",
+    "GoStruct",
+    "GoTemplate",
+    "TemplateError",
+    "TemplateExecError",
+    "TemplateSyntaxError",
+]
 
 
 class GoTemplate:

@@ -13,8 +13,17 @@ from typing import Any
 from portico.confsync.gotemplate import nodes as n
 from portico.confsync.gotemplate.errors import TemplateExecError
 from portico.confsync.gotemplate.gofmt import format_value
-from portico.confsync.gotemplate.values import (MISSING, GoError, GoFunc, GoStruct, KVSlice, StrSlice, kind,
-                                                truth, type_name)
+from portico.confsync.gotemplate.values import (
+    MISSING,
+    GoError,
+    GoFunc,
+    GoStruct,
+    KVSlice,
+    StrSlice,
+    kind,
+    truth,
+    type_name,
+)
 
 MAX_DEPTH = 10000
 
@@ -164,7 +173,6 @@ class State:
             elif value is MISSING or value is None:
                 items = []
             else:
-                self.at(node)
                 raise self.errorf(f"range can't iterate over {format_value(value)}")
             for index, elem in items:
                 decl = node.pipe.decl

@@ -19,7 +19,7 @@ def shortest_digits(x: float) -> tuple[str, int]:
     """(digits, dp) of |x| with Go's shortest round-trip digits: value = 0.<digits> * 10**dp."""
     if x == 0:
         return "0", 1
-    sign, digits, exponent = Decimal(repr(abs(x))).as_tuple()
+    _sign, digits, exponent = Decimal(repr(abs(x))).as_tuple()
     text = "".join(str(d) for d in digits).rstrip("0") or "0"
     lead_zeros = len(digits) - len("".join(str(d) for d in digits).lstrip("0"))
     dp = len(digits) + int(exponent) - lead_zeros
@@ -209,10 +209,7 @@ def _format_one(value: Any, verb: str, flags: str, width: int | None, prec: int 
             text = " " + text
     elif isinstance(value, str):
         shown = value[:prec] if prec is not None else value
-        if verb == "q" and "#" in flags and "`" not in shown:
-            text = "`" + shown + "`"
-        else:
-            text = format_value(shown, verb)
+        text = "`" + shown + "`" if verb == "q" and "#" in flags and "`" not in shown else format_value(shown, verb)
     else:
         text = format_value(value, verb)
     zero = "0" in flags and not isinstance(value, (str, list, dict, GoStruct)) and value is not None

@@ -61,7 +61,8 @@ def go_format(t: dt.datetime, nanos: int, layout: str) -> str:
             "4": str(t.minute), "05": f"{t.second:02d}", "5": str(t.second),
             "PM": "PM" if t.hour >= 12 else "AM", "pm": "pm" if t.hour >= 12 else "am",
             "Z07:00:00": _offset(t, ":", True, seconds=True), "Z070000": _offset(t, "", True, seconds=True),
-            "Z07:00": _offset(t, ":", True), "Z0700": _offset(t, "", True), "Z07": _offset(t, "", True, hours_only=True),
+            "Z07:00": _offset(t, ":", True), "Z0700": _offset(t, "", True),
+            "Z07": _offset(t, "", True, hours_only=True),
             "-07:00:00": _offset(t, ":", False, seconds=True), "-070000": _offset(t, "", False, seconds=True),
             "-07:00": _offset(t, ":", False), "-0700": _offset(t, "", False),
             "-07": _offset(t, "", False, hours_only=True),
@@ -86,7 +87,7 @@ class GoTime(GoStruct):
         self.when, self.nanos, self.mono = when, nanos, mono
 
     @classmethod
-    def now(cls) -> "GoTime":
+    def now(cls) -> GoTime:
         ns = time.time_ns()
         when = dt.datetime.fromtimestamp(ns // 1_000_000_000).astimezone()
         return cls(when, ns % 1_000_000_000, time.monotonic_ns() - _START)
@@ -106,7 +107,7 @@ class GoTime(GoStruct):
             "Format": GoFunc("Format", lambda layout: go_format(when, self.nanos, layout), ("string",)),
             "Unix": GoFunc("Unix", lambda: int(when.timestamp())),
             "UnixNano": GoFunc("UnixNano", lambda: int(when.timestamp()) * 1_000_000_000 + self.nanos),
-            "UTC": GoFunc("UTC", lambda: GoTime(when.astimezone(dt.timezone.utc), self.nanos)),
+            "UTC": GoFunc("UTC", lambda: GoTime(when.astimezone(dt.UTC), self.nanos)),
             "Local": GoFunc("Local", lambda: GoTime(when.astimezone(), self.nanos)),
             "Year": GoFunc("Year", lambda: when.year), "Day": GoFunc("Day", lambda: when.day),
             "Hour": GoFunc("Hour", lambda: when.hour), "Minute": GoFunc("Minute", lambda: when.minute),

@@ -105,7 +105,7 @@ class Lexer:
     def _operand(self, pos: int) -> int:
         text = self.text
         ch = text[pos]
-        if ch == "\n" and False:
+        if False:
             raise self.error(pos, "unclosed action")
         if ch in SPACE_CHARS:
             end = pos

@@ -19,22 +19,28 @@ _SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "
 
 
 def unquote(text: str) -> str:
-    """strconv.Unquote for "..." and `...` literals."""
+    """strconv.Unquote for "..." and `...` literals (Go's escapes; anything else is invalid syntax)."""
     if text.startswith("`"):
         return text[1:-1].replace("\r", "")
-    body = text[1:-1]
-
-    def one(m: re.Match[str]) -> str:
+    body, out, i = text[1:-1], [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch != "\\":
+            out.append(ch)
+            i += 1
+            continue
+        m = _ESCAPE.match(body, i)
+        if m is None:
+            raise ValueError("invalid syntax")
         esc = m.group(1)
         if esc[0] in "xuU":
-            return chr(int(esc[1:], 16))
-        if esc[0].isdigit():
-            return chr(int(esc, 8))
-        return _SIMPLE_ESCAPES[esc]
-
-    if re.search(r"\\(?!x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|[abfnrtv\\'\"])", body):
-        raise ValueError("invalid syntax")
-    return _ESCAPE.sub(one, body)
+            out.append(chr(int(esc[1:], 16)))
+        elif esc[0].isdigit():
+            out.append(chr(int(esc, 8)))
+        else:
+            out.append(_SIMPLE_ESCAPES[esc])
+        i = m.end()
+    return "".join(out)
 
 
 def _token_text(tok: Token) -> str:
@@ -373,11 +379,8 @@ class Parser:
             return node
         body = text.lstrip("+-")
         try:
-            if re.fullmatch(r"0[0-7_]+", body):
-                value = int(body.replace("_", ""), 8)
-            else:
-                value = int(body, 0)
-            node.is_int, node.int_value = True, -value if text.startswith("-") else value
+            number = int(body.replace("_", ""), 8) if re.fullmatch(r"0[0-7_]+", body) else int(body, 0)
+            node.is_int, node.int_value = True, -number if text.startswith("-") else number
             node.is_float, node.float_value = True, float(node.int_value)
             return node
         except ValueError:

@@ -20,15 +20,16 @@ as Go would:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class _Missing:
     """Go's invalid reflect.Value: a missing map key or nil data. Printed as `<no value>`."""
 
-    _instance: "_Missing | None" = None
+    _instance: _Missing | None = None
 
-    def __new__(cls) -> "_Missing":
+    def __new__(cls) -> _Missing:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -69,7 +70,7 @@ class GoStruct:
     def go_field(self, name: str) -> Any:
         return getattr(self, name)
 
-    def go_method(self, name: str) -> "GoFunc | None":
+    def go_method(self, name: str) -> GoFunc | None:
         return None
 
 
@@ -82,7 +83,7 @@ class GoFunc:
     Go's "error calling NAME: ..." message.
     """
 
-    __slots__ = ("name", "fn", "params", "variadic", "returns_error", "lazy")
+    __slots__ = ("fn", "lazy", "name", "params", "returns_error", "variadic")
 
     def __init__(self, name: str, fn: Callable[..., Any], params: tuple[str, ...] = (),
                  variadic: str | None = None, returns_error: bool = False, lazy: bool = False):

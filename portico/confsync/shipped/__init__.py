@@ -58,13 +58,15 @@ def install_haproxy_resource(confdir: Path, *, etcd_prefix: str, haproxy_cfg: Pa
                              check_interval: str = "1s", debounce: float = 0.3,
                              min_reload_interval: float = 1.0, maxconn: int | None = None,
                              access_log: str | None = None, nbthread: int | None = None,
-                             python: str | None = None, engine: str = "jinja2") -> Path:
+                             python: str | None = None, engine: str = "jinja2", send_proxy: bool = False) -> Path:
     """Write a ready confdir for the shipped HAProxy resource; returns the resource TOML's path.
 
     The rendered config goes to `haproxy_cfg`; its server state is kept in `state_file` (default: next to it).
     `engine` picks the template: "jinja2" (haproxy.cfg.j2) or "go" (haproxy.cfg.tmpl); the output is the same.
     `access_log` is the target of HAProxy's `log` line (`/dev/log local0`, `stdout format raw local0`,
     `fd@3 format raw local0`); unset, HAProxy logs no requests.
+    `send_proxy` makes HAProxy pass each client's address to the routers in a PROXY protocol header
+    (`send-proxy`; the routers need `enable_proxy: true`) instead of an X-Forwarded-For header.
     """
     if engine not in ("jinja2", "go"):
         raise ValueError(f"engine must be 'jinja2' or 'go', not {engine!r}")
@@ -112,6 +114,8 @@ def install_haproxy_resource(confdir: Path, *, etcd_prefix: str, haproxy_cfg: Pa
         lines.append(f"access_log = {_toml_str(access_log)}")
     if nbthread:
         lines.append(f"nbthread = {int(nbthread)}")
+    if send_proxy:
+        lines.append("send_proxy = true")
     if stats_port:
         lines.append(f"stats_port = {int(stats_port)}")
     path = confdir / "conf.d" / "haproxy.toml"

@@ -28,7 +28,7 @@ def master_command(sock_path: str, command: str, timeout: float = 5.0) -> str:
         while True:
             try:
                 data = sock.recv(65536)
-            except (socket.timeout, ConnectionResetError):
+            except (TimeoutError, ConnectionResetError):
                 break
             if not data:
                 break
