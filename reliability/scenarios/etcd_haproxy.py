@@ -98,7 +98,8 @@ def _start_up(stack: Stack, nats_url: str, etcd: list[EtcdNode]) -> tuple[subpro
     return up, json.loads((workdir / "state.json").read_text())
 
 
-@scenario("etcd_haproxy", GOAL)
+# its quick version runs under the slow marker: portico up over etcd is covered by confsync_kill and etcd_restart
+@scenario("etcd_haproxy", GOAL, in_default_suite=False)
 def run(quick: bool) -> Result:
     reload_count = 5 if quick else 20
     with Stack("etcd-haproxy") as stack:

@@ -12,7 +12,8 @@ GOAL = ("a corpus of at least 40 malformed requests: 0 forwarded ambiguously, 0 
         "and config loader: 0 crashes, 500s or hangs")
 
 
-@scenario("malformed", GOAL)
+# the quick version runs under the slow marker: tests/e2e/test_malformed_input.py runs the same corpus and fuzzing
+@scenario("malformed", GOAL, in_default_suite=False)
 def run(quick: bool) -> Result:
     request_examples, in_process_examples = (20, 50) if quick else (2000, 1000)
     with Stack("malformed") as stack:

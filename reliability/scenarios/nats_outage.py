@@ -53,7 +53,7 @@ def _outage(stack: Stack, suspend: bool, outage: float, ttl: int, beat_every: fl
 
 @scenario("nats_outage", GOAL)
 def run(quick: bool) -> Result:
-    outage, ttl, beat_every = (6.0, 3, 1.0) if quick else (25.0, 10, 2.0)
+    outage, ttl, beat_every = (4.0, 2, 0.5) if quick else (25.0, 10, 2.0)
     with Stack("nats-outage") as stack:
         figures = _outage(stack, True, outage, ttl, beat_every)
         if not quick:

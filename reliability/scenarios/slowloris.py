@@ -67,7 +67,7 @@ def _measure(port: int, host: str, seconds: float) -> SteadyLoad:
 
 @scenario("slowloris", GOAL)
 def run(quick: bool) -> Result:
-    count, header_timeout, seconds = (200, 3, 3.0) if quick else (1000, 15, 8.0)
+    count, header_timeout, seconds = (200, 3, 2.0) if quick else (1000, 15, 8.0)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < count + 500:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count + 1000), hard))
@@ -88,7 +88,7 @@ def run(quick: bool) -> Result:
         wait_for(lambda: len(slow.closed_by_router) == count, timeout=header_timeout + 30, interval=0.5,
                  message="every slow connection closed")
         cut_after = time.monotonic() - opened
-        after = _measure(router.port, host, 2.0).stats
+        after = _measure(router.port, host, 1.0 if quick else 3.0).stats
     base99, during99 = baseline.percentile_ms(99), during.percentile_ms(99)
     figures: dict[str, object] = {
         "slow connections": count,

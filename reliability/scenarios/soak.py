@@ -133,7 +133,7 @@ def _h2load_errors(text: str) -> tuple[int, int, str]:
 
 @scenario("soak", GOAL)
 def run(quick: bool) -> Result:
-    seconds, warmup = (20, 5) if quick else (600, 60)
+    seconds, warmup = (12, 3) if quick else (600, 60)
     if not quick:
         missing = [t for t in ("wrk", "h2load") if not shutil.which(t)]
         if missing:
