@@ -15,6 +15,7 @@ import aetcd
 
 from portico.config.settings import EtcdAnnounceSettings
 from portico.confsync.backends import parse_node
+from portico.etcd_client import EtcdTls, etcd_client
 
 log = logging.getLogger("portico.announce")
 
@@ -29,6 +30,10 @@ class RouterAnnouncer:
         self.value = json.dumps({"address": address, "health_port": health_port, "id": router_id})
         self.ttl = max(2, round(settings.lease_ttl))
         self.endpoints = [parse_node(e) for e in settings.endpoints]
+        # TLS when CAs or a client certificate are configured, or an endpoint says https://
+        self.tls = (EtcdTls(settings.ca_certs.encode(), settings.cert_chain.encode(), settings.private_key.encode())
+                    if settings.ca_certs or settings.cert_chain
+                    or any(e.startswith("https://") for e in settings.endpoints) else None)
         self.registered = asyncio.Event()     # set while the key is known to be in etcd
         self._index = 0
         self._client: aetcd.Client | None = None
@@ -48,7 +53,9 @@ class RouterAnnouncer:
     async def _connect(self) -> aetcd.Client:
         if self._client is None:
             host, port = self.endpoints[self._index]
-            self._client = aetcd.Client(host=host, port=port, timeout=max(1.0, min(5.0, self.ttl / 2)))
+            settings = self.settings
+            self._client = etcd_client(host, port, timeout=max(1.0, min(5.0, self.ttl / 2)),
+                                       username=settings.username, password=settings.password, tls=self.tls)
             await self._client.connect()
         return self._client
 

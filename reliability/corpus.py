@@ -20,8 +20,8 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
@@ -70,13 +70,13 @@ def _cases() -> list[Case]:
         # obs-fold, bare CR / LF, NUL
         Case("obs-fold", _req(f"GET / HTTP/1.1\n{h}X-Folded: a\n b\n\n"), True),
         Case("obs-fold on TE", _req(f"POST / HTTP/1.1\n{h}Transfer-Encoding:\n chunked\n\n", chunked_ok), True),
-        Case("bare LF line ends", f"GET / HTTP/1.1\nHost: {{host}}\n\n".encode(), True),
-        Case("bare LF in one header line", f"GET / HTTP/1.1\r\nHost: {{host}}\nX-A: b\r\n\r\n".encode(), True),
-        Case("bare CR in a value", f"GET / HTTP/1.1\r\nHost: {{host}}\r\nX-A: a\rb\r\n\r\n".encode(), True),
-        Case("bare CR line ends", f"GET / HTTP/1.1\rHost: {{host}}\r\r".encode(), True),
-        Case("NUL in a value", f"GET / HTTP/1.1\r\nHost: {{host}}\r\nX-A: a\x00b\r\n\r\n".encode(), True),
-        Case("NUL in a name", f"GET / HTTP/1.1\r\nHost: {{host}}\r\nX-\x00A: b\r\n\r\n".encode(), True),
-        Case("NUL in the target", f"GET /a\x00b HTTP/1.1\r\nHost: {{host}}\r\n\r\n".encode(), True),
+        Case("bare LF line ends", b"GET / HTTP/1.1\nHost: {host}\n\n", True),
+        Case("bare LF in one header line", b"GET / HTTP/1.1\r\nHost: {host}\nX-A: b\r\n\r\n", True),
+        Case("bare CR in a value", b"GET / HTTP/1.1\r\nHost: {host}\r\nX-A: a\rb\r\n\r\n", True),
+        Case("bare CR line ends", b"GET / HTTP/1.1\rHost: {host}\r\r", True),
+        Case("NUL in a value", b"GET / HTTP/1.1\r\nHost: {host}\r\nX-A: a\x00b\r\n\r\n", True),
+        Case("NUL in a name", b"GET / HTTP/1.1\r\nHost: {host}\r\nX-\x00A: b\r\n\r\n", True),
+        Case("NUL in the target", b"GET /a\x00b HTTP/1.1\r\nHost: {host}\r\n\r\n", True),
         # huge and duplicate headers
         Case("huge header", _req(f"GET / HTTP/1.1\n{h}X-Big: {'a' * (1024 * 1024 + 10)}\n\n"), True),
         Case("too many headers", _req("GET / HTTP/1.1\n" + h + "".join(f"X-{i}: v\n" for i in range(300)) + "\n"),
@@ -107,9 +107,9 @@ def _cases() -> list[Case]:
              True),
         # absolute-form and odd targets
         Case("target with a space", _req(f"GET /a b HTTP/1.1\n{h}\n"), True),
-        Case("target with a raw byte 0x7f", f"GET /a\x7fb HTTP/1.1\r\nHost: {{host}}\r\n\r\n".encode(), True),
+        Case("target with a raw byte 0x7f", b"GET /a\x7fb HTTP/1.1\r\nHost: {host}\r\n\r\n", True),
         Case("lower-case method", _req(f"get / HTTP/1.1\n{h}\n"), True),
-        Case("absolute form", _req(f"GET http://{{host}}/abs HTTP/1.1\nHost: other.test\n\n"), False),
+        Case("absolute form", _req("GET http://{host}/abs HTTP/1.1\nHost: other.test\n\n"), False),
         Case("absolute form with userinfo", _req(f"GET http://u:p@{{host}}/abs HTTP/1.1\n{h}\n"), False),
         Case("double slash target", _req(f"GET //double//slash HTTP/1.1\n{h}\n"), False),
         Case("encoded NUL in the target", _req(f"GET /a%00b HTTP/1.1\n{h}\n"), False),
@@ -179,7 +179,7 @@ class _Recorded:
 
 
 class _BackendConn(asyncio.Protocol):
-    def __init__(self, backend: "RecordingBackend") -> None:
+    def __init__(self, backend: RecordingBackend) -> None:
         self.backend = backend
         self.parser = HttpRequestParser(self)
         self.current = _Recorded()
@@ -232,7 +232,7 @@ class RecordingBackend:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="corpus-backend")
         self._server: asyncio.AbstractServer | None = None
 
-    def start(self) -> "RecordingBackend":
+    def start(self) -> RecordingBackend:
         self._thread.start()
 
         async def serve() -> None:
@@ -277,7 +277,7 @@ def _read_responses(sock: socket.socket, wanted: int, deadline: float, await_clo
         sock.settimeout(remaining)
         try:
             data = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return statuses, False, True
         except OSError:
             data = b""
@@ -291,7 +291,7 @@ def _read_responses(sock: socket.socket, wanted: int, deadline: float, await_clo
         sock.settimeout(remaining)
         try:
             data = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             break
         except OSError:
             data = b""

@@ -14,9 +14,9 @@ import logging
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -129,7 +129,7 @@ def _exchange(port: int, data: bytes, timeout: float) -> tuple[list[int], bool]:
             sock.settimeout(min(wait, remaining))
             try:
                 chunk = sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 if half_closed:
                     return _statuses(buf), False
                 if buf:  # answered, and the connection is kept alive: done
@@ -202,7 +202,8 @@ def fuzz_request_parser(router_port: int, host: str, examples: int = 200, timeou
 
 # ---- the registration decoder ----------------------------------------------------------------------------------
 
-_JSON_SCALARS = st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=20)
+_JSON_SCALARS = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False)
+                 | st.text(max_size=20))
 _JSON = st.recursive(_JSON_SCALARS, lambda inner: st.lists(inner, max_size=4)
                      | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
 _FIELDS = ["host", "port", "tls_port", "uris", "app", "private_instance_id", "private_instance_index",

@@ -9,6 +9,7 @@ import logging
 
 import nats
 import pytest
+from polling import eventually
 
 from portico.bus.applier import RateLimitedLog
 from portico.bus.fastlane import FastLane, FrameParser, ProtocolError
@@ -18,11 +19,9 @@ from portico.config.settings import NatsServer, NatsSettings, RouterConfig
 from portico.routes import RouteTable
 from portico.routes.endpoint import _REGISTRATION_FIELDS, Endpoint, new_endpoint
 from portico.stack.binaries import nats_server_binary
-from polling import eventually
 from portico.stack.processes import ManagedProcess, free_port, wait_for_port
 from portico.stack.servers import RunningServer, start_nats
 from portico.state import RouterState
-
 
 # ---- the parser (pure) ---------------------------------------------------------------------------------------
 
@@ -410,6 +409,7 @@ def test_strict_first_decode_equals_registration(payload):
 ])
 def test_strict_first_decode_errors_equal_registration(payload):
     import msgspec
+
     from portico.bus.messages import decode_registration_fast, decode_registration_strict_first
     with pytest.raises(msgspec.DecodeError) as strict:
         decode_registration_strict_first(payload)

@@ -105,3 +105,17 @@ def test_forwarded_proto_hop_by_hop_100_continue_and_http_rewrite(tmp_path):
 def test_enable_proxy(tmp_path):
     assert load(tmp_path, "enable_proxy: true\n").enable_proxy is True
     assert load(tmp_path, "port: 1\n").enable_proxy is False
+
+
+def test_tls_listener_keys(tmp_path):
+    cfg = load(tmp_path, yaml.safe_dump({
+        "client_cert_validation": "require", "client_ca_certs": PEM_A, "only_trust_client_ca_certs": True,
+        "forwarded_client_cert": "sanitize_set", "tls_handshake_timeout": "3s",
+        "cipher_suites": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256:ECDHE-RSA-AES256-GCM-SHA384"}))
+    assert (cfg.client_cert_validation, cfg.only_trust_client_ca_certs) == ("require", True)
+    assert cfg.forwarded_client_cert == "sanitize_set" and cfg.tls_handshake_timeout == 3.0
+    assert cfg.cipher_suites == "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384"
+    assert error(tmp_path, "cipher_suites: NOT-A-SUITE\n").key == "cipher_suites"
+    assert error(tmp_path, "forwarded_client_cert: always\n").key == "forwarded_client_cert"
+    err = error(tmp_path, "only_trust_client_ca_certs: true\nclient_cert_validation: request\n")
+    assert err.key == "client_ca_certs"

@@ -505,7 +505,7 @@ def test_not_utf8(tmp_path):
 
 
 def test_unknown_keys_ignored_recorded_and_logged(tmp_path, caplog):
-    caplog.set_level(logging.DEBUG, logger="portico.config.loader")
+    caplog.set_level(logging.DEBUG, logger="portico.config")
     cfg = load_config(write(tmp_path, """\
         port: 8081
         oauth:
@@ -556,3 +556,18 @@ def test_duplicate_key_later_wins_with_warning(tmp_path, caplog):
     cfg = load_config(write(tmp_path, "port: 1000\nport: 2000\n"))
     assert cfg.port == 2000
     assert any("given twice" in r.getMessage() for r in caplog.records)
+
+
+def test_one_nats_address_type_for_urls_and_config():
+    from portico.config.values import NatsServer, parse_nats_url
+
+    server = parse_nats_url("tls://u:p%40ss@[::1]:4223")
+    assert server == NatsServer("::1", 4223, "u", "p@ss", "tls")
+    assert server.url == "tls://[::1]:4223"
+    assert parse_nats_url("10.0.0.4") == NatsServer("10.0.0.4", 4222)
+    assert NatsServer("h", 1).url_with_credentials("shared", "pw") == "nats://shared:pw@h:1"
+    assert "p@ss" not in repr(server)
+    for bad in ("http://h:4222", "nats://h:port", "nats://:4222"):
+        with pytest.raises(ConfigError) as info:
+            parse_nats_url(bad, "nats[0]")
+        assert info.value.key == "nats[0]"

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reliability.fuzz import fuzz_config_loader, fuzz_registration_decoder, fuzz_route_keys  # noqa: E402
+from reliability.fuzz import fuzz_config_loader, fuzz_registration_decoder, fuzz_route_keys
 
 TARGETS = [fuzz_registration_decoder, fuzz_route_keys, fuzz_config_loader]
 

@@ -15,8 +15,8 @@ import time
 
 import nats
 import pytest
-
 from polling import eventually
+
 from portico.bus.subscriber import RouteBus
 from portico.config.settings import NatsServer, NatsSettings, RouterConfig
 from portico.routes import RouteTable
@@ -71,7 +71,7 @@ async def test_router_start_within_half_a_second_of_nats_return(nats_server, tmp
                                                                             workdir=tmp_path / f"n{c}"))
             accepted_at = await _first_accept(port)
             server = await starting
-            await eventually(lambda: len(sent) > before, timeout=10, message="router.start after reconnect")
+            await eventually(lambda b=before: len(sent) > b, timeout=10, message="router.start after reconnect")
             gaps.append(sent[before] - accepted_at)
             assert bus.connected
             # subscribed again: a registration published now is applied
@@ -81,10 +81,10 @@ async def test_router_start_within_half_a_second_of_nats_return(nats_server, tmp
                 await nc.publish("router.register", json.dumps({"host": "10.0.0.1", "port": 80 + cycle,
                                                                 "uris": [uri]}).encode())
                 await nc.flush()
-                await eventually(lambda: bus.table.lookup(uri) is not None)
+                await eventually(lambda u=uri: bus.table.lookup(u) is not None)
             finally:
                 await nc.close()
-        assert max(gaps) < GOAL, f"router.start {['%.3f' % g for g in gaps]} s after NATS accepted again"
+        assert max(gaps) < GOAL, f"router.start {[f'{g:.3f}' for g in gaps]} s after NATS accepted again"
     finally:
         await bus.stop()
         server.stop()

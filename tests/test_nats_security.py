@@ -10,8 +10,8 @@ import ssl
 import nats
 import pytest
 import trustme
-
 from polling import eventually
+
 from portico.bus.subscriber import RouteBus
 from portico.config.settings import NatsServer, NatsSettings, RouterConfig
 from portico.routes import RouteTable

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from portico.stack.binaries import BinaryNotFound, haproxy_binary
-from portico.stack.up import UpOptions, _confsync_message, plan_ports, port_problem
+from portico.stack.console import confsync_message as _confsync_message
+from portico.stack.plan import UpOptions, plan_ports, port_problem
 
 try:
     haproxy_binary()
@@ -88,6 +89,7 @@ def test_port_plan_defaults_and_base_port():
     assert plan.front == 8080 and plan.nats == 4222 and plan.etcd == 2379
     assert [(r.proxy, r.status, r.routes) for r in plan.routers] == [(8100, 8101, 8102), (8110, 8111, 8112)]
     assert plan.confsync_status == 8099 and plan.haproxy_stats == 8098 and plan.demo == [9001, 9002]
+    assert plan.dashboard == 8097
     moved = plan_ports(UpOptions(routers=1, base_port=20000, nats_url="nats://127.0.0.1:4222"))
     assert moved.nats is None and moved.routers[0].proxy == 20000
     auto = plan_ports(UpOptions(routers=3, demo=True, auto_ports=True))
@@ -133,6 +135,26 @@ def test_confsync_lines_are_shortened():
 
 
 @pytest.mark.skipif(not HAVE_HAPROXY, reason="no haproxy binary")
+def _stack_state(url: str) -> dict:
+    with urllib.request.urlopen(url + "state", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def _check_stack_dashboard(url: str) -> None:
+    def complete():
+        s = _stack_state(url)
+        routers_ok = len(s["routers"]) == 2 and all(
+            r["reachable"] and r["haproxy_status"] == "UP" and r["router"]["phase"] == "healthy"
+            and r["router"]["nats_connected"] for r in s["routers"])
+        reloaded = any(c["last_reload"] for c in s["confsync"].get("resources", {}).values())
+        traffic = routers_ok and any(r["now"]["requests_per_sec"] > 0 for r in s["routers"])  # the demo requests
+        return s if traffic and reloaded and len(s["haproxy"]) >= 2 else None
+    _wait_for(complete, 20, "the stack dashboard's state")
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        page = resp.read().decode()
+    assert resp.status == 200 and "HAProxy's view" in page and "/state" in page
+
+
 def test_up_demo_end_to_end(tmp_path):
     workdir = tmp_path / "stack"
     out = tmp_path / "up.out"
@@ -143,7 +165,7 @@ def test_up_demo_end_to_end(tmp_path):
                               stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     sids: set[int] = set()
     try:
-        _wait_for(lambda: "ready" in out.read_text(errors="replace") or up.poll() is not None, 60, "ready", out)
+        _wait_for(lambda: " ready: " in out.read_text(errors="replace") or up.poll() is not None, 60, "ready", out)
         assert up.poll() is None, out.read_text()
         state = json.loads((workdir / "state.json").read_text())
         sids |= {p["pid"] for p in state["parts"].values()}
@@ -158,6 +180,10 @@ def test_up_demo_end_to_end(tmp_path):
         routes_port = state["parts"]["router-1"]["ports"]["routes"]
         status, text = _get(routes_port, "x", "/routes", auth="admin:admin")
         assert status == 200 and DEMO in json.loads(text)
+
+        # the stack's dashboard: printed, and showing every router, HAProxy's view and confsync's last reload
+        assert state["dashboard"] in summary and f"@127.0.0.1:{routes_port}/dashboard" in summary
+        _check_stack_dashboard(state["dashboard"])
 
         # kill a router: HAProxy retries on another one, so a client never sees a failure
         router_pid = state["parts"]["router-1"]["pid"]
@@ -213,3 +239,32 @@ def test_up_demo_end_to_end(tmp_path):
                 os.killpg(sid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+
+
+def test_restart_policy_backs_off_quick_failures_and_workers_give_up():
+    from portico.stack.supervisor import RestartPolicy
+    from portico.workers import WORKER_RESTARTS
+
+    up = RestartPolicy()
+    assert up.next_delay(uptime=100, restarts=0, previous=0) == 1.0
+    assert [up.next_delay(3, n, prev) for n, prev in ((1, 1.0), (2, 2.0), (3, 16.0), (4, 30.0))] == [2, 4, 30, 30]
+    assert up.next_delay(uptime=60, restarts=4, previous=30.0) == 1.0   # ran long enough: back to the start
+    assert WORKER_RESTARTS.next_delay(uptime=0.2, restarts=0, previous=0) == 0.0   # first crash: at once
+    assert WORKER_RESTARTS.next_delay(uptime=0.2, restarts=1, previous=0) is None  # again right away: give up
+
+
+def test_haproxy_view_reads_show_servers_state_and_diffs_it():
+    from portico.confsync.shipped.haproxy_view import ServerState, changes, parse_servers_state
+
+    header = ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+              "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+              "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port\n")
+    text = header + ("3 portico_routers 1 r1 127.0.0.1 2 0 1 1 5 6 3 4 6 0 0 0 - 8110\n"
+                     "3 portico_routers 2 r2 127.0.0.1 0 0 1 1 5 6 3 0 6 0 0 0 - 8120\n"
+                     "4 other 1 x 10.0.0.1 2 0 1 1 5 6 3 4 6 0 0 0 - 80\n")
+    now = parse_servers_state(text)
+    assert now == {"r1": ServerState("127.0.0.1:8110", "UP"), "r2": ServerState("127.0.0.1:8120", "DOWN")}
+    assert parse_servers_state("Unknown command\n") is None
+    before = {"r1": ServerState("127.0.0.1:8110", "DOWN"), "r0": ServerState("127.0.0.1:8100", "UP")}
+    assert sorted((c.name, c.what, c.status) for c in changes(before, now)) == [
+        ("r0", "left", ""), ("r1", "status", "UP"), ("r2", "joined", "DOWN")]

@@ -131,7 +131,7 @@ def test_sigkilled_up_leaves_no_children_and_the_next_up_cleans_the_rest(tmp_pat
     pids: list[int] = []
     leftover: ManagedProcess | None = None
     try:
-        wait_for(lambda: "ready" in out.read_text(errors="replace") or up.poll() is not None, timeout=90,
+        wait_for(lambda: " ready: " in out.read_text(errors="replace") or up.poll() is not None, timeout=90,
                  interval=0.2, message="portico up ready")
         assert up.poll() is None, out.read_text()
         state = json.loads((workdir / "state.json").read_text())
@@ -153,7 +153,7 @@ def test_sigkilled_up_leaves_no_children_and_the_next_up_cleans_the_rest(tmp_pat
         assert second.returncode == 0 and leftover.running()     # --help starts nothing and stops nothing
         with open(out, "wb") as f:
             up = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        wait_for(lambda: "ready" in out.read_text(errors="replace") or up.poll() is not None, timeout=90,
+        wait_for(lambda: " ready: " in out.read_text(errors="replace") or up.poll() is not None, timeout=90,
                  interval=0.2, message="second portico up ready")
         text = out.read_text()
         assert f"stopped a leftover of an earlier portico up: nats (pid {leftover.pid}" in text, text

@@ -82,9 +82,11 @@ def confsync(
     separator: str | None = typer.Option(None, "--separator", help="redis: replaces / in keys"),
     username: str | None = typer.Option(None, "--username", help="etcd user"),
     password: str | None = typer.Option(None, "--password", help="etcd or redis password"),
-    client_key: str | None = typer.Option(None, "--client-key", help="redis: the password (as confd)"),
-    client_cert: str | None = typer.Option(None, "--client-cert", hidden=True),
-    client_ca_keys: str | None = typer.Option(None, "--client-ca-keys", hidden=True),
+    client_key: str | None = typer.Option(None, "--client-key",
+                                          help="etcd: client key file; redis: the password (as confd)"),
+    client_cert: str | None = typer.Option(None, "--client-cert", help="etcd: client certificate file"),
+    client_ca_keys: str | None = typer.Option(None, "--client-ca-keys",
+                                              help="etcd: CA file verifying etcd's certificate"),
     srv_domain: str | None = typer.Option(None, "--srv-domain", hidden=True),
     srv_record: str | None = typer.Option(None, "--srv-record", hidden=True),
     auth_token: str | None = typer.Option(None, "--auth-token", hidden=True),
@@ -119,21 +121,22 @@ def confsync(
                  "interval": interval, "watch": watch, "onetime": onetime, "noop": noop,
                  "sync_only": sync_only, "keep_stage_file": keep_stage_file, "log_level": log_level,
                  "files": file or None, "file_filter": filter_, "separator": separator, "username": username,
-                 "password": password, "client_key": client_key, "status_port": status_port}
+                 "password": password, "client_key": client_key, "client_cert": client_cert,
+                 "client_ca_keys": client_ca_keys, "status_port": status_port}
     for name, value in overrides.items():
         if value is not None:
             setattr(config, name, value)
     logging.basicConfig(level=_log_level(config.log_level), format="%(asctime)s confsync %(levelname)s %(message)s")
     log = logging.getLogger("portico.confsync")
     refused = {"--srv-domain": srv_domain, "--srv-record": srv_record}
-    if config.backend in ("etcd", "etcdv3"):
-        refused.update({"--client-cert": client_cert, "--client-key": config.client_key or None,
-                        "--client-ca-keys": client_ca_keys})
     for flag, value in refused.items():
         if value:
-            log.error("%s is not supported by portico confsync (etcd without TLS client certificates, nodes "
-                      "given with --node); see docs/confsync.md", flag)
+            log.error("%s is not supported by portico confsync (nodes are given with --node); see "
+                      "docs/confsync.md", flag)
             raise typer.Exit(EXIT_CONFIG)
+    if config.backend in ("etcd", "etcdv3") and bool(config.client_cert) != bool(config.client_key):
+        log.error("etcd TLS client authentication needs both --client-cert and --client-key")
+        raise typer.Exit(EXIT_CONFIG)
     ignored = {"auth_token": auth_token, "auth_type": auth_type, "app_id": app_id, "user_id": user_id,
                "role_id": role_id, "secret_id": secret_id, "path": path, "table": table, "scheme": scheme,
                "basic_auth": basic_auth, "client_insecure": client_insecure}

@@ -8,23 +8,8 @@ the comment says which one Portico picked and why.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-# Secrets (passwords, private keys, tokens): left out of repr() and shown as "***" by config dumps
-# (portico.config.redact), so neither a log line nor an error report can carry one.
-_SECRET = {"secret": True}
-
-
-def secret(default: Any = "") -> Any:
-    return field(default=default, repr=False, metadata=_SECRET)
-
-
-@dataclass(frozen=True, slots=True)
-class NatsServer:
-    hostname: str = "127.0.0.1"
-    port: int = 4222
-    user: str = ""
-    password: str = secret()
+from portico.config.values import NatsServer, secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +25,8 @@ class NatsSettings:
 
     def urls(self) -> list[str]:
         """nats:// URLs, credentials (per host, else the shared ones) included."""
-        urls = []
-        for h in self.hosts:
-            user, password = (h.user or self.user), (h.password or self.password)
-            auth = f"{user}:{password}@" if user else ""
-            scheme = "tls" if self.tls_enabled else "nats"
-            urls.append(f"{scheme}://{auth}{h.hostname}:{h.port}")
-        return urls
+        scheme = "tls" if self.tls_enabled else "nats"
+        return [h.url_with_credentials(self.user, self.password, scheme) for h in self.hosts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +180,13 @@ class RouterConfig:
     tls_cert_dir: str = ""  # Portico's own: *.pem files (chain + key) served by SNI, reloaded on change
     ca_certs: tuple[str, ...] = ()                # PEM texts trusted (with the system CAs) for TLS backends
     skip_ssl_validation: bool = False             # route services' certificates are not verified
-    min_tls_version: str = "TLSv1.2"              # TLSv1.0 .. TLSv1.3
+    min_tls_version: str = "TLSv1.2"              # TLSv1.0 .. TLSv1.3 (TLS listener and route services)
+    cipher_suites: str = ""                       # OpenSSL list (converted from gorouter's); "": OpenSSL's
+    client_cert_validation: str = "none"          # none, request or require (gorouter: must be given)
+    client_ca_certs: str = ""                     # PEM texts trusted for client certificates
+    only_trust_client_ca_certs: bool = False      # else the system CAs are trusted for them too
+    forwarded_client_cert: str = "always_forward" # or forward, sanitize_set (X-Forwarded-Client-Cert)
+    tls_handshake_timeout: float = 10.0           # TLS handshakes with backends
     max_tls_version: str = "TLSv1.2"              # TLSv1.2 or TLSv1.3
 
     extra_headers_to_log: tuple[str, ...] = ()

@@ -20,6 +20,7 @@ import aetcd.exceptions
 import yaml
 
 from portico.confsync.confd_yaml import read_yaml_keys, yaml_files
+from portico.etcd_client import EtcdTls, etcd_client
 
 log = logging.getLogger("portico.confsync")
 
@@ -72,7 +73,8 @@ class EtcdBackend:
     supports_watch = True
 
     def __init__(self, nodes: list[str], prefixes: list[str], *, timeout: float = 5.0,
-                 probe_interval: float = 3.0, max_backoff: float = 3.0, username: str = "", password: str = ""):
+                 probe_interval: float = 3.0, max_backoff: float = 3.0, username: str = "", password: str = "",
+                 tls: EtcdTls | None = None):
         if not nodes:
             raise ValueError("the etcd backend needs at least one --node")
         self.endpoints = [parse_node(n) for n in nodes]
@@ -82,6 +84,7 @@ class EtcdBackend:
         self.probe_interval = probe_interval
         self.max_backoff = max_backoff
         self.username, self.password = username or None, password or None
+        self.tls = tls
         self.revision: int | None = None
         self.cluster_id: int | None = None
         self.connected = False
@@ -103,8 +106,8 @@ class EtcdBackend:
             host, port = self.endpoints[self._index]
             options = {"grpc.keepalive_time_ms": 10_000, "grpc.keepalive_timeout_ms": 5_000,
                        "grpc.max_receive_message_length": 64 * 1024 * 1024}
-            self._client = aetcd.Client(host=host, port=port, timeout=self.timeout, options=options,
-                                        username=self.username, password=self.password)
+            self._client = etcd_client(host, port, timeout=self.timeout, options=options,
+                                       username=self.username or "", password=self.password or "", tls=self.tls)
             await self._client.connect()
         return self._client
 
@@ -339,12 +342,15 @@ def check_backend_name(kind: str) -> None:
 
 
 def make_backend(kind: str, *, nodes: list[str], prefixes: list[str], files: list[str], password: str = "",
-                 separator: str = "", file_filter: str = "*", username: str = "") -> Backend:
+                 separator: str = "", file_filter: str = "*", username: str = "",
+                 etcd_tls: EtcdTls | None = None) -> Backend:
     """The backend confd's -backend names; no nodes means confd's default node for that backend."""
     check_backend_name(kind)
     nodes = list(nodes) or [DEFAULT_NODES[kind]] if kind in DEFAULT_NODES else list(nodes)
     if kind in ("etcd", "etcdv3"):
-        return EtcdBackend(nodes, prefixes, username=username, password=password)
+        if etcd_tls is None and any(n.startswith("https://") for n in nodes):
+            etcd_tls = EtcdTls()   # https nodes: TLS verified against the system's CAs
+        return EtcdBackend(nodes, prefixes, username=username, password=password, tls=etcd_tls)
     if kind == "redis":
         from portico.confsync.redis_backend import RedisBackend
         return RedisBackend(nodes, prefixes, password=password, separator=separator)

@@ -176,7 +176,9 @@ class ConfsyncConfig:
     separator: str = ""                                # redis backend: "/" in keys replaced by this
     password: str = ""                                 # redis, etcd (with username)
     username: str = ""                                 # etcd
-    client_key: str = ""                               # confd passes it to redis as the password
+    client_key: str = ""                               # etcd: client key file; redis: the password (as confd)
+    client_cert: str = ""                              # etcd: client certificate file (PEM)
+    client_ca_keys: str = ""                           # etcd: CA file verifying etcd's certificate (PEM)
     status_port: int | None = None
 
     _TOML_KEYS: ClassVar[dict[str, str]] = {
@@ -185,7 +187,8 @@ class ConfsyncConfig:
                   "sync-only": "sync_only", "sync_only": "sync_only", "keep-stage-file": "keep_stage_file",
                   "log-level": "log_level", "log_level": "log_level", "file": "files",
                   "filter": "file_filter", "separator": "separator", "password": "password",
-                  "username": "username", "client_key": "client_key",
+                  "username": "username", "client_key": "client_key", "client_cert": "client_cert",
+                  "client_cakeys": "client_ca_keys",
                   "status-port": "status_port", "status_port": "status_port"}
 
     def apply_toml(self, path: Path) -> None:

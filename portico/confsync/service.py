@@ -14,6 +14,7 @@ from portico.confsync.render import Renderer
 from portico.confsync.resources import ConfsyncConfig, ResourceError, load_resources
 from portico.confsync.runner import Runner
 from portico.confsync.status import serve_status
+from portico.etcd_client import EtcdTls, read_pem_files
 
 log = logging.getLogger("portico.confsync")
 
@@ -28,9 +29,22 @@ def build_runner(config: ConfsyncConfig) -> Runner:
     prefixes = sorted({w for r in resources for w in r.watched})
     backend = make_backend(config.backend, nodes=config.nodes, prefixes=prefixes, files=config.files,
                            password=config.password or (config.client_key if config.backend == "redis" else ""),
-                           username=config.username, separator=config.separator, file_filter=config.file_filter)
+                           username=config.username, separator=config.separator, file_filter=config.file_filter,
+                           etcd_tls=_etcd_tls(config))
     return Runner(resources, backend, Renderer(config.confdir / "templates"), noop=config.noop,
                   sync_only=config.sync_only, keep_stage_file=config.keep_stage_file)
+
+
+def _etcd_tls(config: ConfsyncConfig) -> EtcdTls | None:
+    """confd's -client-ca-keys, -client-cert and -client-key (files) for an etcd backend; None without them."""
+    if config.backend not in ("etcd", "etcdv3"):
+        return None
+    if not (config.client_ca_keys or config.client_cert):
+        return None
+    try:
+        return read_pem_files(config.client_ca_keys, config.client_cert, config.client_key)
+    except OSError as exc:
+        raise ResourceError(f"cannot read an etcd TLS file: {exc}") from None
 
 
 async def serve(config: ConfsyncConfig) -> int:

@@ -33,7 +33,8 @@ class ProxyContext:
         self.keep_alive = not config.disable_keep_alives
         self.connector = Connector(loop, self.metrics, dial_timeout=config.endpoint_dial_timeout,
                                    max_idle=config.max_idle_conns_per_host, keep_alive=self.keep_alive,
-                                   tls_context_for=tls_context_for)
+                                   tls_context_for=tls_context_for,
+                                   tls_handshake_timeout=config.tls_handshake_timeout)
         self.max_conns = config.backends.max_conns
         self.max_attempts = max(1, config.backends.max_attempts)
         self.bench_seconds = config.droplet_stale_threshold / 4

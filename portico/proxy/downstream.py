@@ -70,6 +70,13 @@ class ClientConnection(asyncio.Protocol):
         self.ctx.metrics.open_client_connections += 1
         self.ctx.admission.opened()
 
+    def peer_certificate(self) -> bytes | None:
+        """None on a plain connection; over TLS the client's certificate (DER), b"" when it sent none."""
+        ssl_object = self.transport.get_extra_info("ssl_object") if self.transport is not None else None
+        if ssl_object is None:
+            return None
+        return ssl_object.getpeercert(binary_form=True) or b""
+
     def set_client_address(self, ip: str, port: int) -> None:
         """The client's address: the peer's, or the one a PROXY protocol header gave."""
         self.client_ip = ip.encode()

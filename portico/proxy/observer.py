@@ -36,10 +36,10 @@ class ExchangeObserver:
         if waited:
             metrics.backend_buckets[bisect_left(BOUNDS, waited)] += 1
             metrics.backend_sum += waited
-        if ex.router_error:
-            metrics.count_router_error(ex.router_error)
         ep = ex.endpoint
         pool = ex.pool
+        if ex.router_error:
+            metrics.count_router_error(ex.router_error, pool, ep)
         if pool is not None:
             route = metrics.routes.get(pool)
             if route is None:

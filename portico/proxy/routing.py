@@ -7,6 +7,7 @@ another.
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from time import monotonic
@@ -40,6 +41,10 @@ class RequestRouter:
         # Connection may name these and they are still passed on (hop_by_hop_headers_to_filter).
         self.keep_named = frozenset(n.lower().encode("latin-1") for n in config.hop_by_hop_headers_to_filter)
         self.close_100_continue = not config.keep_alive_100_continue_requests
+        # X-Forwarded-Client-Cert: passed untouched (always_forward, the default) costs nothing per request.
+        self.client_cert_mode = "" if config.forwarded_client_cert == "always_forward" else \
+            config.forwarded_client_cert
+        self.special = {**_SPECIAL, b"x-forwarded-client-cert": _XFCC} if self.client_cert_mode else _SPECIAL
         self._host_names: dict[bytes, str] = {}
 
     def route(self, client, parser, url: bytes, headers: list) -> Exchange:
@@ -81,7 +86,8 @@ class RequestRouter:
         extra_log = self.extra_log
         log_values = [b""] * len(extra_log) if extra_log else None
         out = [method, b" ", url, b" HTTP/1.1\r\n"]
-        special = _SPECIAL
+        special = self.special
+        xfcc: list | None = None      # X-Forwarded-Client-Cert values, read only when not always_forward
         for name, value in headers:
             lname = name.lower()
             if log_values is not None and lname in extra_log:
@@ -128,6 +134,9 @@ class RequestRouter:
                 expect = value
             elif kind is _CONTENT_LENGTH:
                 content_length = value
+            elif kind is _XFCC:
+                xfcc = [value] if xfcc is None else [*xfcc, value]
+                continue
             elif kind is _ROUTE_SERVICE:
                 if rs_values is None:
                     rs_values, rs_raw = {}, []
@@ -197,6 +206,9 @@ class RequestRouter:
             out += (b"X-Request-Start: ", b"%d" % int(ex.started_wall * 1000), b"\r\n")
         if ctx.zipkin is not None:
             ctx.zipkin.add_headers(headers, out)
+        if self.client_cert_mode:
+            arrived = bool(service_url) and outbound is None   # back from its route service, validated
+            self._client_cert(client, xfcc or [], rs_values, arrived, out)
         if outbound is not None:
             _address_route_service(out, outbound)
             ex.route_service = outbound.endpoint
@@ -253,6 +265,21 @@ class RequestRouter:
             return None
         return verdict
 
+    def _client_cert(self, client, values: list, rs_values: dict | None, arrived: bool, out: list) -> None:
+        """X-Forwarded-Client-Cert under `forward` or `sanitize_set`, as gorouter's clientcert handler."""
+        der = client.peer_certificate()
+        tls = der is not None
+        if tls and rs_values and self.ctx.route_services.is_route_service_traffic(rs_values):
+            kept = values                                   # a route service's request over TLS: untouched
+        elif self.client_cert_mode == "forward":
+            kept = values if der else []                    # trusted only from a client with a certificate
+        else:
+            kept = [base64.b64encode(der)] if der else []   # sanitize_set: the client's own certificate
+        if arrived and self.client_cert_mode == "forward":
+            kept = []
+        for value in kept:
+            out += (b"X-Forwarded-Client-Cert: ", value, b"\r\n")
+
     def _app_instance(self, ex: Exchange, pool, value: bytes):
         """X-CF-APP-INSTANCE: `<app guid>:<index>` names one instance; a bad or unknown one is a 400.
 
@@ -294,7 +321,7 @@ def _address_route_service(out: list, outbound: Outbound) -> None:
 
 # Request header names the router reads or replaces, by kind; every other header is copied unchanged.
 _HOST, _DROP, _UA, _XFF, _XFP, _HOP, _REFERER, _REQUEST_START, _APP_INSTANCE, _COOKIE, _EXPECT, \
-    _CONTENT_LENGTH, _ROUTE_SERVICE = (object() for _ in range(13))
+    _CONTENT_LENGTH, _ROUTE_SERVICE, _XFCC = (object() for _ in range(14))
 _SPECIAL = {
     b"host": _HOST, b"user-agent": _UA, b"referer": _REFERER, b"x-forwarded-for": _XFF,
     b"x-forwarded-proto": _XFP, b"x-request-start": _REQUEST_START, b"x-cf-app-instance": _APP_INSTANCE,

@@ -225,10 +225,12 @@ class Connector:
     """Dials backends and keeps idle keep-alive connections, at most `max_idle` per connection identity."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, metrics, *, dial_timeout: float, max_idle: int,
-                 keep_alive: bool = True, tls_context_for: Callable[[Endpoint], ssl.SSLContext] | None = None
-                 ) -> None:
+                 keep_alive: bool = True, tls_context_for: Callable[[Endpoint], ssl.SSLContext] | None = None,
+                 tls_handshake_timeout: float | None = None) -> None:
         self.loop = loop
         self.dial_timeout = dial_timeout
+        # As Go's transport: the TCP connect gets dial_timeout, a TLS handshake after it tls_handshake_timeout.
+        self.tls_handshake_timeout = dial_timeout if tls_handshake_timeout is None else tls_handshake_timeout
         self.max_idle = max_idle if keep_alive else 0
         self.idle: dict[Hashable, list[UpstreamConnection]] = {}
         self.tls_context_for = tls_context_for
@@ -298,9 +300,10 @@ class Connector:
         factory = lambda: UpstreamConnection(self, address, tls=endpoint.tls, pool_key=key)  # noqa: E731
         coro = self.loop.create_connection(factory, endpoint.host, endpoint.port, ssl=tls_context,
                                            server_hostname=server_hostname,
-                                           ssl_handshake_timeout=self.dial_timeout if tls_context else None)
+                                           ssl_handshake_timeout=self.tls_handshake_timeout if tls_context else None)
         task = self.loop.create_task(coro)
-        timer = self.loop.call_later(self.dial_timeout, task.cancel)
+        limit = self.dial_timeout + (self.tls_handshake_timeout if tls_context else 0.0)
+        timer = self.loop.call_later(limit, task.cancel)
 
         def finished(t: asyncio.Task) -> None:
             timer.cancel()

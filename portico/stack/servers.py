@@ -40,11 +40,14 @@ def start_nats(port: int | None = None, workdir: Path | None = None, timeout: fl
 
 
 def start_etcd(port: int | None = None, peer_port: int | None = None, workdir: Path | None = None,
-               timeout: float = 20.0, name: str = "portico") -> RunningServer:
+               timeout: float = 20.0, name: str = "portico", tls: tuple[str, str, str] | None = None
+               ) -> RunningServer:
+    """etcd on 127.0.0.1. `tls=(cert file, key file, client CA file)`: clients speak TLS (https) and must
+    present a certificate signed by the CA (an empty CA file name: no client certificates)."""
     port = port or free_port()
     peer_port = peer_port or free_port()
     workdir = workdir or Path(tempfile.mkdtemp(prefix="portico-etcd-"))
-    client_url = f"http://127.0.0.1:{port}"
+    client_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     peer_url = f"http://127.0.0.1:{peer_port}"
     argv = [
         etcd_binary(),
@@ -57,6 +60,11 @@ def start_etcd(port: int | None = None, peer_port: int | None = None, workdir: P
         "--initial-cluster", f"{name}={peer_url}",
         "--log-level", "warn",
     ]
+    if tls:
+        cert, key, client_ca = tls
+        argv += ["--cert-file", cert, "--key-file", key]
+        if client_ca:
+            argv += ["--client-cert-auth", "--trusted-ca-file", client_ca]
     proc = ManagedProcess("etcd", argv, workdir / "etcd.log").start()
     try:
         wait_for_port(port, timeout=timeout, process=proc.popen)

@@ -40,6 +40,7 @@ def run(quick: bool) -> Result:
         etcd = stack.etcd()
         up = Entrance(stack, routers=routers, etcd_url=etcd.url).start()
         wait_for(lambda: _announced(etcd.port) == routers, timeout=30, message="every router announced")
+        up.settle()
         reloads_before, watches_before, digest_before = up.reloads(), up.watch_starts(), up.haproxy_cfg_digest()
         load = up.load(150.0, 6)
         time.sleep(2.0)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 
+from confsync_helpers import run_confsync, write_confdir
+
 from portico.confsync.backends import EnvBackend, FileBackend
 from portico.confsync.functions import Store, template_functions
 from portico.confsync.render import Renderer, RenderError
 from portico.confsync.resources import ConfsyncConfig, load_resources
-from confsync_helpers import run_confsync, write_confdir
 
 # Verbatim from confd's docs: template-resources.md, quick-start-guide.md and configuration-guide.md.
 DOC_NGINX = """\

@@ -25,7 +25,7 @@ def _closed_by_router(s: socket.socket, timeout: float) -> bool:
     s.settimeout(timeout)
     try:
         data = s.recv(65536)
-    except socket.timeout:
+    except TimeoutError:
         return False
     except OSError:
         return True

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from support import Client, get, unique_host
 
 BAD_BODIES = {

@@ -7,13 +7,12 @@ from __future__ import annotations
 import sys
 
 import pytest
-
 from support import REPO
 
 sys.path.insert(0, str(REPO))
 
-from reliability.corpus import CASES, HOST, RecordingBackend, run_corpus  # noqa: E402
-from reliability.fuzz import fuzz_request_parser  # noqa: E402
+from reliability.corpus import CASES, HOST, RecordingBackend, run_corpus
+from reliability.fuzz import fuzz_request_parser
 
 
 @pytest.fixture(scope="module")

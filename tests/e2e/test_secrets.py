@@ -13,9 +13,10 @@ import subprocess
 import urllib.error
 import urllib.request
 
+from support import PASS, PYTHON, REPO, Client, Router, unique_host
+
 from portico.stack.processes import free_port
 from portico.stack.servers import start_nats
-from support import PASS, PYTHON, REPO, Client, Router, unique_host
 
 NATS_PASSWORD = "nats-Pw-7f3a91"
 RS_SECRET = "route-svc-Secret-55e1"

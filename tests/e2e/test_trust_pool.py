@@ -10,7 +10,6 @@ import ssl
 
 import pytest
 import trustme
-
 from support import Backend, get, unique_host
 
 
@@ -22,7 +21,7 @@ def ca():
 @pytest.fixture(scope="module")
 def trust_router(router_factory, ca):
     return router_factory(backends={"ca_certs": ca.cert_pem.bytes().decode(), "max_attempts": 1},
-                          endpoint_dial_timeout="1s")
+                          endpoint_dial_timeout="1s", tls_handshake_timeout="1s")
 
 
 def _tls_backend(ca, name: str, *sans: str) -> Backend:

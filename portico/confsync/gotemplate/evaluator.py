@@ -20,7 +20,6 @@ from portico.confsync.gotemplate.values import (
     GoStruct,
     KVSlice,
     StrSlice,
-    kind,
     truth,
     type_name,
 )
@@ -432,5 +431,3 @@ def execute(trees: dict[str, n.Tree], funcs: dict[str, GoFunc], name: str, data:
         raise state.errorf(f"exceeded maximum template depth ({MAX_DEPTH})") from None
     return "".join(state.out)
 
-
-_ = kind
