@@ -14,19 +14,20 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
 import urllib.request
+from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 for _p in (ROOT / "tests", ROOT / "tests" / "e2e"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from polling import wait_for  # noqa: E402
-from support import Backend, Router, get, loop_thread, nats_publish, registration, unique_host  # noqa: E402
+from polling import wait_for  # type: ignore[import-not-found]  # noqa: E402
+from support import Backend, Router, get, loop_thread, nats_publish, registration, unique_host  # type: ignore[import-not-found]  # noqa: E402
 
 from portico.stack.binaries import etcd_binary, nats_server_binary  # noqa: E402
 from portico.stack.processes import ManagedProcess, free_port, wait_for_port  # noqa: E402
@@ -48,7 +49,7 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="heartbeat")
 
-    def start(self) -> "Heartbeat":
+    def start(self) -> Heartbeat:
         self._thread.start()
         return self
 
@@ -162,7 +163,7 @@ class Stack:
         self._exit = ExitStack()
         loop_thread()
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self
 
     def __exit__(self, exc_type: Any, *rest: Any) -> None:

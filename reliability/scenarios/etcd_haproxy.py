@@ -7,7 +7,6 @@ more under another name is written or deleted in etcd, confsync renders haproxy.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import threading
 import time
@@ -23,9 +24,9 @@ class ChurningRegistrar:
         self.nats_url, self.port, self.every, self.heartbeat = nats_url, port, every, heartbeat
         self.hosts: list[tuple[float, str]] = []     # (monotonic time first published, host)
         self._stop = threading.Event()
-        self._future: asyncio.Future | None = None
+        self._future: concurrent.futures.Future[None] | None = None
 
-    def start(self) -> "ChurningRegistrar":
+    def start(self) -> ChurningRegistrar:
         self._future = asyncio.run_coroutine_threadsafe(self._run(), loop_thread().loop)
         return self
 

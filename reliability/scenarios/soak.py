@@ -7,6 +7,7 @@ lasts about 20 s with the suite's own paced client, so that it needs no external
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import re
@@ -37,12 +38,12 @@ class Churn:
         self.unregistered = 0
         self.errors = 0
         self._stop = threading.Event()
-        self._future: asyncio.Future | None = None
+        self._future: concurrent.futures.Future[None] | None = None
 
     def host(self, i: int) -> str:
         return f"churn-{i}.soak.test"
 
-    def start(self) -> "Churn":
+    def start(self) -> Churn:
         self._future = asyncio.run_coroutine_threadsafe(self._run(), loop_thread().loop)
         return self
 
@@ -141,7 +142,7 @@ def run(quick: bool) -> Result:
     bench = str(ROOT / "benchmarks")
     if bench not in sys.path:
         sys.path.insert(0, bench)
-    from harness.targets import start_builtin_backend
+    from harness.targets import start_builtin_backend  # type: ignore[import-not-found]
 
     with Stack("soak") as stack:
         nats = stack.nats()
