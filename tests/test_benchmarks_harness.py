@@ -263,10 +263,10 @@ def test_whole_stack_direct_haproxy_is_portico_ups_config_in_front_of_the_app():
 
 def test_whole_stack_rows_are_rendered_in_their_own_section():
     rows = [{"target": "HAProxy -> app", "connections": 50, "rps": 20000.0, "p50_ms": 2.0, "p99_ms": 4.0,
-             "cpu_us_per_req": 40.0, "proxy_cpu_util": 0.8, "errors": 0},
+             "cpu_us_per_req": 40.0, "proxy_cpu_util": 0.8, "foreign_cpu_util": 0.0, "errors": 0},
             {"target": "HAProxy -> 2 routers -> app", "connections": 50, "rps": 9000.0, "p50_ms": 5.0,
-             "p99_ms": 9.0, "cpu_us_per_req": 180.0, "proxy_cpu_util": 1.6, "errors": 0}]
+             "p99_ms": 9.0, "cpu_us_per_req": 180.0, "proxy_cpu_util": 1.6, "foreign_cpu_util": 0.12, "errors": 0}]
     text = "\n".join(report.whole_stack_section(rows))
     assert "## Whole stack" in text
-    assert "| HAProxy -> 2 routers -> app | 50 | 9,000 | 5.00 | 9.00 | 180.0 | 1.60 | 0 |" in text
+    assert "| HAProxy -> 2 routers -> app | 50 | 9,000 | 5.00 | 9.00 | 180.0 | 1.60 | 0.12 | 0 |" in text
     assert report.whole_stack_section([]) == []

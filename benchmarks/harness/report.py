@@ -244,11 +244,12 @@ def whole_stack_section(rows: list[dict]) -> list[str]:
            "routers, the app and wrk share the cores. 'HAProxy -> app' is the same haproxy.cfg with the routers "
            "replaced by the app. CPU is summed over every process on the request path (HAProxy, routers, and the "
            "demo apps in the last row); the backend's own CPU is not counted.", "",
-           "| path | connections | req/s | p50 ms | p99 ms | CPU us/req (path) | cores busy (path) | errors |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "| path | connections | req/s | p50 ms | p99 ms | CPU us/req (path) | cores busy (path) | foreign cores "
+           "| errors |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         out.append(f"| {r['target']} | {r['connections']} | {_f(r.get('rps'))} | {_f(r.get('p50_ms'))} | "
                    f"{_f(r.get('p99_ms'))} | {_f(r.get('cpu_us_per_req'), 1)} | {_f(r.get('proxy_cpu_util'))} | "
-                   f"{r.get('errors', 0)} |")
+                   f"{_f(r.get('foreign_cpu_util'))} | {r.get('errors', 0)} |")
     out.append("")
     return out

@@ -35,7 +35,7 @@ def _announced(port: int, prefix: str = "/portico/routers/") -> int:
 
 @scenario("etcd_restart", GOAL)
 def run(quick: bool) -> Result:
-    routers, outage, settle = (2, 3.0, 4.0) if quick else (3, 15.0, 12.0)
+    routers, outage, settle = (2, 3.0, 2.0) if quick else (3, 15.0, 12.0)
     with Stack("etcd-restart") as stack:
         etcd = stack.etcd()
         up = Entrance(stack, routers=routers, etcd_url=etcd.url).start()
