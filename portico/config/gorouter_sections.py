@@ -241,7 +241,10 @@ def read_logging(top: Section) -> LoggingSettings:
 
 def read_tracing(top: Section) -> TracingSettings:
     m = top.section("tracing")
-    settings = TracingSettings(enable_zipkin=m.flag("enable_zipkin", TracingSettings().enable_zipkin))
+    d = TracingSettings()
+    settings = TracingSettings(enable_zipkin=m.flag("enable_zipkin", d.enable_zipkin),
+                               enable_w3c=m.flag("enable_w3c", d.enable_w3c),
+                               w3c_tenant_id=m.text("w3c_tenant_id", d.w3c_tenant_id))
     m.finish()
     return settings
 
