@@ -119,3 +119,22 @@ def test_tls_listener_keys(tmp_path):
     assert error(tmp_path, "forwarded_client_cert: always\n").key == "forwarded_client_cert"
     err = error(tmp_path, "only_trust_client_ca_certs: true\nclient_cert_validation: request\n")
     assert err.key == "client_ca_certs"
+
+
+def test_tracing_w3c(tmp_path):
+    cfg = load(tmp_path, "tracing:\n  enable_w3c: true\n  w3c_tenant_id: t1\n")
+    assert cfg.tracing.enable_w3c and cfg.tracing.w3c_tenant_id == "t1"
+
+
+def test_balancing_sticky_pool_and_pid_keys(tmp_path):
+    cfg = load(tmp_path, """\
+        balancing_algorithm_az_preference: locally-optimistic
+        sticky_sessions_for_auth_negotiate: true
+        empty_pool_timeout: 30s
+        websocket_dial_timeout: 2s
+        pid_file: /var/vcap/sys/run/gorouter/gorouter.pid
+        """)
+    assert cfg.balancing_algorithm_az_preference == "locally-optimistic"
+    assert cfg.sticky_sessions_for_auth_negotiate and cfg.empty_pool_timeout == 30.0
+    assert cfg.websocket_dial_timeout == 2.0 and cfg.pid_file.endswith("gorouter.pid")
+    assert error(tmp_path, "balancing_algorithm_az_preference: nearest\n").key == "balancing_algorithm_az_preference"

@@ -531,12 +531,12 @@ def test_unknown_keys_ignored_recorded_and_logged(tmp_path, caplog):
             timestamp: rfc3339
             colour: none
         tracing:
-          enable_w3c: true
+          enable_opentelemetry: true
     """))
     assert cfg.port == 8081 and cfg.backends.max_attempts == 2
     assert set(cfg.ignored_keys) == {
         "oauth", "status.tls", "status.routes.extra", "nats.hosts[0].weight", "nats.pool_size",
-        "backends.enable_tls", "logging.format.colour", "tracing.enable_w3c",
+        "backends.enable_tls", "logging.format.colour", "tracing.enable_opentelemetry",
     }
     logged = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
     assert "ignoring unknown key oauth" in logged and "ignoring unknown key nats.pool_size" in logged
@@ -571,3 +571,10 @@ def test_one_nats_address_type_for_urls_and_config():
         with pytest.raises(ConfigError) as info:
             parse_nats_url(bad, "nats[0]")
         assert info.value.key == "nats[0]"
+
+
+def test_metrics_per_route_top(tmp_path):
+    assert load_config(write(tmp_path, "port: 8081\n")).metrics.per_route_top == 20
+    assert load_config(write(tmp_path, "metrics:\n  per_route_top: 0\n")).metrics.per_route_top == 0
+    err = error_for(tmp_path, "metrics:\n  per_route_top: 5000\n")
+    assert "metrics.per_route_top" in str(err)

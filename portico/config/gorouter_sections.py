@@ -17,6 +17,7 @@ from portico.config.settings import (
     EtcdAnnounceSettings,
     HttpRewriteSettings,
     LoggingSettings,
+    MetricsSettings,
     NatsServer,
     NatsSettings,
     RouteServiceSettings,
@@ -241,7 +242,10 @@ def read_logging(top: Section) -> LoggingSettings:
 
 def read_tracing(top: Section) -> TracingSettings:
     m = top.section("tracing")
-    settings = TracingSettings(enable_zipkin=m.flag("enable_zipkin", TracingSettings().enable_zipkin))
+    d = TracingSettings()
+    settings = TracingSettings(enable_zipkin=m.flag("enable_zipkin", d.enable_zipkin),
+                               enable_w3c=m.flag("enable_w3c", d.enable_w3c),
+                               w3c_tenant_id=m.text("w3c_tenant_id", d.w3c_tenant_id))
     m.finish()
     return settings
 
@@ -264,6 +268,14 @@ def read_etcd(top: Section) -> EtcdAnnounceSettings:
     if bool(settings.username) != bool(settings.password):
         missing = "password" if settings.username else "username"
         raise m.doc.error("etcd authentication needs both username and password", m.dotted(missing), m.node)
+    m.finish()
+    return settings
+
+
+def read_metrics(top: Section) -> MetricsSettings:
+    d = MetricsSettings()
+    m = top.section("metrics")
+    settings = MetricsSettings(per_route_top=m.integer("per_route_top", d.per_route_top, lo=0, hi=200))
     m.finish()
     return settings
 

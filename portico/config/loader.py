@@ -21,6 +21,7 @@ from portico.config.gorouter_sections import (
     read_hairpinning_allowlist,
     read_http_rewrite,
     read_logging,
+    read_metrics,
     read_nats,
     read_pem,
     read_route_services,
@@ -83,6 +84,14 @@ def _build(top: Section) -> dict[str, Any]:
         "drain_wait": top.duration("drain_wait", d.drain_wait),
         "drain_timeout": top.duration("drain_timeout", d.drain_timeout),
         "balancing_algorithm": top.choice("balancing_algorithm", d.balancing_algorithm, BALANCING_ALGORITHMS),
+        "balancing_algorithm_az_preference": top.choice("balancing_algorithm_az_preference",
+                                                        d.balancing_algorithm_az_preference,
+                                                        ("none", "locally-optimistic")),
+        "sticky_sessions_for_auth_negotiate": top.flag("sticky_sessions_for_auth_negotiate",
+                                                       d.sticky_sessions_for_auth_negotiate),
+        "empty_pool_timeout": top.duration("empty_pool_timeout", d.empty_pool_timeout),
+        "websocket_dial_timeout": top.duration("websocket_dial_timeout", d.websocket_dial_timeout),
+        "pid_file": top.text("pid_file", d.pid_file),
         "backends": read_backends(top),
         "disable_keep_alives": top.flag("disable_keep_alives", d.disable_keep_alives),
         "max_idle_conns_per_host": top.integer(("max_idle_conns_per_host", "max_idle_connections_per_host"),
@@ -138,6 +147,7 @@ def _build(top: Section) -> dict[str, Any]:
         "tracing": read_tracing(top),
         "etcd": read_etcd(top),
         "route_snapshot": read_route_snapshot(top),
+        "metrics": read_metrics(top),
     }
     if c["enable_ssl"] and not c["tls_pem"] and not c["tls_cert_dir"]:
         _, key_node, _ = top.present("enable_ssl")

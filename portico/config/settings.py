@@ -58,7 +58,7 @@ class RouteServiceSettings:
     max_attempts: int = 3
     strict_signature_validation: bool = False
     cert_chain: str = ""          # client certificate presented to TLS route services (PEM text)
-    private_key: str = ""
+    private_key: str = secret()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,8 @@ class LoggingSettings:
 @dataclass(frozen=True, slots=True)
 class TracingSettings:
     enable_zipkin: bool = False
+    enable_w3c: bool = False
+    w3c_tenant_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,13 @@ class RouteSnapshotSettings:
     enabled: bool = True
     file: str = ""                # empty: routes-<port>.json in the user's state directory
     interval: float = 30.0        # also written on drain and on stop
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Portico's own: how many of the busiest routes get per-route series in /metrics (0: none)."""
+
+    per_route_top: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +155,11 @@ class RouterConfig:
     drain_timeout: float = 0.0                    # 0: wait as long as endpoint_timeout
 
     balancing_algorithm: str = "round-robin"      # or "least-connection"
+    balancing_algorithm_az_preference: str = "none"  # or "locally-optimistic": first try this zone's instances
+    sticky_sessions_for_auth_negotiate: bool = False  # `Authorization: Negotiate` requests stick to __VCAP_ID__
+    empty_pool_timeout: float = 0.0               # with the 503 on: how long a route outlives its last endpoint
+    websocket_dial_timeout: float = 0.0           # read for compatibility; gorouter does not use it either
+    pid_file: str = ""                            # the router's process id is written here while it runs
     backends: BackendSettings = BackendSettings()
     # gorouter's binary defaults to no backend keep-alive; BOSH deployments enable it. Portico keeps
     # connections to backends alive unless the file says disable_keep_alives: true.
@@ -164,7 +178,7 @@ class RouterConfig:
     sticky_session_cookie_names: tuple[str, ...] = ("JSESSIONID",)
     route_services_secret: str = secret()
     route_services_timeout: float = 60.0
-    route_services_secret_decrypt_only: str = ""  # the previous secret, still accepted (key rotation)
+    route_services_secret_decrypt_only: str = secret()  # the previous secret, still accepted (rotation)
     route_services_recommend_https: bool = False  # X-CF-Forwarded-Url says https (BOSH default: true)
     route_services_hairpinning: bool = False      # services that are routes of this router go through it
     route_services_hairpinning_allowlist: tuple[str, ...] = ()
@@ -195,6 +209,7 @@ class RouterConfig:
     tracing: TracingSettings = TracingSettings()
     etcd: EtcdAnnounceSettings = EtcdAnnounceSettings()
     route_snapshot: RouteSnapshotSettings = RouteSnapshotSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     workers: int = 1                              # Portico: processes sharing the proxy port
     source_path: str = ""                         # the file this came from, for messages

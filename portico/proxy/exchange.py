@@ -74,6 +74,8 @@ class Exchange:
     sticky_id = ""
     session_cookie = b""        # the app's session Set-Cookie value, for __VCAP_ID__
     app_sets_vcap_id = False
+    negotiate_response = False  # the backend answered WWW-Authenticate: Negotiate (auth negotiate stickiness)
+    must_be_sticky = False      # Authorization: Negotiate with __VCAP_ID__: that instance or none
     app_instance: Endpoint | None = None
     route_service: Endpoint | None = None     # set while the request goes to its route service
     log_values: tuple = ()
@@ -106,8 +108,13 @@ class Exchange:
         ctx = self.ctx
         now = ctx.loop.time()
         ep = self.route_service or self.app_instance
-        if ep is None:
-            ep = self._sticky_endpoint(now) if self.sticky_id else None
+        if ep is None and self.sticky_id:
+            ep = self._sticky_endpoint(now)
+            if ep is None and self.must_be_sticky:
+                self._fail(DialError("No endpoints available"))   # gorouter: that instance or none
+                return
+        if ep is None and ctx.local_zone and not self.attempts:
+            ep = self.pool.pick_local(now, ctx.local_zone, ctx.max_conns)
         if ep is None:
             ep = self.pool.pick(now, ctx.max_conns, self.tried)
         if ep is None:
@@ -127,9 +134,9 @@ class Exchange:
 
     def _sticky_endpoint(self, now: float) -> Endpoint | None:
         ep = self.pool.by_instance_id(self.sticky_id)
-        if ep is None or ep in self.tried or ep.benched_until > now:
+        if ep is None or (self.ctx.max_conns and ep.active >= self.ctx.max_conns):
             return None
-        if self.ctx.max_conns and ep.active >= self.ctx.max_conns:
+        if not self.must_be_sticky and (ep in self.tried or ep.benched_until > now):
             return None
         return ep
 
