@@ -415,10 +415,15 @@ class Exchange:
     def _fail(self, err: DialError) -> None:
         close = not self.keep_alive
         if err.tls_handshake:
+            # gorouter answers these with http.Error: the status text alone as the body
             self.router_error = f"endpoint_failure ({err.detail})"
-            body = errors.error_response(525, self.router_error,
-                                         "Registered endpoint failed to handle the request.", close=close)
-            self._reply_local(body, 525)
+            status = err.status
+            if status == 502:
+                self.ctx.metrics.bad_gateways += 1
+                self._reply_local(errors.endpoint_failure(err.detail, close), 502)
+                return
+            text = f"{status} {errors.reason(status).decode()}"
+            self._reply_local(errors.error_response(status, self.router_error, "", close=close, body=text), status)
             return
         self.router_error = f"endpoint_failure ({err.detail})"
         self.ctx.metrics.bad_gateways += 1
