@@ -21,6 +21,7 @@ from portico.config.gorouter_sections import (
     read_hairpinning_allowlist,
     read_http_rewrite,
     read_logging,
+    read_metrics,
     read_nats,
     read_pem,
     read_route_services,
@@ -152,6 +153,7 @@ def _build(top: Section) -> dict[str, Any]:
         "tracing": read_tracing(top),
         "etcd": read_etcd(top),
         "route_snapshot": read_route_snapshot(top),
+        "metrics": read_metrics(top),
     }
     if c["enable_ssl"] and not c["tls_pem"] and not c["tls_cert_dir"]:
         _, key_node, _ = top.present("enable_ssl")

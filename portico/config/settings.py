@@ -120,6 +120,13 @@ class RouteSnapshotSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Portico's own: how many of the busiest routes get per-route series in /metrics (0: none)."""
+
+    per_route_top: int = 20
+
+
+@dataclass(frozen=True, slots=True)
 class RouterConfig:
     status: StatusSettings = StatusSettings()
     nats: NatsSettings = NatsSettings()
@@ -204,6 +211,7 @@ class RouterConfig:
     tracing: TracingSettings = TracingSettings()
     etcd: EtcdAnnounceSettings = EtcdAnnounceSettings()
     route_snapshot: RouteSnapshotSettings = RouteSnapshotSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     workers: int = 1                              # Portico: processes sharing the proxy port
     source_path: str = ""                         # the file this came from, for messages

@@ -46,6 +46,15 @@ class StackDashboard:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
+    def start_or_report(self, say: Callable[[str, str], None]) -> StackDashboard | None:
+        """Start serving; a failure to listen is reported and the stack runs on without its page (None)."""
+        try:
+            self.start()
+        except OSError as exc:
+            say(f"the stack dashboard could not listen on :{self.port}: {exc}", "yellow")
+            return None
+        return self
+
     def start(self) -> None:
         dashboard = self
 

@@ -19,7 +19,6 @@ HAProxy. `state.json` in the work directory lists every part's pid, ports and lo
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -34,17 +33,8 @@ from pathlib import Path
 from rich.console import Console
 
 from portico.confsync.shipped.haproxy_view import ServerState, changes, servers_state
-from portico.stack.binaries import BinaryNotFound, haproxy_binary
-from portico.stack.configs import (
-    ADMIN_PASS,
-    ADMIN_USER,
-    DEMO_HOST,
-    RouterSetup,
-    demo_route,
-    write_registrar_config,
-    write_router_config,
-    write_state_file,
-)
+from portico.stack import configs
+from portico.stack.binaries import BinaryNotFound, stack_binaries
 from portico.stack.console import ConfsyncLogTail, StackConsole, exit_line, haproxy_change_line, part_rows, try_it_lines
 from portico.stack.dashboard import RouterLink, StackDashboard
 from portico.stack.leftovers import stop_leftovers
@@ -150,7 +140,10 @@ class Stack:
         if opts.routers < 1:
             raise UpError("--routers must be at least 1")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        hb = self._check_binaries()
+        try:
+            hb = stack_binaries(nats=not opts.nats_url, etcd=not opts.etcd_url)
+        except BinaryNotFound as exc:
+            raise UpError(str(exc)) from None
         for line in stop_leftovers(self.workdir / "state.json"):
             self.say(f"stopped a leftover of an earlier portico up: {line}", "yellow")
         self.plan = plan = plan_ports(opts)
@@ -184,22 +177,6 @@ class Stack:
         self.write_state()
         self._wait_ready()
         self.write_state()
-
-    def _check_binaries(self) -> str:
-        """HAProxy's path; every binary the stack will run is found before anything starts."""
-        try:
-            hb = haproxy_binary()
-            if not (os.path.isfile(hb) and os.access(hb, os.X_OK)):
-                raise BinaryNotFound(f"haproxy binary {hb} is missing or not executable")
-            if not self.opts.nats_url:
-                from portico.stack.binaries import nats_server_binary
-                nats_server_binary()
-            if not self.opts.etcd_url:
-                from portico.stack.binaries import etcd_binary
-                etcd_binary()
-        except BinaryNotFound as exc:
-            raise UpError(str(exc)) from None
-        return hb
 
     def _start_server(self, kind: PartKind, port: int) -> None:
         from portico.stack.servers import start_etcd, start_nats
@@ -273,8 +250,8 @@ class Stack:
         return self.workdir / f"router-{i}" / "gorouter.yml"
 
     def _write_router_config(self, i: int) -> Path:
-        setup = RouterSetup(self.nats_url, self.etcd_urls, self.opts.prefix, self.opts.lease_ttl)
-        return write_router_config(self.router_config_path(i), i, self.ports.routers[i - 1], setup)
+        setup = configs.RouterSetup(self.nats_url, self.etcd_urls, self.opts.prefix, self.opts.lease_ttl)
+        return configs.write_router_config(self.router_config_path(i), i, self.ports.routers[i - 1], setup)
 
     def _start_router(self, i: int) -> None:
         ports = self.ports.routers[i - 1]
@@ -296,11 +273,11 @@ class Stack:
             proc = ManagedProcess(name, [sys.executable, "-m", "portico.stack.demo_app", "--port", str(port),
                                          "--name", name], demo_dir / f"{name}.log").start()
             self.supervisor.add(Part(name, PartKind.DEMO, proc, {"http": port}, index=i))
-            routes.append(demo_route(i, port))
+            routes.append(configs.demo_route(i, port))
         for part in self.supervisor.of_kind(PartKind.DEMO):
             part.wait_for_port("http", timeout=10)
-        cfg_path = write_registrar_config(demo_dir / "registrar.yml", self.nats_url, routes)
-        self.say(f"starting registrar: {DEMO_HOST} -> demo-1, demo-2")
+        cfg_path = configs.write_registrar_config(demo_dir / "registrar.yml", self.nats_url, routes)
+        self.say(f"starting registrar: {configs.DEMO_HOST} -> demo-1, demo-2")
         proc = ManagedProcess("registrar", [sys.executable, "-m", "portico", "registrar", "-c", str(cfg_path)],
                               demo_dir / "registrar.log").start()
         self.supervisor.add(Part("registrar", PartKind.REGISTRAR, proc))
@@ -329,12 +306,12 @@ class Stack:
         self.confsync_log.skip_to_end()
         if self.opts.demo:
             while True:
-                status, _ = self.front_get("/", DEMO_HOST)
+                status, _ = self.front_get("/", configs.DEMO_HOST)
                 if status == 200:
                     break
                 self._check_exits_while_starting()
                 if time.monotonic() > deadline:
-                    raise UpError(f"{DEMO_HOST} does not answer through the front after "
+                    raise UpError(f"{configs.DEMO_HOST} does not answer through the front after "
                                   f"{self.opts.ready_timeout:g}s (last status {status}); see "
                                   f"{self.workdir / 'demo' / 'registrar.log'}")
                 time.sleep(0.2)
@@ -375,18 +352,13 @@ class Stack:
         def haproxy() -> dict[str, tuple[str, str]]:
             return {sv: (s.address, s.status) for sv, s in (self._haproxy_servers or {}).items()}
 
-        dashboard = StackDashboard(plan.dashboard, routers, haproxy, plan.confsync_status, ADMIN_USER, ADMIN_PASS)
-        try:
-            dashboard.start()
-        except OSError as exc:
-            self.say(f"the stack dashboard could not listen on :{plan.dashboard}: {exc}", "yellow")
-            return
-        self.dashboard = dashboard
+        self.dashboard = StackDashboard(plan.dashboard, routers, haproxy, plan.confsync_status, configs.ADMIN_USER,
+                                        configs.ADMIN_PASS).start_or_report(self.say)
 
     # ---------------------------------------------------------------- summary and state
     def write_state(self) -> None:
         """state.json: every part's pid, ports and log, for people and for tests."""
-        write_state_file(self.workdir, self.ports, self.nats_url, self.etcd_urls, self.opts.prefix, self.parts,
+        configs.write_state_file(self.workdir, self.ports, self.nats_url, self.etcd_urls, self.opts.prefix, self.parts,
                          [self.router_config_path(i) for i in range(1, len(self.ports.routers) + 1)])
 
     def print_summary(self) -> None:

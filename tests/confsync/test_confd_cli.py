@@ -19,6 +19,7 @@ from portico.cli.confsync_cmd import confd_argv
      ["--backend=redis", "--no-watch", "--onetime", "--node", "a:1"]),
     (["-prefix", "-odd-but-a-value", "-file", "x.yaml", "-filter", "*.yaml"],
      ["--prefix", "-odd-but-a-value", "--file", "x.yaml", "--filter", "*.yaml"]),
+    (["-help"], ["--help"]),
 ])
 def test_go_flags_become_click_options(argv, expected):
     assert confd_argv(argv) == expected
