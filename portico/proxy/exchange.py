@@ -9,7 +9,6 @@ backend paused while the client's write buffer is full.
 
 from __future__ import annotations
 
-import time
 from time import monotonic
 from typing import TYPE_CHECKING
 
@@ -449,7 +448,3 @@ class Exchange:
 def _describe_io_error(exc: BaseException) -> str:
     text = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
     return f"read: {text.lower()}"
-
-
-def wall_clock() -> float:
-    return time.time()

@@ -225,9 +225,6 @@ class UpstreamConnection(asyncio.Protocol):
 
     # ---- pool use --------------------------------------------------------------------------------------------
 
-    def send(self, data: bytes) -> None:
-        self.transport.write(data)
-
     def close(self) -> None:
         if not self.closed:
             self.closed = True
