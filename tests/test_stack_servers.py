@@ -2,7 +2,7 @@
 
 import socket
 
-from portico.stack.processes import port_is_free
+from portico.stack.plan import port_problem
 
 
 def test_nats_server_accepts_and_stops(nats_server):
@@ -10,7 +10,7 @@ def test_nats_server_accepts_and_stops(nats_server):
         assert sock.recv(4).startswith(b"INFO")
     nats_server.stop()
     assert not nats_server.process.running()
-    assert port_is_free(nats_server.port)
+    assert port_problem(nats_server.port) is None
 
 
 def test_etcd_accepts_and_stops(etcd_server):
@@ -18,4 +18,4 @@ def test_etcd_accepts_and_stops(etcd_server):
         pass
     etcd_server.stop()
     assert not etcd_server.process.running()
-    assert port_is_free(etcd_server.port)
+    assert port_problem(etcd_server.port) is None
