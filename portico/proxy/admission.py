@@ -78,24 +78,37 @@ class Listener:
 
 async def listen(loop: asyncio.AbstractEventLoop, factory: Callable[[], asyncio.Protocol], host: str, port: int,
                  *, ssl: ssl_module.SSLContext | None = None, reuse_port: bool = False,
-                 backlog: int = 4096) -> Listener:
-    """Bind and listen on host:port, and start accepting."""
-    family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                                         flags=socket.AI_PASSIVE)[0]
-    sock = socket.socket(family, kind, proto)
+                 backlog: int = 4096) -> list[Listener]:
+    """Bind and listen on every address `host` resolves to (as asyncio's create_server does), and accept."""
+    listeners: list[Listener] = []
+    seen = set()
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(address)
-        sock.listen(backlog)
-        sock.setblocking(False)
+        for family, kind, proto, _, address in socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                                  flags=socket.AI_PASSIVE):
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if reuse_port:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+                sock.listen(backlog)
+                sock.setblocking(False)
+            except OSError:
+                sock.close()
+                raise
+            listener = Listener(loop, factory, sock, ssl)
+            listeners.append(listener)
+            await listener.serve()
     except OSError:
-        sock.close()
+        for listener in listeners:
+            listener.close()
         raise
-    listener = Listener(loop, factory, sock, ssl)
-    await listener.serve()
-    return listener
+    return listeners
 
 
 class Admission:
