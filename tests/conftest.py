@@ -11,6 +11,11 @@ import pytest
 
 from portico.stack.servers import RunningServer, start_etcd, start_nats
 
+# Tests talk to etcd through gRPC (aetcd) in this process and also start child processes. gRPC's fork handlers
+# are for children that keep using gRPC; ours exec at once, and while gRPC threads are busy those handlers
+# were seen to leave a just-forked etcd or redis-server aborting (exit -6). Children here need none of it.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+
 # Routers keep a route snapshot in the user's state directory by default (route_snapshot). Tests must neither
 # write there nor load another test's snapshot from a reused port: the session gets its own state directory,
 # and each test its own below.

@@ -42,5 +42,5 @@ def test_confd_command_line_and_config_file_run_unchanged(tmp_path, etcd, etcd_s
     assert run_confsync("-config-file", str(config_file), "-onetime", "-keep-stage-file").returncode == 0
     assert [p for p in dest.parent.iterdir() if p.name.startswith(".app.conf.")], "-keep-stage-file kept it"
     bad = run_confsync("-confdir", str(confdir), "-onetime", "-backend", "etcdv3", "-node", etcd_server.url,
-                       "-client-cert", "/x.pem")
-    assert bad.returncode == 2 and "--client-cert is not supported" in bad.stderr
+                       "-client-cert", "/x.pem")   # etcd TLS client auth needs the key too
+    assert bad.returncode == 2 and "needs both --client-cert and --client-key" in bad.stderr
