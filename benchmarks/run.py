@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Portico benchmarks: `python benchmarks/run.py [--quick] [--duration S] [--connections 50,200]
-[--only portico,nginx,haproxy] [--skip-scale]`. See harness/main.py and BENCHMARKS.md."""
+[--only portico,nginx,haproxy,stack] [--skip-scale]`. See harness/main.py and BENCHMARKS.md."""
 
 import sys
 from pathlib import Path

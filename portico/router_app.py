@@ -20,6 +20,7 @@ from portico.bus.pruner import Pruner
 from portico.bus.subscriber import RouteBus
 from portico.config.settings import RouterConfig
 from portico.proxy.server import ProxyServer
+from portico.proxy.tracing import headers_to_log
 from portico.route_snapshot import RouteSnapshotKeeper
 from portico.routes.table import RouteTable
 from portico.state import DRAINING, RouterState
@@ -49,7 +50,8 @@ class RouterApp:
                  worker_index: int = 0, ready_fd: int = -1, stats_dir: Path | None = None) -> None:
         self.config = config
         self.state = RouterState(config.index)
-        self.table = RouteTable(config.droplet_stale_threshold, config.balancing_algorithm)
+        self.table = RouteTable(config.droplet_stale_threshold, config.balancing_algorithm,
+                                config.empty_pool_timeout if config.empty_pool_response_code_503 else 0.0)
         self.serve_status = serve_status
         self.worker_index = worker_index
         self.ready_fd = ready_fd  # a pipe to the --workers supervisor: one byte once this worker can route
@@ -57,7 +59,7 @@ class RouterApp:
         if config.access_log.file:
             from portico.observe.access_log import AccessLog
 
-            self.access_log = AccessLog(config.access_log.file, tuple(config.extra_headers_to_log))
+            self.access_log = AccessLog(config.access_log.file, headers_to_log(config))
         self.snapshot = RouteSnapshotKeeper(config.route_snapshot, config.port, self.table,
                                             writer=worker_index == 0)
         self.pruner = Pruner(config, self.table, self.state)

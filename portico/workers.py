@@ -17,7 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from portico.stack.supervisor import RestartPolicy
+
 log = logging.getLogger("portico.workers")
+
+#: A crashed worker is started again at once; one that dies within a second of a restart cannot run, so all
+#: workers stop (the same RestartPolicy type `portico up` supervises its parts with).
+WORKER_RESTARTS = RestartPolicy(first_delay=0.0, max_delay=0.0, quick=1.0, give_up_when_quick=True)
 
 
 def _spawn(config_path: Path, index: int, count: int, log_args: list[str], ready_fd: int | None = None,
@@ -78,7 +84,8 @@ def _supervise(config_path: Path, settings, log_args: list[str], count: int, sta
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
         signal.signal(signum, forward)
     log.info("started %d workers sharing port %d", count, settings.port)
-    restarts: dict[int, float] = {}
+    started = dict.fromkeys(procs, time.monotonic())
+    restarts = dict.fromkeys(procs, 0)
     while True:
         alive = False
         for index, proc in list(procs.items()):
@@ -87,12 +94,13 @@ def _supervise(config_path: Path, settings, log_args: list[str], count: int, sta
                 alive = True
                 continue
             if stopping["signal"] is None and code != 0:
-                if time.monotonic() - restarts.get(index, 0.0) < 1.0:
+                now = time.monotonic()
+                if WORKER_RESTARTS.next_delay(now - started[index], restarts[index], 0.0) is None:
                     log.error("worker %d keeps failing (exit %d); stopping all", index, code)
                     forward(signal.SIGTERM, None)
                     continue
                 log.warning("worker %d exited with %d; restarting it", index, code)
-                restarts[index] = time.monotonic()
+                started[index], restarts[index] = now, restarts[index] + 1
                 procs[index] = _spawn(config_path, index, count, log_args, stats_dir=stats_dir)
                 alive = True
         if not alive:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 Figures = dict[str, Any]
 
@@ -29,18 +30,21 @@ class Scenario:
     goal: str
     run: Callable[[bool], Result]
     module: str = ""
+    in_default_suite: bool = True   # False: the quick version runs under the `slow` marker (its parts are
+                                    # covered by faster tests), keeping the default suite within its budget
 
 
 REGISTRY: dict[str, Scenario] = {}
 
 
-def scenario(name: str, goal: str) -> Callable[[Callable[[bool], Result]], Callable[[bool], Result]]:
+def scenario(name: str, goal: str, *, in_default_suite: bool = True
+             ) -> Callable[[Callable[[bool], Result]], Callable[[bool], Result]]:
     """Register `run(quick) -> Result` under `name`; the goal is the sentence RELIABILITY.md checks it against."""
 
     def register(run: Callable[[bool], Result]) -> Callable[[bool], Result]:
         if name in REGISTRY and REGISTRY[name].run is not run:
             raise ValueError(f"scenario {name!r} registered twice")
-        REGISTRY[name] = Scenario(name, goal, run, run.__module__)
+        REGISTRY[name] = Scenario(name, goal, run, run.__module__, in_default_suite)
         return run
 
     return register

@@ -21,7 +21,7 @@ class CuttingBackend:
         self.server: asyncio.AbstractServer | None = None
         self.cut = 0
 
-    def start(self) -> "CuttingBackend":
+    def start(self) -> CuttingBackend:
         async def _start() -> None:
             self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
             self.port = self.server.sockets[0].getsockname()[1]

@@ -124,6 +124,18 @@ class Entrance:
         """HAProxy reloads confsync has made so far (every run of confsync appends to the same log)."""
         return self.confsync_log().count("reload_cmd ok")
 
+    def settle(self, quiet: float = 3.0, timeout: float = 60.0) -> None:
+        """Wait until confsync has made no reload for `quiet` seconds (the routers joining are behind us)."""
+        deadline = time.monotonic() + timeout
+        count, since = self.reloads(), time.monotonic()
+        while time.monotonic() - since < quiet:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"confsync still reloading HAProxy after {timeout}s")
+            time.sleep(0.1)
+            now = self.reloads()
+            if now != count:
+                count, since = now, time.monotonic()
+
     def watch_starts(self) -> int:
         return len(re.findall(r"etcd watch on \S+ from revision", self.confsync_log()))
 

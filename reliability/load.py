@@ -108,7 +108,7 @@ class SteadyLoad:
         self._t0 = 0.0
         self._request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: portico-reliability\r\n\r\n".encode()
 
-    def start(self) -> "SteadyLoad":
+    def start(self) -> SteadyLoad:
         self._t0 = time.monotonic()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True, name="load")
         self._thread.start()
@@ -121,7 +121,7 @@ class SteadyLoad:
         self.stats.seconds = time.monotonic() - self._t0
         return self.stats
 
-    def __enter__(self) -> "SteadyLoad":
+    def __enter__(self) -> SteadyLoad:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -164,7 +164,7 @@ class SteadyLoad:
                     try:
                         reader, writer = await asyncio.wait_for(
                             asyncio.open_connection("127.0.0.1", self.port), self.timeout)
-                    except (OSError, asyncio.TimeoutError):
+                    except (TimeoutError, OSError):
                         raise ResponseError("connect") from None
                 assert reader is not None and writer is not None
                 writer.write(self._request)
@@ -173,7 +173,7 @@ class SteadyLoad:
                 self._fail(err.kind)
                 writer = self._close(writer)
                 continue
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._fail("timeout")
                 writer = self._close(writer)
                 continue

@@ -8,29 +8,96 @@ owns everything a scenario starts and stops it all on exit, whatever happened.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 for _p in (ROOT / "tests", ROOT / "tests" / "e2e"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from polling import wait_for  # noqa: E402
-from support import Backend, Router, get, loop_thread, nats_publish, registration, unique_host  # noqa: E402
+from polling import wait_for  # type: ignore[import-not-found]  # noqa: E402
+from support import Backend, Router, get, loop_thread, nats_publish, registration, unique_host  # type: ignore[import-not-found]  # noqa: E402
 
 from portico.stack.binaries import etcd_binary, nats_server_binary  # noqa: E402
 from portico.stack.processes import ManagedProcess, free_port, wait_for_port  # noqa: E402
 from portico.stack.servers import RunningServer, start_etcd, start_nats  # noqa: E402
 
-__all__ = ["Stack", "Backend", "Router", "RunningServer", "get", "nats_publish", "registration", "unique_host",
-           "wait_for", "free_port", "NatsNode", "EtcdNode"]
+__all__ = ["Backend", "EtcdNode", "Heartbeat", "NatsNode", "Router", "RunningServer", "Stack", "free_port", "get",
+           "nats_log_times", "nats_publish", "registration", "unique_host", "wait_for"]
+
+
+class Heartbeat:
+    """A registrar: publishes these registrations now and then every `interval` s until stopped. A publish
+    that fails (NATS down) is counted and retried at the next beat, as a real registrar does."""
+
+    def __init__(self, nats_url: str, messages: list[dict[str, Any]], interval: float,
+                 subject: str = "router.register") -> None:
+        self.messages, self.nats_url, self.interval, self.subject = messages, nats_url, interval, subject
+        self.beats = 0
+        self.failed_beats = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="heartbeat")
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(15)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                loop_thread().run(publish_once(self.nats_url, self.subject, self.messages))
+                self.beats += 1
+            except Exception:   # NATS unreachable: a registrar keeps trying
+                self.failed_beats += 1
+            self._stop.wait(self.interval)
+
+
+async def _quiet(_exc: Exception) -> None:
+    return None
+
+
+async def publish_once(nats_url: str, subject: str, messages: list[dict[str, Any]]) -> None:
+    """Publish on one fresh connection; raise at once (no reconnect attempts, no logged traces) when NATS is
+    not there."""
+    import nats
+
+    nc = await nats.connect(nats_url, connect_timeout=2, allow_reconnect=False, max_reconnect_attempts=0,
+                            error_cb=_quiet)
+    try:
+        for msg in messages:
+            await nc.publish(subject, json.dumps(msg).encode())
+        await nc.flush()
+    finally:
+        await nc.close()
+
+
+_NATS_TIME = re.compile(r"(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d+)")
+
+
+def nats_log_times(log: Path, needle: str) -> list[float]:
+    """Times (seconds, the server's own clock) of the nats-server log lines containing `needle`."""
+    times = []
+    for line in log.read_text(errors="replace").splitlines():
+        if needle in line:
+            match = _NATS_TIME.search(line)
+            if match:
+                times.append(datetime.strptime(match.group(1), "%Y/%m/%d %H:%M:%S.%f").timestamp())
+    return times
 
 
 class NatsNode:
@@ -96,7 +163,7 @@ class Stack:
         self._exit = ExitStack()
         loop_thread()
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self
 
     def __exit__(self, exc_type: Any, *rest: Any) -> None:
@@ -114,10 +181,19 @@ class Stack:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def nats(self, port: int | None = None) -> RunningServer:
-        server = start_nats(port=port, workdir=self.folder(f"nats-{time.monotonic_ns()}"))
-        self.on_exit(server.stop)
-        return server
+    def nats(self, port: int | None = None, trace: bool = False) -> RunningServer:
+        """A nats-server; with `trace` it logs every protocol message with microsecond times (to time when
+        a router sent router.start: `nats_log_times(server.process.log_path, "PUB router.start")`)."""
+        if not trace:
+            server = start_nats(port=port, workdir=self.folder(f"nats-{time.monotonic_ns()}"))
+            self.on_exit(server.stop)
+            return server
+        port = port or free_port()
+        argv = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-V", "-D"]
+        proc = ManagedProcess("nats-server", argv, self.folder(f"nats-{time.monotonic_ns()}") / "nats.log").start()
+        self.on_exit(proc.stop)
+        wait_for_port(port, timeout=10, process=proc.popen)
+        return RunningServer(proc, "127.0.0.1", port, f"nats://127.0.0.1:{port}")
 
     def nats_cluster(self, size: int = 3) -> list[NatsNode]:
         cluster_ports = [free_port() for _ in range(size)]

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from reliability.core import Outcome, load_all
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_one(name: str, quick: bool) -> Outcome:
     sc = load_all()[name]
-    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     t0 = time.monotonic()
     try:
         result = sc.run(quick)

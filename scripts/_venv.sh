@@ -8,7 +8,7 @@ fi
 stamp="$VENV/.portico-installed"
 if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e "$ROOT[test,bench,kube]"
+  "$VENV/bin/python" -m pip install -q -e "$ROOT[servers,test,bench,kube]"
   touch "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"

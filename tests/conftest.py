@@ -6,8 +6,41 @@ import atexit
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
+
+# The fast layer (`./scripts/test -m unit`, well under 20 s): tests that start no process and open no socket.
+# A module not listed here can mark itself with `pytestmark = pytest.mark.unit`. tests/e2e is marked `e2e`.
+_UNIT = (
+    "unit/", "confsync/gotemplate/", "kube/test_desired.py", "kube/test_tls_files.py", "test_access_log.py",
+    "test_bus_messages.py", "test_config_gorouter_keys.py", "test_config_loader.py", "test_exchange_flow.py",
+    "test_route_snapshot.py", "test_route_table.py", "test_rs_signature.py",
+)
+_TESTS = Path(__file__).parent
+
+
+def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
+    """With `-m unit`, do not even import the other test modules: collecting them costs more than running."""
+    if config.getoption("markexpr") != "unit" or not collection_path.name.startswith("test_"):
+        return None
+    try:
+        where = collection_path.relative_to(_TESTS).as_posix()
+    except ValueError:
+        return None
+    return None if where.startswith(_UNIT) else True
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        try:
+            where = Path(str(item.fspath)).relative_to(_TESTS).as_posix()
+        except ValueError:
+            continue
+        if where.startswith(_UNIT):
+            item.add_marker(pytest.mark.unit)
+        elif where.startswith("e2e/"):
+            item.add_marker(pytest.mark.e2e)
 
 from portico.stack.servers import RunningServer, start_etcd, start_nats
 

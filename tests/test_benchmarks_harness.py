@@ -217,3 +217,84 @@ def test_markdown_has_tables_ratios_and_missing_tools():
     assert "**ingest rate** | **125,000 msg/s**" in md
     assert "**no**" in md  # the open-loop run that did not hold its rate
     assert "- a note" in md
+
+
+RENDERED_CFG = """global
+    server-state-file /tmp/x/haproxy.cfg.state
+    hard-stop-after 30s
+    nbthread 1
+    log fd@3 format raw local0
+
+defaults
+    mode http
+    log global
+    option httplog
+    load-server-state-from-file global
+    default-server init-addr last,libc,none observe layer4 error-limit 3 on-error mark-down
+
+frontend portico_http
+    bind 127.0.0.1:8080
+    default_backend portico_routers
+
+backend portico_routers
+    balance roundrobin
+    option httpchk GET /health
+    server 1-abc 127.0.0.1:8100 check port 8101 inter 1s fall 2 rise 1
+    server 2-def 127.0.0.1:8110 check port 8111 inter 1s fall 2 rise 1
+
+listen portico_stats
+    bind 127.0.0.1:8098
+    stats enable
+    stats uri /
+"""
+
+
+def test_whole_stack_direct_haproxy_is_portico_ups_config_in_front_of_the_app():
+    from harness.stack import haproxy_in_front_of
+
+    cfg, front = haproxy_in_front_of(RENDERED_CFG, 9999)
+    assert f"    bind 127.0.0.1:{front}\n" in cfg and ":8080" not in cfg
+    assert "    server app 127.0.0.1:9999\n" in cfg
+    assert "8100" not in cfg and "8110" not in cfg and "portico_stats" not in cfg and "server-state" not in cfg
+    for kept in ("    nbthread 1\n", "    log fd@3 format raw local0\n", "    option httplog\n",
+                 "    default-server init-addr last,libc,none observe layer4"):
+        assert kept in cfg
+
+
+def test_whole_stack_rows_are_rendered_in_their_own_section():
+    rows = [{"target": "HAProxy -> app", "connections": 50, "rps": 20000.0, "p50_ms": 2.0, "p99_ms": 4.0,
+             "cpu_us_per_req": 40.0, "proxy_cpu_util": 0.8, "foreign_cpu_util": 0.0, "errors": 0},
+            {"target": "HAProxy -> 2 routers -> app", "connections": 50, "rps": 9000.0, "p50_ms": 5.0,
+             "p99_ms": 9.0, "cpu_us_per_req": 180.0, "proxy_cpu_util": 1.6, "foreign_cpu_util": 0.12, "errors": 0}]
+    text = "\n".join(report.whole_stack_section(rows))
+    assert "## Whole stack" in text
+    assert "| HAProxy -> 2 routers -> app | 50 | 9,000 | 5.00 | 9.00 | 180.0 | 1.60 | 0.12 | 0 |" in text
+    assert report.whole_stack_section([]) == []
+
+
+async def test_dashboard_viewers_hold_real_event_streams():
+    """--dashboard-cost's open dashboards: real SSE streams on a real status server, events counted."""
+    import asyncio
+
+    from harness.dashboard import DashboardViewers
+
+    from portico.config.settings import RouterConfig, StatusSettings
+    from portico.routes import RouteTable
+    from portico.stack.processes import free_port
+    from portico.state import RouterState
+    from portico.status import StatusServer
+
+    routes_port = free_port()
+    config = RouterConfig(status=StatusSettings(host="127.0.0.1", port=free_port(), user="admin", password="admin",
+                                                routes_port=routes_port))
+    server = StatusServer(config, RouteTable(), RouterState())
+    await server.start()
+    try:
+        viewers = DashboardViewers(routes_port, count=2)
+        with viewers:
+            deadline = asyncio.get_running_loop().time() + 15
+            while viewers.events < 4 and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.1)
+        assert viewers.events >= 4  # two streams, the first event at once and one a second after
+    finally:
+        await server.stop()

@@ -105,3 +105,45 @@ def test_forwarded_proto_hop_by_hop_100_continue_and_http_rewrite(tmp_path):
 def test_enable_proxy(tmp_path):
     assert load(tmp_path, "enable_proxy: true\n").enable_proxy is True
     assert load(tmp_path, "port: 1\n").enable_proxy is False
+
+
+def test_tls_listener_keys(tmp_path):
+    cfg = load(tmp_path, yaml.safe_dump({
+        "client_cert_validation": "require", "client_ca_certs": PEM_A, "only_trust_client_ca_certs": True,
+        "forwarded_client_cert": "sanitize_set", "tls_handshake_timeout": "3s",
+        "cipher_suites": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256:ECDHE-RSA-AES256-GCM-SHA384"}))
+    assert (cfg.client_cert_validation, cfg.only_trust_client_ca_certs) == ("require", True)
+    assert cfg.forwarded_client_cert == "sanitize_set" and cfg.tls_handshake_timeout == 3.0
+    assert cfg.cipher_suites == "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384"
+    assert error(tmp_path, "cipher_suites: NOT-A-SUITE\n").key == "cipher_suites"
+    assert error(tmp_path, "forwarded_client_cert: always\n").key == "forwarded_client_cert"
+    err = error(tmp_path, "only_trust_client_ca_certs: true\nclient_cert_validation: request\n")
+    assert err.key == "client_ca_certs"
+
+
+def test_tracing_w3c(tmp_path):
+    cfg = load(tmp_path, "tracing:\n  enable_w3c: true\n  w3c_tenant_id: t1\n")
+    assert cfg.tracing.enable_w3c and cfg.tracing.w3c_tenant_id == "t1"
+
+
+def test_balancing_sticky_pool_and_pid_keys(tmp_path):
+    cfg = load(tmp_path, """\
+        balancing_algorithm_az_preference: locally-optimistic
+        sticky_sessions_for_auth_negotiate: true
+        empty_pool_timeout: 30s
+        websocket_dial_timeout: 2s
+        pid_file: /var/vcap/sys/run/gorouter/gorouter.pid
+        """)
+    assert cfg.balancing_algorithm_az_preference == "locally-optimistic"
+    assert cfg.sticky_sessions_for_auth_negotiate and cfg.empty_pool_timeout == 30.0
+    assert cfg.websocket_dial_timeout == 2.0 and cfg.pid_file.endswith("gorouter.pid")
+    assert error(tmp_path, "balancing_algorithm_az_preference: nearest\n").key == "balancing_algorithm_az_preference"
+
+
+def test_header_count_and_size_limits(tmp_path):
+    cfg = load(tmp_path, "max_request_headers: 50\nmax_response_headers: 40\nmax_response_header_bytes: 4096\n"
+                         "max_uri_bytes: 2048\n")
+    assert (cfg.max_request_header_count, cfg.max_response_headers, cfg.max_response_header_bytes) == (50, 40, 4096)
+    assert cfg.max_uri_bytes == 2048
+    assert load(tmp_path, "max_request_header_count: 7\n").max_request_header_count == 7
+    assert load(tmp_path, "max_request_headers: 0\n").max_request_header_count == 0   # no limit, as gorouter

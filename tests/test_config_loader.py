@@ -505,7 +505,7 @@ def test_not_utf8(tmp_path):
 
 
 def test_unknown_keys_ignored_recorded_and_logged(tmp_path, caplog):
-    caplog.set_level(logging.DEBUG, logger="portico.config.loader")
+    caplog.set_level(logging.DEBUG, logger="portico.config")
     cfg = load_config(write(tmp_path, """\
         port: 8081
         oauth:
@@ -531,12 +531,12 @@ def test_unknown_keys_ignored_recorded_and_logged(tmp_path, caplog):
             timestamp: rfc3339
             colour: none
         tracing:
-          enable_w3c: true
+          enable_opentelemetry: true
     """))
     assert cfg.port == 8081 and cfg.backends.max_attempts == 2
     assert set(cfg.ignored_keys) == {
         "oauth", "status.tls", "status.routes.extra", "nats.hosts[0].weight", "nats.pool_size",
-        "backends.enable_tls", "logging.format.colour", "tracing.enable_w3c",
+        "backends.enable_tls", "logging.format.colour", "tracing.enable_opentelemetry",
     }
     logged = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
     assert "ignoring unknown key oauth" in logged and "ignoring unknown key nats.pool_size" in logged
@@ -556,3 +556,25 @@ def test_duplicate_key_later_wins_with_warning(tmp_path, caplog):
     cfg = load_config(write(tmp_path, "port: 1000\nport: 2000\n"))
     assert cfg.port == 2000
     assert any("given twice" in r.getMessage() for r in caplog.records)
+
+
+def test_one_nats_address_type_for_urls_and_config():
+    from portico.config.values import NatsServer, parse_nats_url
+
+    server = parse_nats_url("tls://u:p%40ss@[::1]:4223")
+    assert server == NatsServer("::1", 4223, "u", "p@ss", "tls")
+    assert server.url == "tls://[::1]:4223"
+    assert parse_nats_url("10.0.0.4") == NatsServer("10.0.0.4", 4222)
+    assert NatsServer("h", 1).url_with_credentials("shared", "pw") == "nats://shared:pw@h:1"
+    assert "p@ss" not in repr(server)
+    for bad in ("http://h:4222", "nats://h:port", "nats://:4222"):
+        with pytest.raises(ConfigError) as info:
+            parse_nats_url(bad, "nats[0]")
+        assert info.value.key == "nats[0]"
+
+
+def test_metrics_per_route_top(tmp_path):
+    assert load_config(write(tmp_path, "port: 8081\n")).metrics.per_route_top == 20
+    assert load_config(write(tmp_path, "metrics:\n  per_route_top: 0\n")).metrics.per_route_top == 0
+    err = error_for(tmp_path, "metrics:\n  per_route_top: 5000\n")
+    assert "metrics.per_route_top" in str(err)

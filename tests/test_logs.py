@@ -121,7 +121,7 @@ def test_router_logs_text_on_a_terminal_and_json_to_a_pipe(tmp_path):
     master, slave = pty.openpty()
     tty_proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
     os.close(slave)
-    pipe_proc = subprocess.Popen(argv[:-1] + [_router_config(tmp_path / "..", format={"timestamp": "unix-epoch"})],
+    pipe_proc = subprocess.Popen([*argv[:-1], _router_config(tmp_path / "..", format={"timestamp": "unix-epoch"})],
                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         text = _read_until(master, b"NATS").decode(errors="replace")

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from portico.cli import app
 from portico.registrar import ConfigError, Registrar, parse_config
-from portico.registrar.config import parse_duration
+from portico.config.values import parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -348,7 +348,7 @@ BAD_CONFIGS = [
      "routes[0].health_check"),
     ("nats: nats://127.0.0.1:4222\nhost: h\nroutes: [{name: a, port: 80, uris: [a.com], registration_interval: 2s,"
      " health_check: {name: x, script_path: /bin/true, timeout: 5s}}]", "routes[0].health_check.timeout"),
-    ("nats: nats://127.0.0.1:4222\nhost: h\nroutes:\n  - name: a\n    port: [80\n", "not valid YAML at line 6"),
+    ("nats: nats://127.0.0.1:4222\nhost: h\nroutes:\n  - name: a\n    port: [80\n", "bad.yml:6:1: invalid YAML"),
 ]
 
 
@@ -370,7 +370,7 @@ def test_bad_config_from_the_real_command_is_one_line_without_traceback(tmp_path
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"portico registrar: {config}: routes[0].uris: must be a non-empty list of routes like app.example.com, "
+        f"portico registrar: {config}:3:30: routes[0].uris: must be a non-empty list of routes like app.example.com, "
         "got a list"]
 
 
@@ -403,8 +403,21 @@ def test_durations():
     assert parse_duration("1.5h", "k") == 5400
     for bad in ("", "10", "-5s", "5 s", "0s", True, [1]):
         if bad == "10":
-            assert parse_duration(bad, "k") == 10  # a number written as a string still means seconds
+            assert parse_duration(bad, "k", positive=True) == 10  # a number as a string still means seconds
             continue
         with pytest.raises(ConfigError) as info:
-            parse_duration(bad, "a.b")
+            parse_duration(bad, "a.b", positive=True)
         assert info.value.key == "a.b"
+
+
+def test_registrar_config_errors_name_file_line_and_column(tmp_path):
+    from portico.registrar import load_config
+
+    config = tmp_path / "registrar.yml"
+    config.write_text("nats: nats://127.0.0.1:4222\nhost: h\nroutes:\n  - name: a\n    port: 80\n    uris: [a.com]\n"
+                      "    health_check: {name: x, script_path: /bin/true, timeout: soon}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    err = info.value
+    assert (err.path, err.line, err.key) == (str(config), 7, "routes[0].health_check.timeout")
+    assert str(err).startswith(f"{config}:7:")

@@ -282,3 +282,32 @@ def test_lookup_takes_a_raw_request_target():
     assert table.lookup("a.com", b"/FOO/bar?x=/foo").endpoints == [foo]
     assert table.lookup("a.com", b"/foobar?q=1").endpoints == [root]
     assert table.lookup("a.com", b"*").endpoints == [root]
+
+
+def test_empty_pool_kept_until_empty_pool_timeout():
+    table = RouteTable(120.0, keep_empty_for=10.0)
+    e = Endpoint("10.0.0.1", 1, updated_at=100.0)
+    table.register("kept.com", e)
+    table.unregister("kept.com", e.address)
+    pool = table.lookup("kept.com")
+    assert pool is not None and not pool.endpoints          # 503 no_endpoints, not 404
+    table.prune(105.0)
+    assert table.lookup("kept.com") is pool
+    table.prune(111.0)
+    assert table.lookup("kept.com") is None and table.route_count == 0
+    plain = RouteTable(120.0)
+    plain.register("gone.com", Endpoint("10.0.0.1", 1))
+    plain.unregister("gone.com", "10.0.0.1:1")
+    assert plain.lookup("gone.com") is None
+
+
+def test_pick_local_prefers_the_zone():
+    from portico.routes.pool import Pool
+
+    pool = Pool("a.com")
+    near, far = Endpoint("10.0.0.1", 1, availability_zone="z1"), Endpoint("10.0.0.2", 2, availability_zone="z2")
+    pool.put(near)
+    pool.put(far)
+    assert {pool.pick_local(0.0, "z1").address for _ in range(5)} == {near.address}
+    near.benched_until = 10.0
+    assert pool.pick_local(0.0, "z1") is None              # the caller then picks over every zone

@@ -77,7 +77,7 @@ async def get(port: int, path: str, headers: dict | None = None, method: str = "
 async def test_health_follows_phase(current):
     assert (await get(current.port, "/health"))[0] == 503          # starting
     current.state.mark_healthy()
-    status, headers, body = await get(current.port, "/health")
+    status, _headers, body = await get(current.port, "/health")
     assert (status, body) == (200, b"ok\n")
     current.state.mark_draining()
     assert (await get(current.port, "/health"))[0] == 503
@@ -213,7 +213,7 @@ def _two_requests_one_connection(port: int) -> list:
         out.append((resp.status, resp.read()))
     sock = conn.sock
     conn.close()
-    return out + [sock is not None]
+    return [*out, sock is not None]
 
 
 async def test_keep_alive(current):
@@ -253,8 +253,12 @@ async def test_garbage_gets_400(current):
 async def test_stop_closes_open_connections(current):
     reader, writer = await asyncio.open_connection("127.0.0.1", current.port)
     writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-    await reader.readuntil(b"\r\n\r\n")
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 ") and b"connection: close" not in head.lower()  # kept alive
     await asyncio.wait_for(current.server.stop(), 5)
+    # stop() must close the idle keep-alive connection: reading ends at EOF instead of hanging
+    await asyncio.wait_for(reader.read(), 5)
+    assert reader.at_eof()
     writer.close()
 
 
@@ -282,3 +286,40 @@ async def test_routes_body_is_cached_per_generation():
     assert cache.cached() is first          # unchanged table: the same bytes, no re-encoding
     table.register("c.com", Endpoint("10.0.0.4", 1))
     assert cache.cached() is not first and b"c.com" in cache.cached()
+
+
+def _read_events(port: int, path: str, headers: dict, count: int) -> tuple[bytes, list[dict]]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{head}\r\n".encode())
+        data = b""
+        while data.count(b"\n\n") < count:  # one per event (the head ends in \r\n\r\n)
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    events = [json.loads(e[len(b"data: "):]) for e in body.split(b"\n\n") if e.startswith(b"data: ")]
+    return head, events
+
+
+async def test_dashboard_streams_events_behind_the_routes_auth(current):
+    assert (await get(current.routes_port, "/dashboard"))[0] == 401
+    assert (await get(current.routes_port, "/dashboard/events"))[0] == 401
+    assert (await get(current.port, "/dashboard", AUTH))[0] == 404  # not on the public status port
+    status, headers, body = await get(current.routes_port, "/dashboard", AUTH)
+    assert status == 200 and headers["Content-Type"].startswith("text/html") and b"dashboard.js" in body
+    current.state.metrics.requests = 5
+    head, events = await asyncio.to_thread(_read_events, current.routes_port, "/dashboard/events?q=b.com", AUTH, 2)
+    assert b"Content-Type: text/event-stream" in head and b"Content-Length" not in head
+    assert len(events) >= 2  # the first at once, the next after a tick
+    first = events[0]
+    assert first["router"]["routes"] == 2 and first["filter"] == "b.com"
+    assert events[-1]["router"]["requests"] == 5  # counters as of the latest tick
+    assert [r["route"] for r in first["table"]] == ["b.com/api"]
+    assert {e["address"] for e in first["table"][0]["endpoints"]} == {"10.0.0.2:8080", "10.0.0.3:8080"}
+
+
+async def test_dashboard_in_the_older_layout_is_on_the_status_port(older):
+    assert (await get(older.port, "/dashboard"))[0] == 401
+    assert (await get(older.port, "/dashboard", AUTH))[0] == 200

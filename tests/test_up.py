@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from polling import wait_for
 from portico.stack.binaries import BinaryNotFound, haproxy_binary
-from portico.stack.up import UpOptions, _confsync_message, plan_ports, port_problem
+from portico.stack.console import confsync_message as _confsync_message
+from portico.stack.plan import UpOptions, plan_ports, port_problem
 
 try:
     haproxy_binary()
@@ -47,15 +49,9 @@ def _get(port: int, host: str, path: str = "/", timeout: float = 3.0, auth: str 
         return 0, ""
 
 
-def _wait_for(predicate, timeout: float, what: str, out: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    tail = out.read_text(errors="replace")[-3000:] if out else ""
-    raise AssertionError(f"timed out waiting for {what}\n{tail}")
+def _tail(out: Path):
+    """The end of `portico up`'s output, for a failed wait."""
+    return lambda: out.read_text(errors="replace")[-3000:]
 
 
 def _session_members(sids: set[int]) -> list[str]:
@@ -88,6 +84,7 @@ def test_port_plan_defaults_and_base_port():
     assert plan.front == 8080 and plan.nats == 4222 and plan.etcd == 2379
     assert [(r.proxy, r.status, r.routes) for r in plan.routers] == [(8100, 8101, 8102), (8110, 8111, 8112)]
     assert plan.confsync_status == 8099 and plan.haproxy_stats == 8098 and plan.demo == [9001, 9002]
+    assert plan.dashboard == 8097
     moved = plan_ports(UpOptions(routers=1, base_port=20000, nats_url="nats://127.0.0.1:4222"))
     assert moved.nats is None and moved.routers[0].proxy == 20000
     auto = plan_ports(UpOptions(routers=3, demo=True, auto_ports=True))
@@ -133,6 +130,26 @@ def test_confsync_lines_are_shortened():
 
 
 @pytest.mark.skipif(not HAVE_HAPROXY, reason="no haproxy binary")
+def _stack_state(url: str) -> dict:
+    with urllib.request.urlopen(url + "state", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def _check_stack_dashboard(url: str) -> None:
+    def complete():
+        s = _stack_state(url)
+        routers_ok = len(s["routers"]) == 2 and all(
+            r["reachable"] and r["haproxy_status"] == "UP" and r["router"]["phase"] == "healthy"
+            and r["router"]["nats_connected"] for r in s["routers"])
+        reloaded = any(c["last_reload"] for c in s["confsync"].get("resources", {}).values())
+        traffic = routers_ok and any(r["now"]["requests_per_sec"] > 0 for r in s["routers"])  # the demo requests
+        return s if traffic and reloaded and len(s["haproxy"]) >= 2 else None
+    wait_for(complete, 20, 0.1, "the stack dashboard's state")
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        page = resp.read().decode()
+    assert resp.status == 200 and "HAProxy's view" in page and "/state" in page
+
+
 def test_up_demo_end_to_end(tmp_path):
     workdir = tmp_path / "stack"
     out = tmp_path / "up.out"
@@ -143,7 +160,8 @@ def test_up_demo_end_to_end(tmp_path):
                               stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     sids: set[int] = set()
     try:
-        _wait_for(lambda: " ready: " in out.read_text(errors="replace") or up.poll() is not None, 60, "ready", out)
+        wait_for(lambda: " ready: " in out.read_text(errors="replace") or up.poll() is not None, 60, 0.1, "ready",
+                 detail=_tail(out))
         assert up.poll() is None, out.read_text()
         state = json.loads((workdir / "state.json").read_text())
         sids |= {p["pid"] for p in state["parts"].values()}
@@ -159,6 +177,10 @@ def test_up_demo_end_to_end(tmp_path):
         status, text = _get(routes_port, "x", "/routes", auth="admin:admin")
         assert status == 200 and DEMO in json.loads(text)
 
+        # the stack's dashboard: printed, and showing every router, HAProxy's view and confsync's last reload
+        assert state["dashboard"] in summary and f"@127.0.0.1:{routes_port}/dashboard" in summary
+        _check_stack_dashboard(state["dashboard"])
+
         # kill a router: HAProxy retries on another one, so a client never sees a failure
         router_pid = state["parts"]["router-1"]["pid"]
         os.kill(router_pid, signal.SIGKILL)
@@ -169,13 +191,15 @@ def test_up_demo_end_to_end(tmp_path):
                 failures.append((i, status))
             time.sleep(0.03)
         assert failures == []
-        _wait_for(lambda: "router-1 exited (code -9, SIGKILL)" in out.read_text(), 10, "the exit report", out)
-        _wait_for(lambda: "router-1 restarted" in out.read_text(), 10, "the restart", out)
+        wait_for(lambda: "router-1 exited (code -9, SIGKILL)" in out.read_text(), 10, 0.1, "the exit report",
+                 detail=_tail(out))
+        wait_for(lambda: "router-1 restarted" in out.read_text(), 10, 0.1, "the restart",
+                 detail=_tail(out))
         # Routers announce under their address, so a router back within its lease keeps its HAProxy server
         # (DOWN, then UP); one back after the lease expired leaves and joins again. Either way HAProxy has it.
-        _wait_for(lambda: any("router-1 (127.0.0.1:" in line and ("is UP" in line or "joined" in line)
-                              for line in out.read_text().split("router-1 restarted")[1].splitlines()),
-                  20, "HAProxy taking it back", out)
+        wait_for(lambda: any("router-1 (127.0.0.1:" in line and ("is UP" in line or "joined" in line)
+                              for line in out.read_text().split("router-1 restarted")[1].splitlines()), 20, 0.1, "HAProxy taking it back",
+                 detail=_tail(out))
         state = json.loads((workdir / "state.json").read_text())
         assert state["parts"]["router-1"]["pid"] != router_pid
         sids |= {p["pid"] for p in state["parts"].values()}
@@ -189,7 +213,8 @@ def test_up_demo_end_to_end(tmp_path):
         # with --restart, NATS and etcd come back too, and the stack goes on serving
         for part, kind in (("nats-server", "nats"), ("etcd", "etcd")):
             os.kill(state["parts"][part]["pid"], signal.SIGKILL)
-            _wait_for(lambda p=part: f"{p} restarted" in out.read_text(), 20, f"{kind} restarted", out)
+            wait_for(lambda p=part: f"{p} restarted" in out.read_text(), 20, 0.1, f"{kind} restarted",
+                 detail=_tail(out))
             assert up.poll() is None, out.read_text()[-3000:]
             assert all(_get(front, DEMO)[0] == 200 for _ in range(10))
         state = json.loads((workdir / "state.json").read_text())
@@ -213,3 +238,32 @@ def test_up_demo_end_to_end(tmp_path):
                 os.killpg(sid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+
+
+def test_restart_policy_backs_off_quick_failures_and_workers_give_up():
+    from portico.stack.supervisor import RestartPolicy
+    from portico.workers import WORKER_RESTARTS
+
+    up = RestartPolicy()
+    assert up.next_delay(uptime=100, restarts=0, previous=0) == 1.0
+    assert [up.next_delay(3, n, prev) for n, prev in ((1, 1.0), (2, 2.0), (3, 16.0), (4, 30.0))] == [2, 4, 30, 30]
+    assert up.next_delay(uptime=60, restarts=4, previous=30.0) == 1.0   # ran long enough: back to the start
+    assert WORKER_RESTARTS.next_delay(uptime=0.2, restarts=0, previous=0) == 0.0   # first crash: at once
+    assert WORKER_RESTARTS.next_delay(uptime=0.2, restarts=1, previous=0) is None  # again right away: give up
+
+
+def test_haproxy_view_reads_show_servers_state_and_diffs_it():
+    from portico.confsync.shipped.haproxy_view import ServerState, changes, parse_servers_state
+
+    header = ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+              "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+              "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port\n")
+    text = header + ("3 portico_routers 1 r1 127.0.0.1 2 0 1 1 5 6 3 4 6 0 0 0 - 8110\n"
+                     "3 portico_routers 2 r2 127.0.0.1 0 0 1 1 5 6 3 0 6 0 0 0 - 8120\n"
+                     "4 other 1 x 10.0.0.1 2 0 1 1 5 6 3 4 6 0 0 0 - 80\n")
+    now = parse_servers_state(text)
+    assert now == {"r1": ServerState("127.0.0.1:8110", "UP"), "r2": ServerState("127.0.0.1:8120", "DOWN")}
+    assert parse_servers_state("Unknown command\n") is None
+    before = {"r1": ServerState("127.0.0.1:8110", "DOWN"), "r0": ServerState("127.0.0.1:8100", "UP")}
+    assert sorted((c.name, c.what, c.status) for c in changes(before, now)) == [
+        ("r0", "left", ""), ("r1", "status", "UP"), ("r2", "joined", "DOWN")]

@@ -11,12 +11,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-
 from polling import wait_for
+
 from portico.stack.binaries import BinaryNotFound, haproxy_binary
 from portico.stack.leftovers import leftovers, pointer_path, process_identity, stop_leftovers
 from portico.stack.processes import ManagedProcess
@@ -149,7 +148,7 @@ def test_sigkilled_up_leaves_no_children_and_the_next_up_cleans_the_rest(tmp_pat
         leftover = ManagedProcess("leftover", SLEEPER, tmp_path / "leftover.log", die_with_parent=False).start()
         state["parts"]["nats"] = {"pid": leftover.pid, "identity": process_identity(leftover.pid)}
         (workdir / "state.json").write_text(json.dumps(state))
-        second = subprocess.run(argv + ["--help"], capture_output=True, text=True, env=env, timeout=60)
+        second = subprocess.run([*argv, "--help"], capture_output=True, text=True, env=env, timeout=60)
         assert second.returncode == 0 and leftover.running()     # --help starts nothing and stops nothing
         with open(out, "wb") as f:
             up = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)

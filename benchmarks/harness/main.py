@@ -25,7 +25,7 @@ from .httpprobe import get_json, wait_for_status
 from .load import OWN_PIDS, RANDOM_HOST_LUA
 from .tools import find_tools, machine, versions
 
-ALL_TARGETS = ("nginx", "haproxy", "portico")
+ALL_TARGETS = ("nginx", "haproxy", "portico", "stack")   # stack: the whole entrance (harness/stack.py)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,10 +39,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--skip-scale", action="store_true", help="skip route scale, ingest and workers runs")
     ap.add_argument("--routes", help="route-scale steps (default 1,10000,100000; quick 1,10000)")
     ap.add_argument("--ingest", type=int, help="registrations for the ingest run (default 100000, quick 20000)")
+    ap.add_argument("--skip-kube", action="store_true", help="skip the Kubernetes propagation run")
+    ap.add_argument("--kube-only", action="store_true", help="only the Kubernetes propagation run")
+    ap.add_argument("--kube-ingresses", type=int, default=1000, help="Ingresses in the cluster (default 1000)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin proxy and load generator to separate cores")
     ap.add_argument("--output", default=str(BENCH_DIR / "BENCHMARKS.md"), help="markdown report path")
     ap.add_argument("--json", default=str(BENCH_DIR / "results" / "latest.json"), help="JSON results path")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs)")
+    ap.add_argument("--dashboard-cost", action="store_true",
+                    help="after Portico's closed-loop runs, run them again with N browsers' event streams open "
+                         "on /dashboard (--dashboard-viewers) and report the change in throughput")
+    ap.add_argument("--dashboard-viewers", type=int, default=1, help="open dashboards for --dashboard-cost")
     args = ap.parse_args(argv)
     q = args.quick
     args.duration = args.duration or (3.0 if q else 8.0)
@@ -62,13 +69,36 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _dashboard_cost(tools, target, args, load_cpus, res: dict) -> None:
+    """The same closed-loop runs with dashboards open; the change against the runs just made, per connections."""
+    from .dashboard import DashboardViewers
+
+    without = {r["connections"]: r for r in res["closed"] if r["target"] == target.name}
+    rows = []
+    with DashboardViewers(target.extra["routes_port"], count=args.dashboard_viewers) as viewers:
+        for c in args.connections:
+            r = closed_loop(tools.wrk, target, c, args.duration, args.warmup, args.runs, load_cpus, log=log).summary()
+            base = without.get(c)
+            change = (r["rps"] / base["rps"] - 1) * 100 if base and base["rps"] else None
+            rows.append({"connections": c, "rps_without": base["rps"] if base else None, "rps_with": r["rps"],
+                         "change_pct": change, "cpu_us_per_req_with": r["cpu_us_per_req"]})
+    res["dashboard_cost"] = {"viewers": args.dashboard_viewers, "events_received": viewers.events, "runs": rows}
+    for row in rows:
+        text = (f"Dashboard cost ({args.dashboard_viewers} open, {viewers.events} events received): "
+                f"{row['connections']} connections, {row['rps_without']:.0f} -> {row['rps_with']:.0f} req/s "
+                f"({row['change_pct']:+.1f} %)" if row["change_pct"] is not None else
+                f"Dashboard cost: {row['connections']} connections, {row['rps_with']:.0f} req/s with it open")
+        log(text)
+        res["notes"].append(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
     tools = find_tools()
     for line in tools.missing_lines():
         log(f"MISSING: {line}")
-    if not tools.wrk:
+    if not tools.wrk and not args.kube_only:
         log("wrk is required for every measurement; install it and run again.")
         return 2
     if not tools.nats_server and "portico" in args.only:
@@ -135,16 +165,19 @@ def main(argv: list[str] | None = None) -> int:
         res["meta"]["backend"] = backend.name
         res["meta"]["method"].append(f"Backend: {backend.name}, answering 200 `ok` (3 bytes).")
 
-        log("direct to backend (the client-side ceiling) ...")
-        direct = closed_loop(tools.wrk, backend, args.connections[0], args.duration, args.warmup, 1, load_cpus,
-                             log=log)
-        d = direct.summary()
-        d["target"] = "(direct to backend, no proxy)"
-        d["cpu_us_per_req"] = d["proxy_cpu_util"] = None
-        res["direct"] = d
+        if not args.kube_only:
+            log("direct to backend (the client-side ceiling) ...")
+            direct = closed_loop(tools.wrk, backend, args.connections[0], args.duration, args.warmup, 1, load_cpus,
+                                 log=log)
+            d = direct.summary()
+            d["target"] = "(direct to backend, no proxy)"
+            d["cpu_us_per_req"] = d["proxy_cpu_util"] = None
+            res["direct"] = d
 
         open_basis = None
-        for name in args.only:
+        for name in ([] if args.kube_only else args.only):
+            if name == "stack":
+                continue
             target = None
             pub = None
             try:
@@ -184,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                         res["open"].append(d)
                 elif not tools.h2load:
                     res["notes"].append("Open-loop runs not done: h2load missing (apt-get install -y nghttp2-client).")
+                if name == "portico" and args.dashboard_cost:
+                    _dashboard_cost(tools, target, args, load_cpus, res)
                 if name == "portico":
                     _check_portico_log(target, res)
             except Exception as err:  # noqa: BLE001 - record and go on with the other targets
@@ -194,10 +229,17 @@ def main(argv: list[str] | None = None) -> int:
                 if target:
                     target.stop()
 
-        if not args.skip_scale and "portico" in args.only:
+        if "stack" in args.only and not args.kube_only:
+            _whole_stack_runs(args, tools, backend, workdir, res)
+
+        if not args.skip_scale and not args.kube_only and "portico" in args.only:
             if nats is None:
                 nats = _start_nats(workdir, load_cpus)
             _scale_runs(args, tools, backend, nats, workdir, lua, proxy_cpus, load_cpus, res)
+        if (args.kube_only or not args.skip_kube) and "portico" in args.only:
+            if nats is None:
+                nats = _start_nats(workdir, load_cpus)
+            _kube_run(args, backend, nats, workdir, proxy_cpus, res)
     finally:
         for server in (nats, backend):
             if server is not None:
@@ -221,6 +263,21 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     return 1 if res["errors"] else 0
+
+
+def _whole_stack_runs(args, tools, backend, workdir: Path, res: dict) -> None:
+    """HAProxy -> 2 routers -> app through `portico up`, next to the same HAProxy in front of the app."""
+    from .stack import whole_stack
+
+    if not tools.haproxy:
+        res["errors"]["stack"] = "haproxy not installed: apt-get install -y haproxy"
+        return
+    log("whole stack: portico up --routers 2 (unpinned: HAProxy, routers and apps share the machine)")
+    try:
+        res["whole_stack"] = whole_stack(tools.wrk, tools.haproxy, backend.port, args.connections, args.duration,
+                                         args.warmup, args.runs, workdir / "stack", log=log)
+    except Exception as err:  # noqa: BLE001 - record and go on
+        _record_failure(res, "stack", err)
 
 
 def _start_nats(workdir: Path, load_cpus):
@@ -265,6 +322,16 @@ def _portico_phase(name: str, res: dict, nats, workdir: Path, cpus, **start_kwar
             pub.close()
         if target:
             target.stop()
+
+
+def _kube_run(args, backend, nats, workdir: Path, proxy_cpus, res: dict) -> None:
+    from .kube import propagation
+
+    log(f"kube: propagation with {args.kube_ingresses:,} Ingresses")
+    with _portico_phase("kube", res, nats, workdir / "kube", proxy_cpus) as (target, _pub):
+        result = propagation(target, f"nats://127.0.0.1:{nats.port}", backend.port, workdir / "kube",
+                             ingresses=args.kube_ingresses, samples=20 if args.quick else 50, log=log)
+        res["kube"] = result.summary()
 
 
 def _scale_runs(args, tools, backend, nats, workdir: Path, lua: Path, proxy_cpus, load_cpus, res: dict) -> None:

@@ -157,6 +157,8 @@ def render_markdown(res: dict) -> str:
                        f"{_f(r['max_ms'], 3)} | {r['errors']} | {'yes' if r['sustained'] else '**no**'} |")
         out.append("")
 
+    out += whole_stack_section(res.get("whole_stack") or [])
+
     scale = res.get("route_scale")
     if scale:
         out += ["## Route scale (Portico, random Host per request)", "",
@@ -184,6 +186,11 @@ def render_markdown(res: dict) -> str:
         for note in ing.get("notes", []):
             out.append(f"| note | {note} |")
         out.append("")
+
+    if res.get("kube"):
+        from .kube import render
+
+        out += render(res["kube"])
 
     workers = res.get("workers")
     if workers:
@@ -226,3 +233,23 @@ def _ratios(closed: list[dict]) -> list[str]:
                      f"{_f(pp['rps'] / ph['rps']) + 'x' if ph else '-'} | | |")
         any_row = True
     return lines + [""] if any_row else []
+
+
+def whole_stack_section(rows: list[dict]) -> list[str]:
+    """The whole entrance (`--only stack`): HAProxy -> 2 routers -> app next to the same HAProxy -> app."""
+    if not rows:
+        return []
+    out = ["## Whole stack (`portico up`): HAProxy -> 2 routers -> app, next to HAProxy -> app", "",
+           "`portico up --routers 2` on this machine, unpinned: HAProxy (portico up's config, one thread), the "
+           "routers, the app and wrk share the cores. 'HAProxy -> app' is the same haproxy.cfg with the routers "
+           "replaced by the app. CPU is summed over every process on the request path (HAProxy, routers, and the "
+           "demo apps in the last row); the backend's own CPU is not counted.", "",
+           "| path | connections | req/s | p50 ms | p99 ms | CPU us/req (path) | cores busy (path) | foreign cores "
+           "| errors |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['target']} | {r['connections']} | {_f(r.get('rps'))} | {_f(r.get('p50_ms'))} | "
+                   f"{_f(r.get('p99_ms'))} | {_f(r.get('cpu_us_per_req'), 1)} | {_f(r.get('proxy_cpu_util'))} | "
+                   f"{_f(r.get('foreign_cpu_util'))} | {r.get('errors', 0)} |")
+    out.append("")
+    return out

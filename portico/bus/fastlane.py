@@ -29,11 +29,11 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from urllib.parse import unquote, urlsplit
 
 from portico.bus.applier import PayloadApplier, RateLimitedLog
 from portico.bus.backoff import FIRST_WAIT, MAX_WAIT, reconnect_delay
 from portico.bus.messages import REGISTER, UNREGISTER
+from portico.config.values import parse_nats_url
 from portico.routes.table import RouteTable
 from portico.state import RouterState
 
@@ -72,10 +72,6 @@ class FrameParser:
         self.on_control = on_control
         self._pending = b""    # an incomplete frame from earlier reads
         self._need = 0         # bytes the pending frame needs before it is worth parsing again
-
-    def reset(self) -> None:
-        self._pending = b""
-        self._need = 0
 
     def feed(self, data: bytes) -> None:
         pending = self._pending
@@ -274,7 +270,7 @@ class FastLane:
                  tls_context: ssl.SSLContext | None = None, token: str = "") -> None:
         if not urls:
             raise ValueError("no NATS servers configured")
-        self.servers = [_parse_url(u) for u in urls]
+        self.servers = [parse_nats_url(u) for u in urls]
         self.table = table
         self.state = state
         self.clock = clock
@@ -334,7 +330,7 @@ class FastLane:
         while not self._stopping:
             server = self.servers[self._server_index % len(self.servers)]
             self._server_index += 1
-            host, port, user, password = server
+            host, port, user, password = server.hostname, server.port, server.user, server.password
             proto = _LaneProtocol(self, host)
             self._handshake = self._connect_frames(user, password)
             try:
@@ -414,13 +410,6 @@ class FastLane:
 def _retrieve(fut: asyncio.Future) -> None:
     if not fut.cancelled():
         fut.exception()  # a failed handshake nobody awaited is not an "exception never retrieved"
-
-
-def _parse_url(url: str) -> tuple[str, int, str, str]:
-    """nats://user:pass@host:port -> (host, port, user, password)."""
-    parts = urlsplit(url if "://" in url else "nats://" + url)
-    return (parts.hostname or "127.0.0.1", parts.port or 4222, unquote(parts.username or ""),
-            unquote(parts.password or ""))
 
 
 def _describe(err: BaseException) -> str:

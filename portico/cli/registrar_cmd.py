@@ -24,7 +24,7 @@ def registrar(
     try:
         cfg = load_config(config)
     except ConfigError as exc:
-        print(f"portico registrar: {config}: {exc}", file=sys.stderr)
+        print(f"portico registrar: {exc}", file=sys.stderr)  # file:line:col: key: reason
         raise typer.Exit(2) from None
     if check:
         print(f"{config}: ok ({len(cfg.routes)} route(s), {len(cfg.nats)} NATS server(s))")

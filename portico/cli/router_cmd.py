@@ -52,6 +52,8 @@ def router(
                   worker=worker_index if worker_index >= 0 else None)
     _log_settings(settings)
 
+    if worker_index < 0 and settings.pid_file:
+        _write_pid_file(settings.pid_file)
     if settings.workers > 1 and worker_index < 0:
         from portico.workers import supervise_workers
 
@@ -70,6 +72,28 @@ def router(
         typer.echo(f"portico router: {exc}", err=True)
         code = 1
     sys.exit(code)
+
+
+def _write_pid_file(path: str) -> None:
+    """pid_file: this process's id, removed again at exit (if it is still ours)."""
+    import atexit
+    import os
+
+    pid = str(os.getpid())
+    try:
+        Path(path).write_text(pid + "\n")
+    except OSError as exc:
+        typer.echo(f"portico router: pid_file: cannot write {path}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+
+    def remove() -> None:
+        try:
+            if Path(path).read_text().strip() == pid:
+                Path(path).unlink()
+        except OSError:
+            pass
+
+    atexit.register(remove)
 
 
 def _log_settings(settings) -> None:

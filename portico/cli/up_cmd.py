@@ -40,7 +40,8 @@ def up(
     lease_ttl: float = typer.Option(5.0, "--lease-ttl", min=1.0,
                                     help="Seconds a dead router's etcd key outlives it."),
 ) -> None:
-    from portico.stack.up import UpOptions, run_up
+    from portico.stack.plan import UpOptions
+    from portico.stack.up import run_up
 
     if ports not in ("fixed", "auto"):
         typer.echo("portico up: --ports must be 'fixed' or 'auto'", err=True)

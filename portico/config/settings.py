@@ -8,23 +8,8 @@ the comment says which one Portico picked and why.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-# Secrets (passwords, private keys, tokens): left out of repr() and shown as "***" by config dumps
-# (portico.config.redact), so neither a log line nor an error report can carry one.
-_SECRET = {"secret": True}
-
-
-def secret(default: Any = "") -> Any:
-    return field(default=default, repr=False, metadata=_SECRET)
-
-
-@dataclass(frozen=True, slots=True)
-class NatsServer:
-    hostname: str = "127.0.0.1"
-    port: int = 4222
-    user: str = ""
-    password: str = secret()
+from portico.config.values import NatsServer, secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +25,8 @@ class NatsSettings:
 
     def urls(self) -> list[str]:
         """nats:// URLs, credentials (per host, else the shared ones) included."""
-        urls = []
-        for h in self.hosts:
-            user, password = (h.user or self.user), (h.password or self.password)
-            auth = f"{user}:{password}@" if user else ""
-            scheme = "tls" if self.tls_enabled else "nats"
-            urls.append(f"{scheme}://{auth}{h.hostname}:{h.port}")
-        return urls
+        scheme = "tls" if self.tls_enabled else "nats"
+        return [h.url_with_credentials(self.user, self.password, scheme) for h in self.hosts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +58,7 @@ class RouteServiceSettings:
     max_attempts: int = 3
     strict_signature_validation: bool = False
     cert_chain: str = ""          # client certificate presented to TLS route services (PEM text)
-    private_key: str = ""
+    private_key: str = secret()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +91,8 @@ class LoggingSettings:
 @dataclass(frozen=True, slots=True)
 class TracingSettings:
     enable_zipkin: bool = False
+    enable_w3c: bool = False
+    w3c_tenant_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +117,13 @@ class RouteSnapshotSettings:
     enabled: bool = True
     file: str = ""                # empty: routes-<port>.json in the user's state directory
     interval: float = 30.0        # also written on drain and on stop
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Portico's own: how many of the busiest routes get per-route series in /metrics (0: none)."""
+
+    per_route_top: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,13 +155,20 @@ class RouterConfig:
     drain_timeout: float = 0.0                    # 0: wait as long as endpoint_timeout
 
     balancing_algorithm: str = "round-robin"      # or "least-connection"
+    balancing_algorithm_az_preference: str = "none"  # or "locally-optimistic": first try this zone's instances
+    sticky_sessions_for_auth_negotiate: bool = False  # `Authorization: Negotiate` requests stick to __VCAP_ID__
+    empty_pool_timeout: float = 0.0               # with the 503 on: how long a route outlives its last endpoint
+    websocket_dial_timeout: float = 0.0           # read for compatibility; gorouter does not use it either
+    pid_file: str = ""                            # the router's process id is written here while it runs
     backends: BackendSettings = BackendSettings()
     # gorouter's binary defaults to no backend keep-alive; BOSH deployments enable it. Portico keeps
     # connections to backends alive unless the file says disable_keep_alives: true.
     disable_keep_alives: bool = False
     max_idle_conns_per_host: int = 100            # gorouter binary 2; BOSH-style value, the pool needs it
     max_request_header_bytes: int = 1024 * 1024
-    max_request_header_count: int = 100           # Portico: more headers than this is answered 431
+    max_request_header_count: int = 100           # gorouter's max_request_headers (its default 0: no limit)
+    max_response_headers: int = 0                 # more response header lines than this: 502 (0: no limit)
+    max_response_header_bytes: int = 0           # a bigger backend response head: 502 (0: no limit)
     max_uri_bytes: int = 8192                     # Portico: a longer request target is answered 414
     empty_pool_response_code_503: bool = True
 
@@ -184,7 +180,7 @@ class RouterConfig:
     sticky_session_cookie_names: tuple[str, ...] = ("JSESSIONID",)
     route_services_secret: str = secret()
     route_services_timeout: float = 60.0
-    route_services_secret_decrypt_only: str = ""  # the previous secret, still accepted (key rotation)
+    route_services_secret_decrypt_only: str = secret()  # the previous secret, still accepted (rotation)
     route_services_recommend_https: bool = False  # X-CF-Forwarded-Url says https (BOSH default: true)
     route_services_hairpinning: bool = False      # services that are routes of this router go through it
     route_services_hairpinning_allowlist: tuple[str, ...] = ()
@@ -200,7 +196,13 @@ class RouterConfig:
     tls_cert_dir: str = ""  # Portico's own: *.pem files (chain + key) served by SNI, reloaded on change
     ca_certs: tuple[str, ...] = ()                # PEM texts trusted (with the system CAs) for TLS backends
     skip_ssl_validation: bool = False             # route services' certificates are not verified
-    min_tls_version: str = "TLSv1.2"              # TLSv1.0 .. TLSv1.3
+    min_tls_version: str = "TLSv1.2"              # TLSv1.0 .. TLSv1.3 (TLS listener and route services)
+    cipher_suites: str = ""                       # OpenSSL list (converted from gorouter's); "": OpenSSL's
+    client_cert_validation: str = "none"          # none, request or require (gorouter: must be given)
+    client_ca_certs: str = ""                     # PEM texts trusted for client certificates
+    only_trust_client_ca_certs: bool = False      # else the system CAs are trusted for them too
+    forwarded_client_cert: str = "always_forward" # or forward, sanitize_set (X-Forwarded-Client-Cert)
+    tls_handshake_timeout: float = 10.0           # TLS handshakes with backends
     max_tls_version: str = "TLSv1.2"              # TLSv1.2 or TLSv1.3
 
     extra_headers_to_log: tuple[str, ...] = ()
@@ -209,6 +211,7 @@ class RouterConfig:
     tracing: TracingSettings = TracingSettings()
     etcd: EtcdAnnounceSettings = EtcdAnnounceSettings()
     route_snapshot: RouteSnapshotSettings = RouteSnapshotSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     workers: int = 1                              # Portico: processes sharing the proxy port
     source_path: str = ""                         # the file this came from, for messages

@@ -163,8 +163,9 @@ class Controller:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("sync failed; trying again at the next change")
+                log.exception("sync failed (NATS down?); trying again in 1s")
                 await asyncio.sleep(1)
+                self.dirty.set()
 
     async def _sync(self) -> None:
         self.dirty.clear()

@@ -12,6 +12,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 from portico.observe.metrics import diff, empty_snapshot, quantile
@@ -154,3 +155,18 @@ class LiveStats:
             per_app[row[4]] = per_app.get(row[4], 0) + n
         busiest = sorted(((n, app) for app, n in per_app.items() if n), reverse=True)[:count]
         return [{"application_id": app, "rps": n // int(seconds), "rpm": n} for n, app in busiest]
+
+    def series(self, seconds: int = 60) -> list[list[float]]:
+        """Per-second points `[seconds ago, requests/s, error rate, p99]`, oldest first (the sparklines)."""
+        ring = list(self._ring)[-(seconds + 1):]
+        if len(ring) < 2:
+            return []
+        now = ring[-1][0]
+        out = []
+        for (t0, a), (t1, b) in pairwise(ring):
+            elapsed = (t1 - t0) or 1.0
+            classes = diff(b["by_class"], a["by_class"])
+            done = sum(classes)
+            out.append([round(now - t1, 1), (b["counters"]["requests"] - a["counters"]["requests"]) / elapsed,
+                        classes[5] / done if done else 0.0, quantile(diff(b["duration"], a["duration"]), 0.99)])
+        return out

@@ -1,23 +1,22 @@
 """Router counters: plain integers and fixed bucket arrays, cheap to bump on the hot path.
 
-Writers do `metrics.x += 1` or `buckets[bisect_left(BOUNDS, seconds)] += 1`; nothing here allocates per
-request. Readers (/metrics, /varz, the dashboard) call `snapshot()`, which copies everything into plain
-dicts and lists: that is also the form one `--workers` process hands to another, and `merge` adds them up.
+Writers do `metrics.x += 1` or `buckets[bucket_index(seconds)] += 1`; nothing here allocates per request.
+Readers (/metrics, /varz, the dashboard) call `snapshot()`, which copies everything into plain dicts and lists:
+that is also the form one `--workers` process hands to another, and `merge` adds them up.
 """
 
 from __future__ import annotations
 
 import heapq
 import time
-from bisect import bisect_left
+from collections import deque
 from typing import Any
 
-# Upper bounds (seconds, inclusive like Prometheus' `le`) of the latency histogram buckets; one more bucket
-# past the last bound counts everything slower (+Inf). Dense below 10 ms, where a router's own time lives.
-BOUNDS: tuple[float, ...] = (
-    0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075,
-    0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 30.0, 60.0,
-)
+# Latency histogram buckets: powers of two of 100 us, so a duration's bucket is one multiplication and a
+# bit_length (`bucket_index`), no search. Bucket i holds durations below BOUNDS[i] (0.1 ms, 0.2 ms, 0.4 ms, ...,
+# 104.9 s); one more bucket past the last bound counts everything slower (+Inf).
+BOUNDS: tuple[float, ...] = tuple(0.0001 * 2 ** i for i in range(21))
+LAST_BUCKET = len(BOUNDS)
 BUCKETS = len(BOUNDS) + 1
 
 # Responses by status class: index status // 100, anything outside 1..5 counted at index 6 ("xxx").
@@ -30,6 +29,7 @@ COUNTERS = (
     "malformed_request_bodies",
 )
 SNAPSHOT_ROUTES = 200  # routes a snapshot carries (the busiest); /metrics exports fewer
+RECENT_FAILURES = 50   # endpoint failures remembered for the dashboard
 
 
 class RouteStats:
@@ -50,7 +50,7 @@ class RouterMetrics:
     """What a router has done since it started. Writers only add; readers take a snapshot."""
 
     __slots__ = (*COUNTERS, "by_class", "router_errors", "duration_buckets", "duration_sum",
-                 "backend_buckets", "backend_sum", "routes", "last_registry_update")
+                 "backend_buckets", "backend_sum", "routes", "last_registry_update", "failures")
     # the COUNTERS, for the type checker (set to 0 in __init__)
     requests: int
     bad_requests: int
@@ -81,6 +81,8 @@ class RouterMetrics:
         self.backend_sum = 0.0
         self.routes: dict[Any, RouteStats] = {}     # by Pool object: a dict lookup by identity, no key string
         self.last_registry_update = 0.0              # time.monotonic() of the last (un)registration applied
+        # (wall time, route, endpoint address, router error code) of the latest endpoint failures
+        self.failures: deque[tuple[float, str, str, str]] = deque(maxlen=RECENT_FAILURES)
 
     # ---- writers (hot path) ------------------------------------------------------------------------------
 
@@ -88,10 +90,15 @@ class RouterMetrics:
         c = status // 100
         self.by_class[c if 0 < c < 6 else 6] += 1
 
-    def count_router_error(self, code: str) -> None:
-        """By the X-Cf-Routererror code without its detail: `endpoint_failure (EOF)` counts as endpoint_failure."""
-        code = code.partition(" ")[0]
-        self.router_errors[code] = self.router_errors.get(code, 0) + 1
+    def count_router_error(self, code: str, pool: Any = None, endpoint: Any = None) -> None:
+        """By the X-Cf-Routererror code without its detail: `endpoint_failure (EOF)` counts as endpoint_failure.
+
+        A failure that names an endpoint is also remembered (with its detail) for the dashboard.
+        """
+        short = code.partition(" ")[0]
+        self.router_errors[short] = self.router_errors.get(short, 0) + 1
+        if endpoint is not None and pool is not None:
+            self.failures.append((time.time(), pool.key, endpoint.address, code))
 
     def route_stats(self, pool: Any, app_id: str) -> RouteStats:
         stats = self.routes.get(pool)
@@ -122,6 +129,7 @@ class RouterMetrics:
             "backend": list(self.backend_buckets), "backend_sum": self.backend_sum,
             "routes": routes,
             "since_registry_update": (time.monotonic() - last) if last else None,
+            "failures": [list(f) for f in self.failures],
         }
 
     def _forget_removed_routes(self) -> None:
@@ -138,8 +146,10 @@ class RouterMetrics:
         return out
 
 
-def observe_seconds(buckets: list[int], seconds: float) -> None:
-    buckets[bisect_left(BOUNDS, seconds)] += 1
+def bucket_index(seconds: float) -> int:
+    """The histogram bucket of a duration (the hot path inlines this expression)."""
+    i = int(seconds * 10000.0).bit_length()
+    return i if i < LAST_BUCKET else LAST_BUCKET
 
 
 def _add_route(routes: dict[str, list], key: str, row: list) -> None:
@@ -172,6 +182,7 @@ def merge(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
             _add_route(out["routes"], key, [row[0], row[1], row[2], list(row[3]), row[4]])
         ages = [a for a in (out["since_registry_update"], snap["since_registry_update"]) if a is not None]
         out["since_registry_update"] = min(ages) if ages else None
+        out["failures"] = sorted(out["failures"] + snap.get("failures", []))[-RECENT_FAILURES:]
     return out
 
 
@@ -179,7 +190,7 @@ def empty_snapshot() -> dict[str, Any]:
     return {
         "counters": {name: 0 for name in COUNTERS}, "by_class": [0] * 7, "router_errors": {},
         "duration": [0] * BUCKETS, "duration_sum": 0.0, "backend": [0] * BUCKETS, "backend_sum": 0.0,
-        "routes": {}, "since_registry_update": None,
+        "routes": {}, "since_registry_update": None, "failures": [],
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from portico.config.settings import RouterConfig
 from portico.proxy.admission import Admission
@@ -22,7 +23,7 @@ class ProxyContext:
                  scheme: bytes = b"http") -> None:
         from portico.proxy.routing import RequestRouter
         from portico.proxy.sticky import StickySessions
-        from portico.proxy.tracing import ZipkinHeaders
+        from portico.proxy.tracing import W3CHeaders, ZipkinHeaders
 
         self.config = config
         self.table = table
@@ -33,22 +34,30 @@ class ProxyContext:
         self.keep_alive = not config.disable_keep_alives
         self.connector = Connector(loop, self.metrics, dial_timeout=config.endpoint_dial_timeout,
                                    max_idle=config.max_idle_conns_per_host, keep_alive=self.keep_alive,
-                                   tls_context_for=tls_context_for)
+                                   tls_context_for=tls_context_for,
+                                   tls_handshake_timeout=config.tls_handshake_timeout)
         self.max_conns = config.backends.max_conns
+        # balancing_algorithm_az_preference: locally-optimistic prefers this router's zone on first attempts
+        self.local_zone = config.zone if config.balancing_algorithm_az_preference == "locally-optimistic" else ""
         self.max_attempts = max(1, config.backends.max_attempts)
         self.bench_seconds = config.droplet_stale_threshold / 4
         # Retries stop once this much time has gone since the request arrived (gorouter has no bound).
         self.retry_budget = max(config.endpoint_dial_timeout * self.max_attempts, 1.0)
         self.endpoint_timeout = config.endpoint_timeout
         self.max_header_bytes = config.max_request_header_bytes
-        self.max_header_count = config.max_request_header_count
+        self.max_header_count = config.max_request_header_count or sys.maxsize   # 0: no limit (gorouter)
+        self.max_response_headers = config.max_response_headers
+        self.max_response_header_bytes = config.max_response_header_bytes
+        self.limit_response_heads = bool(self.max_response_headers or self.max_response_header_bytes)
         self.max_uri_bytes = config.max_uri_bytes
         self.sticky_cookie_names = tuple(config.sticky_session_cookie_names)
-        self.sticky = StickySessions(config) if self.sticky_cookie_names else None
+        negotiate = config.sticky_sessions_for_auth_negotiate
+        self.sticky = StickySessions(config) if self.sticky_cookie_names or negotiate else None
         rewrite = config.http_rewrite
-        self.response_rules = ResponseHeadRules(self.sticky, rewrite.remove_headers,
+        self.response_rules = ResponseHeadRules(self.sticky, negotiate, rewrite.remove_headers,
                                                 rewrite.add_headers_if_not_present)
         self.zipkin = ZipkinHeaders() if config.tracing.enable_zipkin else None
+        self.w3c = W3CHeaders(config.tracing.w3c_tenant_id) if config.tracing.enable_w3c else None
         self.observe = ExchangeObserver(self.metrics, access_log)
         self.route_services = RouteServices(config, table)
         self.connections: set = set()

@@ -46,7 +46,6 @@ class ClientConnection(asyncio.Protocol):
         self.closed = False
         self.http11 = True
         self.read_paused = 0
-        self.write_paused = False
         self.tunnel = None
         self.last_activity = 0.0
         self.head_started = 0.0                    # when the current request head began (0: not reading one)
@@ -69,6 +68,13 @@ class ClientConnection(asyncio.Protocol):
         self.ctx.connections.add(self)
         self.ctx.metrics.open_client_connections += 1
         self.ctx.admission.opened()
+
+    def peer_certificate(self) -> bytes | None:
+        """None on a plain connection; over TLS the client's certificate (DER), b"" when it sent none."""
+        ssl_object = self.transport.get_extra_info("ssl_object") if self.transport is not None else None
+        if ssl_object is None:
+            return None
+        return ssl_object.getpeercert(binary_form=True) or b""
 
     def set_client_address(self, ip: str, port: int) -> None:
         """The client's address: the peer's, or the one a PROXY protocol header gave."""
@@ -118,7 +124,6 @@ class ClientConnection(asyncio.Protocol):
         self.queue.clear()
 
     def pause_writing(self) -> None:
-        self.write_paused = True
         ex = self.active
         if ex is not None and ex.upstream is not None:
             ex.upstream.transport.pause_reading()
@@ -126,7 +131,6 @@ class ClientConnection(asyncio.Protocol):
             self.tunnel.pause_backend()
 
     def resume_writing(self) -> None:
-        self.write_paused = False
         ex = self.active
         if ex is not None and ex.upstream is not None:
             ex.upstream.transport.resume_reading()

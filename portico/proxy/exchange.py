@@ -9,7 +9,6 @@ backend paused while the client's write buffer is full.
 
 from __future__ import annotations
 
-import time
 from time import monotonic
 from typing import TYPE_CHECKING
 
@@ -74,6 +73,8 @@ class Exchange:
     sticky_id = ""
     session_cookie = b""        # the app's session Set-Cookie value, for __VCAP_ID__
     app_sets_vcap_id = False
+    negotiate_response = False  # the backend answered WWW-Authenticate: Negotiate (auth negotiate stickiness)
+    must_be_sticky = False      # Authorization: Negotiate with __VCAP_ID__: that instance or none
     app_instance: Endpoint | None = None
     route_service: Endpoint | None = None     # set while the request goes to its route service
     log_values: tuple = ()
@@ -106,8 +107,13 @@ class Exchange:
         ctx = self.ctx
         now = ctx.loop.time()
         ep = self.route_service or self.app_instance
-        if ep is None:
-            ep = self._sticky_endpoint(now) if self.sticky_id else None
+        if ep is None and self.sticky_id:
+            ep = self._sticky_endpoint(now)
+            if ep is None and self.must_be_sticky:
+                self._fail(DialError("No endpoints available"))   # gorouter: that instance or none
+                return
+        if ep is None and ctx.local_zone and not self.attempts:
+            ep = self.pool.pick_local(now, ctx.local_zone, ctx.max_conns)
         if ep is None:
             ep = self.pool.pick(now, ctx.max_conns, self.tried)
         if ep is None:
@@ -127,9 +133,9 @@ class Exchange:
 
     def _sticky_endpoint(self, now: float) -> Endpoint | None:
         ep = self.pool.by_instance_id(self.sticky_id)
-        if ep is None or ep in self.tried or ep.benched_until > now:
+        if ep is None or (self.ctx.max_conns and ep.active >= self.ctx.max_conns):
             return None
-        if self.ctx.max_conns and ep.active >= self.ctx.max_conns:
+        if not self.must_be_sticky and (ep in self.tried or ep.benched_until > now):
             return None
         return ep
 
@@ -264,6 +270,8 @@ class Exchange:
         if status < 200 and status != 101:
             self._interim_response(status, reason, headers)
             return
+        if self.ctx.limit_response_heads and self._response_head_too_big(headers):
+            return
         self.status = status
         self.response_header_at = monotonic()
         self.response_started = True
@@ -301,6 +309,20 @@ class Exchange:
         data = b"".join(out)
         self.response_bytes = 0
         client.write(data)
+
+    def _response_head_too_big(self, headers: list) -> bool:
+        """max_response_headers / max_response_header_bytes: past them the answer is a 502, as gorouter's."""
+        ctx = self.ctx
+        if ctx.max_response_headers and len(headers) > ctx.max_response_headers:
+            detail = "Too many response headers"
+        elif ctx.max_response_header_bytes and sum(len(n) + len(v) + 4 for n, v in headers) > \
+                ctx.max_response_header_bytes:
+            detail = f"net/http: server response headers exceeded {ctx.max_response_header_bytes} bytes; aborted"
+        else:
+            return False
+        self.abandon_upstream()
+        self._fail(DialError(detail))
+        return True
 
     def _interim_response(self, status: int, reason: bytes, headers: list) -> None:
         """Pass 1xx answers (100 Continue, 103 Early Hints) to an HTTP/1.1 client; the final one follows."""
@@ -392,10 +414,15 @@ class Exchange:
     def _fail(self, err: DialError) -> None:
         close = not self.keep_alive
         if err.tls_handshake:
+            # gorouter answers these with http.Error: the status text alone as the body
             self.router_error = f"endpoint_failure ({err.detail})"
-            body = errors.error_response(525, self.router_error,
-                                         "Registered endpoint failed to handle the request.", close=close)
-            self._reply_local(body, 525)
+            status = err.status
+            if status == 502:
+                self.ctx.metrics.bad_gateways += 1
+                self._reply_local(errors.endpoint_failure(err.detail, close), 502)
+                return
+            text = f"{status} {errors.reason(status).decode()}"
+            self._reply_local(errors.error_response(status, self.router_error, "", close=close, body=text), status)
             return
         self.router_error = f"endpoint_failure ({err.detail})"
         self.ctx.metrics.bad_gateways += 1
@@ -421,7 +448,3 @@ class Exchange:
 def _describe_io_error(exc: BaseException) -> str:
     text = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
     return f"read: {text.lower()}"
-
-
-def wall_clock() -> float:
-    return time.time()

@@ -15,7 +15,7 @@ from portico.proxy.headers import HOP_BY_HOP, connection_tokens
 
 _STATUS_LINES: dict[tuple[int, bytes, bool], bytes] = {}
 # Response header names the router acts on, by kind; every other header is copied unchanged.
-_R_HOP, _R_LENGTH, _R_VCAP_ID, _R_SET_COOKIE, _R_DROP = (object() for _ in range(5))
+_R_HOP, _R_LENGTH, _R_VCAP_ID, _R_SET_COOKIE, _R_DROP, _R_AUTHENTICATE = (object() for _ in range(6))
 _CONNECTION_OPTIONS = (b"close", b"keep-alive", b"upgrade")
 
 
@@ -33,7 +33,7 @@ def status_line(status: int, reason: bytes, http11: bool = True) -> bytes:
 class ResponseHeadRules:
     """How this router rewrites response heads (see the module docstring)."""
 
-    def __init__(self, sticky: Any = None, remove: tuple[str, ...] = (),
+    def __init__(self, sticky: Any = None, negotiate: bool = False, remove: tuple[str, ...] = (),
                  add_if_absent: tuple[tuple[str, str], ...] = ()) -> None:
         self.sticky = sticky
         self.special = {
@@ -44,6 +44,8 @@ class ResponseHeadRules:
         }
         if sticky is not None:
             self.special[b"set-cookie"] = _R_SET_COOKIE
+        if negotiate:   # sticky_sessions_for_auth_negotiate: a Negotiate challenge pins the client
+            self.special[b"www-authenticate"] = _R_AUTHENTICATE
         self.removed = frozenset(name.lower().encode("latin-1") for name in remove)
         self.add_if_absent = tuple((n.lower().encode("latin-1"), n.encode("latin-1") + b": "
                                     + v.encode("latin-1") + b"\r\n") for n, v in add_if_absent)
@@ -80,8 +82,10 @@ class ResponseHeadRules:
                 ex.has_vcap_id_in_response = True
             elif kind is _R_SET_COOKIE:
                 sticky.observe_set_cookie(ex, value)
+            elif kind is _R_AUTHENTICATE and value[:9].lower() == b"negotiate":
+                ex.negotiate_response = True
             out += (name, b": ", value, b"\r\n")
-        if sticky is not None and (ex.session_cookie or ex.sticky_id):
+        if sticky is not None and (ex.session_cookie or ex.sticky_id or ex.negotiate_response):
             sticky.add_vcap_cookie(ex, out)
         if self.add_if_absent:
             present = {name.lower() for name, _ in headers} - self.removed  # removed first, as gorouter

@@ -7,6 +7,7 @@ another.
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from time import monotonic
@@ -16,6 +17,7 @@ from portico.proxy.downstream import absolute_form_host
 from portico.proxy.exchange import Exchange
 from portico.proxy.headers import HOP_BY_HOP, connection_tokens, request_id
 from portico.proxy.route_services import Outbound, Refusal
+from portico.proxy.tracing import headers_to_log
 from portico.routes.uri import host_without_port
 
 _HOST_CACHE_SIZE = 4096
@@ -32,7 +34,7 @@ class RequestRouter:
         self.table = ctx.table
         self.healthcheck_ua = ctx.config.healthcheck_user_agent.encode()
         self.sticky_names = tuple(n.encode() for n in ctx.config.sticky_session_cookie_names)
-        self.extra_log = tuple(h.lower().encode() for h in ctx.config.extra_headers_to_log)
+        self.extra_log = tuple(h.lower().encode() for h in headers_to_log(ctx.config))
         config = ctx.config
         # X-Forwarded-Proto: gorouter's rules, chosen once (force https, overwrite with our scheme, or keep).
         self.forced_proto = b"https" if config.force_forwarded_proto_https else (
@@ -40,6 +42,18 @@ class RequestRouter:
         # Connection may name these and they are still passed on (hop_by_hop_headers_to_filter).
         self.keep_named = frozenset(n.lower().encode("latin-1") for n in config.hop_by_hop_headers_to_filter)
         self.close_100_continue = not config.keep_alive_100_continue_requests
+        # X-Forwarded-Client-Cert: passed untouched (always_forward, the default) costs nothing per request.
+        self.client_cert_mode = "" if config.forwarded_client_cert == "always_forward" else \
+            config.forwarded_client_cert
+        special = dict(_SPECIAL)
+        if self.client_cert_mode:
+            special[b"x-forwarded-client-cert"] = _XFCC
+        if ctx.w3c is not None:
+            special.update({b"traceparent": _TRACEPARENT, b"tracestate": _TRACESTATE})
+        self.negotiate = config.sticky_sessions_for_auth_negotiate
+        if self.negotiate:
+            special[b"authorization"] = _AUTHORIZATION
+        self.special = special if len(special) > len(_SPECIAL) else _SPECIAL
         self._host_names: dict[bytes, str] = {}
 
     def route(self, client, parser, url: bytes, headers: list) -> Exchange:
@@ -81,7 +95,9 @@ class RequestRouter:
         extra_log = self.extra_log
         log_values = [b""] * len(extra_log) if extra_log else None
         out = [method, b" ", url, b" HTTP/1.1\r\n"]
-        special = _SPECIAL
+        special = self.special
+        traceparent = tracestate = authorization = b""
+        xfcc: list | None = None      # X-Forwarded-Client-Cert values, read only when not always_forward
         for name, value in headers:
             lname = name.lower()
             if log_values is not None and lname in extra_log:
@@ -128,6 +144,17 @@ class RequestRouter:
                 expect = value
             elif kind is _CONTENT_LENGTH:
                 content_length = value
+            elif kind is _AUTHORIZATION:
+                authorization = value
+            elif kind is _TRACEPARENT:
+                traceparent = value
+                continue
+            elif kind is _TRACESTATE:
+                tracestate = value
+                continue
+            elif kind is _XFCC:
+                xfcc = [value] if xfcc is None else [*xfcc, value]
+                continue
             elif kind is _ROUTE_SERVICE:
                 if rs_values is None:
                     rs_values, rs_raw = {}, []
@@ -176,8 +203,13 @@ class RequestRouter:
             if target is None:
                 return ex
             ex.app_instance = target
-        elif cookie and self.sticky_names:
-            ex.sticky_id = _sticky_instance(cookie, self.sticky_names)
+        elif cookie:
+            if self.negotiate and authorization[:9].lower() == b"negotiate":
+                # sticky_sessions_for_auth_negotiate: __VCAP_ID__ alone pins it, and to that instance only
+                ex.sticky_id = _sticky_instance(cookie, ())
+                ex.must_be_sticky = bool(ex.sticky_id)
+            if not ex.sticky_id and self.sticky_names:
+                ex.sticky_id = _sticky_instance(cookie, self.sticky_names)
         service_url = pool.endpoints[0].route_service_url
         outbound = None
         if service_url or rs_values is not None:
@@ -186,6 +218,14 @@ class RequestRouter:
             if ex.local_response:
                 return ex
 
+        if ctx.w3c is not None:
+            traceparent, tracestate = ctx.w3c.headers(ex, traceparent, tracestate)
+            rid = ex.request_id
+            out += (b"traceparent: ", traceparent, b"\r\ntracestate: ", tracestate, b"\r\n")
+            if log_values is not None:
+                _log_value(log_values, extra_log, b"traceparent", traceparent)
+                _log_value(log_values, extra_log, b"tracestate", tracestate)
+                ex.log_values = tuple(log_values)
         client_ip = client.client_ip
         ex.x_forwarded_for = xff = (xff + b", " + client_ip) if xff else client_ip
         if self.forced_proto and not (rs_values and ctx.route_services.is_route_service_traffic(rs_values)):
@@ -196,7 +236,14 @@ class RequestRouter:
         if not has_request_start:
             out += (b"X-Request-Start: ", b"%d" % int(ex.started_wall * 1000), b"\r\n")
         if ctx.zipkin is not None:
-            ctx.zipkin.add_headers(headers, out)
+            added = ctx.zipkin.add_headers(headers, out)
+            if added and log_values is not None:
+                for name, value in added:
+                    _log_value(log_values, extra_log, name, value)
+                ex.log_values = tuple(log_values)
+        if self.client_cert_mode:
+            arrived = bool(service_url) and outbound is None   # back from its route service, validated
+            self._client_cert(client, xfcc or [], rs_values, arrived, out)
         if outbound is not None:
             _address_route_service(out, outbound)
             ex.route_service = outbound.endpoint
@@ -253,6 +300,21 @@ class RequestRouter:
             return None
         return verdict
 
+    def _client_cert(self, client, values: list, rs_values: dict | None, arrived: bool, out: list) -> None:
+        """X-Forwarded-Client-Cert under `forward` or `sanitize_set`, as gorouter's clientcert handler."""
+        der = client.peer_certificate()
+        tls = der is not None
+        if tls and rs_values and self.ctx.route_services.is_route_service_traffic(rs_values):
+            kept = values                                   # a route service's request over TLS: untouched
+        elif self.client_cert_mode == "forward":
+            kept = values if der else []                    # trusted only from a client with a certificate
+        else:
+            kept = [base64.b64encode(der)] if der else []   # sanitize_set: the client's own certificate
+        if arrived and self.client_cert_mode == "forward":
+            kept = []
+        for value in kept:
+            out += (b"X-Forwarded-Client-Cert: ", value, b"\r\n")
+
     def _app_instance(self, ex: Exchange, pool, value: bytes):
         """X-CF-APP-INSTANCE: `<app guid>:<index>` names one instance; a bad or unknown one is a 400.
 
@@ -280,6 +342,12 @@ class RequestRouter:
 
 _APP_INSTANCE_PATTERN = re.compile(rb"([0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}):([0-9]+)\Z")
 
+def _log_value(values: list, names: tuple, name: bytes, value: bytes) -> None:
+    """Log the value the router forwarded (a tracing header it set), not the one the client sent."""
+    if name in names:
+        values[names.index(name)] = value
+
+
 def _address_route_service(out: list, outbound: Outbound) -> None:
     """Point the forwarded head at the route service: its request target, its Host, the signed headers."""
     out[2] = outbound.target
@@ -294,7 +362,8 @@ def _address_route_service(out: list, outbound: Outbound) -> None:
 
 # Request header names the router reads or replaces, by kind; every other header is copied unchanged.
 _HOST, _DROP, _UA, _XFF, _XFP, _HOP, _REFERER, _REQUEST_START, _APP_INSTANCE, _COOKIE, _EXPECT, \
-    _CONTENT_LENGTH, _ROUTE_SERVICE = (object() for _ in range(13))
+    _CONTENT_LENGTH, _ROUTE_SERVICE, _XFCC, _TRACEPARENT, _TRACESTATE, _AUTHORIZATION = \
+    (object() for _ in range(17))
 _SPECIAL = {
     b"host": _HOST, b"user-agent": _UA, b"referer": _REFERER, b"x-forwarded-for": _XFF,
     b"x-forwarded-proto": _XFP, b"x-request-start": _REQUEST_START, b"x-cf-app-instance": _APP_INSTANCE,
@@ -313,7 +382,8 @@ _CHUNKED_CLOSE_TAIL = b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
 
 
 def _sticky_instance(cookie: bytes, session_names: tuple[bytes, ...]) -> str:
-    """The __VCAP_ID__ a request asks for, only when it also carries a session cookie (gorouter's rule)."""
+    """The __VCAP_ID__ a request asks for, only when it also carries a session cookie (gorouter's rule);
+    with no session names (an auth-negotiate request), __VCAP_ID__ alone."""
     vcap = ""
     has_session = False
     for part in cookie.split(b";"):
@@ -322,7 +392,7 @@ def _sticky_instance(cookie: bytes, session_names: tuple[bytes, ...]) -> str:
             vcap = value.decode("latin-1")
         elif name in session_names:
             has_session = True
-    return vcap if has_session else ""
+    return vcap if has_session or not session_names else ""
 
 
 def _drop_connection_named(out: list, names: tuple[bytes, ...], keep: frozenset = frozenset()) -> list:

@@ -35,10 +35,17 @@ class StickySessions:
         ep = ex.endpoint
         if ex.app_sets_vcap_id or ep is None or not ep.private_instance_id:
             return
+        path = (ex.pool.context_path if ex.pool is not None else "") or "/"
+        if ex.negotiate_response:
+            # sticky_sessions_for_auth_negotiate: a Negotiate handshake must finish on one instance
+            if ex.sticky_id != ep.private_instance_id:
+                out += (b"Set-Cookie", b": ", VCAP_ID + b"=" + ep.private_instance_id.encode("latin-1", "replace")
+                        + b"; Path=" + path.encode("latin-1", "replace") + b"; Max-Age=60; HttpOnly"
+                        + (b"; Secure" if self.secure_cookies else b"") + b"; SameSite=Strict", b"\r\n")
+            return
         session = ex.session_cookie
         if not session and (not ex.sticky_id or ex.sticky_id == ep.private_instance_id):
             return
-        path = (ex.pool.context_path if ex.pool is not None else "") or "/"
         parts = [VCAP_ID + b"=" + ep.private_instance_id.encode("latin-1", "replace"),
                  b"Path=" + path.encode("latin-1", "replace")]
         secure = self.secure_cookies

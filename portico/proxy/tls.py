@@ -47,17 +47,33 @@ def load_ca_certs(ctx: ssl.SSLContext, config: RouterConfig) -> None:
             ctx.load_verify_locations(cadata=pem)
 
 
-def _server_ctx() -> ssl.SSLContext:
+_CLIENT_CERT_MODES = {"none": ssl.CERT_NONE, "request": ssl.CERT_OPTIONAL, "require": ssl.CERT_REQUIRED}
+
+
+def _server_ctx(config: RouterConfig | None = None) -> ssl.SSLContext:
+    """A listener context with gorouter's TLS settings: versions, cipher suites, client certificates."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_alpn_protocols(["http/1.1"])
+    if config is None:
+        return ctx
+    ctx.minimum_version = TLS_VERSIONS[config.min_tls_version]
+    ctx.maximum_version = TLS_VERSIONS[config.max_tls_version]
+    if config.cipher_suites:
+        ctx.set_ciphers(config.cipher_suites)
+    ctx.verify_mode = _CLIENT_CERT_MODES[config.client_cert_validation]
+    if ctx.verify_mode != ssl.CERT_NONE:
+        if not config.only_trust_client_ca_certs:
+            ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)
+        if config.client_ca_certs:
+            ctx.load_verify_locations(cadata=config.client_ca_certs)
     return ctx
 
 
-def _contexts(certs) -> list[tuple[list[str], ssl.SSLContext]]:
+def _contexts(certs, config: RouterConfig | None = None) -> list[tuple[list[str], ssl.SSLContext]]:
     out = []
     for cert in certs:
-        ctx = _server_ctx()
+        ctx = _server_ctx(config)
         _load_chain(ctx, cert)
         out.append((_names_of(cert), ctx))
     return out
@@ -71,9 +87,10 @@ class SniCertificates:
     """
 
     def __init__(self, config: RouterConfig) -> None:
-        self.fixed = _contexts(config.tls_pem)
+        self.config = config
+        self.fixed = _contexts(config.tls_pem, config)
         self.from_dir: list[tuple[list[str], ssl.SSLContext]] = []
-        self.default = self.fixed[0][1] if self.fixed else _server_ctx()
+        self.default = self.fixed[0][1] if self.fixed else _server_ctx(config)
         self.default.sni_callback = self._choose
 
     def replace_directory_certs(self, named_certs) -> int:
@@ -81,7 +98,7 @@ class SniCertificates:
         loaded = []
         for file_name, cert in named_certs:
             try:
-                loaded.extend(_contexts([cert]))
+                loaded.extend(_contexts([cert], self.config))
             except (ssl.SSLError, ValueError) as exc:
                 logging.getLogger("portico.proxy").warning("tls_cert_dir: %s: %s; skipped", file_name, exc)
         self.from_dir = loaded
@@ -119,6 +136,8 @@ def backend_context_factory(config: RouterConfig):
     load_ca_certs(ctx, config)
     if config.backends.cert_chain and config.backends.private_key:
         _load_chain(ctx, TlsCertificate(config.backends.cert_chain, config.backends.private_key))
+    if config.cipher_suites:
+        ctx.set_ciphers(config.cipher_suites)
     ctx.set_alpn_protocols(["http/1.1"])
     service_ctx = route_service_context(config)
 
@@ -145,5 +164,7 @@ def route_service_context(config: RouterConfig) -> ssl.SSLContext:
         _load_chain(ctx, TlsCertificate(services.cert_chain, services.private_key))
     ctx.minimum_version = TLS_VERSIONS[config.min_tls_version]
     ctx.maximum_version = TLS_VERSIONS[config.max_tls_version]
+    if config.cipher_suites:
+        ctx.set_ciphers(config.cipher_suites)
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx

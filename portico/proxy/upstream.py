@@ -30,17 +30,43 @@ log = logging.getLogger("portico.proxy")
 class DialError(Exception):
     """A backend could not be reached; `detail` reads like gorouter's reason text."""
 
-    def __init__(self, detail: str, tls_handshake: bool = False) -> None:
+    def __init__(self, detail: str, tls_handshake: bool = False, status: int = 0) -> None:
         super().__init__(detail)
         self.detail = detail
         self.tls_handshake = tls_handshake
+        self.status = status or (525 if tls_handshake else 502)   # gorouter's answer for this failure
 
 
-def describe_dial_error(address: str, exc: BaseException) -> DialError:
+# OpenSSL verify codes, grouped as gorouter's error classifiers group Go's x509 errors.
+_UNKNOWN_AUTHORITY = frozenset({2, 18, 19, 20, 21})
+_HOSTNAME_MISMATCH = 62
+_EXPIRED = frozenset({9, 10})
+
+
+def describe_tls_error(exc: ssl.SSLError, server_name: str | None = None) -> DialError:
+    """A TLS failure as gorouter answers it: 526 untrusted certificate, 503 wrong name, 502 expired,
+    496 when the backend wanted a client certificate, 525 for any other handshake failure."""
+    code = getattr(exc, "verify_code", None)
+    if code in _UNKNOWN_AUTHORITY:
+        return DialError("tls: failed to verify certificate: x509: certificate signed by unknown authority",
+                         tls_handshake=True, status=526)
+    if code == _HOSTNAME_MISMATCH:
+        return DialError(f"tls: failed to verify certificate: x509: certificate is not valid for {server_name}",
+                         tls_handshake=True, status=503)
+    if code in _EXPIRED:
+        return DialError("tls: failed to verify certificate: x509: certificate has expired or is not yet valid",
+                         tls_handshake=True, status=502)
+    reason = str(exc.reason or exc)
+    if "CERTIFICATE_REQUIRED" in reason or "BAD_CERTIFICATE" in reason:
+        return DialError("remote error: tls: certificate required", tls_handshake=True, status=496)
+    return DialError(f"remote error: tls: {reason}", tls_handshake=True)
+
+
+def describe_dial_error(address: str, exc: BaseException, server_name: str | None = None) -> DialError:
     if isinstance(exc, DialError):
         return exc
     if isinstance(exc, ssl.SSLError):
-        return DialError(f"remote error: tls: {exc.reason or exc}", tls_handshake=True)
+        return describe_tls_error(exc, server_name)
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return DialError(f"dial tcp {address}: i/o timeout")
     if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
@@ -199,9 +225,6 @@ class UpstreamConnection(asyncio.Protocol):
 
     # ---- pool use --------------------------------------------------------------------------------------------
 
-    def send(self, data: bytes) -> None:
-        self.transport.write(data)
-
     def close(self) -> None:
         if not self.closed:
             self.closed = True
@@ -225,10 +248,12 @@ class Connector:
     """Dials backends and keeps idle keep-alive connections, at most `max_idle` per connection identity."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, metrics, *, dial_timeout: float, max_idle: int,
-                 keep_alive: bool = True, tls_context_for: Callable[[Endpoint], ssl.SSLContext] | None = None
-                 ) -> None:
+                 keep_alive: bool = True, tls_context_for: Callable[[Endpoint], ssl.SSLContext] | None = None,
+                 tls_handshake_timeout: float | None = None) -> None:
         self.loop = loop
         self.dial_timeout = dial_timeout
+        # As Go's transport: the TCP connect gets dial_timeout, a TLS handshake after it tls_handshake_timeout.
+        self.tls_handshake_timeout = dial_timeout if tls_handshake_timeout is None else tls_handshake_timeout
         self.max_idle = max_idle if keep_alive else 0
         self.idle: dict[Hashable, list[UpstreamConnection]] = {}
         self.tls_context_for = tls_context_for
@@ -298,9 +323,10 @@ class Connector:
         factory = lambda: UpstreamConnection(self, address, tls=endpoint.tls, pool_key=key)  # noqa: E731
         coro = self.loop.create_connection(factory, endpoint.host, endpoint.port, ssl=tls_context,
                                            server_hostname=server_hostname,
-                                           ssl_handshake_timeout=self.dial_timeout if tls_context else None)
+                                           ssl_handshake_timeout=self.tls_handshake_timeout if tls_context else None)
         task = self.loop.create_task(coro)
-        timer = self.loop.call_later(self.dial_timeout, task.cancel)
+        limit = self.dial_timeout + (self.tls_handshake_timeout if tls_context else 0.0)
+        timer = self.loop.call_later(limit, task.cancel)
 
         def finished(t: asyncio.Task) -> None:
             timer.cancel()
@@ -309,7 +335,7 @@ class Connector:
                 return
             exc = t.exception()
             if exc is not None:
-                done(None, describe_dial_error(address, exc))
+                done(None, describe_dial_error(address, exc, server_hostname))
                 return
             transport, conn = t.result()
             sock = transport.get_extra_info("socket")

@@ -109,11 +109,10 @@ class Registrar:
         if len(creds) == 1:
             urls = [s.url for s in servers]
             user, password = creds.pop()
-            if user is not None:
-                options.update(user=user, password=password or "")
+            if user:
+                options.update(user=user, password=password)
         else:  # different credentials per server: nats-py reads them from each URL
-            urls = [s.url.replace("://", f"://{s.user}:{s.password or ''}@", 1) if s.user else s.url
-                    for s in servers]
+            urls = [s.url_with_credentials() for s in servers]
         return dict(servers=urls, **options)
 
     async def _on_error(self, exc: Exception) -> None:

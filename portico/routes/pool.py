@@ -97,6 +97,27 @@ class Pool:
             return eps[fallback]
         return None
 
+    def pick_local(self, now: float, zone: str, max_conns: int = 0, exclude: tuple | list = ()) -> Endpoint | None:
+        """A first attempt under `locally-optimistic`: an available instance in `zone` if there is one.
+
+        Only instances neither benched nor full count; None sends the caller to `pick` over every zone.
+        """
+        local = [ep for ep in self.endpoints if ep.availability_zone == zone and ep.benched_until <= now
+                 and not (max_conns and ep.active >= max_conns) and not (exclude and ep in exclude)]
+        if not local:
+            return None
+        if self.algorithm == LEAST_CONNECTION:
+            least = min(ep.active for ep in local)
+            return random.choice([ep for ep in local if ep.active == least])
+        eps = self.endpoints
+        start = self._next if self._next >= 0 else random.randrange(len(eps))
+        for step in range(len(eps)):
+            i = (start + step) % len(eps)
+            if eps[i] in local:
+                self._next = i + 1
+                return eps[i]
+        return None
+
     def _least_connection(self, now: float, max_conns: int, exclude) -> Endpoint | None:
         best: list[Endpoint] = []
         benched: list[Endpoint] = []

@@ -55,8 +55,13 @@ class RouteTable:
     Wildcard routes (`*.example.com`) live in their own dict keyed by the suffix (`example.com`).
     """
 
-    def __init__(self, droplet_stale_threshold: float = 120.0, default_algorithm: str = ROUND_ROBIN) -> None:
+    def __init__(self, droplet_stale_threshold: float = 120.0, default_algorithm: str = ROUND_ROBIN,
+                 keep_empty_for: float = 0.0) -> None:
         self.droplet_stale_threshold = droplet_stale_threshold
+        # gorouter's empty_pool_timeout: a route whose last endpoint went stays (answering 503) this long
+        # after its last registration, and goes at the next prune after that. 0: it goes at once.
+        self.keep_empty_for = keep_empty_for
+        self._emptied: dict[int, tuple[dict, str, str, Pool, float]] = {}
         self.default_algorithm = default_algorithm
         self._exact: dict[str, Pool | _Paths] = {}
         self._wildcard: dict[str, Pool | _Paths] = {}
@@ -96,7 +101,10 @@ class RouteTable:
         if removed is not None:
             self.generation += 1
             if not pool.endpoints:
-                self._delete_pool(bucket, host, path)
+                if self.keep_empty_for:
+                    self._emptied[id(pool)] = (bucket, host, path, pool, removed.updated_at)
+                else:
+                    self._delete_pool(bucket, host, path)
         return removed
 
     def remove_endpoint(self, pool: Pool, endpoint: Endpoint) -> None:
@@ -111,7 +119,18 @@ class RouteTable:
             for ep in stale:
                 removed.append((pool.key, ep))
                 self.unregister(pool.key, ep.address)
+        if self._emptied:
+            self._drop_expired_empty_pools(now)
         return removed
+
+    def _drop_expired_empty_pools(self, now: float) -> None:
+        for key, (bucket, host, path, pool, last_update) in list(self._emptied.items()):
+            if pool.endpoints or self._find_pool(bucket, host, path) is not pool:
+                del self._emptied[key]          # registered again, or already gone
+            elif now - last_update > self.keep_empty_for:
+                del self._emptied[key]
+                self._delete_pool(bucket, host, path)
+                self.generation += 1
 
     def refresh_all(self, now: float) -> None:
         """Mark every endpoint as just registered (after NATS comes back while pruning was suspended)."""

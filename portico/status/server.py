@@ -17,6 +17,7 @@ import base64
 import binascii
 import hmac
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from portico.observe.worker_stats import read_snapshots
 from portico.routes import RouteTable
 from portico.state import RouterState
 from portico.status import prometheus
+from portico.status.dashboard import Dashboard
 from portico.status.http import Request, Response, StatusProtocol
 from portico.status.routes_json import RoutesJson
 from portico.status.varz import varz
@@ -37,6 +39,10 @@ _JSON = "application/json"
 _UNAUTHORIZED = Response(401, b"401 Unauthorized\n", headers=(("WWW-Authenticate", 'Basic realm="Portico"'),))
 _NOT_FOUND = Response(404, b"404 Not Found\n")
 _NOT_ALLOWED = Response(405, b"405 Method Not Allowed\n", headers=(("Allow", "GET, HEAD"),))
+
+
+def _ignoring_request(handler: Callable[[], Any]) -> Callable[[Request], Any]:
+    return lambda _request: handler()
 
 
 class StatusServer:
@@ -53,18 +59,24 @@ class StatusServer:
         self._user = status.user.encode()
         self._password = status.password.encode()
         self.live = LiveStats(self.snapshot)
-        self._registry = prometheus.make_registry(prometheus.RouterCollector(self.snapshot, self.gauges))
+        self._registry = prometheus.make_registry(
+            prometheus.RouterCollector(self.snapshot, self.gauges, config.metrics.per_route_top))
         self._routes_json = RoutesJson(table)
         self._servers: list[asyncio.Server] = []
         self._connections: set[StatusProtocol] = set()
+        self.dashboard = Dashboard(table, state, self.live, self.snapshot, workers)
         older = status.routes_port is None
-        self._main_paths = {
+        plain: dict[str, Callable[[], Any]] = {
             "/health": self._health, "/healthz": self._healthz, "/varz": self._varz, "/metrics": self._metrics,
         }
+        self._main_paths: dict[str, Callable[[Request], Any]] = {p: _ignoring_request(h) for p, h in plain.items()}
+        # /routes and the dashboard live together: on the routes port, or on status.port in the older layout
+        routes_side: dict[str, Callable[[Request], Any]] = {"/routes": _ignoring_request(self._routes),
+                                                            **self.dashboard.paths}
         if older:
-            self._main_paths["/routes"] = self._routes
-        self._routes_paths = {"/routes": self._routes}
-        self._authenticated = frozenset({"/healthz", "/varz", "/routes"})
+            self._main_paths.update(routes_side)
+        self._routes_paths = routes_side
+        self._authenticated = frozenset({"/healthz", "/varz", *routes_side})
 
     # ---- lifecycle ---------------------------------------------------------------------------------------
 
@@ -80,6 +92,7 @@ class StatusServer:
                 await loop.create_server(routes, "127.0.0.1", status.routes_port, reuse_address=True))
 
     async def stop(self) -> None:
+        self.dashboard.close()
         await self.live.stop()
         servers, self._servers = self._servers, []
         for server in servers:
@@ -125,7 +138,7 @@ class StatusServer:
                 return _NOT_ALLOWED
             if request.path in self._authenticated and not self._authorized(request):
                 return _UNAUTHORIZED
-            return endpoint()
+            return endpoint(request)
         return handle
 
     def _authorized(self, request: Request) -> bool:

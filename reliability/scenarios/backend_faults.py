@@ -66,7 +66,7 @@ def _truncations(stack: Stack, nats_port: int, rounds: int) -> dict[str, object]
 
 @scenario("backend_faults", GOAL)
 def run(quick: bool) -> Result:
-    seconds, rate, rounds = (4.0, 60.0, 5) if quick else (30.0, 150.0, 50)
+    seconds, rate, rounds = (2.5, 60.0, 5) if quick else (30.0, 150.0, 50)
     with Stack("backend-faults") as stack:
         nats = stack.nats()
         figures = _kill_under_load(stack, nats.port, 3, seconds, rate)

@@ -18,9 +18,10 @@ GOAL = ("0 failed requests while confsync is dead and after its restart; the res
 
 @scenario("confsync_kill", GOAL)
 def run(quick: bool) -> Result:
-    kills, gap = (1, 3.0) if quick else (3, 8.0)
+    kills, gap = (1, 1.0) if quick else (3, 8.0)
     with Stack("confsync-kill") as stack:
         up = Entrance(stack, routers=2).start()
+        up.settle()
         reloads_before, digest_before = up.reloads(), up.haproxy_cfg_digest()
         load = up.load(150.0, 6)
         time.sleep(2.0)

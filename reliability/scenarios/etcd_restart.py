@@ -35,11 +35,12 @@ def _announced(port: int, prefix: str = "/portico/routers/") -> int:
 
 @scenario("etcd_restart", GOAL)
 def run(quick: bool) -> Result:
-    routers, outage, settle = (2, 3.0, 4.0) if quick else (3, 15.0, 12.0)
+    routers, outage, settle = (2, 3.0, 2.0) if quick else (3, 15.0, 12.0)
     with Stack("etcd-restart") as stack:
         etcd = stack.etcd()
         up = Entrance(stack, routers=routers, etcd_url=etcd.url).start()
         wait_for(lambda: _announced(etcd.port) == routers, timeout=30, message="every router announced")
+        up.settle()
         reloads_before, watches_before, digest_before = up.reloads(), up.watch_starts(), up.haproxy_cfg_digest()
         load = up.load(150.0, 6)
         time.sleep(2.0)

@@ -30,7 +30,7 @@ def _registrations(up: Entrance, routers: int) -> list[int]:
 
 @scenario("nats_restart", GOAL)
 def run(quick: bool) -> Result:
-    routers, outage, settle = (2, 3.0, 3.0) if quick else (3, 35.0, 8.0)
+    routers, outage, settle = (2, 3.0, 1.0) if quick else (3, 35.0, 8.0)
     with Stack("nats-restart") as stack:
         nats = stack.nats()
         up = Entrance(stack, routers=routers, nats_url=nats.url).start()

@@ -3,39 +3,14 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 from reliability.core import Result, scenario
 from reliability.load import SteadyLoad
-from reliability.parts import Router, Stack, nats_publish, registration, unique_host
+from reliability.parts import Heartbeat, Router, Stack, registration, unique_host
 
 GOAL = ("with the route snapshot: 0 x 404 after a restart for routes live at shutdown, first 200 within 0.5 s "
         "of the proxy port opening (without it, gorouter's behaviour: 404 until registrars heartbeat again)")
-
-
-class Heartbeat:
-    """A registrar: registers `hosts` now and then every `interval` seconds, until stopped."""
-
-    def __init__(self, nats_url: str, hosts: list[str], port: int, interval: float) -> None:
-        self.messages = [registration(host, port, ttl=120) for host in hosts]
-        self.nats_url, self.interval = nats_url, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="heartbeat")
-
-    def start(self) -> "Heartbeat":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for msg in self.messages:
-                nats_publish(self.nats_url, "router.register", msg)
-            self._stop.wait(self.interval)
 
 
 def _wait_port_open(port: int, timeout: float = 60.0) -> float:
@@ -57,7 +32,7 @@ def _restart(stack: Stack, nats_url: str, nats_port: int, snapshot: bool, heartb
     router.config["start_response_delay_interval"] = "5s"     # gorouter's default, for the restart
     backend = stack.backend("restart")
     hosts = [unique_host(f"restart{i}") for i in range(20)]
-    beat = Heartbeat(nats_url, hosts, backend.port, heartbeat).start()
+    beat = Heartbeat(nats_url, [registration(h, backend.port, ttl=120) for h in hosts], heartbeat).start()
     stack.on_exit(beat.stop)
     router.wait_route(hosts[-1])
     load = SteadyLoad(router.port, hosts[0], "/echo", rate=100, connections=4).start()

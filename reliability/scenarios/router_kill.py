@@ -21,7 +21,7 @@ GOAL = ("0 failed idempotent requests (GETs over keep-alive connections through 
 
 @scenario("router_kill", GOAL)
 def run(quick: bool) -> Result:
-    routers, kills, gap, rate, connections = (2, 1, 4.0, 300.0, 10) if quick else (3, 4, 8.0, 1500.0, 20)
+    routers, kills, gap, rate, connections = (2, 1, 3.0, 300.0, 10) if quick else (3, 4, 8.0, 1500.0, 20)
     with Stack("router-kill") as stack:
         up = Entrance(stack, routers=routers).start()
         reloads_before, log_start = up.reloads(), up.access_log_lines()

@@ -13,12 +13,12 @@ import sys
 
 import pytest
 import redis
-
+from confsync_helpers import run_confsync, write_confdir
 from kv_servers import redis_available, start_redis, start_zookeeper, zookeeper_available
 from polling import wait_for
+
 from portico.confsync.backends import FileBackend, make_backend
 from portico.confsync.redis_backend import RedisBackend
-from confsync_helpers import run_confsync, write_confdir
 
 needs_redis = pytest.mark.skipif(not redis_available(), reason="redis-server not installed (scripts/test installs it)")
 needs_zk = pytest.mark.skipif(not zookeeper_available(), reason="zookeeper not installed (scripts/test installs it)")

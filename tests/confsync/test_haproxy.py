@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from polling import poll_until
 from portico.announce import RouterAnnouncer
 from portico.config.settings import EtcdAnnounceSettings
 from portico.confsync.shipped import haproxy_env, haproxy_master_argv, install_haproxy_resource
@@ -43,17 +44,6 @@ def _get(url: str) -> tuple[int, str]:
         return err.code, err.read().decode()
     except OSError as err:
         return 0, str(err)
-
-
-async def _eventually(fn, expect, timeout=15.0, what=""):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = await asyncio.to_thread(fn)
-        if expect(last):
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}: last {last!r}")
 
 
 @pytest.fixture
@@ -113,18 +103,18 @@ async def test_announced_routers_are_served_through_reloaded_haproxy(tmp_path, e
         start(ManagedProcess("confsync", base + ["--watch", "--status-port", str(status_port)],
                              tmp_path / "confsync.log"))
         url = f"http://127.0.0.1:{front}/"
-        await _eventually(lambda: _get(url), lambda r: r == (200, "router a"), what="router a via haproxy")
+        await poll_until(lambda: _get(url), lambda r: r == (200, "router a"), message="router a via haproxy")
 
         # a second router comes, the first drains: haproxy is reloaded and serves only b
         await announcer("b").start()
         await ann_a.stop()
-        await _eventually(lambda: cfg.read_text(), lambda t: "router-b" in t and "router-a" not in t,
-                          what="re-render")
-        await _eventually(lambda: [_get(url) for _ in range(4)], lambda rs: all(r == (200, "router b") for r in rs),
-                          what="router b only")
+        await poll_until(lambda: cfg.read_text(),
+                         lambda t: "router-b" in t and "router-a" not in t, message="re-render")
+        await poll_until(lambda: [_get(url) for _ in range(4)],
+                         lambda rs: all(r == (200, "router b") for r in rs), message="router b only")
         status_url = f"http://127.0.0.1:{status_port}/status"
-        await _eventually(lambda: json.loads(_get(status_url)[1]),
-                          lambda s: s["ok"] and s["resources"]["haproxy"]["reloads"] >= 1, what="reload on status")
+        await poll_until(lambda: json.loads(_get(status_url)[1]),
+                         lambda s: s["ok"] and s["resources"]["haproxy"]["reloads"] >= 1, message="reload on status")
         assert "worker" in master_command(str(master_sock), "show proc")
         assert (cfg.parent / "haproxy.cfg.state").exists(), "server state saved before reload"
 
@@ -132,8 +122,8 @@ async def test_announced_routers_are_served_through_reloaded_haproxy(tmp_path, e
         before = cfg.read_text()
         await asyncio.to_thread(_put, etcd_server.port, "/portico/routers/bad",
                                 json.dumps({"id": "bad", "address": "not an address", "health_port": 1}))
-        code, body = await _eventually(lambda: _get(f"http://127.0.0.1:{status_port}/status"),
-                                       lambda r: r[0] == 503, what="check failure on status")
+        code, body = await poll_until(lambda: _get(f"http://127.0.0.1:{status_port}/status"),
+                                      lambda r: r[0] == 503, message="check failure on status")
         assert "check_cmd" in json.loads(body)["resources"]["haproxy"]["last_error"]
         assert cfg.read_text() == before
         assert _get(url) == (200, "router b")
@@ -176,3 +166,110 @@ def test_both_template_engines_render_the_access_log_and_retry_settings_alike(tm
                  "    http-request disable-l7-retry unless { method GET HEAD OPTIONS TRACE PUT DELETE }\n",
                  "    server r1 127.0.0.1:9 check port 10"):
         assert line in text, (line, text)
+
+
+DROPPING_ROUTER = r"""
+import socket, sys, threading
+# A router that dies with every request in flight: reads the request head, then closes without answering.
+# Its health port answers 200, so HAProxy keeps sending it traffic.
+port, health = int(sys.argv[1]), int(sys.argv[2])
+def serve(p, answer):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", p)); s.listen(64)
+    while True:
+        c, _ = s.accept()
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        if answer and data:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        c.close()
+threading.Thread(target=serve, args=(health, True), daemon=True).start()
+serve(port, False)
+"""
+
+COUNTING_ROUTER = r"""
+import sys, http.server
+port, health, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def answer(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        if self.server.server_port == port:
+            with open(log, "a") as f:
+                f.write(self.command + "\n")
+        self.send_response(200); self.send_header("Content-Length", "1"); self.end_headers(); self.wfile.write(b"b")
+    do_GET = do_POST = answer
+    def log_message(self, *a): pass
+import threading
+for p in (port, health):
+    s = http.server.ThreadingHTTPServer(("127.0.0.1", p), H)
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+threading.Event().wait()
+"""
+
+
+def test_haproxy_sends_idempotent_requests_again_but_never_a_post_that_reached_a_router(tmp_path, etcd_server,
+                                                                                      haproxy_bin):
+    """Router `a` takes every request and closes without an answer (a router killed mid-request). A GET that
+    met it is sent to router `b`; a POST that met it is answered 502 by HAProxy and never reaches `b`."""
+    procs: list[ManagedProcess] = []
+    try:
+        ports = {name: (free_port(), free_port()) for name in ("a", "b")}
+        seen = tmp_path / "b-methods.log"
+        procs.append(ManagedProcess("a", [sys.executable, "-c", DROPPING_ROUTER, *map(str, ports["a"])],
+                                    tmp_path / "a.log").start())
+        procs.append(ManagedProcess("b", [sys.executable, "-c", COUNTING_ROUTER, *map(str, ports["b"]), str(seen)],
+                                    tmp_path / "b.log").start())
+        for name, (port, health) in ports.items():
+            _put(etcd_server.port, f"/portico/routers/{name}",
+                 json.dumps({"id": name, "address": f"127.0.0.1:{port}", "health_port": health}))
+            wait_for_port(health)
+        confdir, cfg, sock = tmp_path / "confd", tmp_path / "haproxy.cfg", tmp_path / "master.sock"
+        front = free_port()
+        install_haproxy_resource(confdir, etcd_prefix="/portico", haproxy_cfg=cfg, front_port=front,
+                                 haproxy_bin=haproxy_bin, master_socket=sock, check_interval="200ms")
+        render = ManagedProcess("render", [sys.executable, "-m", "portico", "confsync", "--confdir", str(confdir),
+                                           "--node", etcd_server.url, "--onetime", "--sync-only"],
+                                tmp_path / "render.log").start()
+        assert render.popen.wait(30) == 0, render.output()
+        haproxy = ManagedProcess("haproxy", haproxy_master_argv(haproxy_bin, cfg, tmp_path / "haproxy.pid", sock),
+                                 tmp_path / "haproxy.log", env=haproxy_env(haproxy_bin)).start()
+        procs.append(haproxy)
+        wait_for_port(front, timeout=15, process=haproxy.popen)
+
+        def both_up() -> bool:
+            try:
+                state = master_command(str(sock), "@1 show servers state portico_routers", 1.0)
+            except OSError:   # the master CLI opens a moment after the front port
+                return False
+            rows = [line.split() for line in state.splitlines() if not line.startswith("#")]
+            return sum(1 for f in rows if len(f) > 5 and f[1] == "portico_routers" and f[5] == "2") == 2
+        deadline = time.monotonic() + 20
+        while not both_up():
+            assert time.monotonic() < deadline, "HAProxy did not see both routers UP"
+            time.sleep(0.1)
+
+        def send(method: str) -> int:
+            data = b"x=1" if method == "POST" else None
+            req = urllib.request.Request(f"http://127.0.0.1:{front}/", data=data, method=method)
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    return resp.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        gets = [send("GET") for _ in range(6)]
+        posts = [send("POST") for _ in range(6)]
+        assert gets == [200] * 6, gets
+        assert set(posts) <= {200, 502} and 502 in posts, posts
+        methods = seen.read_text().split() if seen.exists() else []
+        assert methods.count("GET") == 6
+        assert methods.count("POST") == posts.count(200)      # the POSTs router a swallowed were not replayed
+    finally:
+        for proc in reversed(procs):
+            proc.stop()

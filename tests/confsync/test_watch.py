@@ -8,8 +8,9 @@ import urllib.request
 
 import aetcd
 import pytest
-
+from confsync_helpers import write_confdir
 from polling import eventually
+
 from portico.confsync.backends import EtcdBackend
 from portico.confsync.render import Renderer
 from portico.confsync.resources import load_resources
@@ -17,7 +18,6 @@ from portico.confsync.runner import Runner
 from portico.confsync.status import serve_status
 from portico.stack.processes import free_port
 from portico.stack.servers import start_etcd
-from confsync_helpers import write_confdir
 
 
 def _confdir(tmp_path, *, debounce=0.3, min_reload=0.0, allow_empty=False):

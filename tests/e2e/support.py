@@ -124,6 +124,7 @@ class Backend:
     /close          close-delimited body             /status/NNN   that status (no body for 204/304)
     /cookie         sets JSESSIONID (Secure when ?secure, Max-Age=N when ?maxage=N)
     /hop            response with hop-by-hop headers /vcapid       sets its own X-Vcap-Request-Id
+    /negotiate      answers with WWW-Authenticate: Negotiate
     /continue       answers Expect: 100-continue then echoes
     /raw-upgrade    answers 101 (Upgrade: echo), then echoes raw bytes until the client closes
     """
@@ -273,6 +274,8 @@ class Backend:
         if path.startswith("/hop"):
             extra_headers += (b"Connection: X-Private, keep-alive\r\nX-Private: secret\r\nKeep-Alive: timeout=5\r\n"
                               b"Proxy-Authenticate: Basic\r\nTrailer: X-T\r\nX-Public: yes\r\n")
+        if path.startswith("/negotiate"):
+            extra_headers += b"WWW-Authenticate: Negotiate YIIGhgYJKoZIhvcSAQICAQBuggZ1MIIG\r\n"
         if path.startswith("/vcapid"):
             extra_headers += b"X-Vcap-Request-Id: from-backend\r\n"
         if h.get("upgrade"):
@@ -347,7 +350,7 @@ def nats_publish(nats_url: str, subject: str, payload) -> None:
 
 
 def registration(uri, port, *, host="127.0.0.1", app="", instance_id="", index=None, tls_port=0, san="",
-                 ttl=0, lb="", tags=None, route_service_url="") -> dict:
+                 ttl=0, lb="", tags=None, route_service_url="", az="") -> dict:
     msg = {"host": host, "port": port, "uris": [uri] if isinstance(uri, str) else list(uri)}
     if app:
         msg["app"] = app
@@ -367,6 +370,8 @@ def registration(uri, port, *, host="127.0.0.1", app="", instance_id="", index=N
         msg["tags"] = tags
     if route_service_url:
         msg["route_service_url"] = route_service_url
+    if az:
+        msg["availability_zone"] = az
     return msg
 
 

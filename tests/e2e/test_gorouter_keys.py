@@ -67,3 +67,95 @@ def test_keep_alive_100_continue_requests(krouter, khost):
         r = c.read_response()
     assert r.status == 200
     assert "connection" not in _seen(r)                    # the backend connection stays reusable
+
+
+def test_w3c_trace_context(router_factory, backend):
+    r = router_factory(tracing={"enable_w3c": True, "w3c_tenant_id": "tenant1"})
+    h = unique_host("w3c")
+    r.register(h, backend.port)
+    resp = get(r.port, h, "/new")
+    seen = _seen(resp)
+    rid = resp.header("X-Vcap-Request-Id").replace("-", "")
+    assert seen["traceparent"] == f"00-{rid}-{rid[16:]}-01"     # a new trace: the request id, its low half
+    assert seen["tracestate"] == f"tenant1@gorouter={rid[16:]}"
+
+    incoming = [("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
+                ("tracestate", "rojo=00f067aa0ba902b7,tenant1@gorouter=0000000000000001,congo=t61rcWkgMzE")]
+    resp = get(r.port, h, "/continued", headers=incoming)
+    seen = _seen(resp)
+    version, trace, parent, flags = seen["traceparent"].split("-")
+    assert (version, trace, flags) == ("00", "4bf92f3577b34da6a3ce929d0e0e4736", "01")
+    assert parent != "00f067aa0ba902b7" and len(parent) == 16
+    assert seen["tracestate"] == f"tenant1@gorouter={parent},rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+    assert resp.header("X-Vcap-Request-Id") == "4bf92f35-77b3-4da6-a3ce-929d0e0e4736"   # the trace id, as UUID
+    line = r.access_lines("/continued")[0]
+    assert f'traceparent:"{seen["traceparent"]}"' in line and f'tracestate:"{seen["tracestate"]}"' in line
+
+
+def _cookie(resp, name: str) -> list[str]:
+    for value in resp.header_all("Set-Cookie"):
+        if value.startswith(name + "="):
+            return [p.strip() for p in value.split(";")]
+    return []
+
+
+def test_sticky_sessions_for_auth_negotiate(router_factory, backend_factory):
+    r = router_factory(sticky_sessions_for_auth_negotiate=True, backends={"max_attempts": 1})
+    a, b = backend_factory("neg-a"), backend_factory("neg-b")
+    h = unique_host("negotiate")
+    r.register(h, a.port, instance_id="neg-inst-a")
+    r.register(h, b.port, instance_id="neg-inst-b")
+    first = get(r.port, h, "/negotiate")
+    inst = "neg-inst-a" if first.json()["name"] == "neg-a" else "neg-inst-b"
+    vcap = _cookie(first, "__VCAP_ID__")
+    assert vcap[0] == f"__VCAP_ID__={inst}"
+    assert "Max-Age=60" in vcap and "SameSite=Strict" in vcap and "HttpOnly" in vcap
+    pinned = [("Authorization", "Negotiate abc"), ("Cookie", f"__VCAP_ID__={inst}")]   # no session cookie
+    assert {get(r.port, h, "/negotiate", headers=pinned).json()["name"] for _ in range(5)} == {first.json()["name"]}
+    assert not _cookie(get(r.port, h, "/negotiate", headers=pinned), "__VCAP_ID__")  # already there: no new one
+    r.unregister(h, (a if inst == "neg-inst-a" else b).port)
+    gone = get(r.port, h, "/negotiate", headers=pinned)
+    assert gone.status == 502                                 # that instance or none, as gorouter
+    assert gone.header("X-Cf-Routererror") == "endpoint_failure (No endpoints available)"
+
+
+def test_locally_optimistic_az_preference(router_factory, backend_factory):
+    r = router_factory(zone="z1", balancing_algorithm_az_preference="locally-optimistic")
+    near, far = backend_factory("az-near"), backend_factory("az-far")
+    h = unique_host("az")
+    r.register(h, near.port, az="z1")
+    r.register(h, far.port, az="z2")
+    assert {get(r.port, h, "/").json()["name"] for _ in range(6)} == {"az-near"}
+    r.unregister(h, near.port)
+    assert get(r.port, h, "/").json()["name"] == "az-far"
+
+
+def test_empty_pool_timeout_keeps_the_route_answering_503(router_factory, backend):
+    from support import wait_for
+
+    r = router_factory(empty_pool_timeout="4s", prune_stale_droplets_interval="1s")
+    h = unique_host("emptypool")
+    r.register(h, backend.port)
+    r.unregister(h, backend.port, wait=False)
+    wait_for(lambda: get(r.port, h, "/").status == 503, timeout=10)   # the route stays, with no endpoints
+    wait_for(lambda: get(r.port, h, "/").status == 404, timeout=20)   # then goes at a prune after the timeout
+
+
+def test_pid_file(router_factory, tmp_path):
+    pid_file = tmp_path / "gorouter.pid"
+    r = router_factory(pid_file=str(pid_file))
+    assert pid_file.read_text().strip() == str(r.pid)
+    r.stop()
+    assert not pid_file.exists()
+
+
+def test_response_header_limits_and_unlimited_request_headers(router_factory, backend):
+    r = router_factory(max_response_headers=3, max_request_headers=0)
+    h = unique_host("limits")
+    r.register(h, backend.port)
+    assert get(r.port, h, "/status/204").status == 204              # ETag only: within the limit
+    resp = get(r.port, h, "/hop")                                    # seven header lines from the app
+    assert resp.status == 502
+    assert resp.header("X-Cf-Routererror") == "endpoint_failure (Too many response headers)"
+    many = [(f"X-N{i}", "v") for i in range(150)]                     # over Portico's default 100, no limit here
+    assert get(r.port, h, "/", headers=many).status == 200

@@ -80,15 +80,15 @@ def test_tls_backend_verified_by_san(tls_router, ca):
         b.stop()
 
 
-def test_tls_backend_wrong_san_525_and_removed(tls_router, ca):
+def test_tls_backend_wrong_san_503_and_removed(tls_router, ca):
     b = _tls_backend(ca, "tlsw")
     try:
         host = unique_host("tlsw")
         tls_router.register(host, 1, tls_port=b.port, san="someone-else.internal")
         r = get(tls_router.port, host, "/")
-        assert r.status == 525
-        assert r.header("X-Cf-Routererror").startswith("endpoint_failure (")
-        assert r.body.startswith(b"525 SSL Handshake Failed")
+        assert r.status == 503                                   # gorouter's HostnameMismatch answer
+        assert r.header("X-Cf-Routererror").startswith("endpoint_failure (tls: failed to verify certificate: ")
+        assert r.body == b"503 Service Unavailable\n"
         tls_router.wait_route(host, b.address, present=False, timeout=3)
     finally:
         b.stop()
@@ -101,7 +101,8 @@ ACCESS_RE = re.compile(
     r'x_forwarded_proto:"(?P<xfp>[^"]*)" vcap_request_id:"(?P<rid>[^"]*)" response_time:(?P<rt>[\d.]+) '
     r'gorouter_time:(?P<gt>[\d.]+) app_id:"(?P<app>[^"]*)" app_index:"(?P<idx>[^"]*)" '
     r'instance_id:"(?P<iid>[^"]*)" x_cf_routererror:"(?P<err>[^"]*)" x_trace_me:"(?P<trace>[^"]*)" '
-    r'span_id:"(?P<span>[^"]*)"$')
+    r'span_id:"(?P<span>[^"]*)" x_b3_traceid:"(?P<b3trace>[^"]*)" x_b3_spanid:"(?P<b3span>[^"]*)" '
+    r'x_b3_parentspanid:"(?P<b3parent>[^"]*)" b3:"(?P<b3>[^"]*)"$')   # zipkin's headers, as gorouter logs them
 
 
 def test_access_log_line(tls_router, backend):
@@ -124,6 +125,9 @@ def test_access_log_line(tls_router, backend):
     assert f["rid"] == r.header("X-Vcap-Request-Id")
     assert f["app"] == "log-app" and f["idx"] == "2" and f["iid"] == "log-inst"
     assert f["err"] == "-" and f["trace"] == "trace-42" and f["span"] == "-"
+    seen = {k.lower(): v for k, v in r.json()["headers"]}
+    assert f["b3trace"] == seen["x-b3-traceid"] and f["b3span"] == seen["x-b3-spanid"]   # the values sent on
+    assert f["b3"] == seen["b3"] and f["b3parent"] == "-"
 
     miss = unique_host("log404")
     get(tls_router.port, miss, "/")

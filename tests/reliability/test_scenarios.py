@@ -10,7 +10,9 @@ SCENARIOS = load_all()
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("name", list(SCENARIOS))
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=() if sc.in_default_suite else (pytest.mark.slow,)) for name, sc in SCENARIOS.items()
+])
 def test_quick_scenario_meets_its_goal(name: str) -> None:
     result = SCENARIOS[name].run(True)
     print(f"{name}: {result.figures}")

@@ -20,7 +20,6 @@ from portico.confsync.gotemplate.values import (
     GoStruct,
     KVSlice,
     StrSlice,
-    kind,
     truth,
     type_name,
 )
@@ -139,7 +138,12 @@ class State:
 
     def print_value(self, node: n.Node, value: Any) -> None:
         self.at(node)
-        if value is MISSING:
+        kind_of = type(value)
+        if kind_of is str:
+            self.out.append(value)
+        elif kind_of is int:
+            self.out.append(str(value))
+        elif value is MISSING:
             self.out.append("<no value>")
         elif isinstance(value, GoFunc):
             raise self.errorf(f"can't print {node.go_string()} of type {type_name(value)}")
@@ -432,5 +436,3 @@ def execute(trees: dict[str, n.Tree], funcs: dict[str, GoFunc], name: str, data:
         raise state.errorf(f"exceeded maximum template depth ({MAX_DEPTH})") from None
     return "".join(state.out)
 
-
-_ = kind

@@ -12,7 +12,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from portico.confsync.gotemplate.values import MISSING, Byte, GoFunc, GoStruct, type_name
+from portico.confsync.gotemplate.values import MISSING, GoFunc, GoStruct, type_name
 
 
 def shortest_digits(x: float) -> tuple[str, int]:
@@ -39,6 +39,8 @@ def format_float_shortest(x: float, verb: str = "g") -> str:
         return "NaN"
     if math.isinf(x):
         return "+Inf" if x > 0 else "-Inf"
+    if verb in "gGf" and x.is_integer() and abs(x) < 1e6 and x != 0:   # fast path: exact small integers
+        return str(int(x))
     sign = "-" if math.copysign(1.0, x) < 0 else ""
     digits, dp = shortest_digits(x)
     if verb in "eE":
@@ -64,8 +66,8 @@ def quote(s: str) -> str:
         elif ch in "\a\b\f\n\r\t\v":
             out.append({"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
                         "\v": "\\v"}[ch])
-        elif code < 0x80 or (code < 0x100 and not ch.isprintable() and code < 0xA0):
-            out.append(f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}")
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
         elif code < 0x10000:
             out.append(f"\\u{code:04x}")
         else:
@@ -147,8 +149,6 @@ def _format_int(value: int, verb: str) -> str:
         return "'" + quote(ch)[1:-1].replace("\\\"", '"').replace("'", "\\'") + "'"
     if verb == "U":
         return f"U+{value:04X}"
-    if isinstance(value, Byte) and verb == "s":
-        return _bad(verb, value)
     return _bad(verb, value)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from typing import Any
 
 from portico.confsync.gotemplate.values import GoFunc, GoStruct
 
@@ -119,5 +118,3 @@ class GoTime(GoStruct):
     def __repr__(self) -> str:
         return f"GoTime({self.string()})"
 
-
-_: Any = None

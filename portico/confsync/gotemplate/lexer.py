@@ -105,8 +105,6 @@ class Lexer:
     def _operand(self, pos: int) -> int:
         text = self.text
         ch = text[pos]
-        if False:
-            raise self.error(pos, "unclosed action")
         if ch in SPACE_CHARS:
             end = pos
             while end < len(text) and text[end] in SPACE_CHARS and not self._at_right(end)[1]:
