@@ -48,11 +48,13 @@ class Listener:
     """One listening socket whose accepting can be paused and resumed without closing it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, factory: Callable[[], asyncio.Protocol],
-                 sock: socket.socket, ssl: ssl_module.SSLContext | None) -> None:
+                 sock: socket.socket, ssl: ssl_module.SSLContext | None,
+                 handshake_timeout: float | None = None) -> None:
         self.loop = loop
         self.factory = factory
         self.sock = sock
         self.ssl = ssl
+        self.handshake_timeout = handshake_timeout if ssl is not None else None
         self.server: asyncio.AbstractServer | None = None
         self.closed = False
 
@@ -63,7 +65,7 @@ class Listener:
     async def serve(self) -> None:
         if self.server is None and not self.closed:
             self.server = await self.loop.create_server(self.factory, sock=self.sock.dup(), ssl=self.ssl,
-                                                        backlog=4096)
+                                                        backlog=4096, ssl_handshake_timeout=self.handshake_timeout)
 
     def pause(self) -> None:
         server, self.server = self.server, None
@@ -78,8 +80,11 @@ class Listener:
 
 async def listen(loop: asyncio.AbstractEventLoop, factory: Callable[[], asyncio.Protocol], host: str, port: int,
                  *, ssl: ssl_module.SSLContext | None = None, reuse_port: bool = False,
-                 backlog: int = 4096) -> list[Listener]:
-    """Bind and listen on every address `host` resolves to (as asyncio's create_server does), and accept."""
+                 backlog: int = 4096, handshake_timeout: float | None = None) -> list[Listener]:
+    """Bind and listen on every address `host` resolves to (as asyncio's create_server does), and accept.
+
+    `handshake_timeout` bounds a TLS handshake: a connection is counted (and its request head timed) only
+    once its handshake is done, so a client stalling the handshake is shed by this instead."""
     listeners: list[Listener] = []
     seen = set()
     try:
@@ -101,7 +106,7 @@ async def listen(loop: asyncio.AbstractEventLoop, factory: Callable[[], asyncio.
             except OSError:
                 sock.close()
                 raise
-            listener = Listener(loop, factory, sock, ssl)
+            listener = Listener(loop, factory, sock, ssl, handshake_timeout)
             listeners.append(listener)
             await listener.serve()
     except OSError:

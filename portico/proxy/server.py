@@ -68,7 +68,8 @@ class ProxyServer:
                                                      certificates.replace_directory_certs, loop)
                 self.cert_dir.start()
             self.listeners += await listen(loop, lambda: ClientConnection(tls_ctx), config.listen_host,
-                                           config.ssl_port, ssl=certificates.default, reuse_port=self.reuse_port)
+                                           config.ssl_port, ssl=certificates.default, reuse_port=self.reuse_port,
+                                           handshake_timeout=config.request_header_timeout or None)
         admission.listeners = self.listeners
         if config.route_services_hairpinning and config.route_services_secret:
             # gorouter's internal route services server: route service requests for routes of this router
