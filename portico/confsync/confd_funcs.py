@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json as _json
 import logging
 import os
@@ -63,7 +64,14 @@ class SRV(GoStruct):
 
 def path_match(pattern: str, name: str) -> bool:
     """Go's path.Match: `*` and `?` never cross a `/`, `[...]` classes, `\\` escapes; bad pattern -> error."""
-    regex, i = [], 0
+    return _pattern_regex(pattern).fullmatch(name) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """path.Match's pattern as a compiled regular expression (raises GoError for a bad pattern)."""
+    regex: list[str] = []
+    i = 0
     while i < len(pattern):
         ch = pattern[i]
         if ch == "*":
@@ -111,7 +119,7 @@ def path_match(pattern: str, name: str) -> bool:
         else:
             regex.append(re.escape(ch))
         i += 1
-    return re.fullmatch("".join(regex), name, re.S) is not None
+    return re.compile("".join(regex), re.S)
 
 
 def _clean_terms(path: str) -> list[str]:
