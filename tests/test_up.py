@@ -20,8 +20,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from polling import wait_for
+
 from portico.stack.binaries import BinaryNotFound, haproxy_binary
 from portico.stack.console import confsync_message as _confsync_message
 from portico.stack.plan import UpOptions, plan_ports, port_problem
