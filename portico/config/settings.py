@@ -166,7 +166,9 @@ class RouterConfig:
     disable_keep_alives: bool = False
     max_idle_conns_per_host: int = 100            # gorouter binary 2; BOSH-style value, the pool needs it
     max_request_header_bytes: int = 1024 * 1024
-    max_request_header_count: int = 100           # Portico: more headers than this is answered 431
+    max_request_header_count: int = 100           # gorouter's max_request_headers (its default 0: no limit)
+    max_response_headers: int = 0                 # more response header lines than this: 502 (0: no limit)
+    max_response_header_bytes: int = 0           # a bigger backend response head: 502 (0: no limit)
     max_uri_bytes: int = 8192                     # Portico: a longer request target is answered 414
     empty_pool_response_code_503: bool = True
 

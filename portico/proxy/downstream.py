@@ -46,7 +46,6 @@ class ClientConnection(asyncio.Protocol):
         self.closed = False
         self.http11 = True
         self.read_paused = 0
-        self.write_paused = False
         self.tunnel = None
         self.last_activity = 0.0
         self.head_started = 0.0                    # when the current request head began (0: not reading one)
@@ -125,7 +124,6 @@ class ClientConnection(asyncio.Protocol):
         self.queue.clear()
 
     def pause_writing(self) -> None:
-        self.write_paused = True
         ex = self.active
         if ex is not None and ex.upstream is not None:
             ex.upstream.transport.pause_reading()
@@ -133,7 +131,6 @@ class ClientConnection(asyncio.Protocol):
             self.tunnel.pause_backend()
 
     def resume_writing(self) -> None:
-        self.write_paused = False
         ex = self.active
         if ex is not None and ex.upstream is not None:
             ex.upstream.transport.resume_reading()
