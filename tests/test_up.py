@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,8 +20,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from polling import wait_for
+
 from portico.stack.binaries import BinaryNotFound, haproxy_binary
 from portico.stack.console import confsync_message as _confsync_message
 from portico.stack.plan import UpOptions, plan_ports, port_problem
@@ -148,6 +149,29 @@ def _check_stack_dashboard(url: str) -> None:
     with urllib.request.urlopen(url, timeout=10) as resp:
         page = resp.read().decode()
     assert resp.status == 200 and "HAProxy's view" in page and "/state" in page
+    _stack_page_in_chromium(url)
+
+
+def _stack_page_in_chromium(url: str) -> None:
+    """The page itself, drawn by Debian's Chromium: both routers, HAProxy's servers, confsync's last reload."""
+    from playwright.sync_api import sync_playwright
+
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=flags)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_function("document.querySelectorAll('#routers tbody tr').length === 2 && "
+                                   "document.querySelectorAll('#haproxy tbody tr').length >= 2", timeout=15000)
+            routers = page.locator("#routers tbody").inner_text()
+            assert "router-1" in routers and "router-2" in routers and "healthy" in routers
+            assert "UP" in page.locator("#haproxy tbody").inner_text()
+            confsync = page.locator("#confsync tbody").inner_text()
+            assert "haproxy" in confsync and "never" not in confsync
+        finally:
+            browser.close()
 
 
 def test_up_demo_end_to_end(tmp_path):

@@ -294,7 +294,9 @@ def _start_nats(workdir: Path, load_cpus):
 
 def _check_portico_log(target, res: dict) -> None:
     text = target.process.output()
-    bad = [line for line in text.splitlines() if any(w in line for w in ("Traceback", "ERROR", "Error", "error"))]
+    # text lines, or gorouter-shaped JSON lines (log_level 3 is error, 5 fatal)
+    words = ("Traceback", "ERROR", "Error", "error", '"log_level":3', '"log_level":5')
+    bad = [line for line in text.splitlines() if any(w in line for w in words)]
     if bad:
         res["notes"].append(f"{target.name} log has {len(bad)} error line(s); first: `{bad[0][:200]}`")
 

@@ -279,3 +279,17 @@ def _safe_served(port: int, name: str) -> bytes | None:
         return _served_certificate(port, name)
     except (OSError, ssl.SSLError):
         return None
+
+
+def test_cluster_ip_mode_registers_the_service_address(cluster, controllers, router):
+    """--endpoints cluster-ip: the Service's cluster IP and port, as platforms that register Services do (a
+    controller of its own class and Lease here; only the router's table is checked: nothing is sent there)."""
+    cluster.apply({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "cip"},
+                   "spec": {"controller": "portico.io/cluster-ip-test"}})
+    svc = cluster.apply(service("cipsvc", port=8080))
+    host = unique_host("cip")
+    cluster.apply(ingress("cip", host, "cipsvc", port=8080, class_name="cip"))
+    controllers("cip", "--endpoints", "cluster-ip", "--controller-name", "portico.io/cluster-ip-test",
+                "--lease-name", "cip")
+    router.wait_route(host, f"{svc['spec']['clusterIP']}:8080", timeout=20)
+    assert [e["address"] for e in router.routes_json()[host]] == [f"{svc['spec']['clusterIP']}:8080"]
