@@ -257,15 +257,22 @@ def lookup_ip(name: str) -> StrSlice:
     return StrSlice(sorted({info[4][0] for info in infos}))
 
 
+SRV_RESOLVER: Any = None     # a dns.resolver.Resolver; None = the system's (tests point one at a local server)
+
+
 def lookup_srv(service: str, proto: str, name: str) -> list:
-    """net.LookupSRV sorted by target+port+priority+weight; empty on any failure (as confd)."""
+    """net.LookupSRV, re-sorted as confd does by Target+Port+Priority+Weight; empty on any failure (as confd).
+
+    Needs dnspython (the `confsync` extra); without it lookupSRV logs a warning and returns no records."""
     try:
-        import dns.resolver  # type: ignore[import-not-found]
+        import dns.resolver
     except ImportError:
-        log.warning("lookupSRV needs the dnspython package; returning no records")
+        log.warning("lookupSRV needs the dnspython package (pip install 'portico[confsync]'); no records")
         return []
+    qname = f"_{service}._{proto}.{name}" if service or proto else name
+    resolver = SRV_RESOLVER or dns.resolver.get_default_resolver()
     try:
-        answers = dns.resolver.resolve(f"_{service}._{proto}.{name}", "SRV")
+        answers = resolver.resolve(qname, "SRV", lifetime=5.0)
     except Exception:
         return []
     records = [SRV(str(a.target), a.port, a.priority, a.weight) for a in answers]
