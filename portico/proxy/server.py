@@ -67,9 +67,20 @@ class ProxyServer:
                 self.cert_dir = CertDirectoryWatcher(Path(config.tls_cert_dir),
                                                      certificates.replace_directory_certs, loop)
                 self.cert_dir.start()
-            self.listeners += await listen(loop, lambda: ClientConnection(tls_ctx), config.listen_host,
-                                           config.ssl_port, ssl=certificates.default, reuse_port=self.reuse_port,
-                                           handshake_timeout=config.request_header_timeout or None)
+            tls_listeners = await listen(loop, lambda: ClientConnection(tls_ctx), config.listen_host,
+                                         config.ssl_port, ssl=certificates.default, reuse_port=self.reuse_port,
+                                         handshake_timeout=config.request_header_timeout or None)
+            if config.enable_proxy:
+                # the PROXY header precedes the TLS handshake: these listeners read it off the socket first
+                from portico.proxy.proxy_tls import ProxiedTlsListener
+
+                proxied: list[Listener] = []
+                for listener in tls_listeners:
+                    listener.pause()
+                    proxied.append(ProxiedTlsListener(listener, config.request_header_timeout or 60.0))
+                    await proxied[-1].serve()
+                tls_listeners = proxied
+            self.listeners += tls_listeners
         admission.listeners = self.listeners
         if config.route_services_hairpinning and config.route_services_secret:
             # gorouter's internal route services server: route service requests for routes of this router
