@@ -17,18 +17,6 @@ def _cm(name: str, value: str = "1") -> dict:
             "data": {"v": value}}
 
 
-@pytest.fixture(scope="module")
-def kube_api(tmp_path_factory):
-    """This module's API server sends watches to etcd (no watch cache), so compaction gives a real 410."""
-    from kubeapi import kube_apiserver_binary, start_kube_apiserver
-
-    if kube_apiserver_binary() is None:
-        pytest.skip("no kube-apiserver: set KUBEBUILDER_ASSETS (envtest) or provide ../shared/k8s")
-    api = start_kube_apiserver(tmp_path_factory.mktemp("kube"), watch_cache=False)
-    yield api
-    api.stop()
-
-
 async def test_list_then_watch_follows_adds_changes_and_deletes(kube_api):
     from kubernetes_asyncio import client
 
