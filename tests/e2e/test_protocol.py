@@ -422,9 +422,10 @@ def test_client_abort_releases_endpoint_slot(router_factory, backend_factory):
     for path in ("/hang", "/slow?s=2", "/big?mb=20"):
         c = Client(r.port)
         c.send(build_request("GET", path, h))
-        time.sleep(0.3)
+        wait_for(lambda p=path: _arrived((b,), p.partition("?")[0]), 5, message=f"{path} at the backend")
         c.sock.close()
         c.close()
-        time.sleep(0.2)
-        resp = get(r.port, h, "/")
+        # the router notices the abort and frees the only slot: the next request gets through (not a 503),
+        # well before the 3 s endpoint_timeout could have freed it instead
+        resp = wait_for(lambda: (x := get(r.port, h, "/")).status == 200 and x, 2, 0.1, f"the slot {path} held")
         assert resp.status == 200, (path, resp.status)
