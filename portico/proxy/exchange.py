@@ -74,6 +74,7 @@ class Exchange:
     session_cookie = b""        # the app's session Set-Cookie value, for __VCAP_ID__
     app_sets_vcap_id = False
     negotiate_response = False  # the backend answered WWW-Authenticate: Negotiate (auth negotiate stickiness)
+    trace_debug = False         # X-Vcap-Trace matched trace_key: answer which router and backend served it
     must_be_sticky = False      # Authorization: Negotiate with __VCAP_ID__: that instance or none
     app_instance: Endpoint | None = None
     route_service: Endpoint | None = None     # set while the request goes to its route service

@@ -34,8 +34,9 @@ class ResponseHeadRules:
     """How this router rewrites response heads (see the module docstring)."""
 
     def __init__(self, sticky: Any = None, negotiate: bool = False, remove: tuple[str, ...] = (),
-                 add_if_absent: tuple[tuple[str, str], ...] = ()) -> None:
+                 add_if_absent: tuple[tuple[str, str], ...] = (), router_ip: str = "") -> None:
         self.sticky = sticky
+        self.router_ip = router_ip.encode()
         self.special = {
             b"content-length": _R_LENGTH, b"x-vcap-request-id": _R_VCAP_ID,
             b"x-cf-proxy-signature": _R_DROP,   # never shown to clients, as gorouter (it is a credential)
@@ -87,6 +88,10 @@ class ResponseHeadRules:
             out += (name, b": ", value, b"\r\n")
         if sticky is not None and (ex.session_cookie or ex.sticky_id or ex.negotiate_response):
             sticky.add_vcap_cookie(ex, out)
+        if ex.trace_debug and ex.endpoint is not None:
+            addr = ex.endpoint.address.encode()
+            out += (b"X-Vcap-Router: ", self.router_ip, b"\r\nX-Vcap-Backend: ", addr, b"\r\nX-Cf-Routeendpoint: ",
+                    addr, b"\r\n")
         if self.add_if_absent:
             present = {name.lower() for name, _ in headers} - self.removed  # removed first, as gorouter
             for lname, line in self.add_if_absent:
