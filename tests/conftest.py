@@ -76,13 +76,15 @@ def etcd_server(tmp_path) -> RunningServer:
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def kube_api(tmp_path_factory):
-    """A real kube-apiserver + etcd, one per test module (it takes about 2 s and 270 MiB to start)."""
+    """A real kube-apiserver + etcd, one for the whole run (it takes about 2-10 s and 270 MiB to start); each
+    test names its objects uniquely. Watches go to etcd (no watch cache) so a compacted resourceVersion really
+    gives 410 Gone, as the relist test needs."""
     from kubeapi import kube_apiserver_binary, start_kube_apiserver
 
     if kube_apiserver_binary() is None:
         pytest.skip("no kube-apiserver: set KUBEBUILDER_ASSETS (envtest) or provide ../shared/k8s")
-    api = start_kube_apiserver(tmp_path_factory.mktemp("kube"))
+    api = start_kube_apiserver(tmp_path_factory.mktemp("kube"), watch_cache=False)
     yield api
     api.stop()

@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from typing import TYPE_CHECKING
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser, parse_url
 
 from portico.proxy import errors
 from portico.proxy.exchange import Exchange
 from portico.proxy.tunnel import Tunnel
+
+if TYPE_CHECKING:
+    from portico.proxy.context import ProxyContext
 
 log = logging.getLogger("portico.proxy")
 
@@ -32,7 +36,7 @@ class RequestTooLarge(Exception):
 class ClientConnection(asyncio.Protocol):
     """One client connection: parse requests, hand each to an Exchange, answer them in order."""
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: ProxyContext) -> None:
         self.ctx = ctx
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
         self.parser = HttpRequestParser(self)

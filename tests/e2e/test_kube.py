@@ -1,7 +1,8 @@
 """`portico kube` against a real kube-apiserver (+ etcd), a real nats-server and a real `portico router`.
 
 There is no kubelet: the tests create Services, EndpointSlices (pointing at backends on 127.0.0.1), Ingresses and
-Leases themselves, then check what the router does. One API server for the whole module.
+Leases themselves, then check what the router does. One API server for the whole run (tests/conftest.py);
+every test names its objects and hosts uniquely.
 """
 
 from __future__ import annotations
@@ -271,7 +272,8 @@ def test_tls_secret_served_by_sni_and_rotated(cluster, current, controllers, rou
              message="the rotated certificate served")
     # the Ingress no longer names the Secret: its file goes away
     cluster.apply(ingress("secure", host, "secure"))
-    wait_for(lambda: not list(tls_dir.glob("*.pem")), timeout=10, message="the certificate file removed")
+    wait_for(lambda: not (tls_dir / "default__secure-tls.pem").exists(), timeout=10,
+             message="the certificate file removed")
 
 
 def _safe_served(port: int, name: str) -> bytes | None:

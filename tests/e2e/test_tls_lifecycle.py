@@ -153,8 +153,10 @@ def test_drain_on_sigusr1(router_factory, backend):
     host = unique_host("drain")
     r.register(host, backend.port)
     with ThreadPoolExecutor(1) as pool:
+        seen = len(backend.requests)
         slow = pool.submit(get, r.port, host, "/slow?s=2")
-        time.sleep(0.3)
+        wait_for(lambda: any(q["path"] == "/slow" for q in list(backend.requests)[seen:]), timeout=5,
+                 message="the slow request in flight")
         r.process.send_signal(signal.SIGUSR1)
         wait_for(lambda: r.health()[0] == 503, timeout=3, message="/health 503 while draining")
         resp = slow.result(timeout=15)

@@ -17,18 +17,6 @@ def _cm(name: str, value: str = "1") -> dict:
             "data": {"v": value}}
 
 
-@pytest.fixture(scope="module")
-def kube_api(tmp_path_factory):
-    """This module's API server sends watches to etcd (no watch cache), so compaction gives a real 410."""
-    from kubeapi import kube_apiserver_binary, start_kube_apiserver
-
-    if kube_apiserver_binary() is None:
-        pytest.skip("no kube-apiserver: set KUBEBUILDER_ASSETS (envtest) or provide ../shared/k8s")
-    api = start_kube_apiserver(tmp_path_factory.mktemp("kube"), watch_cache=False)
-    yield api
-    api.stop()
-
-
 async def test_list_then_watch_follows_adds_changes_and_deletes(kube_api):
     from kubernetes_asyncio import client
 
@@ -78,3 +66,23 @@ def test_bookmarks_only_move_the_version_on():
     assert reflector.resource_version == "42" and calls == [] and len(reflector.store) == 1
     with pytest.raises(Gone):
         reflector._apply({"type": "ERROR", "object": {"code": 410, "reason": "Expired", "message": "too old"}})
+
+
+async def test_a_big_object_arrives_through_the_watch(kube_api):
+    """An object of 300 KiB (a Secret with a long chain, a big annotation) is one watch line: it arrives whole."""
+    from kubernetes_asyncio import client
+
+    api = await api_client(str(kube_api.kubeconfig))
+    reflector = Reflector("ConfigMap", client.CoreV1Api(api).list_config_map_for_all_namespaces, lambda: None)
+    task = asyncio.create_task(reflector.run())
+    try:
+        await asyncio.wait_for(reflector.synced.wait(), 20)
+        big = "x" * (300 * 1024)
+        await asyncio.to_thread(kube_api.apply, _cm("big", big))
+        await eventually(lambda: reflector.store.get(("default", "big"), {}).get("data", {}).get("v") == big,
+                         timeout=20, message="the big object seen through the watch")
+        assert reflector.relists == 1  # no failure, no relist on the way
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await api.close()
