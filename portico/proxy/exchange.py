@@ -98,6 +98,8 @@ class Exchange:
         if data:
             if not self.http11:
                 data = errors.as_http10(data)
+            if self.ctx.response_rules.rewrites:
+                data = self.ctx.response_rules.rewrite_local(data)
             self.client.write(data)
             self.response_bytes = len(data)
             self.finish()
@@ -433,6 +435,8 @@ class Exchange:
         self.status = status
         if not self.http11:
             data = errors.as_http10(data)
+        if self.ctx.response_rules.rewrites:
+            data = self.ctx.response_rules.rewrite_local(data)
         self.client.write(data)
         self.response_bytes = len(data)
         self.finish()

@@ -48,6 +48,7 @@ class ResponseHeadRules:
         if negotiate:   # sticky_sessions_for_auth_negotiate: a Negotiate challenge pins the client
             self.special[b"www-authenticate"] = _R_AUTHENTICATE
         self.removed = frozenset(name.lower().encode("latin-1") for name in remove)
+        self.rewrites = bool(remove or add_if_absent)     # http_rewrite applies to router answers too
         self.add_if_absent = tuple((n.lower().encode("latin-1"), n.encode("latin-1") + b": "
                                     + v.encode("latin-1") + b"\r\n") for n, v in add_if_absent)
 
@@ -98,6 +99,18 @@ class ResponseHeadRules:
                 if lname not in present:
                     out.append(line)
         return out, content_length, chunked, (named if not skip else ())
+
+    def rewrite_local(self, response: bytes) -> bytes:
+        """http_rewrite on a response the router wrote itself (errors, health checks), as gorouter does."""
+        head, sep, body = response.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        kept = [lines[0]] + [line for line in lines[1:]
+                             if line.partition(b":")[0].strip().lower() not in self.removed]
+        present = {line.partition(b":")[0].strip().lower() for line in kept[1:]}
+        for lname, line in self.add_if_absent:
+            if lname not in present:
+                kept.append(line[:-2])
+        return b"\r\n".join(kept) + sep + body
 
     def interim(self, status: int, reason: bytes, headers: list) -> bytes:
         """A 1xx answer (100 Continue, 103 Early Hints) for an HTTP/1.1 client."""

@@ -192,3 +192,10 @@ def test_disable_http_leaves_only_the_tls_listener(router_factory, backend):
     ca.configure_trust(ctx)
     with Client(r.ssl_port, ssl_context=ctx, server_hostname=host) as c:
         assert c.request("GET", "/", host).status == 200
+
+
+def test_http_rewrite_applies_to_router_answers_too(krouter):
+    r = get(krouter.port, "nowhere.e2e.test", "/")
+    assert r.status == 404 and r.header("X-Frame-Options") == "DENY"
+    assert r.header("X-Public") == "rewritten"
+    assert r.header("Content-Type") == "text/plain; charset=utf-8"      # present: not added again
