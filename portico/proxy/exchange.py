@@ -74,6 +74,7 @@ class Exchange:
     session_cookie = b""        # the app's session Set-Cookie value, for __VCAP_ID__
     app_sets_vcap_id = False
     negotiate_response = False  # the backend answered WWW-Authenticate: Negotiate (auth negotiate stickiness)
+    trace_debug = False         # X-Vcap-Trace matched trace_key: answer which router and backend served it
     must_be_sticky = False      # Authorization: Negotiate with __VCAP_ID__: that instance or none
     app_instance: Endpoint | None = None
     route_service: Endpoint | None = None     # set while the request goes to its route service
@@ -97,6 +98,8 @@ class Exchange:
         if data:
             if not self.http11:
                 data = errors.as_http10(data)
+            if self.ctx.response_rules.rewrites:
+                data = self.ctx.response_rules.rewrite_local(data)
             self.client.write(data)
             self.response_bytes = len(data)
             self.finish()
@@ -432,6 +435,8 @@ class Exchange:
         self.status = status
         if not self.http11:
             data = errors.as_http10(data)
+        if self.ctx.response_rules.rewrites:
+            data = self.ctx.response_rules.rewrite_local(data)
         self.client.write(data)
         self.response_bytes = len(data)
         self.finish()
