@@ -120,3 +120,12 @@ class ResponseHeadRules:
                 out += (name, b": ", value, b"\r\n")
         out.append(b"\r\n")
         return b"".join(out)
+
+
+def response_head_too_big(headers: list, max_count: int, max_bytes: int) -> str | None:
+    """max_response_headers / max_response_header_bytes: the reason (gorouter's words) when past them."""
+    if max_count and len(headers) > max_count:
+        return "Too many response headers"
+    if max_bytes and sum(len(n) + len(v) + 4 for n, v in headers) > max_bytes:
+        return f"net/http: server response headers exceeded {max_bytes} bytes; aborted"
+    return None
