@@ -6,10 +6,11 @@ import atexit
 import os
 import shutil
 import tempfile
-
 from pathlib import Path
 
 import pytest
+
+from portico.stack.servers import RunningServer, start_etcd, start_nats
 
 # The fast layer (`./scripts/test -m unit`, well under 20 s): tests that start no process and open no socket.
 # A module not listed here can mark itself with `pytestmark = pytest.mark.unit`. tests/e2e is marked `e2e`.
@@ -43,7 +44,11 @@ def pytest_collection_modifyitems(config, items) -> None:
         elif where.startswith("e2e/"):
             item.add_marker(pytest.mark.e2e)
 
-from portico.stack.servers import RunningServer, start_etcd, start_nats
+
+# Tests talk to etcd through gRPC (aetcd) in this process and also start child processes. gRPC's fork handlers
+# are for children that keep using gRPC; ours exec at once, and while gRPC threads are busy those handlers
+# were seen to leave a just-forked etcd or redis-server aborting (exit -6). Children here need none of it.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 
 # Routers keep a route snapshot in the user's state directory by default (route_snapshot). Tests must neither
 # write there nor load another test's snapshot from a reused port: the session gets its own state directory,
@@ -71,13 +76,15 @@ def etcd_server(tmp_path) -> RunningServer:
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def kube_api(tmp_path_factory):
-    """A real kube-apiserver + etcd, one per test module (it takes about 2 s and 270 MiB to start)."""
+    """A real kube-apiserver + etcd, one for the whole run (it takes about 2-10 s and 270 MiB to start); each
+    test names its objects uniquely. Watches go to etcd (no watch cache) so a compacted resourceVersion really
+    gives 410 Gone, as the relist test needs."""
     from kubeapi import kube_apiserver_binary, start_kube_apiserver
 
     if kube_apiserver_binary() is None:
         pytest.skip("no kube-apiserver: set KUBEBUILDER_ASSETS (envtest) or provide ../shared/k8s")
-    api = start_kube_apiserver(tmp_path_factory.mktemp("kube"))
+    api = start_kube_apiserver(tmp_path_factory.mktemp("kube"), watch_cache=False)
     yield api
     api.stop()

@@ -173,8 +173,11 @@ def _write_kubeconfig(path: Path, url: str, token: str) -> None:
     path.write_text(json.dumps(config))
 
 
-def start_kube_apiserver(workdir: Path, timeout: float = 60.0) -> KubeApi:
-    """Start etcd and kube-apiserver on free 127.0.0.1 ports; return once /readyz answers ok."""
+def start_kube_apiserver(workdir: Path, timeout: float = 60.0, watch_cache: bool = True) -> KubeApi:
+    """Start etcd and kube-apiserver on free 127.0.0.1 ports; return once /readyz answers ok.
+
+    watch_cache=False sends every watch to etcd, so a watch from a compacted resourceVersion really gets
+    410 Gone (what the relist tests need); clusters run with the cache on."""
     binary = kube_apiserver_binary()
     if binary is None:
         raise FileNotFoundError("no kube-apiserver: set KUBEBUILDER_ASSETS or provide ../shared/k8s")
@@ -194,7 +197,8 @@ def start_kube_apiserver(workdir: Path, timeout: float = 60.0) -> KubeApi:
             "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={workdir / 'sa.key'}",
             f"--service-account-signing-key-file={workdir / 'sa.key'}",
-            f"--cert-dir={workdir / 'certs'}", "--feature-gates=WatchList=false"]
+            f"--cert-dir={workdir / 'certs'}", "--feature-gates=WatchList=false",
+            f"--watch-cache={'true' if watch_cache else 'false'}"]
     process = ManagedProcess("kube-apiserver", argv, workdir / "kube-apiserver.log").start()
     url = f"https://127.0.0.1:{port}"
     kubeconfig = workdir / "kubeconfig"

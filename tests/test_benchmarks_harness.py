@@ -270,3 +270,31 @@ def test_whole_stack_rows_are_rendered_in_their_own_section():
     assert "## Whole stack" in text
     assert "| HAProxy -> 2 routers -> app | 50 | 9,000 | 5.00 | 9.00 | 180.0 | 1.60 | 0.12 | 0 |" in text
     assert report.whole_stack_section([]) == []
+
+
+async def test_dashboard_viewers_hold_real_event_streams():
+    """--dashboard-cost's open dashboards: real SSE streams on a real status server, events counted."""
+    import asyncio
+
+    from harness.dashboard import DashboardViewers
+
+    from portico.config.settings import RouterConfig, StatusSettings
+    from portico.routes import RouteTable
+    from portico.stack.processes import free_port
+    from portico.state import RouterState
+    from portico.status import StatusServer
+
+    routes_port = free_port()
+    config = RouterConfig(status=StatusSettings(host="127.0.0.1", port=free_port(), user="admin", password="admin",
+                                                routes_port=routes_port))
+    server = StatusServer(config, RouteTable(), RouterState())
+    await server.start()
+    try:
+        viewers = DashboardViewers(routes_port, count=2)
+        with viewers:
+            deadline = asyncio.get_running_loop().time() + 15
+            while viewers.events < 4 and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.1)
+        assert viewers.events >= 4  # two streams, the first event at once and one a second after
+    finally:
+        await server.stop()

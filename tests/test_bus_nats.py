@@ -38,12 +38,6 @@ async def bus(nats_server):
     await rb.stop()
 
 
-async def roundtrip(nc) -> None:
-    """Make sure everything published before reached the bus (same server, ordered per connection)."""
-    await nc.flush()
-    await asyncio.sleep(0.05)
-
-
 async def test_register_and_unregister_apply_to_table(bus, client):
     assert bus.state.nats_connected
     msg = {"host": "10.254.90.233", "port": 9528, "uris": ["test.a.com", "test.a.com/api"]}

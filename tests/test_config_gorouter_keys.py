@@ -138,3 +138,12 @@ def test_balancing_sticky_pool_and_pid_keys(tmp_path):
     assert cfg.sticky_sessions_for_auth_negotiate and cfg.empty_pool_timeout == 30.0
     assert cfg.websocket_dial_timeout == 2.0 and cfg.pid_file.endswith("gorouter.pid")
     assert error(tmp_path, "balancing_algorithm_az_preference: nearest\n").key == "balancing_algorithm_az_preference"
+
+
+def test_header_count_and_size_limits(tmp_path):
+    cfg = load(tmp_path, "max_request_headers: 50\nmax_response_headers: 40\nmax_response_header_bytes: 4096\n"
+                         "max_uri_bytes: 2048\n")
+    assert (cfg.max_request_header_count, cfg.max_response_headers, cfg.max_response_header_bytes) == (50, 40, 4096)
+    assert cfg.max_uri_bytes == 2048
+    assert load(tmp_path, "max_request_header_count: 7\n").max_request_header_count == 7
+    assert load(tmp_path, "max_request_headers: 0\n").max_request_header_count == 0   # no limit, as gorouter

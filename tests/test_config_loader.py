@@ -571,3 +571,10 @@ def test_one_nats_address_type_for_urls_and_config():
         with pytest.raises(ConfigError) as info:
             parse_nats_url(bad, "nats[0]")
         assert info.value.key == "nats[0]"
+
+
+def test_metrics_per_route_top(tmp_path):
+    assert load_config(write(tmp_path, "port: 8081\n")).metrics.per_route_top == 20
+    assert load_config(write(tmp_path, "metrics:\n  per_route_top: 0\n")).metrics.per_route_top == 0
+    err = error_for(tmp_path, "metrics:\n  per_route_top: 5000\n")
+    assert "metrics.per_route_top" in str(err)

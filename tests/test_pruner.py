@@ -7,6 +7,7 @@ import json
 
 import nats
 
+from polling import eventually
 from portico.bus.messages import apply_registration, decode_registration
 from portico.bus.pruner import Pruner
 from portico.bus.subscriber import RouteBus
@@ -26,15 +27,6 @@ class Clock:
 
 def register(table: RouteTable, now: float, **msg) -> None:
     apply_registration(table, decode_registration(json.dumps(msg).encode()), now)
-
-
-async def eventually(cond, timeout: float = 5.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def setup_table(clock: Clock) -> RouteTable:
@@ -169,8 +161,9 @@ async def test_suspend_with_real_nats_and_refresh_on_reconnect(nats_server, tmp_
 
         server = start_nats(port=server.port, workdir=tmp_path / "nats2")
         await eventually(lambda: state.nats_connected, timeout=10)
-        await asyncio.sleep(0.2)
-        assert table.lookup("keep.com").endpoints[0].updated_at == clock.now  # refreshed on reconnect
+        # refreshed on reconnect
+        await eventually(lambda: table.lookup("keep.com").endpoints[0].updated_at == clock.now,
+                         message="endpoints refreshed on reconnect")
         assert not pruner.suspended
 
         clock.now += 121                        # no re-registration within the TTL: pruned as usual

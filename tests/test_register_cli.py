@@ -10,6 +10,7 @@ import sys
 
 import nats
 
+from polling import eventually
 from portico.bus.subscriber import RouteBus
 from portico.config.settings import NatsServer, NatsSettings, RouterConfig
 from portico.routes import RouteTable
@@ -22,15 +23,6 @@ async def cli(*args: str, timeout: float = 20.0) -> subprocess.CompletedProcess:
         sys.executable, "-m", "portico", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
-
-
-async def eventually(cond, timeout: float = 5.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 async def collect(url: str, subject: str):

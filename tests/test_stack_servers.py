@@ -2,7 +2,14 @@
 
 import socket
 
-from portico.stack.processes import port_is_free
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing accepts connections on the port any more."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return False
+    except OSError:
+        return True
 
 
 def test_nats_server_accepts_and_stops(nats_server):

@@ -253,8 +253,12 @@ async def test_garbage_gets_400(current):
 async def test_stop_closes_open_connections(current):
     reader, writer = await asyncio.open_connection("127.0.0.1", current.port)
     writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-    await reader.readuntil(b"\r\n\r\n")
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 ") and b"connection: close" not in head.lower()  # kept alive
     await asyncio.wait_for(current.server.stop(), 5)
+    # stop() must close the idle keep-alive connection: reading ends at EOF instead of hanging
+    await asyncio.wait_for(reader.read(), 5)
+    assert reader.at_eof()
     writer.close()
 
 

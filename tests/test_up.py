@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from polling import wait_for
 
 from portico.stack.binaries import BinaryNotFound, haproxy_binary
 from portico.stack.console import confsync_message as _confsync_message
@@ -48,15 +50,9 @@ def _get(port: int, host: str, path: str = "/", timeout: float = 3.0, auth: str 
         return 0, ""
 
 
-def _wait_for(predicate, timeout: float, what: str, out: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    tail = out.read_text(errors="replace")[-3000:] if out else ""
-    raise AssertionError(f"timed out waiting for {what}\n{tail}")
+def _tail(out: Path):
+    """The end of `portico up`'s output, for a failed wait."""
+    return lambda: out.read_text(errors="replace")[-3000:]
 
 
 def _session_members(sids: set[int]) -> list[str]:
@@ -149,10 +145,33 @@ def _check_stack_dashboard(url: str) -> None:
         reloaded = any(c["last_reload"] for c in s["confsync"].get("resources", {}).values())
         traffic = routers_ok and any(r["now"]["requests_per_sec"] > 0 for r in s["routers"])  # the demo requests
         return s if traffic and reloaded and len(s["haproxy"]) >= 2 else None
-    _wait_for(complete, 20, "the stack dashboard's state")
+    wait_for(complete, 20, 0.1, "the stack dashboard's state")
     with urllib.request.urlopen(url, timeout=10) as resp:
         page = resp.read().decode()
     assert resp.status == 200 and "HAProxy's view" in page and "/state" in page
+    _stack_page_in_chromium(url)
+
+
+def _stack_page_in_chromium(url: str) -> None:
+    """The page itself, drawn by Debian's Chromium: both routers, HAProxy's servers, confsync's last reload."""
+    from playwright.sync_api import sync_playwright
+
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=flags)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_function("document.querySelectorAll('#routers tbody tr').length === 2 && "
+                                   "document.querySelectorAll('#haproxy tbody tr').length >= 2", timeout=15000)
+            routers = page.locator("#routers tbody").inner_text()
+            assert "router-1" in routers and "router-2" in routers and "healthy" in routers
+            assert "UP" in page.locator("#haproxy tbody").inner_text()
+            confsync = page.locator("#confsync tbody").inner_text()
+            assert "haproxy" in confsync and "never" not in confsync
+        finally:
+            browser.close()
 
 
 def test_up_demo_end_to_end(tmp_path):
@@ -165,7 +184,8 @@ def test_up_demo_end_to_end(tmp_path):
                               stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     sids: set[int] = set()
     try:
-        _wait_for(lambda: " ready: " in out.read_text(errors="replace") or up.poll() is not None, 60, "ready", out)
+        wait_for(lambda: " ready: " in out.read_text(errors="replace") or up.poll() is not None, 60, 0.1, "ready",
+                 detail=_tail(out))
         assert up.poll() is None, out.read_text()
         state = json.loads((workdir / "state.json").read_text())
         sids |= {p["pid"] for p in state["parts"].values()}
@@ -195,13 +215,15 @@ def test_up_demo_end_to_end(tmp_path):
                 failures.append((i, status))
             time.sleep(0.03)
         assert failures == []
-        _wait_for(lambda: "router-1 exited (code -9, SIGKILL)" in out.read_text(), 10, "the exit report", out)
-        _wait_for(lambda: "router-1 restarted" in out.read_text(), 10, "the restart", out)
+        wait_for(lambda: "router-1 exited (code -9, SIGKILL)" in out.read_text(), 10, 0.1, "the exit report",
+                 detail=_tail(out))
+        wait_for(lambda: "router-1 restarted" in out.read_text(), 10, 0.1, "the restart",
+                 detail=_tail(out))
         # Routers announce under their address, so a router back within its lease keeps its HAProxy server
         # (DOWN, then UP); one back after the lease expired leaves and joins again. Either way HAProxy has it.
-        _wait_for(lambda: any("router-1 (127.0.0.1:" in line and ("is UP" in line or "joined" in line)
-                              for line in out.read_text().split("router-1 restarted")[1].splitlines()),
-                  20, "HAProxy taking it back", out)
+        wait_for(lambda: any("router-1 (127.0.0.1:" in line and ("is UP" in line or "joined" in line)
+                              for line in out.read_text().split("router-1 restarted")[1].splitlines()), 20, 0.1, "HAProxy taking it back",
+                 detail=_tail(out))
         state = json.loads((workdir / "state.json").read_text())
         assert state["parts"]["router-1"]["pid"] != router_pid
         sids |= {p["pid"] for p in state["parts"].values()}
@@ -215,7 +237,8 @@ def test_up_demo_end_to_end(tmp_path):
         # with --restart, NATS and etcd come back too, and the stack goes on serving
         for part, kind in (("nats-server", "nats"), ("etcd", "etcd")):
             os.kill(state["parts"][part]["pid"], signal.SIGKILL)
-            _wait_for(lambda p=part: f"{p} restarted" in out.read_text(), 20, f"{kind} restarted", out)
+            wait_for(lambda p=part: f"{p} restarted" in out.read_text(), 20, 0.1, f"{kind} restarted",
+                 detail=_tail(out))
             assert up.poll() is None, out.read_text()[-3000:]
             assert all(_get(front, DEMO)[0] == 200 for _ in range(10))
         state = json.loads((workdir / "state.json").read_text())

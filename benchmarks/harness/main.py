@@ -46,6 +46,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--output", default=str(BENCH_DIR / "BENCHMARKS.md"), help="markdown report path")
     ap.add_argument("--json", default=str(BENCH_DIR / "results" / "latest.json"), help="JSON results path")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs)")
+    ap.add_argument("--dashboard-cost", action="store_true",
+                    help="after Portico's closed-loop runs, run them again with N browsers' event streams open "
+                         "on /dashboard (--dashboard-viewers) and report the change in throughput")
+    ap.add_argument("--dashboard-viewers", type=int, default=1, help="open dashboards for --dashboard-cost")
     args = ap.parse_args(argv)
     q = args.quick
     args.duration = args.duration or (3.0 if q else 8.0)
@@ -63,6 +67,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def log(msg: str) -> None:
     print(msg, flush=True)
+
+
+def _dashboard_cost(tools, target, args, load_cpus, res: dict) -> None:
+    """The same closed-loop runs with dashboards open; the change against the runs just made, per connections."""
+    from .dashboard import DashboardViewers
+
+    without = {r["connections"]: r for r in res["closed"] if r["target"] == target.name}
+    rows = []
+    with DashboardViewers(target.extra["routes_port"], count=args.dashboard_viewers) as viewers:
+        for c in args.connections:
+            r = closed_loop(tools.wrk, target, c, args.duration, args.warmup, args.runs, load_cpus, log=log).summary()
+            base = without.get(c)
+            change = (r["rps"] / base["rps"] - 1) * 100 if base and base["rps"] else None
+            rows.append({"connections": c, "rps_without": base["rps"] if base else None, "rps_with": r["rps"],
+                         "change_pct": change, "cpu_us_per_req_with": r["cpu_us_per_req"]})
+    res["dashboard_cost"] = {"viewers": args.dashboard_viewers, "events_received": viewers.events, "runs": rows}
+    for row in rows:
+        text = (f"Dashboard cost ({args.dashboard_viewers} open, {viewers.events} events received): "
+                f"{row['connections']} connections, {row['rps_without']:.0f} -> {row['rps_with']:.0f} req/s "
+                f"({row['change_pct']:+.1f} %)" if row["change_pct"] is not None else
+                f"Dashboard cost: {row['connections']} connections, {row['rps_with']:.0f} req/s with it open")
+        log(text)
+        res["notes"].append(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                         res["open"].append(d)
                 elif not tools.h2load:
                     res["notes"].append("Open-loop runs not done: h2load missing (apt-get install -y nghttp2-client).")
+                if name == "portico" and args.dashboard_cost:
+                    _dashboard_cost(tools, target, args, load_cpus, res)
                 if name == "portico":
                     _check_portico_log(target, res)
             except Exception as err:  # noqa: BLE001 - record and go on with the other targets
@@ -265,7 +294,9 @@ def _start_nats(workdir: Path, load_cpus):
 
 def _check_portico_log(target, res: dict) -> None:
     text = target.process.output()
-    bad = [line for line in text.splitlines() if any(w in line for w in ("Traceback", "ERROR", "Error", "error"))]
+    # text lines, or gorouter-shaped JSON lines (log_level 3 is error, 5 fatal)
+    words = ("Traceback", "ERROR", "Error", "error", '"log_level":3', '"log_level":5')
+    bad = [line for line in text.splitlines() if any(w in line for w in words)]
     if bad:
         res["notes"].append(f"{target.name} log has {len(bad)} error line(s); first: `{bad[0][:200]}`")
 

@@ -73,10 +73,6 @@ class FrameParser:
         self._pending = b""    # an incomplete frame from earlier reads
         self._need = 0         # bytes the pending frame needs before it is worth parsing again
 
-    def reset(self) -> None:
-        self._pending = b""
-        self._need = 0
-
     def feed(self, data: bytes) -> None:
         pending = self._pending
         if pending:

@@ -30,7 +30,8 @@ app.command("routes", help="Show a router's route table, read from its /routes e
 app.command("status", help="One router's health, NATS, table size, rates and worst routes (or --json).")(
     status_cmd.status)
 app.command("top", help="A live terminal view of a router's busiest routes.")(status_cmd.top)
-app.command("confsync", help="Render templates from etcd, check, write atomically and reload (our confd).")(
+app.command("confsync", help="A confd drop-in: confd's flags (-backend etcdv3 -watch ...) and Go templates; "
+            "render from etcd, redis, zookeeper, env or files, check, write atomically, reload.")(
     confsync_cmd.confsync)
 app.command("registrar", help="Keep routes registered while their health checks pass.")(registrar_cmd.registrar)
 app.command("kube", help="Kubernetes controller: Ingresses and Services become routes on NATS.")(kube_cmd.kube)

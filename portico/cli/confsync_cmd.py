@@ -40,6 +40,9 @@ def confd_argv(args: list[str]) -> list[str]:
             out.append(arg)
             expect_value = False
             continue
+        if arg in ("-h", "-help"):
+            out.append("--help")
+            continue
         if arg.startswith("-") and len(arg) > 2:
             name, eq, value = arg.lstrip("-").partition("=")
             if name in BOOL_FLAGS:

@@ -17,6 +17,7 @@ from portico.config.settings import (
     EtcdAnnounceSettings,
     HttpRewriteSettings,
     LoggingSettings,
+    MetricsSettings,
     NatsServer,
     NatsSettings,
     RouteServiceSettings,
@@ -267,6 +268,14 @@ def read_etcd(top: Section) -> EtcdAnnounceSettings:
     if bool(settings.username) != bool(settings.password):
         missing = "password" if settings.username else "username"
         raise m.doc.error("etcd authentication needs both username and password", m.dotted(missing), m.node)
+    m.finish()
+    return settings
+
+
+def read_metrics(top: Section) -> MetricsSettings:
+    d = MetricsSettings()
+    m = top.section("metrics")
+    settings = MetricsSettings(per_route_top=m.integer("per_route_top", d.per_route_top, lo=0, hi=200))
     m.finish()
     return settings
 

@@ -21,6 +21,7 @@ from portico.config.gorouter_sections import (
     read_hairpinning_allowlist,
     read_http_rewrite,
     read_logging,
+    read_metrics,
     read_nats,
     read_pem,
     read_route_services,
@@ -96,6 +97,12 @@ def _build(top: Section) -> dict[str, Any]:
         "max_idle_conns_per_host": top.integer(("max_idle_conns_per_host", "max_idle_connections_per_host"),
                                            d.max_idle_conns_per_host, lo=0),
         # gorouter treats 0 as "use the default" (Go's 1 MiB)
+        # gorouter's max_request_headers (0: no limit); Portico's documented name is kept
+        "max_request_header_count": top.integer(("max_request_headers", "max_request_header_count"),
+                                                d.max_request_header_count, lo=0),
+        "max_response_headers": top.integer("max_response_headers", d.max_response_headers, lo=0),
+        "max_response_header_bytes": top.integer("max_response_header_bytes", d.max_response_header_bytes, lo=0),
+        "max_uri_bytes": top.integer("max_uri_bytes", d.max_uri_bytes, lo=1),
         "max_request_header_bytes": top.integer("max_request_header_bytes", d.max_request_header_bytes, lo=0)
         or d.max_request_header_bytes,
         "empty_pool_response_code_503": top.flag("empty_pool_response_code_503", d.empty_pool_response_code_503),
@@ -146,6 +153,7 @@ def _build(top: Section) -> dict[str, Any]:
         "tracing": read_tracing(top),
         "etcd": read_etcd(top),
         "route_snapshot": read_route_snapshot(top),
+        "metrics": read_metrics(top),
     }
     if c["enable_ssl"] and not c["tls_pem"] and not c["tls_cert_dir"]:
         _, key_node, _ = top.present("enable_ssl")

@@ -120,6 +120,13 @@ class RouteSnapshotSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Portico's own: how many of the busiest routes get per-route series in /metrics (0: none)."""
+
+    per_route_top: int = 20
+
+
+@dataclass(frozen=True, slots=True)
 class RouterConfig:
     status: StatusSettings = StatusSettings()
     nats: NatsSettings = NatsSettings()
@@ -159,7 +166,9 @@ class RouterConfig:
     disable_keep_alives: bool = False
     max_idle_conns_per_host: int = 100            # gorouter binary 2; BOSH-style value, the pool needs it
     max_request_header_bytes: int = 1024 * 1024
-    max_request_header_count: int = 100           # Portico: more headers than this is answered 431
+    max_request_header_count: int = 100           # gorouter's max_request_headers (its default 0: no limit)
+    max_response_headers: int = 0                 # more response header lines than this: 502 (0: no limit)
+    max_response_header_bytes: int = 0           # a bigger backend response head: 502 (0: no limit)
     max_uri_bytes: int = 8192                     # Portico: a longer request target is answered 414
     empty_pool_response_code_503: bool = True
 
@@ -202,6 +211,7 @@ class RouterConfig:
     tracing: TracingSettings = TracingSettings()
     etcd: EtcdAnnounceSettings = EtcdAnnounceSettings()
     route_snapshot: RouteSnapshotSettings = RouteSnapshotSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     workers: int = 1                              # Portico: processes sharing the proxy port
     source_path: str = ""                         # the file this came from, for messages

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json as _json
 import logging
 import os
@@ -63,7 +64,14 @@ class SRV(GoStruct):
 
 def path_match(pattern: str, name: str) -> bool:
     """Go's path.Match: `*` and `?` never cross a `/`, `[...]` classes, `\\` escapes; bad pattern -> error."""
-    regex, i = [], 0
+    return _pattern_regex(pattern).fullmatch(name) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """path.Match's pattern as a compiled regular expression (raises GoError for a bad pattern)."""
+    regex: list[str] = []
+    i = 0
     while i < len(pattern):
         ch = pattern[i]
         if ch == "*":
@@ -111,7 +119,7 @@ def path_match(pattern: str, name: str) -> bool:
         else:
             regex.append(re.escape(ch))
         i += 1
-    return re.fullmatch("".join(regex), name, re.S) is not None
+    return re.compile("".join(regex), re.S)
 
 
 def _clean_terms(path: str) -> list[str]:
@@ -249,15 +257,22 @@ def lookup_ip(name: str) -> StrSlice:
     return StrSlice(sorted({info[4][0] for info in infos}))
 
 
+SRV_RESOLVER: Any = None     # a dns.resolver.Resolver; None = the system's (tests point one at a local server)
+
+
 def lookup_srv(service: str, proto: str, name: str) -> list:
-    """net.LookupSRV sorted by target+port+priority+weight; empty on any failure (as confd)."""
+    """net.LookupSRV, re-sorted as confd does by Target+Port+Priority+Weight; empty on any failure (as confd).
+
+    Needs dnspython (the `confsync` extra); without it lookupSRV logs a warning and returns no records."""
     try:
-        import dns.resolver  # type: ignore[import-not-found]
+        import dns.resolver
     except ImportError:
-        log.warning("lookupSRV needs the dnspython package; returning no records")
+        log.warning("lookupSRV needs the dnspython package (pip install 'portico[confsync]'); no records")
         return []
+    qname = f"_{service}._{proto}.{name}" if service or proto else name
+    resolver = SRV_RESOLVER or dns.resolver.get_default_resolver()
     try:
-        answers = dns.resolver.resolve(f"_{service}._{proto}.{name}", "SRV")
+        answers = resolver.resolve(qname, "SRV", lifetime=5.0)
     except Exception:
         return []
     records = [SRV(str(a.target), a.port, a.priority, a.weight) for a in answers]

@@ -8,6 +8,7 @@ in one look.
 
 from __future__ import annotations
 
+import re
 import traceback
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,11 @@ def render_go(resource: TemplateResource, keys: dict[str, str]) -> str:
     try:
         template = GoTemplate(resource.src.name, text, funcs)
     except TemplateSyntaxError as exc:
-        raise RenderError(f"template {where} line {exc.line}: syntax error: {exc}", template=where,
+        hint = ""
+        if "{%" in text or re.search(r"\{\{\s*\w+\(", text):
+            hint = (" (this looks like a Jinja2 template: name it .j2 or set engine = \"jinja2\" in "
+                    f"{resource.source_file.name})")
+        raise RenderError(f"template {where} line {exc.line}: syntax error: {exc}{hint}", template=where,
                           line=exc.line) from None
     try:
         out = template.execute(dict(resource.vars) if resource.vars else MISSING)

@@ -122,6 +122,7 @@ class _Resolver:
     def __init__(self, view: ClusterView, options: Options) -> None:
         self.view, self.options = view, options
         self.slices: dict[tuple[str, str], list[Obj]] = {}
+        self.memo: dict[tuple[str, str, str, Any], list[tuple[str, int, str]]] = {}
         for (ns, _name), es in view.endpoint_slices.items():
             svc = (_meta(es).get("labels") or {}).get(SERVICE_NAME_LABEL)
             if svc:
@@ -140,7 +141,15 @@ class _Resolver:
         return svc, None, f"Service {ns}/{name} has no port {wanted}"
 
     def endpoints(self, ns: str, svc: Obj, entry: Obj) -> list[tuple[str, int, str]]:
-        """(address, port, private_instance_id) for each ready endpoint behind this Service port."""
+        """(address, port, private_instance_id) for each ready endpoint behind this Service port (memoized:
+        many Ingress paths share a Service)."""
+        key = (ns, _meta(svc).get("name", ""), entry.get("name") or "", entry.get("port"))
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self._endpoints(ns, svc, entry)
+        return found
+
+    def _endpoints(self, ns: str, svc: Obj, entry: Obj) -> list[tuple[str, int, str]]:
         if not self.options.pod_endpoints:
             ip = (svc.get("spec") or {}).get("clusterIP")
             if not ip or ip == "None":

@@ -52,10 +52,18 @@ class Publisher:
 
     # --- NATS ----------------------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        self.nc = await nats.connect(servers=self.nats_urls, name="portico-kube", allow_reconnect=True,
-                                     max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=2,
-                                     reconnected_cb=self._on_reconnected, error_cb=self._on_error)
+    async def start(self, retry_delay: float = 1.0) -> None:
+        """Connect (waiting for NATS as long as it takes: the controller may start before it), subscribe."""
+        while True:
+            try:
+                self.nc = await nats.connect(servers=self.nats_urls, name="portico-kube", allow_reconnect=True,
+                                             max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=2,
+                                             reconnected_cb=self._on_reconnected, error_cb=self._on_error)
+                break
+            except Exception as exc:
+                log.warning("NATS %s: %s; trying again in %gs", ", ".join(self.nats_urls), exc or type(exc).__name__,
+                            retry_delay)
+                await asyncio.sleep(retry_delay)
         await self.nc.subscribe(ROUTER_START, cb=self._on_router_start)
         await self.nc.flush()
         self._refresh_task = asyncio.get_running_loop().create_task(self._refresh_loop(), name="kube:refresh")

@@ -1,11 +1,12 @@
 """The access log: one gorouter-format line per request, buffered in memory and written in batches.
 
-`record()` runs on the hot path, so it only formats one str and appends it to a list; the timestamp prefix is
-formatted once per second. `flush()` writes the whole batch with one O_APPEND os.write, from a loop timer every
-0.2 s and at close. Writing on the loop thread (not a worker thread) is deliberate: a batch goes to the page
-cache in well under a millisecond per MB, a thread would add GIL hand-offs and ordering bookkeeping for no gain
-on a local disk, and one O_APPEND write per batch keeps lines whole even when several router processes share
-the file. A file moved away by logrotate is noticed (inode check, at most once a second) and reopened.
+`log()` runs on the hot path (ExchangeObserver calls it once per request), so it only formats one line and
+appends it to a list; the timestamp prefix is formatted once per second. `flush()` writes the whole batch with
+one O_APPEND os.write, from a loop timer every 0.2 s and at close. Writing on the loop thread (not a worker
+thread) is deliberate: a batch goes to the page cache in well under a millisecond per MB, a thread would add GIL
+hand-offs and ordering bookkeeping for no gain on a local disk, and one O_APPEND write per batch keeps lines
+whole even when several router processes share the file. A file moved away by logrotate is noticed (inode
+check, at most once a second) and reopened.
 
 Line format (gorouter's), values `"-"` when empty, `"` and `\\` and control characters escaped:
     <host> - [<time>] "<method> <uri> <proto>" <status> <request bytes> <response bytes> "<referer>"
@@ -75,14 +76,6 @@ def _template(extra_names: tuple[str, ...]) -> bytes:
 # Every printable ASCII byte but `"` and `\`: deleting these from a line leaves only the format's own quotes
 # and newline when no value needs escaping. One C pass instead of a regex and a count.
 _SAFE_BYTES = bytes(b for b in range(0x20, 0x7F) if b not in (0x22, 0x5C))
-
-
-def _as_bytes(value) -> bytes:
-    if value is None:
-        return b""
-    if value.__class__ is bytes:
-        return value
-    return str(value).encode("utf-8", "surrogateescape")
 
 
 class AccessLog:
@@ -159,19 +152,6 @@ class AccessLog:
         if gt_sign:
             line = line.replace(b"gorouter_time:-0.000000", b"gorouter_time:-", 1)
         return line
-
-    def record(self, *, host, start_time: float, method, uri, proto, status: int, request_bytes: int,
-               response_bytes: int, referer, user_agent, client_addr, backend_addr, x_forwarded_for,
-               x_forwarded_proto, vcap_request_id, response_time, gorouter_time, app_id, app_index,
-               instance_id, router_error, extra_values: tuple = ()) -> None:
-        """The same line from named str (or bytes) values; for callers off the hot path."""
-        if app_index.__class__ is int:
-            app_index = str(app_index)  # 0 is an index, not an empty value
-        fields = (host, method, uri, proto, referer, user_agent, client_addr, backend_addr, x_forwarded_for,
-                  x_forwarded_proto, vcap_request_id, app_id, app_index, instance_id, router_error)
-        fields += tuple(extra_values[:len(self.extra_headers)])
-        self.log(start_time, status, request_bytes, response_bytes, response_time, gorouter_time,
-                 tuple(_as_bytes(v) for v in fields))
 
     # ---- writing -----------------------------------------------------------------------------------------
 

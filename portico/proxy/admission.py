@@ -48,11 +48,13 @@ class Listener:
     """One listening socket whose accepting can be paused and resumed without closing it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, factory: Callable[[], asyncio.Protocol],
-                 sock: socket.socket, ssl: ssl_module.SSLContext | None) -> None:
+                 sock: socket.socket, ssl: ssl_module.SSLContext | None,
+                 handshake_timeout: float | None = None) -> None:
         self.loop = loop
         self.factory = factory
         self.sock = sock
         self.ssl = ssl
+        self.handshake_timeout = handshake_timeout if ssl is not None else None
         self.server: asyncio.AbstractServer | None = None
         self.closed = False
 
@@ -63,7 +65,7 @@ class Listener:
     async def serve(self) -> None:
         if self.server is None and not self.closed:
             self.server = await self.loop.create_server(self.factory, sock=self.sock.dup(), ssl=self.ssl,
-                                                        backlog=4096)
+                                                        backlog=4096, ssl_handshake_timeout=self.handshake_timeout)
 
     def pause(self) -> None:
         server, self.server = self.server, None
@@ -78,24 +80,40 @@ class Listener:
 
 async def listen(loop: asyncio.AbstractEventLoop, factory: Callable[[], asyncio.Protocol], host: str, port: int,
                  *, ssl: ssl_module.SSLContext | None = None, reuse_port: bool = False,
-                 backlog: int = 4096) -> Listener:
-    """Bind and listen on host:port, and start accepting."""
-    family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                                         flags=socket.AI_PASSIVE)[0]
-    sock = socket.socket(family, kind, proto)
+                 backlog: int = 4096, handshake_timeout: float | None = None) -> list[Listener]:
+    """Bind and listen on every address `host` resolves to (as asyncio's create_server does), and accept.
+
+    `handshake_timeout` bounds a TLS handshake: a connection is counted (and its request head timed) only
+    once its handshake is done, so a client stalling the handshake is shed by this instead."""
+    listeners: list[Listener] = []
+    seen = set()
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(address)
-        sock.listen(backlog)
-        sock.setblocking(False)
+        for family, kind, proto, _, address in socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                                  flags=socket.AI_PASSIVE):
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if reuse_port:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+                sock.listen(backlog)
+                sock.setblocking(False)
+            except OSError:
+                sock.close()
+                raise
+            listener = Listener(loop, factory, sock, ssl, handshake_timeout)
+            listeners.append(listener)
+            await listener.serve()
     except OSError:
-        sock.close()
+        for listener in listeners:
+            listener.close()
         raise
-    listener = Listener(loop, factory, sock, ssl)
-    await listener.serve()
-    return listener
+    return listeners
 
 
 class Admission:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from portico.config.settings import RouterConfig
 from portico.proxy.admission import Admission
@@ -44,7 +45,10 @@ class ProxyContext:
         self.retry_budget = max(config.endpoint_dial_timeout * self.max_attempts, 1.0)
         self.endpoint_timeout = config.endpoint_timeout
         self.max_header_bytes = config.max_request_header_bytes
-        self.max_header_count = config.max_request_header_count
+        self.max_header_count = config.max_request_header_count or sys.maxsize   # 0: no limit (gorouter)
+        self.max_response_headers = config.max_response_headers
+        self.max_response_header_bytes = config.max_response_header_bytes
+        self.limit_response_heads = bool(self.max_response_headers or self.max_response_header_bytes)
         self.max_uri_bytes = config.max_uri_bytes
         self.sticky_cookie_names = tuple(config.sticky_session_cookie_names)
         negotiate = config.sticky_sessions_for_auth_negotiate

@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from typing import TYPE_CHECKING
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser, parse_url
 
 from portico.proxy import errors
 from portico.proxy.exchange import Exchange
 from portico.proxy.tunnel import Tunnel
+
+if TYPE_CHECKING:
+    from portico.proxy.context import ProxyContext
 
 log = logging.getLogger("portico.proxy")
 
@@ -32,7 +36,7 @@ class RequestTooLarge(Exception):
 class ClientConnection(asyncio.Protocol):
     """One client connection: parse requests, hand each to an Exchange, answer them in order."""
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: ProxyContext) -> None:
         self.ctx = ctx
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
         self.parser = HttpRequestParser(self)
@@ -46,7 +50,6 @@ class ClientConnection(asyncio.Protocol):
         self.closed = False
         self.http11 = True
         self.read_paused = 0
-        self.write_paused = False
         self.tunnel = None
         self.last_activity = 0.0
         self.head_started = 0.0                    # when the current request head began (0: not reading one)
@@ -125,7 +128,6 @@ class ClientConnection(asyncio.Protocol):
         self.queue.clear()
 
     def pause_writing(self) -> None:
-        self.write_paused = True
         ex = self.active
         if ex is not None and ex.upstream is not None:
             ex.upstream.transport.pause_reading()
@@ -133,7 +135,6 @@ class ClientConnection(asyncio.Protocol):
             self.tunnel.pause_backend()
 
     def resume_writing(self) -> None:
-        self.write_paused = False
         ex = self.active
         if ex is not None and ex.upstream is not None:
             ex.upstream.transport.resume_reading()

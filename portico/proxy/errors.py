@@ -10,6 +10,8 @@ from http import HTTPStatus
 
 REASONS: dict[int, bytes] = {s.value: s.phrase.encode() for s in HTTPStatus}
 REASONS[525] = b"SSL Handshake Failed"
+REASONS[526] = b"Invalid SSL Certificate"
+REASONS[496] = b"SSL Certificate Required"
 
 
 def reason(status: int) -> bytes:
@@ -17,20 +19,23 @@ def reason(status: int) -> bytes:
 
 
 def error_response(status: int, code: str, message: str, *, close: bool = False,
-                   extra_headers: bytes = b"") -> bytes:
-    """A complete HTTP/1.1 response for a router error."""
+                   extra_headers: bytes = b"", body: str = "") -> bytes:
+    """A complete HTTP/1.1 response for a router error (`body`, when given, is the whole text)."""
     phrase = reason(status)
-    body = b"%d %s: %s\n" % (status, phrase, message.encode("utf-8", "replace"))
+    if body:
+        body_bytes = body.encode("utf-8", "replace") + b"\n"
+    else:
+        body_bytes = b"%d %s: %s\n" % (status, phrase, message.encode("utf-8", "replace"))
     head = [b"HTTP/1.1 %d %s\r\n" % (status, phrase)]
     if code:
         head.append(b"X-Cf-Routererror: " + code.encode("latin-1", "replace") + b"\r\n")
     head.append(b"Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n")
     head.append(extra_headers)
-    head.append(b"Content-Length: %d\r\n" % len(body))
+    head.append(b"Content-Length: %d\r\n" % len(body_bytes))
     if close:
         head.append(b"Connection: close\r\n")
     head.append(b"\r\n")
-    return b"".join(head) + body
+    return b"".join(head) + body_bytes
 
 
 def bare_response(status: int, *, close: bool = True, body: bytes = b"") -> bytes:

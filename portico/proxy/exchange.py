@@ -9,7 +9,6 @@ backend paused while the client's write buffer is full.
 
 from __future__ import annotations
 
-import time
 from time import monotonic
 from typing import TYPE_CHECKING
 
@@ -271,6 +270,8 @@ class Exchange:
         if status < 200 and status != 101:
             self._interim_response(status, reason, headers)
             return
+        if self.ctx.limit_response_heads and self._response_head_too_big(headers):
+            return
         self.status = status
         self.response_header_at = monotonic()
         self.response_started = True
@@ -308,6 +309,20 @@ class Exchange:
         data = b"".join(out)
         self.response_bytes = 0
         client.write(data)
+
+    def _response_head_too_big(self, headers: list) -> bool:
+        """max_response_headers / max_response_header_bytes: past them the answer is a 502, as gorouter's."""
+        ctx = self.ctx
+        if ctx.max_response_headers and len(headers) > ctx.max_response_headers:
+            detail = "Too many response headers"
+        elif ctx.max_response_header_bytes and sum(len(n) + len(v) + 4 for n, v in headers) > \
+                ctx.max_response_header_bytes:
+            detail = f"net/http: server response headers exceeded {ctx.max_response_header_bytes} bytes; aborted"
+        else:
+            return False
+        self.abandon_upstream()
+        self._fail(DialError(detail))
+        return True
 
     def _interim_response(self, status: int, reason: bytes, headers: list) -> None:
         """Pass 1xx answers (100 Continue, 103 Early Hints) to an HTTP/1.1 client; the final one follows."""
@@ -399,10 +414,15 @@ class Exchange:
     def _fail(self, err: DialError) -> None:
         close = not self.keep_alive
         if err.tls_handshake:
+            # gorouter answers these with http.Error: the status text alone as the body
             self.router_error = f"endpoint_failure ({err.detail})"
-            body = errors.error_response(525, self.router_error,
-                                         "Registered endpoint failed to handle the request.", close=close)
-            self._reply_local(body, 525)
+            status = err.status
+            if status == 502:
+                self.ctx.metrics.bad_gateways += 1
+                self._reply_local(errors.endpoint_failure(err.detail, close), 502)
+                return
+            text = f"{status} {errors.reason(status).decode()}"
+            self._reply_local(errors.error_response(status, self.router_error, "", close=close, body=text), status)
             return
         self.router_error = f"endpoint_failure ({err.detail})"
         self.ctx.metrics.bad_gateways += 1
@@ -428,7 +448,3 @@ class Exchange:
 def _describe_io_error(exc: BaseException) -> str:
     text = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
     return f"read: {text.lower()}"
-
-
-def wall_clock() -> float:
-    return time.time()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from time import monotonic
 from typing import TYPE_CHECKING
 
-from portico.observe.metrics import BOUNDS
+from portico.observe.metrics import LAST_BUCKET
 
 if TYPE_CHECKING:
     from portico.observe.access_log import AccessLog
@@ -23,18 +22,21 @@ class ExchangeObserver:
         self.access_log = access_log
 
     def exchange_done(self, ex, aborted: bool) -> None:
-        # Counting is a handful of integer adds: a class, a bucket found by bisection, a route's row.
+        # Counting is a handful of integer adds: a class, a latency bucket (metrics.bucket_index), a route's row.
         metrics = self.metrics
         status = ex.status
         c = status // 100
         metrics.by_class[c if 0 < c < 6 else 6] += 1
         total = monotonic() - ex.started_at
-        bucket = bisect_left(BOUNDS, total)
+        bucket = int(total * 10000.0).bit_length()
+        if bucket > LAST_BUCKET:
+            bucket = LAST_BUCKET
         metrics.duration_buckets[bucket] += 1
         metrics.duration_sum += total
         waited = (ex.response_header_at - ex.sent_at) if ex.response_header_at and ex.sent_at else 0.0
         if waited:
-            metrics.backend_buckets[bisect_left(BOUNDS, waited)] += 1
+            i = int(waited * 10000.0).bit_length()
+            metrics.backend_buckets[i if i < LAST_BUCKET else LAST_BUCKET] += 1
             metrics.backend_sum += waited
         ep = ex.endpoint
         pool = ex.pool

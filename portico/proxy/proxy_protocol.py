@@ -11,8 +11,12 @@ from __future__ import annotations
 import logging
 import socket
 import struct
+from typing import TYPE_CHECKING
 
 from portico.proxy.downstream import ClientConnection
+
+if TYPE_CHECKING:
+    from portico.proxy.context import ProxyContext
 
 log = logging.getLogger("portico.proxy")
 
@@ -89,7 +93,7 @@ def _v2(data: bytes):
 class ProxiedClientConnection(ClientConnection):
     """A client connection that may start with a PROXY header (used only when enable_proxy is on)."""
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: ProxyContext) -> None:
         super().__init__(ctx)
         self._preamble: bytes | None = b""     # None once the header (or its absence) is settled
 

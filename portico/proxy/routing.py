@@ -11,6 +11,7 @@ import base64
 import re
 import time
 from time import monotonic
+from typing import TYPE_CHECKING
 
 from portico.proxy import errors
 from portico.proxy.downstream import absolute_form_host
@@ -19,6 +20,9 @@ from portico.proxy.headers import HOP_BY_HOP, connection_tokens, request_id
 from portico.proxy.route_services import Outbound, Refusal
 from portico.proxy.tracing import headers_to_log
 from portico.routes.uri import host_without_port
+
+if TYPE_CHECKING:
+    from portico.proxy.context import ProxyContext
 
 _HOST_CACHE_SIZE = 4096
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n\r\nok\n"
@@ -29,7 +33,7 @@ _UNAVAILABLE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; 
 class RequestRouter:
     """Turns request heads into Exchanges. Reads the route table; never writes it."""
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: ProxyContext) -> None:
         self.ctx = ctx
         self.table = ctx.table
         self.healthcheck_ua = ctx.config.healthcheck_user_agent.encode()
@@ -291,6 +295,7 @@ class RequestRouter:
         if service_url:
             verdict = services.check_bound(ex, pool, service_url, values, websocket)
         else:
+            assert values is not None  # no service: called only because route service headers came
             verdict = services.check_unbound(values)
             if verdict is None:
                 out += raw

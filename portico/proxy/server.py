@@ -56,8 +56,8 @@ class ProxyServer:
             loop, config.max_client_connections or default_limit(fd_limit))
         # enable_proxy: a PROXY protocol header may come first (decided here, so plain routers pay nothing)
         plain = ProxiedClientConnection if config.enable_proxy else ClientConnection
-        self.listeners.append(await listen(loop, lambda: plain(ctx), config.listen_host, config.port,
-                                           reuse_port=self.reuse_port))
+        self.listeners += await listen(loop, lambda: plain(ctx), config.listen_host, config.port,
+                                       reuse_port=self.reuse_port)
         if config.enable_ssl:
             tls_ctx = ctx.with_scheme(b"https")
             certificates = SniCertificates(config)
@@ -67,9 +67,20 @@ class ProxyServer:
                 self.cert_dir = CertDirectoryWatcher(Path(config.tls_cert_dir),
                                                      certificates.replace_directory_certs, loop)
                 self.cert_dir.start()
-            self.listeners.append(await listen(loop, lambda: ClientConnection(tls_ctx), config.listen_host,
-                                               config.ssl_port, ssl=certificates.default,
-                                               reuse_port=self.reuse_port))
+            tls_listeners = await listen(loop, lambda: ClientConnection(tls_ctx), config.listen_host,
+                                         config.ssl_port, ssl=certificates.default, reuse_port=self.reuse_port,
+                                         handshake_timeout=config.request_header_timeout or None)
+            if config.enable_proxy:
+                # the PROXY header precedes the TLS handshake: these listeners read it off the socket first
+                from portico.proxy.proxy_tls import ProxiedTlsListener
+
+                proxied: list[Listener] = []
+                for listener in tls_listeners:
+                    listener.pause()
+                    proxied.append(ProxiedTlsListener(listener, config.request_header_timeout or 60.0))
+                    await proxied[-1].serve()
+                tls_listeners = proxied
+            self.listeners += tls_listeners
         admission.listeners = self.listeners
         if config.route_services_hairpinning and config.route_services_secret:
             # gorouter's internal route services server: route service requests for routes of this router

@@ -7,11 +7,16 @@ the idle sweep leaves tunnels alone, and drain gives them until drain_timeout.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from portico.proxy.context import ProxyContext
+
 
 class Tunnel:
     __slots__ = ("backend", "client", "closed", "ctx", "exchange")
 
-    def __init__(self, ctx, client, backend, exchange) -> None:
+    def __init__(self, ctx: ProxyContext, client, backend, exchange) -> None:
         self.ctx = ctx
         self.client = client
         self.backend = backend

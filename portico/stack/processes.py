@@ -28,16 +28,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
 def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0,
                   process: subprocess.Popen | None = None) -> None:
     """Block until something accepts TCP connections on host:port, or raise TimeoutError.

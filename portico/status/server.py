@@ -59,7 +59,8 @@ class StatusServer:
         self._user = status.user.encode()
         self._password = status.password.encode()
         self.live = LiveStats(self.snapshot)
-        self._registry = prometheus.make_registry(prometheus.RouterCollector(self.snapshot, self.gauges))
+        self._registry = prometheus.make_registry(
+            prometheus.RouterCollector(self.snapshot, self.gauges, config.metrics.per_route_top))
         self._routes_json = RoutesJson(table)
         self._servers: list[asyncio.Server] = []
         self._connections: set[StatusProtocol] = set()

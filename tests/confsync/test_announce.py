@@ -8,6 +8,7 @@ import time
 
 import aetcd
 
+from polling import poll_until
 from portico.announce import RouterAnnouncer
 from portico.config.settings import EtcdAnnounceSettings
 from portico.stack.servers import start_etcd
@@ -16,20 +17,6 @@ from portico.stack.servers import start_etcd
 async def _get(port: int, key: str):
     async with aetcd.Client(host="127.0.0.1", port=port, timeout=3) as c:
         return await c.get(key.encode())
-
-
-async def _eventually(coro_fn, expect, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = await coro_fn()
-            if expect(last):
-                return last
-        except Exception as exc:  # etcd may still be starting
-            last = exc
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out; last {last!r}")
 
 
 async def test_announce_keepalive_restart_and_stop(tmp_path, etcd_server):
@@ -48,8 +35,8 @@ async def test_announce_keepalive_restart_and_stop(tmp_path, etcd_server):
         await asyncio.sleep(2.5)     # the lease runs out while etcd is down
         restarted = await asyncio.to_thread(start_etcd, etcd_server.port, None, tmp_path / "etcd")
         # the lease expired during the outage: the announcer must grant a new one and write the key again
-        await _eventually(lambda: _get(etcd_server.port, "/portico/routers/r1"),
-                          lambda kv: kv is not None and kv.lease != got.lease)
+        await poll_until(lambda: _get(etcd_server.port, "/portico/routers/r1"),
+                         lambda kv: kv is not None and kv.lease != got.lease)
         await asyncio.sleep(2.5)
         assert await _get(etcd_server.port, "/portico/routers/r1") is not None
 

@@ -19,6 +19,8 @@ from polling import wait_for
 
 from portico.confsync.backends import FileBackend, make_backend
 from portico.confsync.redis_backend import RedisBackend
+from portico.confsync.resources import ConfsyncConfig
+from portico.confsync.service import EXIT_CONFIG, serve
 
 needs_redis = pytest.mark.skipif(not redis_available(), reason="redis-server not installed (scripts/test installs it)")
 needs_zk = pytest.mark.skipif(not zookeeper_available(), reason="zookeeper not installed (scripts/test installs it)")
@@ -190,10 +192,13 @@ def test_file_and_env_backends_through_cli(tmp_path):
     assert dest.read_text() == EXPECTED
 
 
-@pytest.mark.parametrize("name", ["consul", "vault", "dynamodb", "rancher", "ssm"])
-def test_unsupported_backends_fail_at_start_with_what_to_use(tmp_path, name):
+def test_unsupported_backends_fail_at_start_with_what_to_use(tmp_path, caplog):
     confdir, dest = _confdir(tmp_path)
-    proc = run_confsync("-backend", name, "-confdir", str(confdir), "-onetime")
+    proc = run_confsync("-backend", "consul", "-confdir", str(confdir), "-onetime")   # the real command line
     assert proc.returncode == 2
-    assert f"backend '{name}' is not supported" in proc.stderr and "use etcd, redis" in proc.stderr
+    assert "backend 'consul' is not supported" in proc.stderr and "use etcd, redis" in proc.stderr
+    for name in ("vault", "dynamodb", "rancher", "ssm"):                               # the same path, in-process
+        config = ConfsyncConfig(confdir=confdir, backend=name, onetime=True)
+        assert asyncio.run(serve(config)) == EXIT_CONFIG
+        assert f"backend '{name}' is not supported" in caplog.text
     assert not dest.exists()

@@ -140,3 +140,24 @@ def test_cli_env_backend_onetime(tmp_path):
     assert dest.read_text() == "url=db.example.com\n" and dest.stat().st_mode & 0o777 == 0o600
     bad = run_confsync("--onetime", "--confdir", str(tmp_path / "nowhere"))
     assert bad.returncode == 2 and "no such directory" in bad.stderr
+
+
+def test_engine_follows_extension_or_toml_key_and_jinja_in_tmpl_gets_a_hint(tmp_path):
+    confdir = write_confdir(tmp_path, {
+        "go": '[template]\nsrc = "a.tmpl"\ndest = "/tmp/a"\nkeys = ["/x"]\n',
+        "j2": '[template]\nsrc = "b.j2"\ndest = "/tmp/b"\nkeys = ["/x"]\n',
+        "forced": '[template]\nsrc = "c.tmpl"\ndest = "/tmp/c"\nkeys = ["/x"]\nengine = "jinja2"\n',
+        "old": '[template]\nsrc = "d.tmpl"\ndest = "/tmp/d"\nkeys = ["/x"]\n'},
+        {"a.tmpl": '{{getv "/x/y"}}\n', "b.j2": "{{ getv('/x/y') }}\n", "c.tmpl": "{{ getv('/x/y') }}\n",
+         "d.tmpl": "{{ getv('/x/y') }}\n"})
+    resources = {r.name: r for r in load_resources(confdir)}
+    assert [resources[n].engine for n in ("go", "j2", "forced", "old")] == ["go", "jinja2", "jinja2", "go"]
+    renderer = Renderer(confdir / "templates")
+    for name in ("go", "j2", "forced"):
+        assert renderer.render(resources[name], {"/x/y": "1"}) == "1\n"
+    try:
+        renderer.render(resources["old"], {"/x/y": "1"})
+    except RenderError as exc:
+        assert 'unexpected "(" in operand' in str(exc) and 'engine = "jinja2"' in str(exc)
+    else:
+        raise AssertionError("expected RenderError")

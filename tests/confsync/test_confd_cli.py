@@ -19,6 +19,7 @@ from portico.cli.confsync_cmd import confd_argv
      ["--backend=redis", "--no-watch", "--onetime", "--node", "a:1"]),
     (["-prefix", "-odd-but-a-value", "-file", "x.yaml", "-filter", "*.yaml"],
      ["--prefix", "-odd-but-a-value", "--file", "x.yaml", "--filter", "*.yaml"]),
+    (["-help"], ["--help"]),
 ])
 def test_go_flags_become_click_options(argv, expected):
     assert confd_argv(argv) == expected
@@ -43,3 +44,6 @@ def test_confd_command_line_and_config_file_run_unchanged(tmp_path, etcd, etcd_s
     assert [p for p in dest.parent.iterdir() if p.name.startswith(".app.conf.")], "-keep-stage-file kept it"
     bad = run_confsync("-confdir", str(confdir), "-onetime", "-backend", "etcdv3", "-srv-domain", "example.com")
     assert bad.returncode == 2 and "--srv-domain is not supported" in bad.stderr
+    bad = run_confsync("-confdir", str(confdir), "-onetime", "-backend", "etcdv3", "-node", etcd_server.url,
+                       "-client-cert", "/x.pem")   # etcd TLS client auth needs the key too
+    assert bad.returncode == 2 and "needs both --client-cert and --client-key" in bad.stderr

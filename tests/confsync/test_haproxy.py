@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from polling import poll_until
 from portico.announce import RouterAnnouncer
 from portico.config.settings import EtcdAnnounceSettings
 from portico.confsync.shipped import haproxy_env, haproxy_master_argv, install_haproxy_resource
@@ -43,17 +44,6 @@ def _get(url: str) -> tuple[int, str]:
         return err.code, err.read().decode()
     except OSError as err:
         return 0, str(err)
-
-
-async def _eventually(fn, expect, timeout=15.0, what=""):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = await asyncio.to_thread(fn)
-        if expect(last):
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}: last {last!r}")
 
 
 @pytest.fixture
@@ -113,18 +103,18 @@ async def test_announced_routers_are_served_through_reloaded_haproxy(tmp_path, e
         start(ManagedProcess("confsync", base + ["--watch", "--status-port", str(status_port)],
                              tmp_path / "confsync.log"))
         url = f"http://127.0.0.1:{front}/"
-        await _eventually(lambda: _get(url), lambda r: r == (200, "router a"), what="router a via haproxy")
+        await poll_until(lambda: _get(url), lambda r: r == (200, "router a"), message="router a via haproxy")
 
         # a second router comes, the first drains: haproxy is reloaded and serves only b
         await announcer("b").start()
         await ann_a.stop()
-        await _eventually(lambda: cfg.read_text(), lambda t: "router-b" in t and "router-a" not in t,
-                          what="re-render")
-        await _eventually(lambda: [_get(url) for _ in range(4)], lambda rs: all(r == (200, "router b") for r in rs),
-                          what="router b only")
+        await poll_until(lambda: cfg.read_text(),
+                         lambda t: "router-b" in t and "router-a" not in t, message="re-render")
+        await poll_until(lambda: [_get(url) for _ in range(4)],
+                         lambda rs: all(r == (200, "router b") for r in rs), message="router b only")
         status_url = f"http://127.0.0.1:{status_port}/status"
-        await _eventually(lambda: json.loads(_get(status_url)[1]),
-                          lambda s: s["ok"] and s["resources"]["haproxy"]["reloads"] >= 1, what="reload on status")
+        await poll_until(lambda: json.loads(_get(status_url)[1]),
+                         lambda s: s["ok"] and s["resources"]["haproxy"]["reloads"] >= 1, message="reload on status")
         assert "worker" in master_command(str(master_sock), "show proc")
         assert (cfg.parent / "haproxy.cfg.state").exists(), "server state saved before reload"
 
@@ -132,8 +122,8 @@ async def test_announced_routers_are_served_through_reloaded_haproxy(tmp_path, e
         before = cfg.read_text()
         await asyncio.to_thread(_put, etcd_server.port, "/portico/routers/bad",
                                 json.dumps({"id": "bad", "address": "not an address", "health_port": 1}))
-        code, body = await _eventually(lambda: _get(f"http://127.0.0.1:{status_port}/status"),
-                                       lambda r: r[0] == 503, what="check failure on status")
+        code, body = await poll_until(lambda: _get(f"http://127.0.0.1:{status_port}/status"),
+                                      lambda r: r[0] == 503, message="check failure on status")
         assert "check_cmd" in json.loads(body)["resources"]["haproxy"]["last_error"]
         assert cfg.read_text() == before
         assert _get(url) == (200, "router b")

@@ -85,3 +85,20 @@ def _slowloris_do_not_starve(router_factory, backend, count: int) -> None:
 
 def test_a_thousand_slowloris_do_not_starve_a_normal_client(router_factory, backend):
     _slowloris_do_not_starve(router_factory, backend, 1000)
+
+
+def test_stalled_tls_handshake_is_shed_by_the_header_timeout(router_factory):
+    import trustme
+
+    cert = trustme.CA().issue_cert("stall.tls.test")
+    router = router_factory(enable_ssl=True, read_header_timeout="2s", tls_pem=[{
+        "cert_chain": "".join(b.bytes().decode() for b in cert.cert_chain_pems),
+        "private_key": cert.private_key_pem.bytes().decode()}])
+    s = socket.create_connection(("127.0.0.1", router.ssl_port), timeout=30)
+    try:
+        s.sendall(b"\x16\x03\x01")            # the first bytes of a ClientHello, then nothing
+        started = time.monotonic()
+        assert _closed_by_router(s, 15)
+        assert time.monotonic() - started < 10   # not the 60 s default handshake timeout
+    finally:
+        s.close()

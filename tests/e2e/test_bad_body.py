@@ -47,3 +47,54 @@ def test_malformed_chunked_body_answered_400_and_closed(body_router, backend, ca
     # the backend connection that carried part of the broken request was closed, never pooled again
     after = get(body_router.port, host)
     assert after.status == 200 and after.json()["conn"] != pooled_conn
+
+
+def test_malformed_body_after_the_response_started_aborts_the_client(body_router):
+    """A backend that answers before reading the body: the broken body then cannot get a 400, so the client
+    connection is aborted and never sees the end of a chunked response it could take as complete."""
+    import asyncio
+
+    from support import loop_thread
+
+    async def early_answer(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nearly\r\n")
+        await writer.drain()
+        await reader.read()          # until the router drops the connection
+        writer.close()
+
+    async def start():
+        return await asyncio.start_server(early_answer, "127.0.0.1", 0)
+
+    lt = loop_thread()
+    server = lt.run(start())
+    try:
+        port = server.sockets[0].getsockname()[1]
+        host = unique_host("early")
+        body_router.register(host, port)
+        with Client(body_router.port, timeout=10) as c:
+            c.send(f"POST /x HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+            seen = b""
+            while b"early" not in seen:
+                seen += c.sock.recv(65536)
+            c.send(b"0x5\r\nhello\r\n0\r\n\r\n")
+            rest = b""
+            closed = False
+            c.sock.settimeout(5)
+            try:
+                while chunk := c.sock.recv(65536):
+                    rest += chunk
+                closed = True
+            except ConnectionResetError:
+                closed = True
+            except TimeoutError:
+                pass
+        assert closed                                # aborted at once, not left waiting
+        assert b"0\r\n\r\n" not in seen + rest     # never completed
+        assert b"400" not in rest                   # no error status in the middle of a body
+    finally:
+        lt.run(_close(server))
+
+
+async def _close(server):
+    server.close()

@@ -147,3 +147,15 @@ def test_pid_file(router_factory, tmp_path):
     assert pid_file.read_text().strip() == str(r.pid)
     r.stop()
     assert not pid_file.exists()
+
+
+def test_response_header_limits_and_unlimited_request_headers(router_factory, backend):
+    r = router_factory(max_response_headers=3, max_request_headers=0)
+    h = unique_host("limits")
+    r.register(h, backend.port)
+    assert get(r.port, h, "/status/204").status == 204              # ETag only: within the limit
+    resp = get(r.port, h, "/hop")                                    # seven header lines from the app
+    assert resp.status == 502
+    assert resp.header("X-Cf-Routererror") == "endpoint_failure (Too many response headers)"
+    many = [(f"X-N{i}", "v") for i in range(150)]                     # over Portico's default 100, no limit here
+    assert get(r.port, h, "/", headers=many).status == 200

@@ -1,7 +1,8 @@
 """`portico kube` against a real kube-apiserver (+ etcd), a real nats-server and a real `portico router`.
 
 There is no kubelet: the tests create Services, EndpointSlices (pointing at backends on 127.0.0.1), Ingresses and
-Leases themselves, then check what the router does. One API server for the whole module.
+Leases themselves, then check what the router does. One API server for the whole run (tests/conftest.py);
+every test names its objects and hosts uniquely.
 """
 
 from __future__ import annotations
@@ -271,7 +272,8 @@ def test_tls_secret_served_by_sni_and_rotated(cluster, current, controllers, rou
              message="the rotated certificate served")
     # the Ingress no longer names the Secret: its file goes away
     cluster.apply(ingress("secure", host, "secure"))
-    wait_for(lambda: not list(tls_dir.glob("*.pem")), timeout=10, message="the certificate file removed")
+    wait_for(lambda: not (tls_dir / "default__secure-tls.pem").exists(), timeout=10,
+             message="the certificate file removed")
 
 
 def _safe_served(port: int, name: str) -> bytes | None:
@@ -279,3 +281,17 @@ def _safe_served(port: int, name: str) -> bytes | None:
         return _served_certificate(port, name)
     except (OSError, ssl.SSLError):
         return None
+
+
+def test_cluster_ip_mode_registers_the_service_address(cluster, controllers, router):
+    """--endpoints cluster-ip: the Service's cluster IP and port, as platforms that register Services do (a
+    controller of its own class and Lease here; only the router's table is checked: nothing is sent there)."""
+    cluster.apply({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "cip"},
+                   "spec": {"controller": "portico.io/cluster-ip-test"}})
+    svc = cluster.apply(service("cipsvc", port=8080))
+    host = unique_host("cip")
+    cluster.apply(ingress("cip", host, "cipsvc", port=8080, class_name="cip"))
+    controllers("cip", "--endpoints", "cluster-ip", "--controller-name", "portico.io/cluster-ip-test",
+                "--lease-name", "cip")
+    router.wait_route(host, f"{svc['spec']['clusterIP']}:8080", timeout=20)
+    assert [e["address"] for e in router.routes_json()[host]] == [f"{svc['spec']['clusterIP']}:8080"]

@@ -106,3 +106,17 @@ def test_workers_are_added_up(router_factory, backend):
     s = scrape(router)
     assert value(s, "portico_workers") == 2
     assert value(s, "portico_http_request_duration_seconds_count") >= 30
+
+
+def test_per_route_series_only_for_the_busiest(router_factory, backend):
+    router = router_factory(metrics={"per_route_top": 1})
+    busier, quieter = unique_host("busier"), unique_host("quieter")
+    router.register(busier, backend.port)
+    router.register(quieter, backend.port)
+    for host, n in ((busier, 3), (quieter, 1)):
+        for _ in range(n):
+            assert get(router.port, host, "/echo").status == 200
+    s = scrape(router)
+    routes = {dict(labels)["route"] for name, labels in s if name == "portico_route_requests_total"}
+    assert routes == {busier}
+    assert value(s, "portico_http_requests_total", code="2xx") >= 4  # router-wide counts keep every route

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from polling import wait_for
 from support import Client, build_request, get, unique_host
 
 
@@ -269,22 +270,27 @@ def test_http10_request_is_answered_with_an_http10_status_line(prouter, host):
     assert (r.version, r.status) == ("HTTP/1.1", 200)
 
 
-def _least_connection_check(port, h):
+def _arrived(backends, path: str) -> bool:
+    return any(r["path"] == path for b in backends for r in list(b.requests))
+
+
+def _least_connection_check(port, h, backends):
     with ThreadPoolExecutor(1) as pool:
         slow = pool.submit(get, port, h, "/slow?s=1.5")
-        time.sleep(0.4)
+        wait_for(lambda: _arrived(backends, "/slow"), 5, message="the slow request in flight")
         quick = [get(port, h, "/").json()["name"] for _ in range(4)]
         busy = slow.result().json()["name"]
     assert busy not in quick
     assert len(set(quick)) == 1
 
 
-def test_least_connection_per_route(prouter, backend_factory):
+def test_least_connection_per_route(router_factory, backend_factory):
+    r = router_factory()   # not prouter: its 1 s endpoint_timeout can cut the 1.5 s request short
     a, b = backend_factory("lc-a"), backend_factory("lc-b")
     h = unique_host("lc")
-    prouter.register(h, a.port, lb="least-connection")
-    prouter.register(h, b.port, lb="least-connection")
-    _least_connection_check(prouter.port, h)
+    r.register(h, a.port, lb="least-connection")
+    r.register(h, b.port, lb="least-connection")
+    _least_connection_check(r.port, h, (a, b))
 
 
 def test_least_connection_global(router_factory, backend_factory):
@@ -293,7 +299,7 @@ def test_least_connection_global(router_factory, backend_factory):
     h = unique_host("lcg")
     r.register(h, a.port)
     r.register(h, b.port)
-    _least_connection_check(r.port, h)
+    _least_connection_check(r.port, h, (a, b))
 
 
 def test_max_conns_503(router_factory, backend_factory):
@@ -303,7 +309,7 @@ def test_max_conns_503(router_factory, backend_factory):
     r.register(h, b.port)
     with ThreadPoolExecutor(1) as pool:
         slow = pool.submit(get, r.port, h, "/slow?s=1.2")
-        time.sleep(0.4)
+        wait_for(lambda: _arrived((b,), "/slow"), 5, message="the slow request in flight")
         busy = get(r.port, h, "/")
         assert slow.result().status == 200
     assert busy.status == 503
@@ -416,9 +422,10 @@ def test_client_abort_releases_endpoint_slot(router_factory, backend_factory):
     for path in ("/hang", "/slow?s=2", "/big?mb=20"):
         c = Client(r.port)
         c.send(build_request("GET", path, h))
-        time.sleep(0.3)
+        wait_for(lambda p=path: _arrived((b,), p.partition("?")[0]), 5, message=f"{path} at the backend")
         c.sock.close()
         c.close()
-        time.sleep(0.2)
-        resp = get(r.port, h, "/")
+        # the router notices the abort and frees the only slot: the next request gets through (not a 503),
+        # well before the 3 s endpoint_timeout could have freed it instead
+        resp = wait_for(lambda: (x := get(r.port, h, "/")).status == 200 and x, 2, 0.1, f"the slot {path} held")
         assert resp.status == 200, (path, resp.status)

@@ -102,3 +102,80 @@ def test_real_haproxy_passes_the_client_address(prox_router, phost, tmp_path, op
         assert _client_field(prox_router, f"/through-{option}") == f"127.0.0.1:{client_port}"
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def tls_prox(router_factory):
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("*.proxytls.test")
+    pem = {"cert_chain": "".join(b.bytes().decode() for b in cert.cert_chain_pems),
+           "private_key": cert.private_key_pem.bytes().decode()}
+    r = router_factory(enable_proxy=True, enable_ssl=True, tls_pem=[pem])
+    return r, ca
+
+
+def _tls_over(sock: socket.socket, ca) -> "ssl.SSLSocket":
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    return ctx.wrap_socket(sock, server_hostname="app.proxytls.test")
+
+
+def _tls_get(tls_sock, host: str, path: str) -> dict:
+    import json
+
+    tls_sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while chunk := tls_sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return {k.lower(): v for k, v in json.loads(body)["headers"]}
+
+
+@pytest.mark.parametrize("header", [
+    b"PROXY TCP4 198.51.100.9 127.0.0.1 40001 443\r\n",
+    b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack("!H", 12) + socket.inet_aton("198.51.100.9")
+    + socket.inet_aton("127.0.0.1") + struct.pack("!HH", 40001, 443),
+    b"",   # no header: served as plain TLS
+])
+def test_proxy_header_before_the_tls_handshake(tls_prox, backend, header):
+    router, ca = tls_prox
+    host = "app.proxytls.test"
+    router.register(host, backend.port)
+    sock = socket.create_connection(("127.0.0.1", router.ssl_port), timeout=10)
+    sock.sendall(header)
+    with _tls_over(sock, ca) as tls_sock:
+        seen = _tls_get(tls_sock, host, "/tls-proxied")
+    assert seen["x-forwarded-proto"] == "https"
+    assert seen["x-forwarded-for"] == ("198.51.100.9" if header else "127.0.0.1")
+
+
+def test_real_haproxy_in_tcp_mode_in_front_of_the_tls_port(tls_prox, backend, tmp_path):
+    try:
+        hb = haproxy_binary()
+    except BinaryNotFound as exc:
+        pytest.skip(str(exc))
+    router, ca = tls_prox
+    host = "app.proxytls.test"
+    router.register(host, backend.port)
+    front = free_port()
+    cfg = tmp_path / "haproxy-tcp.cfg"
+    cfg.write_text(
+        "defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n"
+        f"frontend f\n    bind 127.0.0.1:{front}\n    default_backend routers\n"
+        f"backend routers\n    server r1 127.0.0.1:{router.ssl_port} send-proxy-v2\n")
+    proc = ManagedProcess("haproxy", [hb, "-f", str(cfg)], tmp_path / "haproxy-tcp.log", env=haproxy_env(hb)).start()
+    try:
+        wait_for_port(front, timeout=10, process=proc.popen)
+        sock = socket.create_connection(("127.0.0.1", front), timeout=10)
+        client_port = sock.getsockname()[1]
+        with _tls_over(sock, ca) as tls_sock:
+            seen = _tls_get(tls_sock, host, "/through-tcp-haproxy")
+        assert seen["x-forwarded-for"] == "127.0.0.1"
+        assert _client_field(router, "/through-tcp-haproxy") == f"127.0.0.1:{client_port}"
+    finally:
+        proc.stop()

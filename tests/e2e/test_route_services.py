@@ -191,8 +191,10 @@ def test_untrusted_route_service_certificate_fails_the_handshake(router_factory,
     host = unique_host("untrusted")
     r.register(host, backend.port, route_service_url=service.url())
     resp = get(r.port, host, "/")
-    assert resp.status == 525
-    assert resp.header("X-Cf-Routererror").startswith("endpoint_failure (")
+    assert resp.status == 526                                   # gorouter's UntrustedCert answer
+    assert resp.header("X-Cf-Routererror") == ("endpoint_failure (tls: failed to verify certificate: x509: "
+                                               "certificate signed by unknown authority)")
+    assert resp.body == b"526 Invalid SSL Certificate\n"
     assert r.routes_json()[host]
 
 

@@ -78,7 +78,7 @@ def _run_in_pty(argv: list[str], timeout: float = 30.0) -> tuple[int, str]:
 
 
 def test_status_tables_in_a_terminal(scene):
-    _, url, busy, broken = scene
+    _, url, _busy, broken = scene
     wait_for(lambda: _status_json(url)["worst_routes"], timeout=15, message="worst routes")
     code, text = _run_in_pty([*PORTICO, "status", "--url", url])
     assert code == 0, text

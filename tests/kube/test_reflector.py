@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aetcd
 import pytest
 
 from polling import eventually
@@ -35,14 +36,22 @@ async def test_list_then_watch_follows_adds_changes_and_deletes(kube_api):
         await asyncio.to_thread(kube_api.delete, _cm("before"))
         await eventually(lambda: ("default", "before") not in reflector.store, message="DELETED seen")
         assert reflector.relists == 1
-        # a relist (what 410 Gone leads to) replaces the store in one step and tells the consumer
+        # a watch from a version etcd has compacted away: 410 Gone, then a fresh list replacing the store
+        old_version = reflector.resource_version
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
         await asyncio.to_thread(kube_api.apply, _cm("later"))
-        await eventually(lambda: ("default", "later") in reflector.store, message="ADDED seen")
-        before = len(changes)
-        reflector.store = {}
-        await reflector._list()
-        assert reflector.relists == 2 and len(changes) == before + 1
-        assert {("default", "after"), ("default", "later")} <= set(reflector.store)
+        await asyncio.to_thread(kube_api.apply, _cm("later", "2"))  # two writes: old_version+1 gets compacted
+        latest = await asyncio.to_thread(kube_api.request, "GET", "/api/v1/namespaces/default/configmaps")
+        async with aetcd.Client(kube_api.etcd.host, kube_api.etcd.port) as etcd:
+            await etcd.compact(int(latest["metadata"]["resourceVersion"]))
+        reflector.resource_version = old_version
+        with pytest.raises(Gone):
+            await asyncio.wait_for(reflector._watch(), 20)
+        reflector.resource_version, before = old_version, len(changes)
+        task = asyncio.create_task(reflector.run())
+        await eventually(lambda: reflector.relists == 2, message="listed again after 410 Gone")
+        assert ("default", "later") in reflector.store and len(changes) > before
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -57,3 +66,23 @@ def test_bookmarks_only_move_the_version_on():
     assert reflector.resource_version == "42" and calls == [] and len(reflector.store) == 1
     with pytest.raises(Gone):
         reflector._apply({"type": "ERROR", "object": {"code": 410, "reason": "Expired", "message": "too old"}})
+
+
+async def test_a_big_object_arrives_through_the_watch(kube_api):
+    """An object of 300 KiB (a Secret with a long chain, a big annotation) is one watch line: it arrives whole."""
+    from kubernetes_asyncio import client
+
+    api = await api_client(str(kube_api.kubeconfig))
+    reflector = Reflector("ConfigMap", client.CoreV1Api(api).list_config_map_for_all_namespaces, lambda: None)
+    task = asyncio.create_task(reflector.run())
+    try:
+        await asyncio.wait_for(reflector.synced.wait(), 20)
+        big = "x" * (300 * 1024)
+        await asyncio.to_thread(kube_api.apply, _cm("big", big))
+        await eventually(lambda: reflector.store.get(("default", "big"), {}).get("data", {}).get("v") == big,
+                         timeout=20, message="the big object seen through the watch")
+        assert reflector.relists == 1  # no failure, no relist on the way
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await api.close()

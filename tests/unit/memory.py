@@ -112,12 +112,13 @@ class MemoryConnector(Connector):
 class MemoryProxy:
     """A router's proxy side without listeners: a route table, a context, clients made on demand."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, config: RouterConfig | None = None) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, config: RouterConfig | None = None,
+                 access_log: Any = None) -> None:
         self.loop = loop
         self.config = config or RouterConfig()
         self.table = RouteTable()
         self.state = RouterState()
-        self.ctx = ProxyContext(self.config, self.table, self.state, loop)
+        self.ctx = ProxyContext(self.config, self.table, self.state, loop, access_log=access_log)
         c = self.config
         self.connector = self.ctx.connector = MemoryConnector(
             loop, self.state.metrics, dial_timeout=c.endpoint_dial_timeout, max_idle=c.max_idle_conns_per_host,

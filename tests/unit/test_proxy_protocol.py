@@ -224,3 +224,23 @@ async def test_http10_client_gets_an_http10_status_line_and_a_close():
     out = client.take()
     assert out.startswith(b"HTTP/1.0 200") and out.endswith(b"ok")
     assert client.closed
+
+
+async def test_each_request_writes_one_access_log_line_through_the_proxy(tmp_path):
+    from portico.observe.access_log import AccessLog
+
+    log = AccessLog(str(tmp_path / "access.log"))
+    proxy = MemoryProxy(asyncio.get_running_loop(), access_log=log)
+    proxy.route(HOST, app_id="guid-1", private_instance_id="inst-1", private_instance_index="0")
+    conn, client = proxy.client()
+    conn.data_received(f"GET /p?q=1 HTTP/1.1\r\nHost: {HOST}\r\nUser-Agent: ua\r\n\r\n".encode())
+    await turn()
+    proxy.connector.dialed[0].data_received(b"HTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\nabc")
+    conn.data_received(b"GET / HTTP/1.1\r\nHost: nope.example.com\r\n\r\n")
+    await turn()
+    log.close()
+    first, second = (tmp_path / "access.log").read_text().splitlines()
+    assert first.startswith(f'{HOST} - [') and '"GET /p?q=1 HTTP/1.1" 201 0 3 "-" "ua" "10.1.1.1:50000" ' \
+        '"10.0.0.5:9000"' in first
+    assert 'app_id:"guid-1" app_index:"0" instance_id:"inst-1" x_cf_routererror:"-"' in first
+    assert '"GET / HTTP/1.1" 404 ' in second and second.endswith('x_cf_routererror:"unknown_route"')

@@ -138,7 +138,12 @@ class State:
 
     def print_value(self, node: n.Node, value: Any) -> None:
         self.at(node)
-        if value is MISSING:
+        kind_of = type(value)
+        if kind_of is str:
+            self.out.append(value)
+        elif kind_of is int:
+            self.out.append(str(value))
+        elif value is MISSING:
             self.out.append("<no value>")
         elif isinstance(value, GoFunc):
             raise self.errorf(f"can't print {node.go_string()} of type {type_name(value)}")

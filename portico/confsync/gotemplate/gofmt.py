@@ -39,6 +39,8 @@ def format_float_shortest(x: float, verb: str = "g") -> str:
         return "NaN"
     if math.isinf(x):
         return "+Inf" if x > 0 else "-Inf"
+    if verb in "gGf" and x.is_integer() and abs(x) < 1e6 and x != 0:   # fast path: exact small integers
+        return str(int(x))
     sign = "-" if math.copysign(1.0, x) < 0 else ""
     digits, dp = shortest_digits(x)
     if verb in "eE":

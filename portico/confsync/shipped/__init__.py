@@ -121,11 +121,3 @@ def install_haproxy_resource(confdir: Path, *, etcd_prefix: str, haproxy_cfg: Pa
     path = confdir / "conf.d" / "haproxy.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def bootstrap_haproxy_cfg(cfg: Path, *, front_port: int, bind: str = "127.0.0.1") -> None:
-    """A minimal valid config (no routers yet) so HAProxy can start before confsync's first render."""
-    Path(cfg).write_text(
-        "defaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n"
-        f"frontend portico_http\n    bind {bind}:{int(front_port)}\n    default_backend portico_routers\n"
-        "backend portico_routers\n")
