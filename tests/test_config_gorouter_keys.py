@@ -147,3 +147,9 @@ def test_header_count_and_size_limits(tmp_path):
     assert cfg.max_uri_bytes == 2048
     assert load(tmp_path, "max_request_header_count: 7\n").max_request_header_count == 7
     assert load(tmp_path, "max_request_headers: 0\n").max_request_header_count == 0   # no limit, as gorouter
+
+
+def test_disable_http_and_trace_key(tmp_path):
+    err = error(tmp_path, "disable_http: true\n")
+    assert err.key == "disable_http" and "neither http nor https" in err.reason
+    assert load(tmp_path, "trace_key: abc\n").trace_key == "abc"

@@ -125,3 +125,18 @@ async def test_repeat_keeps_registering_until_interrupted(nats_server):
         await nc.close()
     assert proc.returncode == 0, err.decode()
     assert b"Traceback" not in err
+
+
+def test_library_tracebacks_become_one_line():
+    """nats-py logs 'encountered error' with a traceback when an interrupt races a PONG; we print one line."""
+    import logging
+
+    from portico.cli.register_cmd import _OneLineFormatter
+
+    try:
+        raise RuntimeError("invalid state")
+    except RuntimeError:
+        record = logging.getLogger("nats").makeRecord("nats", logging.ERROR, __file__, 1,
+                                                     "nats: encountered error", (), sys.exc_info())
+    line = _OneLineFormatter("portico: %(message)s").format(record)
+    assert line == "portico: nats: encountered error (RuntimeError: invalid state)"

@@ -49,11 +49,8 @@ class Observer:
 
     async def wait_for(self, subject: str, count: int = 1, uri: str | None = None, since: float = 0.0,
                        timeout: float = 5.0) -> list[tuple[float, dict]]:
-        deadline = time.monotonic() + timeout
-        while len(self.of(subject, uri, since)) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"expected {count} {subject} for {uri}, saw: {self.msgs}")
-            await asyncio.sleep(0.01)
+        await eventually(lambda: len(self.of(subject, uri, since)) >= count, timeout,
+                         message=f"{count} {subject} for {uri}")
         return self.of(subject, uri, since)
 
     async def close(self) -> None:

@@ -291,3 +291,41 @@ def test_haproxy_view_reads_show_servers_state_and_diffs_it():
     before = {"r1": ServerState("127.0.0.1:8110", "DOWN"), "r0": ServerState("127.0.0.1:8100", "UP")}
     assert sorted((c.name, c.what, c.status) for c in changes(before, now)) == [
         ("r0", "left", ""), ("r1", "status", "UP"), ("r2", "joined", "DOWN")]
+
+
+def test_supervisor_reports_exits_restarts_by_policy_and_stops_in_stages(tmp_path):
+    from portico.stack.processes import ManagedProcess
+    from portico.stack.supervisor import Part, PartKind, Supervisor
+
+    def part(name: str, kind: PartKind, code: str, critical: bool = False) -> Part:
+        proc = ManagedProcess(name, [sys.executable, "-c", code], tmp_path / f"{name}.log").start()
+        return Part(name, kind, proc, critical=critical, index=1)
+
+    sup = Supervisor(restart=True)
+    quitter = sup.add(part("router-1", PartKind.ROUTER, "import sys; sys.exit(3)"))
+    sleeper = sup.add(part("registrar", PartKind.REGISTRAR, "import time; time.sleep(60)"))
+    haproxy = sup.add(part("haproxy", PartKind.HAPROXY, "import sys; sys.exit(1)", critical=True))
+    wait_for(lambda: not quitter.proc.running() and not haproxy.proc.running(), 10, 0.05, "both exits")
+    now = time.monotonic()
+    assert sorted(p.name for p in sup.new_exits(now)) == ["haproxy", "router-1"]
+    assert sup.new_exits(now) == []                        # each exit is reported once
+    assert quitter.restart_at == now + 1.0 and haproxy.restart_at is None   # HAProxy is not restartable
+    rewritten = []
+    assert sup.due_restarts(now + 0.5, rewritten.append) == []
+    assert sup.due_restarts(now + 1.0, rewritten.append) == [quitter] == rewritten
+    assert quitter.restarts == 1
+    sup.stop(timeout=5)
+    assert not sleeper.proc.running() and sleeper.returncode is not None
+
+
+def test_a_part_that_dies_before_its_port_opens_fails_with_its_log_tail(tmp_path):
+    from portico.stack.processes import ManagedProcess, free_port
+    from portico.stack.supervisor import Part, PartKind, StartFailed
+
+    proc = ManagedProcess("demo-1", [sys.executable, "-c", "import sys; print('boom: no config'); sys.exit(2)"],
+                          tmp_path / "demo.log").start()
+    part = Part("demo-1", PartKind.DEMO, proc, {"http": free_port()}, index=1)
+    with pytest.raises(StartFailed) as info:
+        part.wait_for_port("http", timeout=10)
+    assert str(info.value).startswith("demo-1 did not start: process exited with code 2")
+    assert "boom: no config" in str(info.value)

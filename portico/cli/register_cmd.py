@@ -117,9 +117,23 @@ def _build(uris, host, port, tls_port, app, instance_id, instance_index, ttl, ta
     return reg
 
 
+class _OneLineFormatter(logging.Formatter):
+    """A command-line tool prints one line per problem: a library's traceback (nats-py logs one when an
+    interrupt cancels a flush whose PONG then arrives) becomes its exception's name and message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            err = record.exc_info[1]
+            line = f"{line} ({err.__class__.__name__}: {err})"
+        return self._fmt % {"message": line} if self._fmt else line
+
+
 def _run(subject: str, reg: Registration, urls: list[str], repeat: float, print_json: bool) -> None:
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.WARNING, format="portico: %(message)s", stream=sys.stderr)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_OneLineFormatter("portico: %(message)s"))
+        logging.basicConfig(level=logging.WARNING, handlers=[handler])
     payload = encode_registration(reg)
     if print_json:
         typer.echo(payload.decode())

@@ -128,6 +128,8 @@ def _build(top: Section) -> dict[str, Any]:
         "healthcheck_user_agent": top.text("healthcheck_user_agent", d.healthcheck_user_agent)
         or d.healthcheck_user_agent,
         "enable_proxy": top.flag("enable_proxy", d.enable_proxy),
+        "disable_http": top.flag("disable_http", d.disable_http),
+        "trace_key": top.text("trace_key", d.trace_key),
         "enable_ssl": top.flag("enable_ssl", d.enable_ssl),
         "ssl_port": top.port("ssl_port", d.ssl_port),
         "tls_pem": read_tls_pem(top),
@@ -160,6 +162,10 @@ def _build(top: Section) -> dict[str, Any]:
         raise top.doc.error("enable_ssl is true but no certificates are given; add tls_pem entries "
                             "(cert_chain and private_key), set tls_cert_dir, or set enable_ssl: false",
                             "tls_pem", key_node)
+    if c["disable_http"] and not c["enable_ssl"]:
+        _, key_node, _ = top.present("disable_http")
+        raise top.doc.error("neither http nor https listener is enabled: set enable_ssl: true (with tls_pem) or "
+                            "disable_http: false", "disable_http", key_node)
     if c["only_trust_client_ca_certs"] and c["client_cert_validation"] != "none" and not c["client_ca_certs"]:
         _, key_node, _ = top.present("only_trust_client_ca_certs")
         raise top.doc.error("client_ca_certs cannot be empty if only_trust_client_ca_certs is true and "

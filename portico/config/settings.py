@@ -189,6 +189,8 @@ class RouterConfig:
     http_rewrite: HttpRewriteSettings = HttpRewriteSettings()
     healthcheck_user_agent: str = "HTTP-Monitor/1.1"
 
+    disable_http: bool = False                    # with enable_ssl: no plain listener on `port`
+    trace_key: str = ""                           # X-Vcap-Trace with this value: X-Vcap-Router/-Backend answered
     enable_proxy: bool = False                    # a PROXY protocol (v1/v2) header may precede requests
     enable_ssl: bool = False
     ssl_port: int = 443

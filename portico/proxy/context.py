@@ -55,7 +55,7 @@ class ProxyContext:
         self.sticky = StickySessions(config) if self.sticky_cookie_names or negotiate else None
         rewrite = config.http_rewrite
         self.response_rules = ResponseHeadRules(self.sticky, negotiate, rewrite.remove_headers,
-                                                rewrite.add_headers_if_not_present)
+                                                rewrite.add_headers_if_not_present, config.ip)
         self.zipkin = ZipkinHeaders() if config.tracing.enable_zipkin else None
         self.w3c = W3CHeaders(config.tracing.w3c_tenant_id) if config.tracing.enable_w3c else None
         self.observe = ExchangeObserver(self.metrics, access_log)

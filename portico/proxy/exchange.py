@@ -13,7 +13,8 @@ from time import monotonic
 from typing import TYPE_CHECKING
 
 from portico.proxy import errors
-from portico.proxy.upstream import DialError, UpstreamConnection
+from portico.proxy.response_head import response_head_too_big
+from portico.proxy.upstream import DialError, UpstreamConnection, describe_read_error
 
 if TYPE_CHECKING:
     from portico.proxy.downstream import ClientConnection
@@ -74,6 +75,7 @@ class Exchange:
     session_cookie = b""        # the app's session Set-Cookie value, for __VCAP_ID__
     app_sets_vcap_id = False
     negotiate_response = False  # the backend answered WWW-Authenticate: Negotiate (auth negotiate stickiness)
+    trace_debug = False         # X-Vcap-Trace matched trace_key: answer which router and backend served it
     must_be_sticky = False      # Authorization: Negotiate with __VCAP_ID__: that instance or none
     app_instance: Endpoint | None = None
     route_service: Endpoint | None = None     # set while the request goes to its route service
@@ -97,6 +99,8 @@ class Exchange:
         if data:
             if not self.http11:
                 data = errors.as_http10(data)
+            if self.ctx.response_rules.rewrites:
+                data = self.ctx.response_rules.rewrite_local(data)
             self.client.write(data)
             self.response_bytes = len(data)
             self.finish()
@@ -270,8 +274,12 @@ class Exchange:
         if status < 200 and status != 101:
             self._interim_response(status, reason, headers)
             return
-        if self.ctx.limit_response_heads and self._response_head_too_big(headers):
-            return
+        if self.ctx.limit_response_heads:
+            too_big = response_head_too_big(headers, self.ctx.max_response_headers, self.ctx.max_response_header_bytes)
+            if too_big:   # a 502, as gorouter's
+                self.abandon_upstream()
+                self._fail(DialError(too_big))
+                return
         self.status = status
         self.response_header_at = monotonic()
         self.response_started = True
@@ -309,20 +317,6 @@ class Exchange:
         data = b"".join(out)
         self.response_bytes = 0
         client.write(data)
-
-    def _response_head_too_big(self, headers: list) -> bool:
-        """max_response_headers / max_response_header_bytes: past them the answer is a 502, as gorouter's."""
-        ctx = self.ctx
-        if ctx.max_response_headers and len(headers) > ctx.max_response_headers:
-            detail = "Too many response headers"
-        elif ctx.max_response_header_bytes and sum(len(n) + len(v) + 4 for n, v in headers) > \
-                ctx.max_response_header_bytes:
-            detail = f"net/http: server response headers exceeded {ctx.max_response_header_bytes} bytes; aborted"
-        else:
-            return False
-        self.abandon_upstream()
-        self._fail(DialError(detail))
-        return True
 
     def _interim_response(self, status: int, reason: bytes, headers: list) -> None:
         """Pass 1xx answers (100 Continue, 103 Early Hints) to an HTTP/1.1 client; the final one follows."""
@@ -390,7 +384,7 @@ class Exchange:
             ep.active += 1
             self.ctx.connector.dial(ep, self._dialed)
             return
-        detail = "EOF" if exc is None else _describe_io_error(exc)
+        detail = "EOF" if exc is None else describe_read_error(exc)
         if malformed:
             detail = "malformed HTTP response"
         self._fail(DialError(detail))
@@ -432,6 +426,8 @@ class Exchange:
         self.status = status
         if not self.http11:
             data = errors.as_http10(data)
+        if self.ctx.response_rules.rewrites:
+            data = self.ctx.response_rules.rewrite_local(data)
         self.client.write(data)
         self.response_bytes = len(data)
         self.finish()
@@ -443,8 +439,3 @@ class Exchange:
         self.pending = None
         self._unpause_body()  # the rest of an unsent body is read and dropped, not left waiting
         self.client.exchange_finished(self, aborted)
-
-
-def _describe_io_error(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
-    return f"read: {text.lower()}"

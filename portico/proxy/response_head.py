@@ -34,8 +34,9 @@ class ResponseHeadRules:
     """How this router rewrites response heads (see the module docstring)."""
 
     def __init__(self, sticky: Any = None, negotiate: bool = False, remove: tuple[str, ...] = (),
-                 add_if_absent: tuple[tuple[str, str], ...] = ()) -> None:
+                 add_if_absent: tuple[tuple[str, str], ...] = (), router_ip: str = "") -> None:
         self.sticky = sticky
+        self.router_ip = router_ip.encode()
         self.special = {
             b"content-length": _R_LENGTH, b"x-vcap-request-id": _R_VCAP_ID,
             b"x-cf-proxy-signature": _R_DROP,   # never shown to clients, as gorouter (it is a credential)
@@ -47,6 +48,7 @@ class ResponseHeadRules:
         if negotiate:   # sticky_sessions_for_auth_negotiate: a Negotiate challenge pins the client
             self.special[b"www-authenticate"] = _R_AUTHENTICATE
         self.removed = frozenset(name.lower().encode("latin-1") for name in remove)
+        self.rewrites = bool(remove or add_if_absent)     # http_rewrite applies to router answers too
         self.add_if_absent = tuple((n.lower().encode("latin-1"), n.encode("latin-1") + b": "
                                     + v.encode("latin-1") + b"\r\n") for n, v in add_if_absent)
 
@@ -87,12 +89,28 @@ class ResponseHeadRules:
             out += (name, b": ", value, b"\r\n")
         if sticky is not None and (ex.session_cookie or ex.sticky_id or ex.negotiate_response):
             sticky.add_vcap_cookie(ex, out)
+        if ex.trace_debug and ex.endpoint is not None:
+            addr = ex.endpoint.address.encode()
+            out += (b"X-Vcap-Router: ", self.router_ip, b"\r\nX-Vcap-Backend: ", addr, b"\r\nX-Cf-Routeendpoint: ",
+                    addr, b"\r\n")
         if self.add_if_absent:
             present = {name.lower() for name, _ in headers} - self.removed  # removed first, as gorouter
             for lname, line in self.add_if_absent:
                 if lname not in present:
                     out.append(line)
         return out, content_length, chunked, (named if not skip else ())
+
+    def rewrite_local(self, response: bytes) -> bytes:
+        """http_rewrite on a response the router wrote itself (errors, health checks), as gorouter does."""
+        head, sep, body = response.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        kept = [lines[0]] + [line for line in lines[1:]
+                             if line.partition(b":")[0].strip().lower() not in self.removed]
+        present = {line.partition(b":")[0].strip().lower() for line in kept[1:]}
+        for lname, line in self.add_if_absent:
+            if lname not in present:
+                kept.append(line[:-2])
+        return b"\r\n".join(kept) + sep + body
 
     def interim(self, status: int, reason: bytes, headers: list) -> bytes:
         """A 1xx answer (100 Continue, 103 Early Hints) for an HTTP/1.1 client."""
@@ -102,3 +120,12 @@ class ResponseHeadRules:
                 out += (name, b": ", value, b"\r\n")
         out.append(b"\r\n")
         return b"".join(out)
+
+
+def response_head_too_big(headers: list, max_count: int, max_bytes: int) -> str | None:
+    """max_response_headers / max_response_header_bytes: the reason (gorouter's words) when past them."""
+    if max_count and len(headers) > max_count:
+        return "Too many response headers"
+    if max_bytes and sum(len(n) + len(v) + 4 for n, v in headers) > max_bytes:
+        return f"net/http: server response headers exceeded {max_bytes} bytes; aborted"
+    return None

@@ -54,6 +54,9 @@ class RequestRouter:
             special[b"x-forwarded-client-cert"] = _XFCC
         if ctx.w3c is not None:
             special.update({b"traceparent": _TRACEPARENT, b"tracestate": _TRACESTATE})
+        self.trace_key = config.trace_key.encode("latin-1", "replace")
+        if self.trace_key:
+            special[b"x-vcap-trace"] = _TRACE_KEY
         self.negotiate = config.sticky_sessions_for_auth_negotiate
         if self.negotiate:
             special[b"authorization"] = _AUTHORIZATION
@@ -148,6 +151,8 @@ class RequestRouter:
                 expect = value
             elif kind is _CONTENT_LENGTH:
                 content_length = value
+            elif kind is _TRACE_KEY:
+                ex.trace_debug = value == self.trace_key
             elif kind is _AUTHORIZATION:
                 authorization = value
             elif kind is _TRACEPARENT:
@@ -367,8 +372,8 @@ def _address_route_service(out: list, outbound: Outbound) -> None:
 
 # Request header names the router reads or replaces, by kind; every other header is copied unchanged.
 _HOST, _DROP, _UA, _XFF, _XFP, _HOP, _REFERER, _REQUEST_START, _APP_INSTANCE, _COOKIE, _EXPECT, \
-    _CONTENT_LENGTH, _ROUTE_SERVICE, _XFCC, _TRACEPARENT, _TRACESTATE, _AUTHORIZATION = \
-    (object() for _ in range(17))
+    _CONTENT_LENGTH, _ROUTE_SERVICE, _XFCC, _TRACEPARENT, _TRACESTATE, _AUTHORIZATION, _TRACE_KEY = \
+    (object() for _ in range(18))
 _SPECIAL = {
     b"host": _HOST, b"user-agent": _UA, b"referer": _REFERER, b"x-forwarded-for": _XFF,
     b"x-forwarded-proto": _XFP, b"x-request-start": _REQUEST_START, b"x-cf-app-instance": _APP_INSTANCE,

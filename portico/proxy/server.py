@@ -56,8 +56,9 @@ class ProxyServer:
             loop, config.max_client_connections or default_limit(fd_limit))
         # enable_proxy: a PROXY protocol header may come first (decided here, so plain routers pay nothing)
         plain = ProxiedClientConnection if config.enable_proxy else ClientConnection
-        self.listeners += await listen(loop, lambda: plain(ctx), config.listen_host, config.port,
-                                       reuse_port=self.reuse_port)
+        if not config.disable_http:
+            self.listeners += await listen(loop, lambda: plain(ctx), config.listen_host, config.port,
+                                           reuse_port=self.reuse_port)
         if config.enable_ssl:
             tls_ctx = ctx.with_scheme(b"https")
             certificates = SniCertificates(config)
@@ -91,8 +92,8 @@ class ProxyServer:
                 lambda: ClientConnection(internal), "127.0.0.1", config.route_services_internal_server_port,
                 backlog=1024, reuse_port=self.reuse_port or None, reuse_address=True))
         self._schedule_sweep()
-        log.info("proxy listening on %s:%d%s", config.listen_host, config.port,
-                 f" and TLS on :{config.ssl_port}" if config.enable_ssl else "")
+        log.info("proxy listening on %s%s", "" if config.disable_http else f"{config.listen_host}:{config.port} ",
+                 f"TLS on :{config.ssl_port}" if config.enable_ssl else "")
 
     @property
     def port(self) -> int:

@@ -76,6 +76,12 @@ def describe_dial_error(address: str, exc: BaseException, server_name: str | Non
     return DialError(f"dial tcp {address}: {exc}")
 
 
+def describe_read_error(exc: BaseException) -> str:
+    """gorouter's wording for a backend connection lost while reading its answer."""
+    text = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
+    return f"read: {text.lower()}"
+
+
 class UpstreamConnection(asyncio.Protocol):
     """One connection to a backend. Serves one exchange at a time; its response callbacks go to that exchange.
 

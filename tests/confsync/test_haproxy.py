@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from polling import poll_until
+from polling import poll_until, wait_for
 from portico.announce import RouterAnnouncer
 from portico.config.settings import EtcdAnnounceSettings
 from portico.confsync.shipped import haproxy_env, haproxy_master_argv, install_haproxy_resource
@@ -273,3 +273,49 @@ def test_haproxy_sends_idempotent_requests_again_but_never_a_post_that_reached_a
     finally:
         for proc in reversed(procs):
             proc.stop()
+
+
+MINIMAL_CFG = """global
+    master-worker
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend front
+    bind 127.0.0.1:{port}
+    http-request return status 200
+"""
+
+
+def test_reloads_started_together_wait_for_each_other_and_all_succeed(tmp_path, haproxy_bin):
+    """confsync and an operator may reload at the same moment. While HAProxy 2.6's master re-executes itself
+    its CLI refuses connections, so without the lock next to the socket the second reload failed."""
+    cfg, sock, front = tmp_path / "haproxy.cfg", tmp_path / "master.sock", free_port()
+    cfg.write_text(MINIMAL_CFG.format(port=front))
+    haproxy = ManagedProcess("haproxy", haproxy_master_argv(haproxy_bin, cfg, tmp_path / "haproxy.pid", sock),
+                             tmp_path / "haproxy.log", env=haproxy_env(haproxy_bin)).start()
+    reloaders: list[ManagedProcess] = []
+    try:
+        wait_for_port(front, timeout=30, process=haproxy.popen)
+        wait_for(lambda: _master_answers(sock), timeout=30, message="master CLI answers")
+        for i in range(3):
+            reloaders.append(ManagedProcess(
+                f"reload-{i}", [sys.executable, "-m", "portico.confsync.shipped.haproxy_ctl", "reload",
+                                "--socket", str(sock), "--timeout", "60"], tmp_path / f"reload-{i}.log").start())
+        codes = [r.popen.wait(90) for r in reloaders]
+        assert codes == [0, 0, 0], [r.output() for r in reloaders]
+        proc = master_command(str(sock), "show proc", 5.0)
+        assert "master" in proc and " 3 [failed: 0]" in proc, proc   # three reloads, one after another
+        assert _get(f"http://127.0.0.1:{front}/")[0] == 200
+    finally:
+        for r in reloaders:
+            r.stop()
+        haproxy.stop()
+
+
+def _master_answers(sock) -> bool:
+    try:
+        return "master" in master_command(str(sock), "show proc", 1.0)
+    except OSError:
+        return False

@@ -507,15 +507,15 @@ class Router:
 
     def wait_route(self, uri: str, address: str | None = None, present: bool = True, timeout: float = 10.0):
         key = uri.lower().rstrip("/")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def reached() -> tuple[dict] | None:   # a tuple: an empty table is a result too
             table = self.routes_json()
             eps = [e["address"] for e in table.get(key, [])]
             found = (address in eps) if address else bool(eps)
-            if found == present:
-                return table
-            time.sleep(0.03)
-        raise TimeoutError(f"route {uri} {address} present={present} not reached: {self.routes_json()}")
+            return (table,) if found == present else None
+
+        return wait_for(reached, timeout, 0.03, f"route {uri} {address} present={present}",
+                        detail=lambda: f"table: {self.routes_json()}")[0]
 
     # -- registration --
 

@@ -159,3 +159,43 @@ def test_response_header_limits_and_unlimited_request_headers(router_factory, ba
     assert resp.header("X-Cf-Routererror") == "endpoint_failure (Too many response headers)"
     many = [(f"X-N{i}", "v") for i in range(150)]                     # over Portico's default 100, no limit here
     assert get(r.port, h, "/", headers=many).status == 200
+
+
+def test_trace_key_answers_router_and_backend(router_factory, backend):
+    r = router_factory(trace_key="s3cret-trace")
+    h = unique_host("trace")
+    r.register(h, backend.port)
+    traced = get(r.port, h, "/", headers=[("X-Vcap-Trace", "s3cret-trace")])
+    assert traced.header("X-Vcap-Router") == "127.0.0.1"                  # the router's `ip`
+    assert traced.header("X-Vcap-Backend") == traced.header("X-Cf-Routeendpoint") == backend.address
+    for headers in ([], [("X-Vcap-Trace", "wrong")]):
+        plain = get(r.port, h, "/", headers=headers)
+        assert plain.header("X-Vcap-Router") is None and plain.header("X-Vcap-Backend") is None
+
+
+def test_disable_http_leaves_only_the_tls_listener(router_factory, backend):
+    import socket as socket_module
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("*.nohttp.test")
+    r = router_factory(enable_ssl=True, disable_http=True, tls_pem=[{
+        "cert_chain": "".join(b.bytes().decode() for b in cert.cert_chain_pems),
+        "private_key": cert.private_key_pem.bytes().decode()}])
+    host = "app.nohttp.test"
+    r.register(host, backend.port)
+    with pytest.raises(ConnectionRefusedError):
+        socket_module.create_connection(("127.0.0.1", r.port), timeout=5).close()
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    with Client(r.ssl_port, ssl_context=ctx, server_hostname=host) as c:
+        assert c.request("GET", "/", host).status == 200
+
+
+def test_http_rewrite_applies_to_router_answers_too(krouter):
+    r = get(krouter.port, "nowhere.e2e.test", "/")
+    assert r.status == 404 and r.header("X-Frame-Options") == "DENY"
+    assert r.header("X-Public") == "rewritten"
+    assert r.header("Content-Type") == "text/plain; charset=utf-8"      # present: not added again
