@@ -20,7 +20,7 @@ from pathlib import Path
 
 from reliability.core import Result, scenario
 from reliability.load import SteadyLoad
-from reliability.parts import ROOT, Stack, loop_thread, registration, wait_for
+from reliability.parts import ROOT, Heartbeat, Stack, loop_thread, registration, wait_for
 
 GOAL = ("10 minutes at half of peak load with 100 registrations and 100 unregistrations a second: the router's "
         "RSS and open files grow less than 5 % (after a 1-minute warm-up), 0 failed requests, 0 lost route "
@@ -129,7 +129,7 @@ def _h2load_errors(text: str) -> tuple[int, int, str]:
     if not req or not codes:
         raise RuntimeError(f"h2load gave no summary:\n{text[-2000:]}")
     total, ok = int(req.group(1)), int(codes.group(1))
-    return total, total - ok, req.group(0)
+    return total, total - ok, f"{req.group(0)}; {codes.group(0)}"
 
 
 @scenario("soak", GOAL)
@@ -150,6 +150,9 @@ def run(quick: bool) -> Result:
         backend = start_builtin_backend(stack.folder("backend"), None)
         stack.on_exit(backend.stop)
         router.register(HOST, backend.port)
+        # the loaded route is kept alive by a registrar, as every route is (else it is pruned after 120 s)
+        keep = Heartbeat(nats.url, [registration(HOST, backend.port)], 20.0).start()
+        stack.on_exit(keep.stop)
         peak = _peak_rps(router.port) if not quick else None
         rate = peak / 2 if peak else 100.0
         churn = Churn(nats.url, backend.port).start()
