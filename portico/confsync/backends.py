@@ -199,9 +199,7 @@ class EtcdBackend:
                 try:
                     done, _ = await asyncio.wait({follow, probe}, return_when=asyncio.FIRST_COMPLETED)
                 finally:
-                    for task in (follow, probe):
-                        task.cancel()
-                    await asyncio.gather(follow, probe, return_exceptions=True)
+                    await _cancel_and_wait(follow, probe)
                 for task in done:
                     task.result()
             except asyncio.CancelledError:
@@ -227,6 +225,20 @@ class EtcdBackend:
 
     async def close(self) -> None:
         await self._drop_client(rotate=False)
+
+
+async def _cancel_and_wait(*tasks: asyncio.Future) -> None:
+    """Cancel the tasks and wait until they end, cancelling again one that swallowed its cancellation: a
+    cancel that lands as aetcd's watch creation completes is lost in Python 3.11's asyncio.wait_for, and the
+    task then waits for watch events forever (confsync would never stop)."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()   # retrieved: the caller reads results from `done` itself
 
 
 class _ClusterReplaced(RuntimeError):
