@@ -99,7 +99,7 @@ async def test_router_start_on_connect_and_after_nats_restart(nats_server, tmp_p
     await observer.flush()
 
     async def wait_for_observer():  # so the bus's router.start after reconnect is not missed by the test
-        await asyncio.wait_for(observer_back.wait(), 10)
+        await asyncio.wait_for(observer_back.wait(), 60)
 
     state = RouterState()
     bus = RouteBus(make_config(port), RouteTable(), state, reconnect_wait=0.05, on_reconnect=wait_for_observer)
@@ -111,8 +111,8 @@ async def test_router_start_on_connect_and_after_nats_restart(nats_server, tmp_p
 
         server.stop()
         await eventually(lambda: not state.nats_connected)
-        server = start_nats(port=port, workdir=tmp_path / "nats2")
-        await eventually(lambda: len(starts) == 2, timeout=10)
+        server = await asyncio.to_thread(start_nats, port=port, workdir=tmp_path / "nats2")
+        await eventually(lambda: len(starts) == 2, timeout=60)
         assert starts[1] == starts[0]
         assert state.nats_connected and state.metrics.nats_reconnects == 1
 

@@ -27,7 +27,16 @@ except BinaryNotFound:
     HAVE_HAPROXY = False
 
 SLEEPER = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-           "time.sleep(300)"]
+           "print('ignoring SIGTERM', flush=True); time.sleep(300)"]
+
+
+def _start_sleeper(name: str, log: Path) -> ManagedProcess:
+    """A process that ignores SIGTERM, returned once it does (a SIGTERM during Python's start would kill it)."""
+    proc = ManagedProcess(name, SLEEPER, log, die_with_parent=False).start()
+    wait_for(lambda: "ignoring SIGTERM" in proc.output() or proc.popen.poll() is not None, timeout=60,
+             message=f"{name} ignoring SIGTERM")
+    assert proc.popen.poll() is None, proc.output()
+    return proc
 
 
 def _alive(pid: int) -> bool:
@@ -51,7 +60,7 @@ def test_a_child_dies_with_its_parent_even_on_sigkill(tmp_path: Path) -> None:
         assert _alive(child)
         parent.kill()
         parent.wait(10)
-        wait_for(lambda: not _alive(child), timeout=10, message="the child died with its parent")
+        wait_for(lambda: not _alive(child), timeout=30, message="the child died with its parent")
     finally:
         parent.kill()
 
@@ -79,7 +88,7 @@ def _fake_state(path: Path, up_pid: int | None, parts: dict[str, int]) -> None:
 
 
 def test_leftovers_of_a_dead_up_are_stopped_even_when_they_ignore_sigterm(tmp_path: Path) -> None:
-    stubborn = ManagedProcess("stubborn", SLEEPER, tmp_path / "s.log", die_with_parent=False).start()
+    stubborn = _start_sleeper("stubborn", tmp_path / "s.log")
     polite = ManagedProcess("polite", [sys.executable, "-c", "import time; time.sleep(300)"], tmp_path / "p.log",
                             die_with_parent=False).start()
     try:
@@ -100,7 +109,7 @@ def test_leftovers_of_a_dead_up_are_stopped_even_when_they_ignore_sigterm(tmp_pa
 
 
 def test_parts_of_a_running_up_and_reused_pids_are_left_alone(tmp_path: Path) -> None:
-    child = ManagedProcess("child", SLEEPER, tmp_path / "c.log", die_with_parent=False).start()
+    child = _start_sleeper("child", tmp_path / "c.log")
     try:
         live_up = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
         try:
@@ -116,10 +125,11 @@ def test_parts_of_a_running_up_and_reused_pids_are_left_alone(tmp_path: Path) ->
         assert stop_leftovers(state) == []
         assert child.running()
     finally:
-        child.stop()
+        child.stop(signum=signal.SIGKILL)   # it ignores SIGTERM
 
 
 @pytest.mark.skipif(not HAVE_HAPROXY, reason="haproxy not installed")
+@pytest.mark.timeout(400)   # two `portico up` starts (up to 180 s each on a loaded machine)
 def test_sigkilled_up_leaves_no_children_and_the_next_up_cleans_the_rest(tmp_path: Path) -> None:
     workdir = tmp_path / "stack"
     out = tmp_path / "up.out"
@@ -130,7 +140,7 @@ def test_sigkilled_up_leaves_no_children_and_the_next_up_cleans_the_rest(tmp_pat
     pids: list[int] = []
     leftover: ManagedProcess | None = None
     try:
-        wait_for(lambda: " ready: " in out.read_text(errors="replace") or up.poll() is not None, timeout=90,
+        wait_for(lambda: " ready: " in out.read_text(errors="replace") or up.poll() is not None, timeout=180,
                  interval=0.2, message="portico up ready")
         assert up.poll() is None, out.read_text()
         state = json.loads((workdir / "state.json").read_text())
@@ -145,14 +155,14 @@ def test_sigkilled_up_leaves_no_children_and_the_next_up_cleans_the_rest(tmp_pat
 
         # a leftover that would survive (it ignores SIGTERM and has no parent-death signal), listed in the old
         # state.json as a part of the dead stack: the next portico up must stop it before starting
-        leftover = ManagedProcess("leftover", SLEEPER, tmp_path / "leftover.log", die_with_parent=False).start()
+        leftover = _start_sleeper("leftover", tmp_path / "leftover.log")
         state["parts"]["nats"] = {"pid": leftover.pid, "identity": process_identity(leftover.pid)}
         (workdir / "state.json").write_text(json.dumps(state))
         second = subprocess.run([*argv, "--help"], capture_output=True, text=True, env=env, timeout=60)
         assert second.returncode == 0 and leftover.running()     # --help starts nothing and stops nothing
         with open(out, "wb") as f:
             up = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        wait_for(lambda: " ready: " in out.read_text(errors="replace") or up.poll() is not None, timeout=90,
+        wait_for(lambda: " ready: " in out.read_text(errors="replace") or up.poll() is not None, timeout=180,
                  interval=0.2, message="second portico up ready")
         text = out.read_text()
         assert f"stopped a leftover of an earlier portico up: nats (pid {leftover.pid}" in text, text

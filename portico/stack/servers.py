@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
+import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +27,7 @@ class RunningServer:
         self.process.stop()
 
 
-def start_nats(port: int | None = None, workdir: Path | None = None, timeout: float = 10.0,
+def start_nats(port: int | None = None, workdir: Path | None = None, timeout: float = 30.0,
                args: Sequence[str] = ()) -> RunningServer:
     """nats-server on 127.0.0.1; `args` adds options, e.g. ["--user", "u", "--pass", "p"] or --tls ones."""
     port = port or free_port()
@@ -40,10 +43,13 @@ def start_nats(port: int | None = None, workdir: Path | None = None, timeout: fl
 
 
 def start_etcd(port: int | None = None, peer_port: int | None = None, workdir: Path | None = None,
-               timeout: float = 20.0, name: str = "portico", tls: tuple[str, str, str] | None = None
+               timeout: float = 60.0, name: str = "portico", tls: tuple[str, str, str] | None = None
                ) -> RunningServer:
     """etcd on 127.0.0.1. `tls=(cert file, key file, client CA file)`: clients speak TLS (https) and must
-    present a certificate signed by the CA (an empty CA file name: no client certificates)."""
+    present a certificate signed by the CA (an empty CA file name: no client certificates).
+
+    Returns once etcd serves: its client port is bound before it has elected itself leader, and a client
+    call made in that gap waits (or times out) on a loaded machine, so without TLS /health must say true."""
     port = port or free_port()
     peer_port = peer_port or free_port()
     workdir = workdir or Path(tempfile.mkdtemp(prefix="portico-etcd-"))
@@ -66,9 +72,32 @@ def start_etcd(port: int | None = None, peer_port: int | None = None, workdir: P
         if client_ca:
             argv += ["--client-cert-auth", "--trusted-ca-file", client_ca]
     proc = ManagedProcess("etcd", argv, workdir / "etcd.log").start()
+    deadline = time.monotonic() + timeout
     try:
         wait_for_port(port, timeout=timeout, process=proc.popen)
+        if not tls:
+            _wait_etcd_healthy(client_url, deadline, proc)
     except Exception:
         proc.stop()
         raise
     return RunningServer(proc, "127.0.0.1", port, client_url)
+
+
+def _wait_etcd_healthy(client_url: str, deadline: float, proc: ManagedProcess) -> None:
+    """Poll etcd's /health until it reports true (it has a leader and answers reads)."""
+    last = "no answer"
+    while True:
+        try:
+            with urllib.request.urlopen(f"{client_url}/health", timeout=2) as resp:
+                answer = json.loads(resp.read() or b"{}")
+            if answer.get("health") == "true":
+                return
+            last = str(answer)
+        except (OSError, ValueError) as exc:   # urllib.error.URLError is an OSError
+            last = str(exc)
+        code = proc.popen.poll() if proc.popen is not None else None
+        if code is not None:
+            raise RuntimeError(f"etcd exited with code {code} before it was healthy")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"etcd on {client_url} not healthy in time (last answer: {last})")
+        time.sleep(0.1)
