@@ -57,10 +57,11 @@ EMPTY_HOST = "Request had empty Host header"
 ENDPOINT_FAILURE = "Registered endpoint failed to handle the request."
 NO_ENDPOINTS = "Requested route has no available endpoints."
 NO_CACHE = b"Cache-Control: no-cache, no-store\r\n"
+SHORT_CACHE = b"Cache-Control: public,max-age=2\r\n"   # gorouter's addInvalidResponseCacheControlHeader
 
 
 def empty_host(close: bool = False) -> bytes:
-    return error_response(400, "empty_host", EMPTY_HOST, close=close)
+    return error_response(400, "empty_host", EMPTY_HOST, close=close, extra_headers=SHORT_CACHE)
 
 
 def unknown_route(host: str, close: bool = False) -> bytes:
@@ -72,7 +73,12 @@ def endpoint_failure(detail: str, close: bool = False) -> bytes:
     return error_response(502, f"endpoint_failure ({detail})", ENDPOINT_FAILURE, close=close)
 
 
-def no_endpoints(close: bool = False) -> bytes:
+def no_endpoints(close: bool = False, host: str = "") -> bytes:
+    """503 no_endpoints; with `host` (the Host header, as gorouter's lookup handler writes it) for a route
+    whose pool is empty."""
+    if host:
+        return error_response(503, "no_endpoints", f"Requested route ('{host}') has no available endpoints.",
+                              close=close, extra_headers=SHORT_CACHE)
     return error_response(503, "no_endpoints", NO_ENDPOINTS, close=close, extra_headers=NO_CACHE)
 
 

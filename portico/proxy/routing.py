@@ -203,9 +203,11 @@ class RequestRouter:
         pool = self.table.lookup(host_name, url)
         if pool is None or not pool.endpoints:
             if pool is not None and ctx.config.empty_pool_response_code_503:
-                return self._local(ex, errors.no_endpoints(not keep_alive), 503, "no_endpoints", "no_endpoints")
-            return self._local(ex, errors.unknown_route(host_name, not keep_alive), 404, "unknown_route",
-                               "unknown_routes")
+                return self._local(ex, errors.no_endpoints(not keep_alive, host.decode("latin-1")), 503,
+                                   "no_endpoints", "no_endpoints")
+            # the Host as the client wrote it (port included), as gorouter's message quotes r.Host
+            return self._local(ex, errors.unknown_route(host.decode("latin-1"), not keep_alive), 404,
+                               "unknown_route", "unknown_routes")
         ex.pool = pool
         if app_instance:
             target = self._app_instance(ex, pool, app_instance)

@@ -48,7 +48,7 @@ def test_unknown_route_with_port_in_host(router):
     host = unique_host("nope")
     r = get(router.port, f"{host}:8080", "/")
     assert r.status == 404
-    assert r.body == f"404 Not Found: Requested route ('{host}') does not exist.\n".encode()
+    assert r.body == f"404 Not Found: Requested route ('{host}:8080') does not exist.\n".encode()   # r.Host
 
 
 def test_empty_and_missing_host_400(router):
@@ -56,6 +56,7 @@ def test_empty_and_missing_host_400(router):
         r = get(router.port, host, "/")
         assert r.status == 400, host
         assert r.header("X-Cf-Routererror") == "empty_host"
+        assert r.header("Cache-Control") == "public,max-age=2"
         assert r.body == b"400 Bad Request: Request had empty Host header\n"
 
 

@@ -137,7 +137,14 @@ def test_empty_pool_timeout_keeps_the_route_answering_503(router_factory, backen
     h = unique_host("emptypool")
     r.register(h, backend.port)
     r.unregister(h, backend.port, wait=False)
-    wait_for(lambda: get(r.port, h, "/").status == 503, timeout=10)   # the route stays, with no endpoints
+    def empty() -> object:
+        resp = get(r.port, h, "/")
+        return resp if resp.status == 503 else None
+
+    resp = wait_for(empty, timeout=10)                                 # the route stays, with no endpoints
+    assert resp.header("X-Cf-Routererror") == "no_endpoints"
+    assert resp.header("Cache-Control") == "public,max-age=2"
+    assert resp.body == f"503 Service Unavailable: Requested route ('{h}') has no available endpoints.\n".encode()
     wait_for(lambda: get(r.port, h, "/").status == 404, timeout=20)   # then goes at a prune after the timeout
 
 

@@ -95,7 +95,7 @@ async def test_unknown_route_is_404_with_gorouter_error_header():
     await turn()
     [(status, headers, body)] = parse_responses(client.take())
     assert status == 404 and headers["x-cf-routererror"] == "unknown_route"
-    assert body == b"404 Not Found: Requested route ('nope.example.com') does not exist.\n"
+    assert body == b"404 Not Found: Requested route ('nope.example.com:8080') does not exist.\n"   # r.Host
     assert proxy.connector.dialed == []
 
 
