@@ -192,7 +192,7 @@ class Stack:
         argv = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-V", "-D"]
         proc = ManagedProcess("nats-server", argv, self.folder(f"nats-{time.monotonic_ns()}") / "nats.log").start()
         self.on_exit(proc.stop)
-        wait_for_port(port, timeout=10, process=proc.popen)
+        wait_for_port(port, timeout=30, process=proc.popen)
         return RunningServer(proc, "127.0.0.1", port, f"nats://127.0.0.1:{port}")
 
     def nats_cluster(self, size: int = 3) -> list[NatsNode]:
@@ -203,7 +203,7 @@ class Stack:
             self.on_exit(node.stop)
             nodes.append(node)
         for node in nodes:
-            wait_for_port(node.port, timeout=10, process=node.process.popen)
+            wait_for_port(node.port, timeout=30, process=node.process.popen)
         wait_for(lambda: all(n.route_count() >= size - 1 for n in nodes), timeout=20, message="nats cluster routes")
         return nodes
 

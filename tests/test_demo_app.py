@@ -19,7 +19,7 @@ def demo(tmp_path: Path):
     proc = ManagedProcess("demo", [sys.executable, "-m", "portico.stack.demo_app", "--port", str(port),
                                    "--name", "demo-7"], tmp_path / "demo.log").start()
     try:
-        wait_for_port(port, timeout=15, process=proc.popen)
+        wait_for_port(port, timeout=30, process=proc.popen)
         yield port, proc
     finally:
         proc.stop()

@@ -32,7 +32,7 @@ def start_redis(workdir: Path, *, keyspace_events: str = "KA") -> RunningServer:
             "--notify-keyspace-events", keyspace_events]
     proc = ManagedProcess("redis-server", argv, workdir / "redis.log").start()
     try:
-        wait_for_port(port, timeout=15, process=proc.popen)
+        wait_for_port(port, timeout=30, process=proc.popen)
     except Exception:
         proc.stop()
         raise

@@ -240,7 +240,7 @@ def test_haproxy_sends_idempotent_requests_again_but_never_a_post_that_reached_a
         haproxy = ManagedProcess("haproxy", haproxy_master_argv(haproxy_bin, cfg, tmp_path / "haproxy.pid", sock),
                                  tmp_path / "haproxy.log", env=haproxy_env(haproxy_bin)).start()
         procs.append(haproxy)
-        wait_for_port(front, timeout=15, process=haproxy.popen)
+        wait_for_port(front, timeout=30, process=haproxy.popen)
 
         def both_up() -> bool:
             try:

@@ -445,7 +445,7 @@ class Router:
             self.wait_healthy()
         return self
 
-    def wait_healthy(self, timeout: float = 20.0) -> None:
+    def wait_healthy(self, timeout: float = 45.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.process.running():

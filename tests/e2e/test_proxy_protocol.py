@@ -86,7 +86,7 @@ def _haproxy_in_front(tmp_path, router_port: int, option: str):
         f"backend routers\n    server r1 127.0.0.1:{router_port} {option}\n")
     proc = ManagedProcess("haproxy", [hb, "-f", str(cfg)], tmp_path / f"haproxy-{option}.log",
                           env=haproxy_env(hb)).start()
-    wait_for_port(front, timeout=10, process=proc.popen)
+    wait_for_port(front, timeout=30, process=proc.popen)
     return proc, front
 
 
@@ -170,7 +170,7 @@ def test_real_haproxy_in_tcp_mode_in_front_of_the_tls_port(tls_prox, backend, tm
         f"backend routers\n    server r1 127.0.0.1:{router.ssl_port} send-proxy-v2\n")
     proc = ManagedProcess("haproxy", [hb, "-f", str(cfg)], tmp_path / "haproxy-tcp.log", env=haproxy_env(hb)).start()
     try:
-        wait_for_port(front, timeout=10, process=proc.popen)
+        wait_for_port(front, timeout=30, process=proc.popen)
         sock = socket.create_connection(("127.0.0.1", front), timeout=10)
         client_port = sock.getsockname()[1]
         with _tls_over(sock, ca) as tls_sock:
