@@ -5,7 +5,7 @@ from __future__ import annotations
 from time import monotonic
 from typing import TYPE_CHECKING
 
-from portico.observe.metrics import LAST_BUCKET
+from portico.observe.metrics import LAST_BUCKET, ROUTE_BUCKET_ONE
 
 if TYPE_CHECKING:
     from portico.observe.access_log import AccessLog
@@ -47,7 +47,7 @@ class ExchangeObserver:
             if route is None:
                 route = metrics.route_stats(pool, ep.app_id if ep is not None else "")
             route.requests += 1
-            route.buckets[bucket] += 1
+            route.histogram += ROUTE_BUCKET_ONE[bucket]
             route.duration_sum += total
             if status >= 500:
                 route.errors += 1
