@@ -56,3 +56,27 @@ def test_packed_histogram_reads_back_as_bucket_counts() -> None:
     assert route.buckets == want
     row = metrics.snapshot()["routes"][pool.key]
     assert row[0] == 6 and row[3] == want
+
+
+def test_many_routes_busiest_rechosen_on_a_timer_and_rows_stay_live(monkeypatch) -> None:
+    """Above RESCAN_ABOVE_ROUTES the busiest routes are re-chosen every RESCAN_SECONDS, not on every snapshot;
+    the chosen routes' counters still move, and a removed route's row goes at once."""
+    import portico.observe.metrics as metrics_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(metrics_module.time, "monotonic", lambda: clock[0])
+    metrics = RouterMetrics()
+    pools = [_pool(i) for i in range(metrics_module.RESCAN_ABOVE_ROUTES + 10)]
+    for i, pool in enumerate(pools):
+        metrics.route_stats(pool, "").requests = i
+    first = metrics.snapshot(max_routes=3)["routes"]
+    assert list(first) == [p.key for p in pools[-1:-4:-1]]
+    metrics.route_stats(pools[0], "").requests = 10**6       # newly busiest: not yet re-chosen
+    metrics.route_stats(pools[-1], "").requests += 5
+    pools[-2].endpoints.clear()                               # removed from the table
+    second = metrics.snapshot(max_routes=3)["routes"]
+    assert list(second) == [pools[-1].key, pools[-3].key]
+    assert second[pools[-1].key][0] == len(pools) - 1 + 5
+    clock[0] += metrics_module.RESCAN_SECONDS + 1
+    third = metrics.snapshot(max_routes=3)["routes"]
+    assert list(third) == [pools[0].key, pools[-1].key, pools[-3].key]
