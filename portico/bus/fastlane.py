@@ -36,6 +36,7 @@ from portico.bus.messages import REGISTER, UNREGISTER
 from portico.config.values import parse_nats_url
 from portico.routes.table import RouteTable
 from portico.state import RouterState
+from portico.tasks import cancel_and_wait
 
 log = logging.getLogger("portico.bus")
 
@@ -314,12 +315,7 @@ class FastLane:
         proto, self._proto = self._proto, None
         if proto is not None and proto.transport is not None:
             proto.transport.close()
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(task)
         self.connected = False
 
     # ---- connection loop -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from portico.config.settings import RouterConfig
 from portico.routes.endpoint import Endpoint
 from portico.routes.table import RouteTable
 from portico.state import RouterState
+from portico.tasks import cancel_and_wait
 
 log = logging.getLogger("portico.bus.pruner")
 
@@ -41,12 +42,7 @@ class Pruner:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(task)
 
     @property
     def running(self) -> bool:

@@ -16,6 +16,7 @@ from itertools import pairwise
 from typing import Any
 
 from portico.observe.metrics import diff, empty_snapshot, quantile
+from portico.tasks import cancel_and_wait
 
 Snapshot = dict[str, Any]
 EWMA_TICK = 5.0  # seconds between updates of the 1/5/15-minute rates, as gorouter's meters do
@@ -60,12 +61,7 @@ class LiveStats:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while True:

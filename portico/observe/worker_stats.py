@@ -15,6 +15,8 @@ from typing import Any
 
 import msgspec
 
+from portico.tasks import cancel_and_wait
+
 log = logging.getLogger("portico.workers")
 
 WRITE_INTERVAL = 1.0
@@ -56,12 +58,7 @@ class SnapshotWriter:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(task)
         self._write()  # the last counts, so a drained worker's requests are not lost from the totals
 
     async def _run(self) -> None:
