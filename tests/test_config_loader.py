@@ -578,3 +578,12 @@ def test_metrics_per_route_top(tmp_path):
     assert load_config(write(tmp_path, "metrics:\n  per_route_top: 0\n")).metrics.per_route_top == 0
     err = error_for(tmp_path, "metrics:\n  per_route_top: 5000\n")
     assert "metrics.per_route_top" in str(err)
+
+
+@pytest.mark.parametrize(("section", "what"), [("backends", "backend client TLS"),
+                                               ("route_services", "route service client TLS"),
+                                               ("nats", "NATS client TLS")])
+def test_client_certificate_without_its_key_names_the_missing_key(tmp_path, section, what):
+    text = f"{section}:\n  cert_chain: {CERT!r}\n".replace("'", '"')
+    err = error_for(tmp_path, text)
+    assert err.key == f"{section}.private_key" and f"{what} needs both cert_chain and private_key" in str(err)

@@ -113,9 +113,7 @@ def read_backends(top: Section) -> BackendSettings:
         private_key=read_pem(b, "private_key", "PRIVATE KEY"),
         ca_certs=read_pem(b, "ca_certs", "CERTIFICATE"),
     )
-    if bool(backends.cert_chain) != bool(backends.private_key):
-        missing = "private_key" if backends.cert_chain else "cert_chain"
-        raise top.doc.error("backend client TLS needs both cert_chain and private_key", b.dotted(missing), b.node)
+    _pair(b, backends.cert_chain, backends.private_key, "backend client TLS")
     b.finish()
     return backends
 
@@ -129,10 +127,7 @@ def read_route_services(top: Section) -> RouteServiceSettings:
         cert_chain=read_pem(m, "cert_chain", "CERTIFICATE"),
         private_key=read_pem(m, "private_key", "PRIVATE KEY"),
     )
-    if bool(settings.cert_chain) != bool(settings.private_key):
-        missing = "private_key" if settings.cert_chain else "cert_chain"
-        raise top.doc.error("route service client TLS needs both cert_chain and private_key", m.dotted(missing),
-                            m.node)
+    _pair(m, settings.cert_chain, settings.private_key, "route service client TLS")
     m.finish()
     return settings
 
