@@ -219,3 +219,17 @@ def test_cut_off_counts_and_logs_once(caplog) -> None:
     assert metrics.snapshot()["counters"]["http2_cutoff_protocol_error"] == 0
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1 and "127.0.0.1:5555" in lines[0] and "ping_flood" in lines[0]
+
+
+def test_http2_stall_timeout_is_read_from_the_config_file(tmp_path) -> None:
+    from portico.config.loader import ConfigError, load_config
+
+    path = tmp_path / "gorouter.yml"
+    path.write_text("http2_stall_timeout: 2500ms\n")
+    assert load_config(path).http2_stall_timeout == 2.5
+    path.write_text("port: 8081\n")
+    assert load_config(path).http2_stall_timeout == 60.0
+    path.write_text("port: 8081\nhttp2_stall_timeout: soon\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "gorouter.yml:2:" in str(info.value) and "http2_stall_timeout" in str(info.value)
