@@ -200,10 +200,12 @@ def install() -> None:
         sys.meta_path.insert(0, _ImplementationFinder)  # type: ignore[arg-type]
 
 
-if __name__ == "__main__":
-    # `python -m portico._compiled [--check]`: print the selection; --check exits 1 when pure runs not by choice.
+
+def report() -> int:
+    """Print this process's selection (scripts/_venv.sh after a build): 1 when pure runs not by choice."""
     chosen = selection()
-    forced = chosen.reason.startswith(PURE_ENV)
-    print(("" if chosen.compiled or forced else "WARNING: ") + chosen.describe(),
-          file=sys.stdout if chosen.compiled or forced else sys.stderr)
-    sys.exit(1 if "--check" in sys.argv and not chosen.compiled and not forced else 0)
+    if chosen.compiled or chosen.reason.startswith(PURE_ENV):
+        print(chosen.describe())
+        return 0
+    print("WARNING: " + chosen.describe(), file=sys.stderr)
+    return 1

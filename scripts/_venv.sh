@@ -18,4 +18,4 @@ build_log="$VENV/.portico-build.log"
 if ! (cd "$ROOT" && "$VENV/bin/python" setup.py -q build_ext --inplace -j 2) >"$build_log" 2>&1; then
   cat "$build_log" >&2
 fi
-"$VENV/bin/python" -m portico._compiled --check || echo "  (the build's output: $build_log)" >&2
+"$VENV/bin/python" -c 'import sys, portico._compiled as c; sys.exit(c.report())' || echo "  (the build's output: $build_log)" >&2
