@@ -5,6 +5,7 @@ once when the body is sent or the exchange ends, so a large upload never stalls 
 """
 
 from portico.proxy.exchange import PENDING_BODY_LIMIT, Exchange
+from portico.proxy.upstream import UpstreamConnection
 
 
 class RecordingClient:
@@ -36,11 +37,11 @@ class RecordingTransport:
         self.data.append(data)
 
 
-class FakeUpstream:
-    def __init__(self):
-        self.transport = RecordingTransport()
-        self.exchange = None
-        self.uses = 0
+def recording_upstream() -> UpstreamConnection:
+    """A real HTTP/1.1 backend connection whose socket is a recording transport."""
+    conn = UpstreamConnection(connector=None, address="10.0.0.1:80")
+    conn.connection_made(RecordingTransport())
+    return conn
 
 
 class FakeEndpoint:
@@ -64,7 +65,7 @@ def test_pending_body_pauses_once_and_attach_resumes_once():
     assert client.pauses == 1 and client.paused == 1
     ex.endpoint = FakeEndpoint()
     ex.ctx = type("Ctx", (), {})()
-    upstream = FakeUpstream()
+    upstream = recording_upstream()
     ex._attach(upstream)
     assert client.paused == 0
     sent = b"".join(upstream.transport.data)

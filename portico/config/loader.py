@@ -80,6 +80,7 @@ def _build(top: Section) -> dict[str, Any]:
         # gorouter's read_header_timeout; Portico's older name is kept. 0 means no limit, as in gorouter.
         "request_header_timeout": top.duration(("read_header_timeout", "request_header_timeout"),
                                                d.request_header_timeout),
+        "http2_stall_timeout": top.duration("http2_stall_timeout", d.http2_stall_timeout),
         "max_client_connections": top.integer("max_client_connections", d.max_client_connections, lo=0),
         "drain_wait": top.duration("drain_wait", d.drain_wait),
         "drain_timeout": top.duration("drain_timeout", d.drain_timeout),

@@ -148,6 +148,8 @@ class RouterConfig:
     endpoint_dial_timeout: float = 5.0
     frontend_idle_timeout: float = 900.0
     request_header_timeout: float = 60.0          # Portico: a client must finish its request head in time
+    # Portico: an HTTP/2 client whose flow-control window stays shut this long is cut off (0: never)
+    http2_stall_timeout: float = 60.0
     # Portico: open client connections per worker; past it the worker stops accepting until one closes.
     # 0: derived from the file-descriptor limit (portico.proxy.admission), so descriptors never run out.
     max_client_connections: int = 0

@@ -22,11 +22,15 @@ BUCKETS = len(BOUNDS) + 1
 # Responses by status class: index status // 100, anything outside 1..5 counted at index 6 ("xxx").
 CLASSES = ("xxx", "1xx", "2xx", "3xx", "4xx", "5xx", "xxx")
 
+# Why an HTTP/2 client connection was cut off (portico.proxy.h2_guard): one counter each, `http2_cutoff_<why>`.
+H2_CUTOFF_REASONS = ("rapid_reset", "continuation_flood", "hpack_bomb", "settings_flood", "ping_flood",
+                     "empty_frames", "zero_window", "protocol_error")
+
 COUNTERS = (
     "requests", "bad_requests", "bad_gateways", "unknown_routes", "empty_hosts", "no_endpoints",
     "backend_retries", "backend_connects", "backend_reuses", "websocket_upgrades", "registrations",
     "unregistrations", "malformed_messages", "pruned_endpoints", "nats_reconnects", "open_client_connections",
-    "malformed_request_bodies",
+    "malformed_request_bodies", *(f"http2_cutoff_{reason}" for reason in H2_CUTOFF_REASONS),
 )
 SNAPSHOT_ROUTES = 200  # routes a snapshot carries (the busiest); /metrics exports fewer
 RESCAN_ABOVE_ROUTES = 2_000  # routes with traffic above which the busiest are re-chosen only every RESCAN_SECONDS

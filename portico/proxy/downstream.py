@@ -137,14 +137,14 @@ class ClientConnection(asyncio.Protocol):
     def pause_writing(self) -> None:
         ex = self.active
         if ex is not None and ex.upstream is not None:
-            ex.upstream.transport.pause_reading()
+            ex.upstream.pause_reading()
         if self.tunnel is not None:
             self.tunnel.pause_backend()
 
     def resume_writing(self) -> None:
         ex = self.active
         if ex is not None and ex.upstream is not None:
-            ex.upstream.transport.resume_reading()
+            ex.upstream.resume_reading()
         if self.tunnel is not None:
             self.tunnel.resume_backend()
 

@@ -1,7 +1,8 @@
 """One proxied request and its response: choosing an endpoint, retrying safely, streaming both bodies.
 
-An Exchange is made by the client connection when a request head is complete. It talks to exactly one
-UpstreamConnection at a time and writes the response straight to the client's transport. Bodies are never
+An Exchange is made by the client connection when a request head is complete. It talks to exactly one backend
+connection at a time, only through its methods (HTTP/1.1 or an HTTP/2 stream: see UpstreamConnection), and
+writes the response to the client. Bodies are never
 held whole: request body chunks wait in a short list only until the backend connection is ready (reading from
 the client is paused past a bound), and response chunks are written as they arrive, with reading from the
 backend paused while the client's write buffer is full.
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from portico.proxy import errors
 from portico.proxy.response_head import response_head_too_big
-from portico.proxy.upstream import DialError, UpstreamConnection, describe_read_error
+from portico.proxy.upstream import DialError, UpstreamConnection, describe_read_error, last_chunk
 
 if TYPE_CHECKING:
     from portico.proxy.downstream import ClientConnection
@@ -83,6 +84,8 @@ class Exchange:
     deadline = 0.0
     finished = False
     body_paused = False         # client reading paused because pending body chunks reached the bound
+    request_trailers_list: list | None = None    # trailers ending the client's body, sent on at its end
+    response_trailers_list: list | None = None   # trailers ending the backend's body, passed to the client
 
     def __init__(self, client: ClientConnection, method: bytes, uri: bytes) -> None:
         self.client = client
@@ -161,7 +164,7 @@ class Exchange:
         if self.finished or self.client.closed:
             ep.active -= 1
             if conn is not None:
-                self.ctx.connector.release(conn)
+                conn.release()
             return
         if err is not None:
             ep.active -= 1
@@ -189,27 +192,15 @@ class Exchange:
     def _attach(self, conn: UpstreamConnection) -> None:
         self.upstream = conn
         self.sent_at = monotonic()
-        conn.exchange = self
-        conn.uses += 1
-        ep = self.endpoint
-        data = self.head + ep.cf_headers + self.tail
+        conn.attach(self)
         pending = self.pending
         if pending:
-            parts = [data]
-            for chunk in pending:
-                parts.append(self._frame(chunk))
-            data = b"".join(parts)
             self.pending = None
             self.pending_size = 0
+        conn.send_request(self.head + self.endpoint.cf_headers + self.tail, self.chunked_request, pending,
+                          self.body_done, self.request_trailers_list)
+        if pending:
             self._unpause_body()
-        if self.body_done and self.chunked_request:
-            data += b"0\r\n\r\n"
-        conn.transport.write(data)
-
-    def _frame(self, chunk: bytes) -> bytes:
-        if self.chunked_request:
-            return b"%x\r\n%s\r\n" % (len(chunk), chunk)
-        return chunk
 
     # ---- request body from the client ---------------------------------------------------------------------------
 
@@ -219,7 +210,7 @@ class Exchange:
             return
         conn = self.upstream
         if conn is not None:
-            conn.transport.write(self._frame(chunk) if self.chunked_request else chunk)
+            conn.send_body(chunk)
             return
         if self.pending is None:
             self.pending = []
@@ -234,10 +225,14 @@ class Exchange:
             self.body_paused = False
             self.client.resume_reading()
 
+    def request_trailers(self, headers: list) -> None:
+        """Trailers ((name, value) byte pairs) that end the client's body; request_done() follows."""
+        self.request_trailers_list = headers
+
     def request_done(self) -> None:
         self.body_done = True
-        if self.chunked_request and self.upstream is not None and not self.finished:
-            self.upstream.transport.write(b"0\r\n\r\n")
+        if self.upstream is not None and not self.finished:
+            self.upstream.end_body(self.request_trailers_list)
 
     def request_malformed(self, response: bytes, status: int) -> None:
         """The request body broke its framing after this exchange started: end it and drop the backend
@@ -332,27 +327,31 @@ class Exchange:
         else:
             self.client.write(chunk)
 
+    def response_trailers(self, headers: list) -> None:
+        """Trailers ((name, value) byte pairs) that end the backend's body; response_done() follows."""
+        self.response_trailers_list = headers
+
     def response_done(self, conn: UpstreamConnection, reusable: bool) -> None:
         if self.status == 0 or self.upgraded:
             return  # an interim 1xx ended, or the 101 before the tunnel takes over
         if self.framing == FRAME_CHUNKED:
-            self.client.write(b"0\r\n\r\n")
+            self.client.write(last_chunk(self.response_trailers_list))
         self._release_upstream(conn, reusable and self.body_done)
         self.finish()
 
     def response_upgraded(self, conn: UpstreamConnection, rest: bytes) -> None:
         """The backend said 101: from here on both connections are a byte tunnel."""
         self._release_endpoint()
-        conn.exchange = None
+        conn.detach()
         self.client.start_tunnel(self, conn, rest)
 
     def _release_upstream(self, conn: UpstreamConnection, reusable: bool) -> None:
         self.upstream = None
         self._release_endpoint()
         if reusable and self.ctx.keep_alive:
-            self.ctx.connector.release(conn)
+            conn.release()
         else:
-            conn.exchange = None
+            conn.detach()
             conn.close()
 
     def _release_endpoint(self) -> None:
@@ -379,7 +378,7 @@ class Exchange:
             return
         self._release_endpoint()
         ep = self.endpoint
-        reused_conn = conn.uses > 1
+        reused_conn = conn.reused()
         if reused_conn and not self.has_body and self.method in _IDEMPOTENT and self.client.attached(self):
             # A pooled connection the backend had already closed: try again on a fresh one, not counted.
             self.ctx.metrics.backend_retries += 1
@@ -397,7 +396,7 @@ class Exchange:
         self.upstream = None
         self._release_endpoint()
         if conn is not None:
-            conn.exchange = None
+            conn.detach()
             conn.abort()
 
     def timed_out(self) -> None:

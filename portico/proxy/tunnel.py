@@ -36,28 +36,22 @@ class Tunnel:
         self.exchange.finished = True
 
     def from_client(self, data: bytes) -> None:
-        if not self.backend.closed:
-            self.backend.transport.write(data)
+        self.backend.write(data)
 
     def from_backend(self, data: bytes) -> None:
-        if not self.client.closed:
-            self.client.transport.write(data)
+        self.client.write(data)
 
     def pause_backend(self) -> None:
-        if not self.backend.closed:
-            self.backend.transport.pause_reading()
+        self.backend.pause_reading()
 
     def resume_backend(self) -> None:
-        if not self.backend.closed:
-            self.backend.transport.resume_reading()
+        self.backend.resume_reading()
 
     def pause_client(self) -> None:
-        if not self.client.closed:
-            self.client.transport.pause_reading()
+        self.client.pause_reading()
 
     def resume_client(self) -> None:
-        if not self.client.closed:
-            self.client.transport.resume_reading()
+        self.client.resume_reading()
 
     def client_closed(self) -> None:
         self._close()

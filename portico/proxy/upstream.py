@@ -85,8 +85,11 @@ def describe_read_error(exc: BaseException) -> str:
 class UpstreamConnection(asyncio.Protocol):
     """One connection to a backend. Serves one exchange at a time; its response callbacks go to that exchange.
 
-    The exchange (portico.proxy.exchange.Exchange) implements `response_head`, `response_body`,
-    `response_done` and `upstream_lost`; this class only parses and keeps the connection's own state.
+    This is the HTTP/1.1 side of the backend-connection interface the Exchange uses (`attach`, `send_request`,
+    `send_body`, `end_body`, `pause_reading`, `resume_reading`, `release`, `detach`, `close`, `abort`); the
+    HTTP/2 backend stream implements the same methods with frames. The exchange implements `response_head`,
+    `response_body`, `response_trailers`, `response_done` and `upstream_lost`; this class only parses and
+    keeps the connection's own state.
     """
 
     __slots__ = (
@@ -94,6 +97,7 @@ class UpstreamConnection(asyncio.Protocol):
         "_reason",
         "_stop_after_head",
         "address",
+        "chunked",
         "closed",
         "connector",
         "exchange",
@@ -122,6 +126,66 @@ class UpstreamConnection(asyncio.Protocol):
         self.parser_keep_alive = True
         self.tls = tls
         self.tunnel = None          # set when a 101 turned this connection into a byte tunnel
+        self.chunked = False        # the request being sent is chunked: body chunks get chunk framing
+
+    # ---- the backend-connection interface (used by the Exchange and the Tunnel) -------------------------------
+
+    def attach(self, ex: Exchange) -> None:
+        """`ex` sends its request on this connection now; the response callbacks go to it."""
+        self.exchange = ex
+        self.uses += 1
+
+    def detach(self) -> None:
+        self.exchange = None
+
+    def reused(self) -> bool:
+        """True when an earlier request was sent on this connection (a pooled one the backend may have closed)."""
+        return self.uses > 1
+
+    def send_request(self, head: bytes, chunked: bool, body: list[bytes] | None, ended: bool,
+                     trailers: list | None = None) -> None:
+        """The request head (request line, headers, blank line), any body that waited, and its end if it came."""
+        self.chunked = chunked
+        if body:
+            parts = [head]
+            if chunked:
+                for chunk in body:
+                    parts.append(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            else:
+                parts += body
+            head = b"".join(parts)
+        if ended and chunked:
+            head += last_chunk(trailers)
+        self.transport.write(head)
+
+    def send_body(self, chunk: bytes) -> None:
+        if self.chunked:
+            self.transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        else:
+            self.transport.write(chunk)
+
+    def end_body(self, trailers: list | None = None) -> None:
+        """The request body is complete: the last chunk (with any trailers) when chunked; else nothing to send
+        (a Content-Length body ends by its length, and trailers cannot travel without chunking)."""
+        if self.chunked:
+            self.transport.write(last_chunk(trailers))
+
+    def write(self, data: bytes) -> None:
+        """Raw bytes, once this connection is a tunnel."""
+        if not self.closed:
+            self.transport.write(data)
+
+    def pause_reading(self) -> None:
+        if not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if not self.closed:
+            self.transport.resume_reading()
+
+    def release(self) -> None:
+        """The exchange ended cleanly: back to the idle pool (or closed when the pool is full)."""
+        self.connector.release(self)
 
     # ---- asyncio.Protocol -----------------------------------------------------------------------------------
 
@@ -244,6 +308,13 @@ class UpstreamConnection(asyncio.Protocol):
             self.connector.forget(self)
             if self.transport is not None:
                 self.transport.abort()
+
+
+def last_chunk(trailers: list | None) -> bytes:
+    """The end of a chunked body, carrying `trailers` ((name, value) byte pairs) when there are any."""
+    if not trailers:
+        return b"0\r\n\r\n"
+    return b"".join([b"0\r\n", *(b"%s: %s\r\n" % (name, value) for name, value in trailers), b"\r\n"])
 
 
 class _HeadDone(Exception):

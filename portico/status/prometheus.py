@@ -14,7 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from portico.observe.metrics import BOUNDS, CLASSES
+from portico.observe.metrics import BOUNDS, CLASSES, H2_CUTOFF_REASONS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TOP_ROUTES = 20
@@ -77,6 +77,12 @@ class RouterCollector:
         yield errors
         for key, (name, doc) in _COUNTERS.items():
             yield CounterMetricFamily(name, doc, value=counters.get(key, 0))
+        cutoffs = CounterMetricFamily("portico_http2_cutoffs",
+                                      "HTTP/2 client connections cut off (GOAWAY, closed), by reason.",
+                                      labels=["reason"])
+        for reason in H2_CUTOFF_REASONS:
+            cutoffs.add_metric([reason], counters.get(f"http2_cutoff_{reason}", 0))
+        yield cutoffs
         duration = _histogram("portico_http_request_duration_seconds",
                               "Time from the request head to the end of the response.")
         duration.add_metric([], _cumulative(snap["duration"]), snap["duration_sum"])
