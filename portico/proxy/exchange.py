@@ -337,6 +337,8 @@ class Exchange:
             return  # an interim 1xx ended, or the 101 before the tunnel takes over
         if self.framing == FRAME_CHUNKED:
             self.client.write(last_chunk(self.response_trailers_list))
+        elif self.response_trailers_list:
+            self.client.send_trailers(self.response_trailers_list)   # HTTP/2: HEADERS; HTTP/1.1: dropped
         self._release_upstream(conn, reusable and self.body_done)
         self.finish()
 

@@ -24,7 +24,7 @@ from h2.errors import ErrorCodes
 if TYPE_CHECKING:
     from portico.proxy.exchange import Exchange
     from portico.proxy.h2_front import H2ClientConnection
-    from portico.proxy.upstream import UpstreamConnection
+    from portico.proxy.upstream import BackendConnection
 
 # Response fields that mean nothing (or are forbidden) in HTTP/2 (RFC 9113 8.2.2).
 _DROPPED = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"})
@@ -79,7 +79,7 @@ class H2Stream:
         self._end_pending = False        # the response is complete once `_out` drains
         self._read_paused = 0
         self._unacked = 0                # request body bytes taken but not yet acknowledged (reading paused)
-        self._paused_backend: UpstreamConnection | None = None   # whose reading this stream paused
+        self._paused_backend: BackendConnection | None = None   # whose reading this stream paused
 
     # ---- what the Exchange calls (the client-side interface, as ClientConnection) --------------------------------
 
@@ -263,8 +263,8 @@ class H2Stream:
             if self._paused_backend is None:
                 ex = self.active
                 upstream = ex.upstream if ex is not None else None
-                if upstream is not None and not upstream.closed:
-                    upstream.transport.pause_reading()
+                if upstream is not None:
+                    upstream.pause_reading()   # the backend-connection interface: HTTP/1.1 or an HTTP/2 stream
                     self._paused_backend = upstream
         else:
             self._resume_backend()
@@ -273,8 +273,7 @@ class H2Stream:
         upstream = self._paused_backend
         if upstream is not None:
             self._paused_backend = None
-            if not upstream.closed:
-                upstream.transport.resume_reading()
+            upstream.resume_reading()
 
 
 class _Trailers:

@@ -7,6 +7,7 @@ speak HTTP/1.1 to the router, so these tests also cover an HTTP/1.1 client talki
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import threading
@@ -15,6 +16,7 @@ import time
 import pytest
 import trustme
 from h2_backend import H2Backend, h2_server_context
+from h2_client import H2Client
 from polling import wait_for
 from support import Backend, Client, WsBackend, get, unique_host
 
@@ -70,6 +72,18 @@ def test_tls_http2_endpoint_gets_http2_and_trailers_reach_an_http11_client(h2_ro
     assert seen["headers"]["te"] == "trailers"          # forwarded: gRPC servers insist on it
     assert seen["headers"]["x-mine"] == "1" and "connection" not in seen["headers"]
     assert seen["headers"]["x-vcap-request-id"]
+
+
+def test_http2_both_sides_trailers_pass_both_ways(h2_router, tls_app, tls_route):
+    """An HTTP/2 client (h2c on the plain port) to an HTTP/2 endpoint: trailers each way, TE: trailers on."""
+    with H2Client(h2_router.port) as c:
+        sid = c.request("POST", "/echo?trailers", tls_route, headers=[("te", "trailers")], body=b"ping" * 1000,
+                        trailers=[("x-checksum", "abc")])
+        r = c.wait(sid)
+    assert r.status == 200 and r.ended and r.reset is None
+    doc = json.loads(bytes(r.body))
+    assert doc["body_len"] == 4000 and doc["trailers"] == {"x-checksum": "abc"} and doc["te"] == "trailers"
+    assert (b"grpc-status", b"0") in r.trailers and (b"x-done", b"yes") in r.trailers
 
 
 def test_one_connection_carries_concurrent_streams(h2_router, tls_app, tls_route):
