@@ -48,6 +48,19 @@ STREAM_WINDOW = 1024 * 1024             # per stream: what a client may send bef
 CONNECTION_WINDOW = 16 * 1024 * 1024    # all streams of one connection together
 
 
+class _ServerConnection(H2Connection):
+    """h2's server connection, except that a client's GOAWAY does not close it for sending: RFC 9113 6.8 lets
+    the streams the client already opened finish, but h2 would refuse every frame after it (h2 is pinned to
+    4.x, where this method is stable)."""
+
+    def _receive_goaway_frame(self, frame: GoAwayFrame) -> tuple[list, list]:
+        event = ConnectionTerminated()
+        event.error_code = frame.error_code
+        event.last_stream_id = frame.last_stream_id
+        event.additional_data = frame.additional_data or None
+        return [], [event]
+
+
 def starts_with_preface(data: bytes) -> bool:
     """True when the first bytes of a plain connection are (the start of) the HTTP/2 preface."""
     n = len(data)
@@ -64,7 +77,7 @@ class H2ClientConnection(asyncio.Protocol):
         self.ctx = ctx
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by start()
         config = ctx.config
-        self.h2 = H2Connection(H2Configuration(client_side=False, header_encoding=None,
+        self.h2 = _ServerConnection(H2Configuration(client_side=False, header_encoding=None,
                                                validate_inbound_headers=False, normalize_inbound_headers=False,
                                                validate_outbound_headers=False, normalize_outbound_headers=False))
         # Initial values (not an update): they go in our first SETTINGS frame and apply from the start.
@@ -369,6 +382,8 @@ class H2ClientConnection(asyncio.Protocol):
                 stream.lost()
             self.streams.clear()
             if self.transport is not None:
+                self._corked = 0
+                self.flush()       # what is owed goes out first (a last response, GOAWAY); then the close
                 self.transport.close()
 
 

@@ -92,7 +92,7 @@ class H2Stream:
             self._send(data)
 
     def send_trailers(self, headers: list) -> None:
-        """Response trailers (gRPC's status): a HEADERS frame that ends the stream."""
+        """Response trailers: a HEADERS frame that ends the stream (after any body still waiting)."""
         if self.closed:
             return
         fields = [(name.lower(), value) for name, value in headers if name.lower() not in _DROPPED]
@@ -131,6 +131,9 @@ class H2Stream:
         if aborted:
             self.reset(ErrorCodes.INTERNAL_ERROR)
             return
+        if ex.response_trailers_list:     # the backend's trailers (gRPC's status): a trailing HEADERS frame
+            self.send_trailers(ex.response_trailers_list)
+            return
         if self._out:
             self._end_pending = True
             self._sync_backend()
@@ -160,9 +163,7 @@ class H2Stream:
     def request_trailers(self, trailers: list) -> None:
         ex = self.active
         if ex is not None and not ex.finished:
-            forward = getattr(ex, "request_trailers", None)   # h2back's call; dropped until it exists
-            if forward is not None:
-                forward(trailers)
+            ex.request_trailers(trailers)
 
     def request_done(self) -> None:
         self.request_ended = True
@@ -263,8 +264,8 @@ class H2Stream:
             if self._paused_backend is None:
                 ex = self.active
                 upstream = ex.upstream if ex is not None else None
-                if upstream is not None and not upstream.closed:
-                    upstream.transport.pause_reading()
+                if upstream is not None:
+                    upstream.pause_reading()
                     self._paused_backend = upstream
         else:
             self._resume_backend()
@@ -273,8 +274,7 @@ class H2Stream:
         upstream = self._paused_backend
         if upstream is not None:
             self._paused_backend = None
-            if not upstream.closed:
-                upstream.transport.resume_reading()
+            upstream.resume_reading()
 
 
 class _Trailers:
