@@ -101,7 +101,8 @@ class UpstreamConnection(asyncio.Protocol):
             parts = [head]
             if chunked:
                 for chunk in body:
-                    parts.append(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    if chunk:
+                        parts.append(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             else:
                 parts += body
             head = b"".join(parts)
@@ -111,7 +112,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     def send_body(self, chunk: bytes) -> None:
         if self.chunked:
-            self.transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            if chunk:   # an empty chunk would read as the body's end (HTTP/2's END_STREAM often comes empty)
+                self.transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         else:
             self.transport.write(chunk)
 
