@@ -102,10 +102,10 @@ class H2Stream:
         self._end(fields)
 
     def cork(self) -> None:
-        self.conn.cork()
+        """Nothing to do: the connection already writes once per loop iteration (H2ClientConnection.flush)."""
 
     def uncork(self) -> None:
-        self.conn.uncork()
+        pass
 
     def attached(self, ex: Exchange) -> bool:
         return self.active is ex and not self.closed
