@@ -131,8 +131,7 @@ class H2Stream:
         if aborted:
             self.reset(ErrorCodes.INTERNAL_ERROR)
             return
-        if ex.response_trailers_list:     # the backend's trailers (gRPC's status): a trailing HEADERS frame
-            self.send_trailers(ex.response_trailers_list)
+        if self.response_ended:   # the Exchange's send_trailers() ended it already
             return
         if self._out:
             self._end_pending = True
