@@ -78,7 +78,8 @@ class OptionalCythonBuild(build_ext):
             stamp.parent.mkdir(parents=True, exist_ok=True)
             stamp.write_text(compiled.stamp_c_source(ext.name, digest))
             (cythonized,) = cythonize([Extension(ext.name, [source])], build_dir=str(CYTHON_DIR),
-                                      compiler_directives=DIRECTIVES, force=True, quiet=True)
+                                      compiler_directives=DIRECTIVES, include_path=["."], force=True,
+                                      quiet=True)
             ext.sources = [*cythonized.sources, str(stamp)]
             super().build_extension(ext)
         except Exception as exc:
