@@ -250,6 +250,10 @@ class ClientConnection(asyncio.Protocol):
         if out and not self.closed:
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
+    def send_trailers(self, headers: list) -> None:
+        """Trailers of a response sent with a Content-Length: HTTP/1.1 has no place for them, so they are
+        dropped (a chunked response carries them in its last chunk, written by the Exchange)."""
+
     def attached(self, ex: Exchange) -> bool:
         return self.active is ex and not self.closed
 

@@ -24,7 +24,7 @@ from h2.errors import ErrorCodes
 if TYPE_CHECKING:
     from portico.proxy.exchange import Exchange
     from portico.proxy.h2_front import H2ClientConnection
-    from portico.proxy.upstream import UpstreamConnection
+    from portico.proxy.upstream import BackendConnection
 
 # Response fields that mean nothing (or are forbidden) in HTTP/2 (RFC 9113 8.2.2).
 _DROPPED = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"})
@@ -79,7 +79,7 @@ class H2Stream:
         self._end_pending = False        # the response is complete once `_out` drains
         self._read_paused = 0
         self._unacked = 0                # request body bytes taken but not yet acknowledged (reading paused)
-        self._paused_backend: UpstreamConnection | None = None   # whose reading this stream paused
+        self._paused_backend: BackendConnection | None = None   # whose reading this stream paused
 
     # ---- what the Exchange calls (the client-side interface, as ClientConnection) --------------------------------
 
