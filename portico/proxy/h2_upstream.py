@@ -144,7 +144,7 @@ class H2Upstream(asyncio.Protocol):
         if isinstance(event, DataReceived):
             stream.data(event.data, event.flow_controlled_length)
         elif isinstance(event, ResponseReceived):
-            stream.head(event.headers)
+            stream.head(event.headers, event.stream_ended is not None)
         elif isinstance(event, TrailersReceived):
             stream.trailers(event.headers)
         elif isinstance(event, StreamEnded):
