@@ -47,6 +47,7 @@ class BackendSettings:
     cert_chain: str = ""          # client certificate for TLS backends (PEM text)
     private_key: str = secret()
     ca_certs: str = ""            # Portico's older spelling of the top-level ca_certs (PEM text)
+    enable_h2c: bool = False      # Portico: HTTP/2 with prior knowledge to plaintext `http2` endpoints
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +196,9 @@ class RouterConfig:
     trace_key: str = ""                           # X-Vcap-Trace with this value: X-Vcap-Router/-Backend answered
     enable_proxy: bool = False                    # a PROXY protocol (v1/v2) header may precede requests
     enable_ssl: bool = False
+    enable_http2: bool = True                     # ALPN h2 on ssl_port (else http/1.1 only), as gorouter
+    enable_h2c: bool = True                       # Portico: HTTP/2 with prior knowledge on the plain `port`
+    http2_max_concurrent_streams: int = 250       # Portico: SETTINGS_MAX_CONCURRENT_STREAMS (Go's default)
     ssl_port: int = 443
     tls_pem: tuple[TlsCertificate, ...] = ()
     tls_cert_dir: str = ""  # Portico's own: *.pem files (chain + key) served by SNI, reloaded on change

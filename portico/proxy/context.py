@@ -35,7 +35,8 @@ class ProxyContext:
         self.connector = Connector(loop, self.metrics, dial_timeout=config.endpoint_dial_timeout,
                                    max_idle=config.max_idle_conns_per_host, keep_alive=self.keep_alive,
                                    tls_context_for=tls_context_for,
-                                   tls_handshake_timeout=config.tls_handshake_timeout)
+                                   tls_handshake_timeout=config.tls_handshake_timeout,
+                                   h2c=config.backends.enable_h2c)
         self.max_conns = config.backends.max_conns
         # balancing_algorithm_az_preference: locally-optimistic prefers this router's zone on first attempts
         self.local_zone = config.zone if config.balancing_algorithm_az_preference == "locally-optimistic" else ""
@@ -50,6 +51,7 @@ class ProxyContext:
         self.max_response_header_bytes = config.max_response_header_bytes
         self.limit_response_heads = bool(self.max_response_headers or self.max_response_header_bytes)
         self.max_uri_bytes = config.max_uri_bytes
+        self.h2c = config.enable_h2c     # HTTP/2 with prior knowledge on the plain port (read on first bytes only)
         self.sticky_cookie_names = tuple(config.sticky_session_cookie_names)
         negotiate = config.sticky_sessions_for_auth_negotiate
         self.sticky = StickySessions(config) if self.sticky_cookie_names or negotiate else None
