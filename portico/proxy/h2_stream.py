@@ -102,10 +102,10 @@ class H2Stream:
         self._end(fields)
 
     def cork(self) -> None:
-        self.conn.cork()
+        """Nothing to do: the connection already writes once per loop iteration (H2ClientConnection.flush)."""
 
     def uncork(self) -> None:
-        self.conn.uncork()
+        pass
 
     def attached(self, ex: Exchange) -> bool:
         return self.active is ex and not self.closed
@@ -131,8 +131,7 @@ class H2Stream:
         if aborted:
             self.reset(ErrorCodes.INTERNAL_ERROR)
             return
-        if ex.response_trailers_list:     # the backend's trailers (gRPC's status): a trailing HEADERS frame
-            self.send_trailers(ex.response_trailers_list)
+        if self.response_ended:   # the Exchange's send_trailers() ended it already
             return
         if self._out:
             self._end_pending = True
