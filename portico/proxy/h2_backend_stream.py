@@ -100,7 +100,12 @@ class H2Stream:
         conn.streams[self.stream_id] = self
         conn.streams_started += 1
         end_now = ended and not body and not trailers
-        h2.send_headers(self.stream_id, request_headers(head, conn.scheme), end_stream=end_now)
+        try:
+            h2.send_headers(self.stream_id, request_headers(head, conn.scheme), end_stream=end_now)
+        except H2Error as exc:    # the connection cannot take it after all: never sent, so safe to retry
+            self.refused = True
+            self.lost(StreamError(f"http2: {exc}"))
+            return
         self.sent_end = end_now
         if body:
             for chunk in body:

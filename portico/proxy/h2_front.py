@@ -102,6 +102,7 @@ class H2ClientConnection(asyncio.Protocol):
         self.write_blocked = False     # our transport's write buffer is full
         self.draining = False          # GOAWAY sent: no new streams, close when the open ones end
         self.last_activity = 0.0
+        self.started_at = 0.0
         self._flush_handle: asyncio.Handle | None = None     # a write_out() scheduled for this loop iteration
         self._last_stream_id = 0       # the highest stream id accepted (GOAWAY names it)
 
@@ -129,7 +130,7 @@ class H2ClientConnection(asyncio.Protocol):
 
     def start(self, transport) -> None:
         self.transport = transport
-        self.last_activity = self.ctx.loop.time()
+        self.last_activity = self.started_at = self.ctx.loop.time()
         self.ctx.connections.add(self)
         self.h2.initiate_connection()
         self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
@@ -344,6 +345,10 @@ class H2ClientConnection(asyncio.Protocol):
         if self.streams and self.guard.stall_timeout:
             self._check_stalls(now)
         if not self.streams and idle_limit and now - self.last_activity > idle_limit:
+            self.goaway()
+            self.close()
+        elif not self.streams and head_limit and not self._last_stream_id and now - self.started_at > head_limit:
+            # as an HTTP/1.1 connection that never finishes a request head: no request in read_header_timeout
             self.goaway()
             self.close()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING
 
 from h2.config import H2Configuration
@@ -45,6 +45,7 @@ log = logging.getLogger("portico.proxy")
 # transport uses 4 MiB); the connection's is large, so one paused stream never starves the others.
 STREAM_WINDOW = 1024 * 1024
 CONNECTION_WINDOW = 16 * 1024 * 1024
+_LAST_STREAM_ID = 2**31 - 101   # stream ids run out: a new connection takes over well before
 
 
 class _GracefulH2Connection(H2Connection):
@@ -89,7 +90,10 @@ class H2Upstream(asyncio.Protocol):
         """True when one more stream fits under the backend's SETTINGS_MAX_CONCURRENT_STREAMS."""
         if self.closed or self.going_away or self.transport is None or self.transport.is_closing():
             return False
-        return len(self.streams) < self.h2.remote_settings.max_concurrent_streams
+        h2 = self.h2
+        limit = h2.remote_settings.max_concurrent_streams
+        return (len(self.streams) < limit and h2.open_outbound_streams < limit
+                and h2.highest_outbound_stream_id < _LAST_STREAM_ID)
 
     def new_stream(self) -> H2Stream:
         return H2Stream(self)
@@ -221,3 +225,23 @@ class H2Upstream(asyncio.Protocol):
                 except H2Error:
                     pass
                 self.transport.close()
+
+
+def shared_dial_done(connector: Connector, key: Hashable, first: Callable) -> Callable:
+    """The `done` of a dial that other requests to the same identity wait on (as Go's transport, a burst of
+    requests opens one connection, not one each): each gets a stream on it while it has room, or the dial's
+    error; past the backend's stream limit, or when ALPN chose HTTP/1.1, they dial for themselves."""
+
+    def finished(conn, err) -> None:
+        waiting = connector.h2_dialing.pop(key, [])
+        first(conn, err)
+        for endpoint, done in waiting:
+            if err is not None:
+                done(None, err)
+            elif isinstance(conn, H2Stream) and conn.conn.has_room():
+                connector.metrics.backend_reuses += 1
+                done(conn.conn.new_stream(), None)
+            else:
+                connector.dial(endpoint, done)
+
+    return finished

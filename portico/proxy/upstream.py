@@ -24,7 +24,7 @@ from portico.proxy.dial_errors import (  # noqa: F401  (re-exported: the proxy i
     describe_read_error,
     describe_tls_error,
 )
-from portico.proxy.h2_upstream import H2Stream, H2Upstream
+from portico.proxy.h2_upstream import H2Stream, H2Upstream, shared_dial_done
 from portico.routes.endpoint import Endpoint
 
 if TYPE_CHECKING:
@@ -101,7 +101,8 @@ class UpstreamConnection(asyncio.Protocol):
             parts = [head]
             if chunked:
                 for chunk in body:
-                    parts.append(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    if chunk:
+                        parts.append(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             else:
                 parts += body
             head = b"".join(parts)
@@ -111,7 +112,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     def send_body(self, chunk: bytes) -> None:
         if self.chunked:
-            self.transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            if chunk:   # an empty chunk would read as the body's end (HTTP/2's END_STREAM often comes empty)
+                self.transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         else:
             self.transport.write(chunk)
 
@@ -295,6 +297,7 @@ class Connector:
         self.metrics = metrics      # backend_connects / backend_reuses, shown by /varz and /metrics
         self.h2c = h2c              # HTTP/2 with prior knowledge to plaintext `http2` endpoints
         self.h2_conns: dict[Hashable, list[H2Upstream]] = {}
+        self.h2_dialing: dict[Hashable, list] = {}   # identity -> (endpoint, done) waiting for its dial
 
     def speaks_h2(self, endpoint: Endpoint, upgrade: bool = False) -> bool:
         """Whether a request to `endpoint` goes over HTTP/2 (an upgrade request never does)."""
@@ -373,7 +376,7 @@ class Connector:
                 del self.h2_conns[conn.pool_key]
 
     def dial(self, endpoint: Endpoint, done: Callable[[BackendConnection | None, DialError | None], None],
-             upgrade: bool = False) -> asyncio.Task:
+             upgrade: bool = False) -> asyncio.Task | None:
         """Open a connection to `endpoint` and call `done(conn, None)` or `done(None, error)` once (for HTTP/2,
         `conn` is the first stream of the new connection)."""
         self.metrics.backend_connects += 1
@@ -382,6 +385,11 @@ class Connector:
         key, tls_context, server_hostname = self._identity(endpoint, h2)
         factory: Callable[[], asyncio.Protocol]
         if h2:
+            if key in self.h2_dialing:    # one HTTP/2 connection being opened serves every request waiting
+                self.h2_dialing[key].append((endpoint, done))
+                return None
+            self.h2_dialing[key] = []
+            done = shared_dial_done(self, key, done)
             factory = lambda: H2Upstream(self, address, key, endpoint.tls)  # noqa: E731
         else:
             factory = lambda: UpstreamConnection(self, address, tls=endpoint.tls, pool_key=key)  # noqa: E731

@@ -86,6 +86,15 @@ def test_http2_both_sides_trailers_pass_both_ways(h2_router, tls_app, tls_route)
     assert (b"grpc-status", b"0") in r.trailers and (b"x-done", b"yes") in r.trailers
 
 
+def test_http11_request_trailers_reach_an_http2_endpoint(h2_router, tls_app, tls_route):
+    with Client(h2_router.port) as c:
+        c.send(f"POST /echo?cl HTTP/1.1\r\nHost: {tls_route}\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "5\r\nhello\r\n0\r\nX-Checksum: abc\r\nHost: elsewhere\r\n\r\n".encode())
+        r = c.read_response()
+    assert r.status == 200 and r.json()["body_len"] == 5
+    assert r.json()["trailers"] == {"x-checksum": "abc"}       # framing fields are never passed as trailers
+
+
 def test_one_connection_carries_concurrent_streams(h2_router, tls_app, tls_route):
     before = tls_app.connections
     results: list[int] = []
@@ -102,6 +111,24 @@ def test_one_connection_carries_concurrent_streams(h2_router, tls_app, tls_route
     assert tls_app.connections == before          # all of them on the connection the first test opened
     convs = {r["conn"] for r in tls_app.requests[-12:]}
     assert len(convs) == 1
+
+
+def test_a_burst_to_a_new_endpoint_opens_one_connection(h2_router, ca):
+    app = H2Backend("burst", tls=h2_server_context(ca, SAN)).start()
+    try:
+        host = unique_host("h2burst")
+        h2_router.register(host, 1, tls_port=app.port, san=SAN, protocol="http2")
+        results: list[int] = []
+        threads = [threading.Thread(target=lambda: results.append(get(h2_router.port, host, "/slow?s=0.3").status))
+                   for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert results == [200] * 8
+        assert app.connections == 1          # requests waiting on the first dial share its connection
+    finally:
+        app.stop()
 
 
 def test_past_max_concurrent_streams_another_connection_opens(h2_router, ca):

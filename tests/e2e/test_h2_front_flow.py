@@ -166,6 +166,15 @@ def test_idle_h2_connection_closes_after_the_idle_timeout(router_factory, backen
         assert c.closed and c.goaway is not None
 
 
+def test_h2_connection_without_a_request_closes_after_read_header_timeout(router_factory):
+    r = router_factory(read_header_timeout="1s")        # frontend_idle_timeout stays 900 s
+    with H2Client(r.port) as c:
+        deadline = time.monotonic() + 10
+        while not c.closed and time.monotonic() < deadline:
+            c.read_once(0.5)
+        assert c.closed and c.goaway is not None
+
+
 def test_keys_turn_h2_off_and_limit_streams(router_factory, backend, tmp_path):
     ca = trustme.CA()
     cert = ca.issue_cert("off.h2.test")
