@@ -10,11 +10,13 @@ is the h2 library's client side.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
+import trustme
 from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 from h2.events import ResponseReceived, StreamEnded, StreamReset
@@ -28,6 +30,7 @@ from hyperframe.frame import (
     PingFrame,
     RstStreamFrame,
     SettingsFrame,
+    WindowUpdateFrame,
 )
 from support import Router, get, signal, unique_host, wait_for
 
@@ -45,8 +48,12 @@ def request_headers(host: str, path: str = "/echo", method: str = "GET") -> list
 class RawH2:
     """A client connection that writes whatever frames it is given and reads frames back."""
 
-    def __init__(self, port: int, settings: dict[int, int] | None = None) -> None:
+    def __init__(self, port: int, settings: dict[int, int] | None = None, tls: ssl.SSLContext | None = None,
+                 server_hostname: str = "") -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname=server_hostname)
+            assert self.sock.selected_alpn_protocol() == "h2"
         self.encoder = Encoder()
         self.buffer = b""
         self.goaway: GoAwayFrame | None = None
@@ -157,12 +164,28 @@ class GoodH2:
 
 
 @pytest.fixture(scope="module")
-def guarded(router_factory, backend_factory):
-    router = router_factory(max_request_header_bytes=MAX_HEADER_BYTES, http2_stall_timeout="2s")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def guarded(router_factory, backend_factory, ca):
+    cert = ca.issue_cert("guard.test", "*.guard.test")
+    pem = {"cert_chain": "".join(b.bytes().decode() for b in cert.cert_chain_pems),
+           "private_key": cert.private_key_pem.bytes().decode()}
+    router = router_factory(max_request_header_bytes=MAX_HEADER_BYTES, http2_stall_timeout="2s", enable_ssl=True,
+                            tls_pem=[pem])
     backend = backend_factory("h2guard")
-    host = unique_host("h2guard")
+    host = unique_host("h2guard").split(".")[0] + ".guard.test"
     router.register(host, backend.port)
     return router, backend, host
+
+
+def h2_tls(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    ctx.set_alpn_protocols(["h2"])
+    return ctx
 
 
 def check_others_unaffected(router: Router, host: str, attack: Callable[[], None]) -> None:
@@ -203,6 +226,11 @@ def assert_cut_off(router: Router, raw: RawH2, reason: str, code: int = ErrorCod
     assert raw.goaway.error_code == code
     wait_for(lambda: router.varz().get(f"http2_cutoff_{reason}", 0) > 0, timeout=10,
              message=f"http2_cutoff_{reason} counted")
+    status, _, body = router._get_status(router.status_port, "/metrics", auth=False)
+    assert status == 200
+    line = next(x for x in body.decode().splitlines()
+                if x.startswith(f'portico_http2_cutoffs_total{{reason="{reason}"}}'))
+    assert float(line.split()[-1]) > 0
     assert wait_for(lambda: f"cut off ({reason})" in router.output(), timeout=10, message="the warning line")
 
 
@@ -276,6 +304,29 @@ def test_a_client_that_never_opens_its_window_is_cut_off_and_its_backend_release
     wait_for(lambda: not backend.open_writers, timeout=10, message="the stalled streams' backend connections closed")
 
 
+def test_one_stalled_stream_is_reset_while_the_connection_carries_on(guarded, backend_factory) -> None:
+    """A stream whose window stays shut is reset and its backend released; the client's other stream, still
+    busy, is answered on the same connection."""
+    router, _, host = guarded
+    backend = backend_factory("h2stall1")
+    stall_host = unique_host("h2stall1")
+    router.register(stall_host, backend.port)
+    raw = RawH2(router.port, settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0})
+    raw.send(raw.headers(1, request_headers(stall_host, "/big?mb=4"), "END_HEADERS", "END_STREAM")
+             + raw.headers(3, request_headers(host, "/slow?s=4"), "END_HEADERS", "END_STREAM")
+             + WindowUpdateFrame(3, window_increment=1 << 20).serialize())
+    assert raw.read_frames(lambda f: isinstance(f, RstStreamFrame) and f.stream_id == 1, timeout=15)
+    reset = next(f for f in raw.frames if isinstance(f, RstStreamFrame) and f.stream_id == 1)
+    assert reset.error_code == ErrorCodes.CANCEL and raw.goaway is None
+    wait_for(lambda: not backend.open_writers, timeout=10, message="the stalled stream's backend connection closed")
+    assert raw.read_frames(lambda f: f.stream_id == 3 and "END_STREAM" in f.flags, timeout=15)
+    assert raw.goaway is None and not raw.closed
+    decoder = Decoder()
+    heads = [(f.stream_id, dict(decoder.decode(f.data))) for f in raw.frames if isinstance(f, HeadersFrame)]
+    assert [h[":status"] for sid, h in heads if sid == 3] == ["200"]
+    raw.sock.close()
+
+
 def test_drain_sends_goaway_finishes_open_streams_and_refuses_new_ones(router_factory, backend_factory) -> None:
     router = router_factory(drain_timeout="20s")
     backend = backend_factory("h2drain")
@@ -300,3 +351,17 @@ def test_drain_sends_goaway_finishes_open_streams_and_refuses_new_ones(router_fa
                if isinstance(f, (DataFrame, HeadersFrame)))
     assert not any(r["path"] == "/echo" for r in backend.requests)
     wait_for(lambda: not router.process.running(), timeout=30, message="the drained router exits")
+
+
+def test_an_abuser_on_the_tls_port_is_cut_off_too(guarded, ca) -> None:
+    """ALPN h2 on ssl_port: the same guard (here a PING flood), and the good clients still served."""
+    router, _, host = guarded
+    last: list[RawH2] = []
+
+    def attack() -> None:
+        raw = RawH2(router.ssl_port, tls=h2_tls(ca), server_hostname=host)
+        last.append(raw)
+        raw.flood(PingFrame(0, opaque_data=b"%08d" % i).serialize() for i in range(20000))
+
+    check_others_unaffected(router, host, attack)
+    assert_cut_off(router, last[-1], "ping_flood")

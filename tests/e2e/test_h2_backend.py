@@ -262,3 +262,45 @@ def test_websocket_to_an_http2_endpoint_goes_over_http11(h2_router):
             assert c.read_response(skip_interim=False).status == 101
     finally:
         ws.stop()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "tls"])
+def test_a_real_grpcio_server_behind_the_router(h2_router, ca, tls):
+    """grpcio app registered protocol http2 (h2c with backends.enable_h2c, or TLS); a grpcio client on the
+    router's plain port: the reply, an error status with its details and trailing metadata all come through."""
+    from concurrent import futures
+
+    import grpc
+
+    def say(request: bytes, context) -> bytes:
+        context.set_trailing_metadata((("x-trailing", "kept"),))
+        if request == b"missing":
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
+        return b"echo: " + request
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "portico.test.Echo", {"Say": grpc.unary_unary_rpc_method_handler(say)}),))
+    if tls:
+        cert = ca.issue_cert(SAN)
+        creds = grpc.ssl_server_credentials([(cert.private_key_pem.bytes(), cert.cert_chain_pems[0].bytes())])
+        port = server.add_secure_port("127.0.0.1:0", creds)
+    else:
+        port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        host = unique_host("grpc")
+        if tls:
+            h2_router.register(host, 1, tls_port=port, san=SAN, protocol="http2")
+        else:
+            h2_router.register(host, port, protocol="http2")
+        with grpc.insecure_channel(f"127.0.0.1:{h2_router.port}", options=[("grpc.default_authority", host)]) as ch:
+            call = ch.unary_unary("/portico.test.Echo/Say")
+            reply, outcome = call.with_call(b"hi", timeout=10)
+            assert reply == b"echo: hi"
+            assert ("x-trailing", "kept") in tuple(outcome.trailing_metadata())
+            with pytest.raises(grpc.RpcError) as err:
+                call(b"missing", timeout=10)
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND and err.value.details() == "no such thing"
+    finally:
+        server.stop(0)
