@@ -37,7 +37,7 @@ from hyperframe.frame import GoAwayFrame
 from portico.proxy.downstream import ClientConnection
 from portico.proxy.h2_guard import H2Guard
 from portico.proxy.h2_hpack import StaticTableEncoder
-from portico.proxy.h2_request import MalformedRequest, NotOffered, RequestHead, request_fields
+from portico.proxy.h2_request import MalformedRequest, NotOffered, RequestHead, request_fields, trailer_fields
 from portico.proxy.h2_stream import H2Stream
 
 if TYPE_CHECKING:
@@ -201,7 +201,13 @@ class H2ClientConnection(asyncio.Protocol):
         elif kind is TrailersReceived:
             stream = self.streams.get(event.stream_id)
             if stream is not None:
-                stream.request_trailers(list(event.headers))   # StreamEnded follows
+                try:
+                    trailers = trailer_fields(event.headers)
+                except MalformedRequest:
+                    self.ctx.metrics.bad_requests += 1
+                    stream.reset(ErrorCodes.PROTOCOL_ERROR)
+                    return
+                stream.request_trailers(trailers)   # StreamEnded follows
         elif kind is WindowUpdated:
             if event.stream_id == 0:
                 self._windows_opened()
