@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """One proxied request and its response: choosing an endpoint, retrying safely, streaming both bodies.
 
 An Exchange is made by the client connection when a request head is complete. It talks to exactly one backend
@@ -34,58 +35,11 @@ _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE
 
 
 class Exchange:
-    """The life of one request: route it, send it, stream the answer back, report how it went."""
+    """The life of one request: route it, send it, stream the answer back, report how it went.
 
-    # Defaults live on the class: a request sets only what differs, which keeps creation cheap.
-    host = b""
-    pool: Pool = None  # type: ignore[assignment]  # the router sets it before attempt() runs
-    head = b""                  # request line and forwarded headers, without endpoint headers
-    tail = b"\r\n"              # framing headers and the blank line
-    request_id = b""
-    keep_alive = True
-    http11 = True               # False for an HTTP/1.0 request: answered `HTTP/1.0`, close-delimited
-    chunked_request = False
-    has_body = False
-    body_done = False
-    pending: list[bytes] | None = None
-    pending_size = 0
-    endpoint: Endpoint = None  # type: ignore[assignment]  # attempt() sets it before anything reads it
-    tried: tuple | list = ()
-    attempts = 0
-    upstream: UpstreamConnection | None = None
-    local_response = b""
-    status = 0
-    framing = FRAME_NONE
-    response_started = False
-    upstream_frames_by_close = False
-    request_bytes = 0
-    response_bytes = 0
-    started_at = 0.0
-    started_wall = 0.0
-    sent_at = 0.0
-    response_header_at = 0.0
-    router_error = ""
-    last_error: DialError | None = None
-    user_agent = b""
-    referer = b""
-    x_forwarded_for = b""
-    x_forwarded_proto = b""
-    has_vcap_id_in_response = False
-    upgraded = False
-    sticky_id = ""
-    session_cookie = b""        # the app's session Set-Cookie value, for __VCAP_ID__
-    app_sets_vcap_id = False
-    negotiate_response = False  # the backend answered WWW-Authenticate: Negotiate (auth negotiate stickiness)
-    trace_debug = False         # X-Vcap-Trace matched trace_key: answer which router and backend served it
-    must_be_sticky = False      # Authorization: Negotiate with __VCAP_ID__: that instance or none
-    app_instance: Endpoint | None = None
-    route_service: Endpoint | None = None     # set while the request goes to its route service
-    log_values: tuple = ()
-    deadline = 0.0
-    finished = False
-    body_paused = False         # client reading paused because pending body chunks reached the bound
-    request_trailers_list: list | None = None    # trailers ending the client's body, sent on at its end
-    response_trailers_list: list | None = None   # trailers ending the backend's body, passed to the client
+    Every field is set in __init__ (exchange.pxd types them when compiled: a cdef class has no class-level
+    defaults). Other fields may still be added at run time (the compiled class keeps a __dict__).
+    """
 
     def __init__(self, client: ClientConnection, method: bytes, uri: bytes) -> None:
         self.client = client
@@ -93,6 +47,55 @@ class Exchange:
         self.method = method
         self.uri = uri
         self.is_head = method == b"HEAD"
+        self.host = b""
+        self.pool: Pool = None  # type: ignore[assignment]  # the router sets it before attempt() runs
+        self.head = b""                  # request line and forwarded headers, without endpoint headers
+        self.tail = b"\r\n"              # framing headers and the blank line
+        self.request_id = b""
+        self.keep_alive = True
+        self.http11 = True               # False for an HTTP/1.0 request: answered `HTTP/1.0`, close-delimited
+        self.chunked_request = False
+        self.has_body = False
+        self.body_done = False
+        self.pending: list[bytes] | None = None
+        self.pending_size = 0
+        self.endpoint: Endpoint = None  # type: ignore[assignment]  # attempt() sets it before anything reads it
+        self.tried: tuple | list = ()
+        self.attempts = 0
+        self.upstream: UpstreamConnection | None = None
+        self.local_response = b""
+        self.status = 0
+        self.framing = FRAME_NONE
+        self.response_started = False
+        self.upstream_frames_by_close = False
+        self.request_bytes = 0
+        self.response_bytes = 0
+        self.started_at = 0.0
+        self.started_wall = 0.0
+        self.sent_at = 0.0
+        self.response_header_at = 0.0
+        self.router_error = ""
+        self.last_error: DialError | None = None
+        self.user_agent = b""
+        self.referer = b""
+        self.x_forwarded_for = b""
+        self.x_forwarded_proto = b""
+        self.has_vcap_id_in_response = False
+        self.upgraded = False
+        self.sticky_id = ""
+        self.session_cookie = b""        # the app's session Set-Cookie value, for __VCAP_ID__
+        self.app_sets_vcap_id = False
+        self.negotiate_response = False  # the backend answered WWW-Authenticate: Negotiate (auth negotiate stickiness)
+        self.trace_debug = False         # X-Vcap-Trace matched trace_key: answer which router and backend served it
+        self.must_be_sticky = False      # Authorization: Negotiate with __VCAP_ID__: that instance or none
+        self.app_instance: Endpoint | None = None
+        self.route_service: Endpoint | None = None     # set while the request goes to its route service
+        self.log_values: tuple = ()
+        self.deadline = 0.0
+        self.finished = False
+        self.body_paused = False         # client reading paused because pending body chunks reached the bound
+        self.request_trailers_list: list | None = None    # trailers ending the client's body, sent on at its end
+        self.response_trailers_list: list | None = None   # trailers ending the backend's body, passed to the client
 
     # ---- starting ---------------------------------------------------------------------------------------------
 
