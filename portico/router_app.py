@@ -16,6 +16,7 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from portico._compiled import PURE_ENV, selection
 from portico.bus.pruner import Pruner
 from portico.bus.subscriber import RouteBus
 from portico.config.settings import RouterConfig
@@ -41,6 +42,13 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+
+def _log_implementation() -> None:
+    """Say which implementation runs: the compiled modules, or why pure Python (a warning unless chosen)."""
+    chosen = selection()
+    chosen_pure = chosen.reason.startswith(PURE_ENV)
+    (log.info if chosen.compiled or chosen_pure else log.warning)("%s", chosen.describe())
 
 
 class RouterApp:
@@ -98,6 +106,8 @@ class RouterApp:
     async def _start(self) -> None:
         config = self.config
         tune_garbage_collector()
+        if self.worker_index == 0:
+            _log_implementation()
         if self.status is not None:
             await self.status.start()
         restored = self.snapshot.load()

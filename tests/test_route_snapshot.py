@@ -68,12 +68,39 @@ def test_endpoints_whose_ttl_ran_out_while_down_are_not_restored() -> None:
     assert restore(RouteTable(), data, now=0.0, wall=50_000.0 + 3600) == 0
 
 
+def test_a_table_is_written_and_read_a_line_of_routes_at_a_time(monkeypatch) -> None:
+    from portico.routes import snapshot
+    monkeypatch.setattr(snapshot, "PIECE_POOLS", 3)
+    table = RouteTable(droplet_stale_threshold=120)
+    for i in range(10):
+        table.register(f"r{i}.example.com", Endpoint("10.0.0.1", 1000 + i, ttl=120, updated_at=100.0))
+    lines = list(snapshot.serialise_pieces(table, now=100.0, wall=9_000.0))
+    assert len(lines) == 1 + 4 and all(line.endswith(b"\n") for line in lines)   # head + 3+3+3+1 routes
+    fresh = RouteTable(droplet_stale_threshold=120)
+    assert snapshot.restore_lines(fresh, iter(lines), now=0.0, wall=9_001.0) == 10
+    assert fresh.snapshot() == table.snapshot()
+
+
+def test_a_snapshot_of_the_older_single_document_format_still_loads() -> None:
+    entry = {"host": "10.0.0.7", "port": 80, "tls": False, "app_id": "a", "private_instance_id": "i",
+             "private_instance_index": "0", "server_cert_domain_san": "", "route_service_url": "", "tags": None,
+             "ttl": 120.0, "isolation_segment": "", "protocol": "http1", "availability_zone": "",
+             "load_balancing_algorithm": "", "updated_at_ns": 0, "ttl_left": 60.0}
+    data = json.dumps({"format": 1, "written_at": 500.0, "routes": {"old.example.com": [entry]}}).encode()
+    table = RouteTable()
+    assert restore(table, data, now=0.0, wall=510.0) == 1
+    assert table.lookup("old.example.com") is not None
+
+
 @pytest.mark.parametrize("data, why", [
     (b"not json", "not JSON"),
     (b"[]", "format"),
     (b'{"format": 99, "written_at": 1, "routes": {}}', "format"),
     (b'{"format": 1, "routes": {}}', "written_at"),
     (b'{"format": 1, "written_at": 1, "routes": {"a.com": [{"host": "h"}]}}', "lacks a field"),
+    (b'{"format": 2, "written_at": 1}\n{"a.com": [{"host": "h"}]}', "lacks a field"),
+    (b'{"format": 2, "written_at": 1}\n{"a.com": [', "not JSON"),
+    (b'{"format": 2, "written_at": 1}\n[1]', "not a JSON object"),
 ])
 def test_bad_snapshots_are_refused_with_a_reason(data: bytes, why: str) -> None:
     with pytest.raises(SnapshotError, match=why):
@@ -102,7 +129,7 @@ async def test_keeper_writes_on_stop_and_a_new_keeper_loads_it(tmp_path) -> None
     keeper = RouteSnapshotKeeper(settings, 8081, _table(100.0), clock=lambda: next(clock), wall=lambda: 10.0)
     keeper.start()
     await keeper.stop()
-    assert json.loads((tmp_path / "s.json").read_bytes())["format"] == 1
+    assert json.loads((tmp_path / "s.json").read_bytes().splitlines()[0])["format"] == 2
     table = RouteTable()
     loader = RouteSnapshotKeeper(settings, 8081, table, writer=False, clock=lambda: 5.0, wall=lambda: 11.0)
     assert loader.load() == 4 and table.lookup("app.example.com") is not None

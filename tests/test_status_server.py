@@ -7,6 +7,7 @@ import base64
 import http.client
 import json
 import socket
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -262,20 +263,91 @@ async def test_stop_closes_open_connections(current):
     writer.close()
 
 
-async def test_large_table_is_built_in_chunks_and_matches_snapshot(current, monkeypatch):
+async def test_large_table_is_streamed_in_pieces_and_matches_snapshot(current, monkeypatch):
     from portico.status import routes_json
     monkeypatch.setattr(routes_json, "CHUNK_POOLS", 3)
     for i in range(10):
         current.table.register(f"app{i}.example.com", Endpoint("10.1.0.1", 8000 + i))
-    status, _, body = await get(current.routes_port, "/routes", AUTH)
-    assert status == 200 and json.loads(body) == current.table.snapshot()
-    # Pipelined: the slow /routes answer still comes before the quick /health answer that followed it.
+    status, headers, body = await get(current.routes_port, "/routes", AUTH)
+    assert status == 200 and headers["Transfer-Encoding"] == "chunked" and "Content-Length" not in headers
+    assert json.loads(body) == current.table.snapshot()
+    # Pipelined: the streamed /routes answer still comes before the quick answer that followed it.
     current.table.register("one-more.com", Endpoint("10.1.0.2", 1))
     auth = AUTH["Authorization"].encode()
     payload = (b"GET /routes HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth + b"\r\n\r\n"
                b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     out = await asyncio.to_thread(_raw, current.routes_port, payload)
-    assert out.index(b"HTTP/1.1 200") < out.index(b"one-more.com") < out.index(b"HTTP/1.1 404")
+    last_chunk = out.index(b"\r\n0\r\n\r\n")
+    assert out.index(b"HTTP/1.1 200") < out.index(b"one-more.com") < last_chunk < out.index(b"HTTP/1.1 404")
+    # HTTP/1.0 has no chunked coding: the body is sent as it is and ends with the connection.
+    out = await asyncio.to_thread(_raw, current.routes_port, b"GET /routes HTTP/1.0\r\nAuthorization: " + auth
+                                  + b"\r\n\r\n")
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert b"Connection: close" in head and b"chunked" not in head
+    assert json.loads(body) == current.table.snapshot()
+    # HEAD: the head only.
+    status, headers, body = await get(current.routes_port, "/routes", AUTH, method="HEAD")
+    assert status == 200 and body == b""
+
+
+def _read_slowly(port: int, request: bytes, first: int) -> tuple[bytes, bytes]:
+    """Read `first` bytes, stop reading for a while (the server must wait), then read the rest."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)  # before connect: a small window
+        sock.settimeout(30)
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(request)
+        start = b""
+        while len(start) < first:
+            start += sock.recv(first - len(start))
+        time.sleep(0.5)
+        rest = []
+        while True:
+            data = sock.recv(1 << 20)
+            if not data:
+                break
+            rest.append(data)
+        return start, b"".join(rest)
+
+
+async def test_streamed_routes_wait_for_a_slow_reader(current, monkeypatch):
+    """A client that stops reading gets no more pieces made: the router holds about one piece, not the body."""
+    from portico.status import routes_json
+    monkeypatch.setattr(routes_json, "CHUNK_POOLS", 50)
+    made = []
+    real_encode = routes_json._encode
+
+    def counting_encode(value):
+        made.append(1)
+        return real_encode(value)
+
+    monkeypatch.setattr(routes_json, "_encode", counting_encode)
+    san = "x" * 1000  # ~1 KB per route: 20 MB in all, far more than the kernel's socket buffers (4 MB max)
+    for i in range(20_000):
+        current.table.register(f"app{i}.example.com", Endpoint("10.1.0.1", 1000 + i, server_cert_domain_san=san))
+    request = (b"GET /routes HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: "
+               + AUTH["Authorization"].encode() + b"\r\n\r\n")
+    reader = asyncio.ensure_future(asyncio.to_thread(_read_slowly, current.routes_port, request, 1000))
+    # while the client sleeps, the stream stalls well short of the 400 pieces of the table
+    await asyncio.sleep(0.3)
+    stalled_at = len(made)
+    assert 0 < stalled_at < 250
+    start, rest = await reader
+    head, _, body = (start + rest).partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head
+    assert json.loads(_unchunk(body)) == current.table.snapshot()
+    assert len(made) > stalled_at
+
+
+def _unchunk(body: bytes) -> bytes:
+    out, pos = [], 0
+    while True:
+        eol = body.index(b"\r\n", pos)
+        size = int(body[pos:eol], 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(body[eol + 2:eol + 2 + size])
+        pos = eol + 2 + size + 2
 
 
 async def test_routes_body_is_cached_per_generation():
@@ -286,6 +358,21 @@ async def test_routes_body_is_cached_per_generation():
     assert cache.cached() is first          # unchanged table: the same bytes, no re-encoding
     table.register("c.com", Endpoint("10.0.0.4", 1))
     assert cache.cached() is not first and b"c.com" in cache.cached()
+
+
+def test_pieces_list_kept_empty_routes_and_skip_routes_removed_while_streaming():
+    from portico.status import routes_json
+    table = RouteTable(keep_empty_for=30.0)
+    for i in range(5):
+        table.register(f"h{i}.com", Endpoint("10.0.0.1", 1 + i))
+    table.unregister("h1.com", "10.0.0.1:2")          # kept empty (503) for 30 s: listed with []
+    whole = b"".join(routes_json.RoutesJson(table).pieces())
+    assert json.loads(whole) == table.snapshot() and json.loads(whole)["h1.com"] == []
+    pieces = routes_json.RoutesJson(table).pieces()
+    first = next(pieces)
+    table.prune(1000.0)                                 # every endpoint is stale by now: all routes go
+    table.register("late.com", Endpoint("10.0.0.9", 9))  # added after the listing began: next poll
+    assert json.loads(first + b"".join(pieces)) == {}
 
 
 def _read_events(port: int, path: str, headers: dict, count: int) -> tuple[bytes, list[dict]]:

@@ -15,6 +15,9 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
+from .h2 import POINTS as H2_POINTS
+from .h2 import QUICK_POINTS as H2_QUICK_POINTS
+from .h2 import H2Listeners, h2_runs
 from .load import closed_loop, open_loop
 from .natspub import NatsPublisher, register_payload
 from .report import evaluate_targets, peak, render_markdown
@@ -37,6 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--connections", help="comma-separated wrk connection counts (default 50,200; quick 50)")
     ap.add_argument("--only", help=f"comma-separated subset of {','.join(ALL_TARGETS)}")
     ap.add_argument("--skip-scale", action="store_true", help="skip route scale, ingest and workers runs")
+    ap.add_argument("--skip-h2", action="store_true", help="skip the HTTP/2 (h2load) runs of nginx, HAProxy, Portico")
     ap.add_argument("--routes", help="route-scale steps (default 1,10000,100000; quick 1,10000)")
     ap.add_argument("--ingest", type=int, help="registrations for the ingest run (default 100000, quick 20000)")
     ap.add_argument("--skip-kube", action="store_true", help="skip the Kubernetes propagation run")
@@ -175,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             res["direct"] = d
 
         open_basis = None
+        h2 = _h2_listeners(args, tools, workdir, res)
         for name in ([] if args.kube_only else args.only):
             if name == "stack":
                 continue
@@ -185,16 +190,21 @@ def main(argv: list[str] | None = None) -> int:
                     if not tools.nginx:
                         res["errors"]["nginx"] = "nginx not installed: apt-get install -y nginx"
                         continue
-                    target = start_nginx_proxy(tools.nginx, backend.port, workdir / "nginx", proxy_cpus)
+                    lines, h2_ports = h2.nginx() if h2 else ("", {})
+                    target = start_nginx_proxy(tools.nginx, backend.port, workdir / "nginx", proxy_cpus, lines)
                 elif name == "haproxy":
                     if not tools.haproxy:
                         res["errors"]["haproxy"] = "haproxy not installed: apt-get install -y haproxy"
                         continue
-                    target = start_haproxy(tools.haproxy, backend.port, workdir / "haproxy", proxy_cpus)
+                    lines, h2_ports = h2.haproxy() if h2 else ("", {})
+                    target = start_haproxy(tools.haproxy, backend.port, workdir / "haproxy", proxy_cpus, lines)
                 else:
                     if nats is None:
                         nats = _start_nats(workdir, load_cpus)
-                    target = start_portico(nats.port, workdir / "portico", proxy_cpus)
+                    lines, h2_ports = h2.portico() if h2 else ("", {})
+                    target = start_portico(nats.port, workdir / "portico", proxy_cpus, extra_config=lines)
+                    if h2:
+                        h2_ports["h2c_port"] = target.port
                     pub = NatsPublisher("127.0.0.1", nats.port)
                     pub.publish(REGISTER, register_payload("127.0.0.1", backend.port, [BENCH_HOST]))
                     pub.flush()
@@ -217,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
                         res["open"].append(d)
                 elif not tools.h2load:
                     res["notes"].append("Open-loop runs not done: h2load missing (apt-get install -y nghttp2-client).")
+                if h2:
+                    target.extra.update(h2_ports)
+                    h2_runs(tools.h2load, target, args, load_cpus, res, log=log)
                 if name == "portico" and args.dashboard_cost:
                     _dashboard_cost(tools, target, args, load_cpus, res)
                 if name == "portico":
@@ -263,6 +276,21 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     return 1 if res["errors"] else 0
+
+
+def _h2_listeners(args, tools, workdir: Path, res: dict):
+    """HTTP/2 listeners for each proxy (harness/h2.py), or None when HTTP/2 is skipped or h2load missing."""
+    if args.skip_h2 or args.kube_only:
+        return None
+    if not tools.h2load:
+        res["notes"].append("HTTP/2 runs not done: h2load missing (apt-get install -y nghttp2-client).")
+        return None
+    res["meta"]["method"].append(
+        "HTTP/2: h2load -t1 at (-c connections, -m streams each) "
+        + ", ".join(f"({c}, {m})" for c, m in (H2_QUICK_POINTS if args.quick else H2_POINTS))
+        + ", over TLS (ALPN h2) and cleartext (prior knowledge), to each proxy's HTTP/2 listeners in the same "
+        "process as its HTTP/1.1 port; a warm-up run then the median of the measured runs, as for wrk.")
+    return H2Listeners(workdir / "h2-tls")
 
 
 def _whole_stack_runs(args, tools, backend, workdir: Path, res: dict) -> None:

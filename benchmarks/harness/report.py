@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .h2 import h2_section, h2_targets
+
 GOROUTER = {
     "rps_1_route": "~11k req/s",
     "route_scale_100k": "0.33x",
@@ -85,6 +87,7 @@ def evaluate_targets(res: dict) -> list[dict]:
     else:
         row("Registration ingest", ">= 100k msg/s", "not measured", None, GOROUTER["ingest"])
         row("Publish-to-routable p99", "<= 1.5 ms", "not measured", None, GOROUTER["routable_p99"])
+    rows += h2_targets(res)
     return rows
 
 
@@ -157,6 +160,7 @@ def render_markdown(res: dict) -> str:
                        f"{_f(r['max_ms'], 3)} | {r['errors']} | {'yes' if r['sustained'] else '**no**'} |")
         out.append("")
 
+    out += h2_section(res.get("h2") or [])
     out += whole_stack_section(res.get("whole_stack") or [])
 
     scale = res.get("route_scale")

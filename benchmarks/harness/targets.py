@@ -78,8 +78,10 @@ def start_builtin_backend(workdir: Path, cpus: set[int] | None) -> Target:
     return Target("backend (built-in uvloop)", port, proc)
 
 
-def start_nginx_proxy(nginx: str, backend_port: int, workdir: Path, cpus: set[int] | None) -> Target:
-    """nginx, 1 worker, upstream keep-alive, access log to a file, X-Forwarded-* and a request id added."""
+def start_nginx_proxy(nginx: str, backend_port: int, workdir: Path, cpus: set[int] | None,
+                      extra_listen: str = "") -> Target:
+    """nginx, 1 worker, upstream keep-alive, access log to a file, X-Forwarded-* and a request id added;
+    `extra_listen`: more listen lines in the same server (harness/h2.py's HTTP/2 ones)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = _nginx_common(workdir) + f"""
@@ -97,7 +99,7 @@ def start_nginx_proxy(nginx: str, backend_port: int, workdir: Path, cpus: set[in
   }}
   server {{
     listen 127.0.0.1:{port} backlog=8192;
-    location / {{
+{extra_listen}    location / {{
       proxy_pass http://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -117,8 +119,10 @@ def start_nginx_proxy(nginx: str, backend_port: int, workdir: Path, cpus: set[in
     return Target("nginx", port, proc)
 
 
-def start_haproxy(haproxy: str, backend_port: int, workdir: Path, cpus: set[int] | None) -> Target:
-    """HAProxy, 1 thread, http-reuse always, log lines to stdout (a file), X-Forwarded-For and a request id."""
+def start_haproxy(haproxy: str, backend_port: int, workdir: Path, cpus: set[int] | None,
+                  extra_bind: str = "") -> Target:
+    """HAProxy, 1 thread, http-reuse always, log lines to stdout (a file), X-Forwarded-For and a request id;
+    `extra_bind`: more bind lines in the same frontend (harness/h2.py's HTTP/2 ones)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = f"""
@@ -138,7 +142,7 @@ defaults
 
 frontend fe
   bind 127.0.0.1:{port}
-  option forwardfor
+{extra_bind}  option forwardfor
   http-request set-header X-Forwarded-Proto http
   unique-id-format %{{+X}}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid
   unique-id-header X-Request-Id
@@ -181,13 +185,13 @@ route_snapshot:
 
 
 def start_portico(nats_port: int, workdir: Path, cpus: set[int] | None, workers: int = 1,
-                  timeout: float = 30.0, attempts: int = 2) -> Target:
+                  timeout: float = 30.0, attempts: int = 2, extra_config: str = "") -> Target:
     """`python -m portico router -c FILE [--workers N]`, waited for until /health answers 200; a router that
     dies while starting is started once more (the failure is kept in STARTUP_FAILURES for the report)."""
     for attempt in range(attempts):
         try:
             return _start_portico(nats_port, workdir / f"try{attempt}" if attempt else workdir, cpus, workers,
-                                  timeout)
+                                  timeout, extra_config)
         except (RuntimeError, TimeoutError) as err:
             STARTUP_FAILURES.append(f"{type(err).__name__}: {str(err)[:300]}")
             if attempt == attempts - 1:
@@ -199,11 +203,11 @@ STARTUP_FAILURES: list[str] = []
 
 
 def _start_portico(nats_port: int, workdir: Path, cpus: set[int] | None, workers: int,
-                   timeout: float) -> Target:
+                   timeout: float, extra_config: str = "") -> Target:
     workdir.mkdir(parents=True, exist_ok=True)
     port, status_port, routes_port = free_port(), free_port(), free_port()
     cfg = workdir / "portico.yml"
-    cfg.write_text(portico_config(workdir, nats_port, port, status_port, routes_port))
+    cfg.write_text(portico_config(workdir, nats_port, port, status_port, routes_port) + extra_config)
     argv = taskset_prefix(cpus) + [sys.executable, "-m", "portico", "router", "-c", str(cfg)]
     if workers != 1:
         argv += ["--workers", str(workers)]

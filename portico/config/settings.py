@@ -195,6 +195,9 @@ class RouterConfig:
     trace_key: str = ""                           # X-Vcap-Trace with this value: X-Vcap-Router/-Backend answered
     enable_proxy: bool = False                    # a PROXY protocol (v1/v2) header may precede requests
     enable_ssl: bool = False
+    enable_http2: bool = True                     # ALPN h2 on ssl_port (else http/1.1 only), as gorouter
+    enable_h2c: bool = True                       # Portico: HTTP/2 with prior knowledge on the plain `port`
+    http2_max_concurrent_streams: int = 250       # Portico: SETTINGS_MAX_CONCURRENT_STREAMS (Go's default)
     ssl_port: int = 443
     tls_pem: tuple[TlsCertificate, ...] = ()
     tls_cert_dir: str = ""  # Portico's own: *.pem files (chain + key) served by SNI, reloaded on change

@@ -50,6 +50,7 @@ class ProxyContext:
         self.max_response_header_bytes = config.max_response_header_bytes
         self.limit_response_heads = bool(self.max_response_headers or self.max_response_header_bytes)
         self.max_uri_bytes = config.max_uri_bytes
+        self.h2c = config.enable_h2c     # HTTP/2 with prior knowledge on the plain port (read on first bytes only)
         self.sticky_cookie_names = tuple(config.sticky_session_cookie_names)
         negotiate = config.sticky_sessions_for_auth_negotiate
         self.sticky = StickySessions(config) if self.sticky_cookie_names or negotiate else None

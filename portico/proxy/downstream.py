@@ -36,6 +36,9 @@ class RequestTooLarge(Exception):
 class ClientConnection(asyncio.Protocol):
     """One client connection: parse requests, hand each to an Exchange, answer them in order."""
 
+    reframes_body = True      # a body of unknown length is re-chunked for the client (HTTP/2 streams: False)
+    log_protocol = b""        # the access log says HTTP/1.1 or HTTP/1.0 by the request
+
     def __init__(self, ctx: ProxyContext) -> None:
         self.ctx = ctx
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
@@ -89,7 +92,11 @@ class ClientConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = self.ctx.loop.time()
-        self.sent_anything = True
+        if not self.sent_anything:
+            # The first bytes only: HTTP/2 with prior knowledge (enable_h2c) starts with the preface.
+            self.sent_anything = True
+            if data[:3] == b"PRI" and self.ctx.h2c and self._h2c_preface(data):
+                return
         if self.tunnel is not None:
             self.tunnel.from_client(data)
             return
@@ -140,6 +147,42 @@ class ClientConnection(asyncio.Protocol):
             ex.upstream.resume_reading()
         if self.tunnel is not None:
             self.tunnel.resume_backend()
+
+    def _h2c_preface(self, data: bytes) -> bool:
+        """HTTP/2 over cleartext with prior knowledge: hand this connection to the HTTP/2 protocol."""
+        from portico.proxy.h2_front import H2ClientConnection, starts_with_preface
+
+        if not starts_with_preface(data):
+            return False
+        H2ClientConnection(self.ctx).take_over(self, data)
+        return True
+
+    # ---- the server's sweep, drain and stop (H2ClientConnection has the same three) ------------------------------
+
+    def sweep(self, now: float, idle_limit: float, head_limit: float) -> None:
+        """Once a second: the backend response timeout, the request head timeout, the idle timeout."""
+        if self.tunnel is not None or self.closed:
+            return
+        ex = self.active
+        if ex is not None:
+            if ex.deadline and now > ex.deadline and not ex.response_started and not ex.finished:
+                ex.timed_out()
+            return
+        if head_limit and self.head_started and now - self.head_started > head_limit:
+            if self.sent_anything:  # a connection that never sent a byte is closed without an answer
+                self.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            self.close()
+        elif idle_limit and now - self.last_activity > idle_limit:
+            self.close()
+
+    def close_if_idle(self) -> None:
+        """Drain: close now unless a request is being answered, queued or half-read."""
+        if (self.active is None and not self.queue and self.tunnel is None
+                and (not self.head_started or not self.sent_anything)):
+            self.close()
+
+    def in_flight(self) -> int:
+        return 1 if self.active is not None or self.queue else 0
 
     # ---- httptools callbacks ----------------------------------------------------------------------------------
 

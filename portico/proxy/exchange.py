@@ -302,7 +302,9 @@ class Exchange:
         else:
             # Chunked or close-delimited from the backend: re-chunk for HTTP/1.1, close-delimit for 1.0.
             self.upstream_frames_by_close = not chunked
-            if self.http11:
+            if not client.reframes_body:
+                self.framing = FRAME_LENGTH     # HTTP/2: DATA frames delimit the body, passed unframed
+            elif self.http11:
                 self.framing = FRAME_CHUNKED
                 out.append(b"Transfer-Encoding: chunked\r\n")
             else:

@@ -45,6 +45,7 @@ HEADER_BLOCK_SLACK = 16_384         # on top of the header list size: HPACK fram
 _DATA, _HEADERS, _PRIORITY, _RST_STREAM, _SETTINGS, _PUSH_PROMISE, _PING = 0, 1, 2, 3, 4, 5, 6
 _WINDOW_UPDATE, _CONTINUATION = 8, 9
 _KNOWN = frozenset(range(10))
+_UPDATED_CAP = 1024                 # WINDOW_UPDATEs for more streams between sweeps count as for all
 
 
 class H2Abuse(DenialOfServiceError):
@@ -91,7 +92,8 @@ class H2Guard:
         self.streams_reset = 0
         self.highest_stream = 0
         self.header_block = 0            # bytes of the header block being received (0: none open)
-        self.blocked_since = 0.0         # when output began waiting for the client's window (0: not waiting)
+        self.waiting_since: dict[int, float] = {}   # stream id -> since when its output waits for a window
+        self.window_updated: set[int] = set()        # streams given window since the last stalled_streams()
         self.cut_off_reason = ""         # set once, by cut_off()
 
     # ---- wiring ----------------------------------------------------------------------------------------------
@@ -122,7 +124,8 @@ class H2Guard:
         elif kind == _RST_STREAM:
             self._reset()
         elif kind == _WINDOW_UPDATE:
-            self.blocked_since = 0.0     # the client is reading: a stall starts over
+            if len(self.window_updated) < _UPDATED_CAP:
+                self.window_updated.add(f.stream_id)   # the client reads that stream (0: all of them)
         elif kind == _PING:
             if "ACK" not in f.flags:
                 self._spend(self.pings, "ping_flood", "PING frames")
@@ -166,21 +169,29 @@ class H2Guard:
         if not budget.spend(self.clock()):
             raise H2Abuse(reason, f"more than {budget.burst:.0f} {what} at over {budget.rate:.0f}/s")
 
-    # ---- zero-window stalls (driven by the connection's owner) ---------------------------------------------
+    # ---- zero-window stalls (the connection's owner calls this once a second) --------------------------------
 
-    def output_blocked(self, now: float) -> None:
-        """Output is waiting for the client to open a window (a no-op when it already was)."""
-        if self.blocked_since == 0.0:
-            self.blocked_since = now
+    def stalled_streams(self, waiting: list[int], now: float) -> list[int]:
+        """Of the streams whose output `waiting` for the client's window, those that have waited longer than
+        the stall timeout with no WINDOW_UPDATE for them (or for the whole connection) in between.
 
-    def output_unblocked(self) -> None:
-        """Nothing waits for the client's window any more (streams finished or were reset)."""
-        self.blocked_since = 0.0
-
-    def stalled(self, now: float) -> bool:
-        """True once output has waited longer than the stall timeout without any WINDOW_UPDATE."""
-        since = self.blocked_since
-        return since != 0.0 and self.stall_timeout > 0 and now - since > self.stall_timeout
+        Sampled once a second by the owner's sweep, so the per-frame cost is one set insertion per
+        WINDOW_UPDATE frame.
+        """
+        updated = self.window_updated
+        everything = 0 in updated or len(updated) >= _UPDATED_CAP
+        before = self.waiting_since
+        since_now: dict[int, float] = {}
+        expired: list[int] = []
+        limit = self.stall_timeout
+        for stream_id in waiting:
+            since = now if everything or stream_id in updated else before.get(stream_id, now)
+            since_now[stream_id] = since
+            if limit > 0 and now - since > limit:
+                expired.append(stream_id)
+        self.waiting_since = since_now
+        updated.clear()
+        return expired
 
     # ---- cutting off -----------------------------------------------------------------------------------------
 

@@ -70,7 +70,8 @@ class ExchangeObserver:
         uri = ex.uri
         if uri[:1] != b"/" and b"@" in uri:
             uri = _without_userinfo(uri)  # `GET http://user:password@host/`: never log the credentials
-        fields = (ex.host, ex.method, uri, _HTTP11 if ex.http11 else _HTTP10, ex.referer, ex.user_agent,
+        proto = client.log_protocol or (_HTTP11 if ex.http11 else _HTTP10)   # HTTP/2 streams say HTTP/2.0
+        fields = (ex.host, ex.method, uri, proto, ex.referer, ex.user_agent,
                   client.client_addr_bytes, backend, ex.x_forwarded_for, ex.x_forwarded_proto, ex.request_id,
                   app_id, app_index, instance_id, ex.router_error.encode() if ex.router_error else b"")
         if ex.log_values:

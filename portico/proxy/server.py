@@ -68,7 +68,13 @@ class ProxyServer:
                 self.cert_dir = CertDirectoryWatcher(Path(config.tls_cert_dir),
                                                      certificates.replace_directory_certs, loop)
                 self.cert_dir.start()
-            tls_listeners = await listen(loop, lambda: ClientConnection(tls_ctx), config.listen_host,
+            if config.enable_http2:
+                from portico.proxy.h2_front import TlsClientConnection
+
+                tls_protocol: type[ClientConnection] = TlsClientConnection  # ALPN h2 -> HTTP/2 at the handshake
+            else:
+                tls_protocol = ClientConnection
+            tls_listeners = await listen(loop, lambda: tls_protocol(tls_ctx), config.listen_host,
                                          config.ssl_port, ssl=certificates.default, reuse_port=self.reuse_port,
                                          handshake_timeout=config.request_header_timeout or None)
             if config.enable_proxy:
@@ -108,20 +114,8 @@ class ProxyServer:
         now = self.ctx.loop.time()
         idle_limit = self.config.frontend_idle_timeout
         head_limit = self.config.request_header_timeout
-        for conn in list(self.ctx.connections):  # plain and TLS listeners share one set
-            if conn.tunnel is not None or conn.closed:
-                continue
-            ex = conn.active
-            if ex is not None:
-                if ex.deadline and now > ex.deadline and not ex.response_started and not ex.finished:
-                    ex.timed_out()
-                continue
-            if head_limit and conn.head_started and now - conn.head_started > head_limit:
-                if conn.sent_anything:  # a connection that never sent a byte is closed without an answer
-                    conn.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                conn.close()
-            elif idle_limit and now - conn.last_activity > idle_limit:
-                conn.close()
+        for conn in list(self.ctx.connections):  # plain and TLS listeners, HTTP/1.1 and HTTP/2, share one set
+            conn.sweep(now, idle_limit, head_limit)
         self._schedule_sweep()
 
     # ---- stopping --------------------------------------------------------------------------------------------
@@ -136,7 +130,7 @@ class ProxyServer:
 
     def in_flight(self) -> int:
         ctx = self.ctx
-        return sum(1 for c in ctx.connections if c.active is not None or c.queue) + len(ctx.tunnels)
+        return sum(c.in_flight() for c in ctx.connections) + len(ctx.tunnels)
 
     async def drain(self, timeout: float) -> bool:
         """Stop accepting, let in-flight requests and tunnels finish (up to `timeout`), close idle ones."""
@@ -145,9 +139,7 @@ class ProxyServer:
         deadline = loop.time() + timeout
         while True:
             for conn in list(self.ctx.connections):
-                if (conn.active is None and not conn.queue and conn.tunnel is None
-                        and (not conn.head_started or not conn.sent_anything)):
-                    conn.close()
+                conn.close_if_idle()     # an HTTP/2 connection sends GOAWAY and closes once its streams end
             if self.in_flight() == 0:
                 return True
             if loop.time() >= deadline:

@@ -57,6 +57,8 @@ def _server_ctx(config: RouterConfig | None = None) -> ssl.SSLContext:
     ctx.set_alpn_protocols(["http/1.1"])
     if config is None:
         return ctx
+    # enable_http2 (gorouter's key, default true): offer h2 first, as gorouter does
+    ctx.set_alpn_protocols(["h2", "http/1.1"] if config.enable_http2 else ["http/1.1"])
     ctx.minimum_version = TLS_VERSIONS[config.min_tls_version]
     ctx.maximum_version = TLS_VERSIONS[config.max_tls_version]
     if config.cipher_suites:
@@ -162,6 +164,8 @@ def route_service_context(config: RouterConfig) -> ssl.SSLContext:
     services = config.route_services
     if services.cert_chain and services.private_key:
         _load_chain(ctx, TlsCertificate(services.cert_chain, services.private_key))
+    # enable_http2 (gorouter's key, default true): offer h2 first, as gorouter does
+    ctx.set_alpn_protocols(["h2", "http/1.1"] if config.enable_http2 else ["http/1.1"])
     ctx.minimum_version = TLS_VERSIONS[config.min_tls_version]
     ctx.maximum_version = TLS_VERSIONS[config.max_tls_version]
     if config.cipher_suites:

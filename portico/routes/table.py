@@ -173,6 +173,11 @@ class RouteTable:
                 else:
                     yield from entry.pools.values()
 
+    def holds(self, pool: Pool) -> bool:
+        """True while `pool` is this table's pool for its route (a listing that outlives a change asks)."""
+        bucket, host = self._bucket(pool.host)
+        return self._find_pool(bucket, host, pool.context_path) is pool
+
     def endpoint_count(self) -> int:
         return sum(len(pool.endpoints) for pool in self.pools())
 

@@ -1,16 +1,17 @@
 """A minimal HTTP/1.1 server protocol for the status endpoints, driven by httptools callbacks.
 
 Status requests are tiny and almost all answered synchronously inside `on_message_complete`, so the protocol
-needs no task per request; only slow work (a large /routes build) returns an awaitable. Kept apart
-from the endpoint logic (portico.status.server) so either can change alone.
+needs no task per request; a large body (/routes of a big table) is streamed piece by piece as the client
+reads. Kept apart from the endpoint logic (portico.status.server) so either can change alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from functools import partial
@@ -18,6 +19,8 @@ from http import HTTPStatus
 from typing import Any
 
 import httptools
+
+log = logging.getLogger("portico.status")
 
 MAX_HEAD_BYTES = 64 * 1024      # a status request never needs more; beyond this the client is answered 431
 IDLE_TIMEOUT = 60.0             # seconds a keep-alive connection may sit idle before we close it
@@ -37,6 +40,20 @@ class Response:
     body: bytes = b""
     content_type: str = "text/plain; charset=utf-8"
     headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(slots=True)
+class StreamedResponse:
+    """An answer whose body is made piece by piece while it is sent (a 1M-route /routes is hundreds of MB).
+
+    Written with chunked transfer coding (HTTP/1.0: close-delimited); the next piece is made only when the
+    client has read the previous ones, so memory holds about one piece, and the loop serves other work
+    between pieces.
+    """
+
+    status: int
+    pieces: Iterator[bytes]
+    content_type: str = "text/plain; charset=utf-8"
 
 
 class EventStream:
@@ -82,7 +99,7 @@ class EventStream:
 _EVENT_STREAM_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                       b"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n")
 
-Handler = Callable[[Request], Response | EventStream | Awaitable[Response]]
+Handler = Callable[[Request], Response | StreamedResponse | EventStream | Awaitable[Response]]
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _SERVER_ERROR = Response(500, b"500 Internal Server Error\n")
@@ -98,24 +115,38 @@ def _http_date() -> str:
 
 
 def encode_response(response: Response, *, head_only: bool, keep_alive: bool) -> bytes:
-    lines = [
-        f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}",
-        f"Date: {_http_date()}",
-        f"Content-Type: {response.content_type}",
-        f"Content-Length: {len(response.body)}",
-    ]
-    lines.extend(f"{name}: {value}" for name, value in response.headers)
+    head = _head(response.status, response.content_type, f"Content-Length: {len(response.body)}",
+                 response.headers, keep_alive)
+    return head if head_only else head + response.body
+
+
+def _head(status: int, content_type: str, framing: str, headers: tuple[tuple[str, str], ...],
+          keep_alive: bool) -> bytes:
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, '')}", f"Date: {_http_date()}",
+             f"Content-Type: {content_type}"]
+    if framing:
+        lines.append(framing)
+    lines.extend(f"{name}: {value}" for name, value in headers)
     if not keep_alive:
         lines.append("Connection: close")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return head if head_only else head + response.body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class _Streaming:
+    """A StreamedResponse on its way out: the head (until written), the pieces left (None: all sent)."""
+
+    __slots__ = ("chunked", "head", "pieces")
+
+    def __init__(self, head: bytes, pieces: Iterator[bytes] | None, chunked: bool) -> None:
+        self.head, self.pieces, self.chunked = head, pieces, chunked
 
 
 class StatusProtocol(asyncio.Protocol):
     """One client connection: parse requests, hand each to `handler`, write the answers in order, keep-alive.
 
-    A handler returns a Response, or an awaitable of one for slow work (a large /routes build). Answers go out
-    in request order; while an awaitable is pending, reading pauses so a pipelining client cannot pile up work.
+    A handler returns a Response, a StreamedResponse (a large /routes), or an awaitable of a Response for slow
+    work. Answers go out in request order; while an awaitable or a stream is pending, reading pauses so a
+    pipelining client cannot pile up work.
     """
 
     def __init__(self, handler: Handler, connections: set) -> None:
@@ -133,6 +164,8 @@ class StatusProtocol(asyncio.Protocol):
         self._reading_paused = False
         self._done = False                    # no more requests will be read (close requested or bad input)
         self._stream: EventStream | None = None
+        self._streams = 0                     # StreamedResponses queued and not yet fully sent
+        self._pump_handle: asyncio.Handle | None = None
 
     # ---- connection ------------------------------------------------------------------------------------
 
@@ -148,6 +181,9 @@ class StatusProtocol(asyncio.Protocol):
             self._stream = None
         if self._idle is not None:
             self._idle.cancel()
+        if self._pump_handle is not None:
+            self._pump_handle.cancel()
+            self._pump_handle = None
         for task in list(self._tasks):
             task.cancel()
         self._transport = None
@@ -170,6 +206,8 @@ class StatusProtocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._write_paused = False
         self._update_reading()
+        if self._streams:
+            self._drain()
 
     def close(self) -> None:
         self._done = True
@@ -218,6 +256,16 @@ class StatusProtocol(asyncio.Protocol):
             return
         if isinstance(result, Response):
             self._queue.append([encode_response(result, head_only=head_only, keep_alive=keep_alive), keep_alive])
+        elif isinstance(result, StreamedResponse):
+            chunked = self._parser.get_http_version() != "1.0"
+            if not chunked:                   # HTTP/1.0: the body ends where the connection does
+                keep_alive = False
+                self._done = True
+            framing = "Transfer-Encoding: chunked" if chunked else ""
+            head = _head(result.status, result.content_type, framing, (), keep_alive)
+            self._queue.append([_Streaming(head, None if head_only else result.pieces, chunked), keep_alive])
+            self._streams += 1
+            self._update_reading()
         else:
             slot = [None, keep_alive]
             self._queue.append(slot)
@@ -242,8 +290,16 @@ class StatusProtocol(asyncio.Protocol):
         """Write every answer that is ready, in request order; close after one that ends the connection."""
         queue = self._queue
         while queue and queue[0][0] is not None and self._transport is not None:
-            data, keep_alive = queue.popleft()
-            self._transport.write(data)
+            data = queue[0][0]
+            if data.__class__ is _Streaming:
+                if not self._pump(data):
+                    return                    # more pieces to come: resume_writing or the loop calls back
+                self._streams -= 1
+                self._update_reading()
+                data = b""
+            keep_alive = queue.popleft()[1]
+            if data:
+                self._transport.write(data)
             if not keep_alive:
                 self.close()
                 return
@@ -252,10 +308,45 @@ class StatusProtocol(asyncio.Protocol):
         if not queue and self._stream is not None and self._transport is not None:
             self._stream.attach(self._transport)  # events go out only after the stream's head
 
+    def _pump(self, stream: _Streaming) -> bool:
+        """Send the stream's next piece; True once it is all sent. One piece per loop turn, none while the
+        client is behind (`resume_writing` calls back), so a huge body neither fills memory nor the loop."""
+        transport = self._transport
+        if transport is None:
+            return False
+        if stream.head:
+            transport.write(stream.head)
+            stream.head = b""
+        if stream.pieces is None:
+            return True
+        if self._write_paused or self._pump_handle is not None:
+            return False
+        try:
+            piece = next(stream.pieces, None)
+        except Exception:  # a body that failed halfway cannot change its status: cut the connection
+            log.exception("streamed answer failed; closing the connection")
+            self._done = True
+            transport.abort()
+            return False
+        if piece is None:
+            stream.pieces = None
+            if stream.chunked:
+                transport.write(b"0\r\n\r\n")
+            return True
+        if piece:
+            transport.write(b"%x\r\n%b\r\n" % (len(piece), piece) if stream.chunked else piece)
+        if not self._write_paused:
+            self._pump_handle = asyncio.get_running_loop().call_soon(self._pump_again)
+        return False
+
+    def _pump_again(self) -> None:
+        self._pump_handle = None
+        self._drain()
+
     def _update_reading(self) -> None:
         if self._transport is None:
             return
-        pause = self._write_paused or bool(self._tasks)
+        pause = self._write_paused or bool(self._tasks) or self._streams > 0
         if pause != self._reading_paused:
             self._reading_paused = pause
             if pause:

@@ -12,8 +12,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
 
+from portico._compiled import selection
 from portico.observe.metrics import BOUNDS, CLASSES, H2_CUTOFF_REASONS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -98,6 +105,10 @@ class RouterCollector:
         yield GaugeMetricFamily("portico_seconds_since_registry_update",
                                 "Seconds since a registration or unregistration was applied (-1: never).",
                                 value=-1.0 if age is None else age)
+        chosen = selection()
+        yield InfoMetricFamily("portico_implementation", "Compiled (Cython) or pure-Python hot path.",
+                               value={"implementation": chosen.implementation,
+                                      "compiled_modules": str(len(chosen.compiled))})
         for name, value in self._gauges().items():
             yield GaugeMetricFamily(name, _GAUGE_HELP.get(name, name), value=value)
 

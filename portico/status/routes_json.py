@@ -1,15 +1,18 @@
-"""/routes body: the table as gorouter's JSON, cached per table generation and built without stalling the loop.
+"""/routes body: the table as gorouter's JSON, cached per table generation when small, streamed when large.
 
-The status server usually shares its event loop with the proxy. Turning a 100k-route table into JSON costs
-hundreds of milliseconds, mostly in per-endpoint dicts, so a large table is encoded in chunks of pools with a
-yield to the loop between chunks. Each pool is read whole within one chunk; the table as a whole is read over
-the few hundred milliseconds of the build (as a poll that raced a registration would see it anyway). Polls
-that arrive during a build share it. Small tables are encoded at once, with no task.
+The status server usually shares its event loop with the proxy, and a 1,000,000-route table is hundreds of MB
+of JSON. So a large table is never encoded whole: `pieces()` encodes CHUNK_POOLS pools at a time, and the
+status protocol asks for the next piece only once the client has read the last one (one piece per loop
+turn). Memory holds the list of pools (a reference each) and one piece. Each pool is read whole within one
+piece; the table as a whole is read over the time the client takes to read it (as a poll that raced a
+registration would see it anyway); a route removed meanwhile is left out, a route added meanwhile waits
+for the next poll. Small tables are encoded at once
+and the bytes kept until the table changes.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Iterator
 
 import msgspec
 
@@ -25,45 +28,27 @@ class RoutesJson:
         self.table = table
         self._generation = -1
         self._body = b""
-        self._building: asyncio.Future | None = None
 
     def cached(self) -> bytes | None:
-        """The body when it can be had without waiting: cached for this generation, or a small table."""
+        """The whole body for a small table (kept until the table changes); None: stream `pieces()`."""
         generation = self.table.generation
         if generation == self._generation:
             return self._body
         if len(self.table) <= CHUNK_POOLS:
-            self._store(generation, _encode(self.table.snapshot()))
+            self._generation, self._body = generation, _encode(self.table.snapshot())
             return self._body
         return None
 
-    async def build(self) -> bytes:
-        """Encode a large table in chunks; concurrent callers share one build."""
-        if self._building is None:
-            self._building = asyncio.ensure_future(self._build())
-            self._building.add_done_callback(self._build_done)
-        return await asyncio.shield(self._building)
-
-    def _build_done(self, future: asyncio.Future) -> None:
-        self._building = None
-        if not future.cancelled():
-            future.exception()  # retrieved here so a failed build is not reported as never retrieved
-
-    async def _build(self) -> bytes:
-        generation = self.table.generation
-        pools = list(self.table.pools())
-        parts: list[bytes] = []
+    def pieces(self) -> Iterator[bytes]:
+        """The body in pieces of CHUNK_POOLS pools; joined they are one JSON object, as `cached()` gives."""
+        table = self.table
+        pools = list(table.pools())
+        yield b"{"
+        comma = b""
         for start in range(0, len(pools), CHUNK_POOLS):
-            if start:
-                await asyncio.sleep(0)
-            chunk = {pool.key: [ep.to_json() for ep in pool.endpoints]
-                     for pool in pools[start:start + CHUNK_POOLS] if pool.endpoints}
+            chunk = {pool.key: [ep.to_json() for ep in pool.endpoints] for pool in pools[start:start + CHUNK_POOLS]
+                     if pool.endpoints or table.holds(pool)}
             if chunk:
-                parts.append(_encode(chunk)[1:-1])  # "k":[...],"k2":[...] without the braces
-        body = b"{" + b",".join(parts) + b"}"
-        self._store(generation, body)
-        return body
-
-    def _store(self, generation: int, body: bytes) -> None:
-        if generation >= self._generation:
-            self._generation, self._body = generation, body
+                yield comma + _encode(chunk)[1:-1]  # "k":[...],"k2":[...] without the braces
+                comma = b","
+        yield b"}"

@@ -31,7 +31,7 @@ from portico.routes import RouteTable
 from portico.state import RouterState
 from portico.status import prometheus
 from portico.status.dashboard import Dashboard
-from portico.status.http import Request, Response, StatusProtocol
+from portico.status.http import Request, Response, StatusProtocol, StreamedResponse
 from portico.status.routes_json import RoutesJson
 from portico.status.varz import varz
 
@@ -168,15 +168,12 @@ class StatusServer:
     def _healthz(self) -> Response:
         return Response(200, b"ok")
 
-    def _routes(self):
-        """gorouter's /routes JSON, cached per table generation; a large table is built off the request path."""
+    def _routes(self) -> Response | StreamedResponse:
+        """gorouter's /routes JSON: a small table's cached per generation, a large one's streamed in pieces."""
         body = self._routes_json.cached()
         if body is not None:
             return Response(200, body, _JSON)
-        return self._routes_async()
-
-    async def _routes_async(self) -> Response:
-        return Response(200, await self._routes_json.build(), _JSON)
+        return StreamedResponse(200, self._routes_json.pieces(), _JSON)
 
     def _varz(self) -> Response:
         body = varz(index=self.config.index, host=f"{self.config.ip}:{self.config.status.port}",

@@ -2,7 +2,8 @@
 
 Kept: type, index, uuid, host, start, uptime, urls, droplets, requests, rate (1/5/15-minute), requests_per_sec,
 responses_2xx..responses_xxx, bad_requests, bad_gateways, latency (percentiles in seconds),
-top10_app_requests and ms_since_last_registry_update; plus Portico's own counters.
+top10_app_requests and ms_since_last_registry_update; plus Portico's own counters and `implementation`
+(compiled or pure, the compiled modules, why pure).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from portico._compiled import selection
 from portico.observe.live import LiveStats
 from portico.observe.metrics import CLASSES
 from portico.routes import RouteTable
@@ -44,6 +46,7 @@ def varz(*, index: int, host: str, state: RouterState, table: RouteTable, live: 
         "top10_app_requests": live.top_apps(),
         "ms_since_last_registry_update": -1 if age is None else int(age * 1000),
         "router_errors": snapshot["router_errors"],
+        "implementation": selection().as_json(),
     }
     out.update(snapshot["counters"])
     by_class = snapshot["by_class"]

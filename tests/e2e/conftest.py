@@ -21,8 +21,8 @@ def router_factory(nats, tmp_path_factory):
     """`router_factory(**overrides)` starts a router with these config keys merged over the defaults."""
     started: list[Router] = []
 
-    def make(start: bool = True, **overrides) -> Router:
-        r = Router(tmp_path_factory.mktemp("router"), nats.url, nats.port, overrides)
+    def make(start: bool = True, env: dict | None = None, **overrides) -> Router:
+        r = Router(tmp_path_factory.mktemp("router"), nats.url, nats.port, overrides, env=env or {})
         started.append(r)
         if start:
             r.start()

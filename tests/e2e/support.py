@@ -404,6 +404,7 @@ class Router:
     overrides: dict = field(default_factory=dict)
     process: ManagedProcess | None = None
     config: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)     # extra environment, e.g. {"PORTICO_PURE_PYTHON": "1"}
 
     def __post_init__(self) -> None:
         self.port = free_port()
@@ -440,7 +441,8 @@ class Router:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(yaml.safe_dump(self.config))
         argv = [PYTHON, "-m", "portico", "router", "-c", str(self.config_path)]
-        self.process = ManagedProcess("router", argv, self.workdir / "router.out", cwd=str(REPO)).start()
+        env = {**os.environ, **self.env} if self.env else None
+        self.process = ManagedProcess("router", argv, self.workdir / "router.out", cwd=str(REPO), env=env).start()
         if wait_healthy:
             self.wait_healthy()
         return self
@@ -712,3 +714,24 @@ def dead_port() -> int:
 __all__ = ["Backend", "WsBackend", "Router", "Client", "Response", "get", "build_request", "registration",
            "nats_publish", "unique_host", "wait_for", "dead_port", "loop_thread", "USER", "PASS", "signal",
            "os"]
+
+
+# The proxy tests that run against both implementations (`router` fixtures parametrised with these).
+IMPLEMENTATIONS = ("compiled", "pure")
+
+
+def implementation_env(implementation: str) -> dict:
+    """The environment for a router running `implementation`; 'compiled' is skipped where nothing is built.
+
+    tests/test_compiled_build.py fails on its own when a C compiler is there and the build is missing.
+    """
+    import pytest
+
+    from portico._compiled import PURE_ENV, select
+
+    if implementation == "pure":
+        return {PURE_ENV: "1"}
+    chosen = select(environ={})
+    if not chosen.compiled:
+        pytest.skip(f"no compiled modules to test: {chosen.reason}")
+    return {PURE_ENV: "0"}

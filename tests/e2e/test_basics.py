@@ -9,9 +9,33 @@ import re
 import time
 import uuid
 
-from support import Client, build_request, dead_port, get, nats_publish, unique_host, wait_for
+import pytest
+from support import (
+    IMPLEMENTATIONS,
+    Client,
+    build_request,
+    dead_port,
+    get,
+    implementation_env,
+    nats_publish,
+    unique_host,
+    wait_for,
+)
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+@pytest.fixture(scope="module", params=IMPLEMENTATIONS)
+def router(request, router_factory):
+    """This module's router, once compiled and once pure Python: the proxy basics hold for both."""
+    return router_factory(env=implementation_env(request.param), backends={"max_attempts": 3})
+
+
+def test_router_runs_the_implementation_asked_for(router, request):
+    implementation = router.varz()["implementation"]
+    assert implementation["implementation"] == request.node.callspec.params["router"]
+    assert (implementation["compiled_modules"] != []) == (implementation["implementation"] == "compiled")
+    assert "implementation: " in router.output()
 
 
 def hdrs(resp_json) -> dict:

@@ -23,14 +23,21 @@ def _first_answer(port: int, host: str, timeout: float = 30.0):
     raise TimeoutError("proxy port never opened")
 
 
+
+def snapshot_routes(path) -> dict:
+    """Every route of a snapshot file: a head line, then lines of routes."""
+    head, *lines = path.read_bytes().splitlines()
+    assert json.loads(head)["format"] == 2
+    return {key: eps for line in lines for key, eps in json.loads(line).items()}
+
 def test_restart_serves_snapshot_routes_without_waiting_for_registrations(router_factory, backend_factory):
     router = router_factory(route_snapshot={"interval": "1h"})
     backend = backend_factory("snap")
     host = unique_host("snap")
     router.register(host, backend.port, ttl=120)
     router.stop()                                           # SIGTERM: the snapshot is written on the way out
-    snapshot = json.loads((router.workdir / "routes-snapshot.json").read_text())
-    assert [e["port"] for e in snapshot["routes"][host]] == [backend.port]
+    routes = snapshot_routes(router.workdir / "routes-snapshot.json")
+    assert [e["port"] for e in routes[host]] == [backend.port]
 
     # restarted with a long start_response_delay_interval: without the snapshot the port would stay closed 30 s
     router.config["start_response_delay_interval"] = "30s"
@@ -49,13 +56,13 @@ def test_snapshot_is_written_on_drain_and_periodically(router_factory, backend_f
     host = unique_host("periodic")
     router.register(host, backend.port)
     path = router.workdir / "routes-snapshot.json"
-    wait_for(lambda: path.exists() and host in json.loads(path.read_text())["routes"], timeout=15,
+    wait_for(lambda: path.exists() and host in snapshot_routes(path), timeout=15,
              message="periodic snapshot with the new route")
     other = unique_host("drain")
     router.register(other, backend.port)
     router.process.send_signal(__import__("signal").SIGUSR1)
     wait_for(lambda: not router.process.running(), timeout=30, message="drained router exits")
-    assert other in json.loads(path.read_text())["routes"]
+    assert other in snapshot_routes(path)
 
 
 def test_disabled_snapshot_writes_nothing_and_restores_nothing(router_factory, backend_factory):

@@ -196,17 +196,22 @@ def test_hpack_bomb_is_cut_off_before_the_client_acks_our_settings() -> None:
     assert goaway_code(conn) == ErrorCodes.ENHANCE_YOUR_CALM
 
 
-def test_a_stall_ends_when_the_client_opens_its_window_and_counts_only_past_the_timeout() -> None:
-    conn, guard = server()
-    guard.output_blocked(100.0)
-    guard.output_blocked(103.0)             # still the first stall
-    assert not guard.stalled(104.0)
-    assert guard.stalled(105.5)
-    conn.receive_data(WindowUpdateFrame(0, window_increment=10).serialize())
-    assert not guard.stalled(200.0)
-    guard.output_blocked(200.0)
-    guard.output_unblocked()
-    assert not guard.stalled(300.0)
+def test_streams_whose_window_stays_shut_past_the_stall_timeout_are_reported() -> None:
+    conn, guard = server()              # stall timeout 5 s
+    enc = Encoder()
+    conn.receive_data(headers_frame(1, block(enc), "END_HEADERS", "END_STREAM")
+                      + headers_frame(3, block(enc), "END_HEADERS", "END_STREAM"))
+    assert guard.stalled_streams([1, 3], 100.0) == []
+    assert guard.stalled_streams([1, 3], 104.0) == []
+    conn.receive_data(WindowUpdateFrame(3, window_increment=10).serialize())   # the client reads stream 3
+    assert guard.stalled_streams([1, 3], 105.5) == [1]
+    assert guard.stalled_streams([1, 3], 109.0) == [1]
+    assert guard.stalled_streams([1, 3], 111.0) == [1, 3]
+    conn.receive_data(WindowUpdateFrame(0, window_increment=10).serialize())   # the whole connection
+    assert guard.stalled_streams([1, 3], 112.0) == []
+    assert guard.stalled_streams([3], 118.0) == [3]
+    assert guard.stalled_streams([], 119.0) == []
+    assert guard.stalled_streams([1], 120.0) == []    # waiting again: a new stall starts
 
 
 def test_cut_off_counts_and_logs_once(caplog) -> None:
