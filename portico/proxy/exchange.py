@@ -15,16 +15,15 @@ from time import monotonic
 from typing import TYPE_CHECKING
 
 from portico.proxy import errors
+from portico.proxy.exchange_state import FRAME_NONE, ExchangeState
 from portico.proxy.response_head import response_head_too_big
 from portico.proxy.upstream import DialError, UpstreamConnection, describe_read_error, last_chunk
 
 if TYPE_CHECKING:
     from portico.proxy.downstream import ClientConnection
     from portico.routes.endpoint import Endpoint
-    from portico.routes.pool import Pool
 
 # Response framing towards the client.
-FRAME_NONE = 0       # no body (HEAD, 1xx, 204, 304)
 FRAME_LENGTH = 1     # Content-Length passed through
 FRAME_CHUNKED = 2    # re-chunked for the client
 FRAME_CLOSE = 3      # close-delimited: the client connection ends the body
@@ -34,11 +33,10 @@ _NO_BODY_STATUS = frozenset({204, 304})
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
 
-class Exchange:
+class Exchange(ExchangeState):
     """The life of one request: route it, send it, stream the answer back, report how it went.
 
-    Every field is set in __init__ (exchange.pxd types them when compiled: a cdef class has no class-level
-    defaults). Other fields may still be added at run time (the compiled class keeps a __dict__).
+    Its fields and their defaults are ExchangeState's (exchange_state.py); this class is the behaviour.
     """
 
     def __init__(self, client: ClientConnection, method: bytes, uri: bytes) -> None:
@@ -47,55 +45,6 @@ class Exchange:
         self.method = method
         self.uri = uri
         self.is_head = method == b"HEAD"
-        self.host = b""
-        self.pool: Pool = None  # type: ignore[assignment]  # the router sets it before attempt() runs
-        self.head = b""                  # request line and forwarded headers, without endpoint headers
-        self.tail = b"\r\n"              # framing headers and the blank line
-        self.request_id = b""
-        self.keep_alive = True
-        self.http11 = True               # False for an HTTP/1.0 request: answered `HTTP/1.0`, close-delimited
-        self.chunked_request = False
-        self.has_body = False
-        self.body_done = False
-        self.pending: list[bytes] | None = None
-        self.pending_size = 0
-        self.endpoint: Endpoint = None  # type: ignore[assignment]  # attempt() sets it before anything reads it
-        self.tried: tuple | list = ()
-        self.attempts = 0
-        self.upstream: UpstreamConnection | None = None
-        self.local_response = b""
-        self.status = 0
-        self.framing = FRAME_NONE
-        self.response_started = False
-        self.upstream_frames_by_close = False
-        self.request_bytes = 0
-        self.response_bytes = 0
-        self.started_at = 0.0
-        self.started_wall = 0.0
-        self.sent_at = 0.0
-        self.response_header_at = 0.0
-        self.router_error = ""
-        self.last_error: DialError | None = None
-        self.user_agent = b""
-        self.referer = b""
-        self.x_forwarded_for = b""
-        self.x_forwarded_proto = b""
-        self.has_vcap_id_in_response = False
-        self.upgraded = False
-        self.sticky_id = ""
-        self.session_cookie = b""        # the app's session Set-Cookie value, for __VCAP_ID__
-        self.app_sets_vcap_id = False
-        self.negotiate_response = False  # the backend answered WWW-Authenticate: Negotiate (auth negotiate stickiness)
-        self.trace_debug = False         # X-Vcap-Trace matched trace_key: answer which router and backend served it
-        self.must_be_sticky = False      # Authorization: Negotiate with __VCAP_ID__: that instance or none
-        self.app_instance: Endpoint | None = None
-        self.route_service: Endpoint | None = None     # set while the request goes to its route service
-        self.log_values: tuple = ()
-        self.deadline = 0.0
-        self.finished = False
-        self.body_paused = False         # client reading paused because pending body chunks reached the bound
-        self.request_trailers_list: list | None = None    # trailers ending the client's body, sent on at its end
-        self.response_trailers_list: list | None = None   # trailers ending the backend's body, passed to the client
 
     # ---- starting ---------------------------------------------------------------------------------------------
 
