@@ -135,7 +135,7 @@ FULL = {
 
 
 def slots(ep: Endpoint) -> dict:
-    return {name: getattr(ep, name) for name in Endpoint.__slots__}
+    return {name: getattr(ep, name) for name in Endpoint.__struct_fields__}
 
 
 @pytest.mark.parametrize("body", [FULL, {"host": "10.0.0.1", "port": 8080, "uris": ["b.com"]}])
@@ -419,3 +419,24 @@ def test_strict_first_decode_errors_equal_registration(payload):
     with pytest.raises(msgspec.DecodeError) as ref:
         decode_registration_fast(payload)
     assert str(strict.value) == str(ref.value)
+
+
+async def test_one_clock_reading_per_socket_read():
+    """Every registration of one read gets the same timestamp object: one clock call, one float per read."""
+    from portico.bus.fastlane import _LaneProtocol
+
+    readings: list[float] = []
+
+    def clock() -> float:
+        readings.append(float(len(readings) + 1000))
+        return readings[-1]
+
+    lane = FastLane(["nats://127.0.0.1:1"], RouteTable(), RouterState(), clock=clock)
+    proto = _LaneProtocol(lane)
+    frames = b"".join(b"MSG router.register 1 %d\r\n%b\r\n" % (len(p), p) for p in map(reg_payload, range(3)))
+    proto.data_received(frames)
+    eps = [lane.table.lookup(f"app{i}.burst.local").endpoints[0] for i in range(3)]
+    assert len(readings) == 1 and all(ep.updated_at is eps[0].updated_at for ep in eps)
+    assert lane.applier.batch_time is None       # not left behind for payloads from elsewhere
+    proto.data_received(b"MSG router.register 1 %d\r\n%b\r\n" % (len(reg_payload(7)), reg_payload(7)))
+    assert len(readings) == 2 and lane.table.lookup("app7.burst.local").endpoints[0].updated_at == 1001.0

@@ -112,7 +112,7 @@ def test_older_layout_explicit_path():
 
 def _write_config(path: Path, config: RouterConfig, older: bool) -> None:
     status = config.status
-    lines = ["status:", f"  host: 127.0.0.1", f"  port: {status.port}", f"  user: {status.user}",
+    lines = ["status:", "  host: 127.0.0.1", f"  port: {status.port}", f"  user: {status.user}",
              f"  pass: {status.password}"]
     if not older:
         lines += ["  routes:", f"    port: {status.routes_port}"]
@@ -136,3 +136,15 @@ def test_missing_config_file(tmp_path):
     result = run_cli("-c", str(tmp_path / "absent.yml"))
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_json_of_a_streamed_table_is_copied_through_whole():
+    """Over 2,000 routes the router streams /routes in chunks; --json copies them to stdout as they come."""
+    table = RouteTable()
+    for i in range(5000):
+        table.register(f"app{i}.example.com", Endpoint("10.1.0.1", 1000 + i, private_instance_id=f"i{i}"))
+    config = status_config()
+    with ThreadedStatusServer(config, table):
+        result = run_cli("--url", routes_url(config), "-u", "admin", "-p", "admin123", "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("}\n") and json.loads(result.stdout) == table.snapshot()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from .goals import hot_path_section, hot_path_targets
 from .h2 import h2_section, h2_targets
+from .workers import workers_note
 
 GOROUTER = {
     "rps_1_route": "~11k req/s",
@@ -38,33 +40,12 @@ def open_at(open_runs: list[dict], target: str, fraction: float) -> dict | None:
 
 def evaluate_targets(res: dict) -> list[dict]:
     """One row per target of the issue: what was asked, what was measured, met or not (None: not measured)."""
-    closed = res.get("closed", [])
     rows: list[dict] = []
 
     def row(name, goal, value, met, ref=""):
         rows.append({"name": name, "goal": goal, "value": value, "met": met, "gorouter": ref})
 
-    p_portico, p_nginx = peak(closed, "portico"), peak(closed, "nginx")
-    if p_portico and p_nginx:
-        ratio = p_portico["rps"] / p_nginx["rps"]
-        row("Throughput vs nginx (peak req/s)", ">= 0.80x nginx", f"{ratio:.2f}x ({_f(p_portico['rps'])} vs "
-            f"{_f(p_nginx['rps'])})", ratio >= 0.8, GOROUTER["rps_1_route"])
-    else:
-        row("Throughput vs nginx (peak req/s)", ">= 0.80x nginx", "not measured", None, GOROUTER["rps_1_route"])
-    if p_portico and p_portico.get("cpu_us_per_req") is not None:
-        cpu = p_portico["cpu_us_per_req"]
-        row("Proxy CPU per request (at peak)", "<= 15 us", f"{cpu:.1f} us", cpu <= 15)
-    else:
-        row("Proxy CPU per request (at peak)", "<= 15 us", "not measured", None)
-    half = open_at(res.get("open", []), "portico", 0.5)
-    if half:
-        value = f"{_f(half['p99_ms'])} ms at {_f(half['rate'])} req/s"
-        met = half["sustained"] and half["p99_ms"] is not None and half["p99_ms"] <= 2.0
-        if not half["sustained"]:
-            value += f" (rate not sustained: {_f(half['achieved_rps'])} req/s, {half['errors']} errors)"
-        row("p99 at half of nginx's peak rate (open loop)", "<= 2 ms", value, met)
-    else:
-        row("p99 at half of nginx's peak rate (open loop)", "<= 2 ms", "not measured", None)
+    rows += hot_path_targets(res)     # throughput, CPU per request and open loop against nginx (goals.py)
     scale = res.get("route_scale") or []
     big = max(scale, key=lambda s: s["routes"]) if scale else None
     if big and big["routes"] > 1 and big.get("ratio_to_1") is not None:
@@ -160,6 +141,7 @@ def render_markdown(res: dict) -> str:
                        f"{_f(r['max_ms'], 3)} | {r['errors']} | {'yes' if r['sustained'] else '**no**'} |")
         out.append("")
 
+    out += hot_path_section(res)
     out += h2_section(res.get("h2") or [])
     out += whole_stack_section(res.get("whole_stack") or [])
 
@@ -197,15 +179,17 @@ def render_markdown(res: dict) -> str:
         out += render(res["kube"])
 
     workers = res.get("workers")
-    if workers:
+    steps = workers.get("steps") if isinstance(workers, dict) else workers
+    if steps:
         out += ["## Workers (`portico router --workers N`, SO_REUSEPORT)", "",
                 "| workers | processes | req/s | x of 1 worker | p99 ms | CPU us/req | cores busy | errors | new-connection misses | /routes ok |",
                 "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-        for w in workers:
+        for w in steps:
             out.append(f"| {w['workers']} | {w['processes']} | {_f(w['rps'])} | {_f(w.get('scaling'))} | "
                        f"{_f(w.get('p99_ms'))} | {_f(w.get('cpu_us_per_req'), 1)} | {_f(w.get('proxy_cpu_util'))} | "
                        f"{w['errors']} | {w['connection_check_failures']} | {'yes' if w['routes_endpoint_ok'] else 'no'} |")
         out.append("")
+        out += workers_note(workers)
     notes = res.get("notes") or []
     if notes:
         out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]

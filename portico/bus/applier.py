@@ -7,6 +7,7 @@ with the number left out); a failure inside the table is logged and the feed goe
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -62,14 +63,27 @@ def malformed_line(subject: str, data: bytes, err: Exception) -> str:
     return f"dropped malformed {subject} message: {describe_error(data, err)}; payload: {preview}{more}"
 
 
+FREEZE_EVERY = 100_000   # routes of table growth between two gc.freeze() calls
+
+
 class PayloadApplier:
-    """Applies payloads to the table and keeps the counters /varz and /metrics show."""
+    """Applies payloads to the table and keeps the counters /varz and /metrics show.
+
+    A reader that hands over many payloads from one socket read sets `batch_time` (one clock reading) for
+    them: one float object shared by their endpoints instead of one each (24 B per route), and one clock
+    call per read instead of one per message. Routes that stay for minutes should not be walked by every
+    full garbage collection (a 1M-route table is ~3M tracked objects, ~0.6 s per walk), so each time the
+    table has grown by FREEZE_EVERY routes, what is alive is moved out of the collector's view (gc.freeze,
+    O(1)); routes and endpoints hold no reference cycles, so reference counting still frees them.
+    """
 
     def __init__(self, table: RouteTable, metrics, clock: Callable[[], float] = time.monotonic) -> None:
         self.table = table
         self.metrics = metrics
         self.clock = clock
+        self.batch_time: float | None = None
         self._malformed_log = RateLimitedLog()
+        self._freeze_at = FREEZE_EVERY
 
     def register(self, data: bytes) -> None:
         try:
@@ -77,14 +91,21 @@ class PayloadApplier:
         except msgspec.DecodeError as err:
             self._malformed(REGISTER, data, err)
             return
-        now = self.clock()
+        now = self.batch_time
+        if now is None:
+            now = self.clock()
+        table = self.table
         try:
-            apply_registration(self.table, reg, now)
+            apply_registration(table, reg, now)
         except Exception:  # a table bug must not stop the feed
             self._apply_failed(REGISTER, data)
             return
-        self.metrics.registrations += 1
-        self.metrics.last_registry_update = now
+        metrics = self.metrics
+        metrics.registrations += 1
+        metrics.last_registry_update = now
+        if table.route_count >= self._freeze_at:
+            self._freeze_at = table.route_count + FREEZE_EVERY
+            gc.freeze()
 
     def unregister(self, data: bytes) -> None:
         try:

@@ -163,12 +163,16 @@ class _LaneProtocol(asyncio.Protocol):
                 pass
 
     def data_received(self, data: bytes) -> None:
+        applier = self.lane.applier
+        applier.batch_time = applier.clock()   # one timestamp for every message of this read
         try:
             self.parser.feed(data)
         except ProtocolError as err:
             self.error = str(err)
             log.warning("NATS route feed: %s; reconnecting", err)
             self.transport.abort()
+        finally:
+            applier.batch_time = None
 
     def eof_received(self):
         return False

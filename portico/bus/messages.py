@@ -19,7 +19,7 @@ from typing import Annotated, Literal, cast
 
 import msgspec
 
-from portico.routes.endpoint import Endpoint, new_endpoint
+from portico.routes.endpoint import Endpoint
 from portico.routes.pool import ALGORITHMS
 from portico.routes.table import RouteTable
 
@@ -192,6 +192,7 @@ def encode_registration(reg: Registration) -> bytes:
     return _encoder.encode(reg)
 
 
+_PORTS: dict[int, int] = {}   # at most 65,536 entries: one int object per port number in use
 _TAGS: dict[tuple, dict[str, str]] = {}
 _TAGS_LIMIT = 50_000
 
@@ -213,14 +214,16 @@ def shared_tags(tags: dict[str, str] | None) -> dict[str, str] | None:
 def registration_to_endpoint(reg: StrictRegistration, table: RouteTable, now: float) -> Endpoint:
     """The Endpoint a registration describes: TLS when tls_port != 0 (then that port is used).
 
-    Values that repeat across a table (host addresses, instance indexes, tags) are interned so each is held
-    once: this keeps a large table near its memory target.
+    Values that repeat across a table (host addresses, ports, instance indexes, tags) are shared so each is
+    held once: this keeps a large table near its memory target (a port above 256 is otherwise a 32 B int
+    object per endpoint).
     """
     tls_port = reg.tls_port
     options = reg.options
     lb = options.loadbalancing if options is not None else ""
-    return new_endpoint(
-        intern(reg.host), tls_port or reg.port, tls_port != 0, reg.app, reg.private_instance_id,
+    port = tls_port or reg.port
+    return Endpoint(  # positional: see new_endpoint
+        intern(reg.host), _PORTS.setdefault(port, port), tls_port != 0, reg.app, reg.private_instance_id,
         intern(reg.private_instance_index), reg.server_cert_domain_san, reg.route_service_url,
         shared_tags(reg.tags),
         table.ttl_for(reg.stale_threshold_in_seconds), reg.isolation_segment, reg.protocol,

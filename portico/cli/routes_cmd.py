@@ -13,6 +13,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from typing import BinaryIO
 
 import typer
 
@@ -59,15 +60,26 @@ def _split_url(url: str) -> tuple[str, str, str]:
     return urllib.parse.urlunsplit((parts.scheme, netloc, path, parts.query, "")), user, password
 
 
-def fetch_routes(url: str, user: str, password: str, timeout: float = 10.0) -> bytes:
-    """GET the /routes body, or raise typer.Exit(1) after one line on stderr."""
+def fetch_routes(url: str, user: str, password: str, timeout: float = 10.0, copy_to: BinaryIO | None = None
+                 ) -> bytes:
+    """GET the /routes body, or raise typer.Exit(1) after one line on stderr.
+
+    With `copy_to` the body is copied there as it arrives (a 1M-route table is hundreds of MB) and only its
+    last byte is returned.
+    """
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     if user or password:
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.read()
+            if copy_to is None:
+                return response.read()
+            last = b""
+            while chunk := response.read(1 << 16):
+                copy_to.write(chunk)
+                last = chunk[-1:]
+            return last
     except urllib.error.HTTPError as exc:
         hint = " (check --user/--password)" if exc.code == 401 else ""
         raise _fail(f"{url} answered {exc.code} {exc.reason}{hint}") from None
@@ -129,12 +141,13 @@ def routes(
     target, url_user, url_password = _split_url(url or DEFAULT_URL)
     if user is None and password is None:
         user, password = (url_user, url_password) if (url_user or url_password) else (conf_user, conf_password)
-    body = fetch_routes(target, user or "", password or "")
     if as_json:
-        sys.stdout.write(body.decode("utf-8", "replace"))
-        if not body.endswith(b"\n"):
-            sys.stdout.write("\n")
+        out = sys.stdout.buffer
+        if fetch_routes(target, user or "", password or "", copy_to=out) != b"\n":
+            out.write(b"\n")
+        out.flush()
         return
+    body = fetch_routes(target, user or "", password or "")
     try:
         data = json.loads(body)
     except ValueError:

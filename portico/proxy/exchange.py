@@ -2,7 +2,7 @@
 """One proxied request and its response: choosing an endpoint, retrying safely, streaming both bodies.
 
 An Exchange is made by the client connection when a request head is complete. It talks to exactly one backend
-connection at a time, only through its methods (HTTP/1.1 or an HTTP/2 stream: see UpstreamConnection), and
+connection at a time, only through its methods (HTTP/1.1 or an HTTP/2 stream: see BackendConnection), and
 writes the response to the client. Bodies are never
 held whole: request body chunks wait in a short list only until the backend connection is ready (reading from
 the client is paused past a bound), and response chunks are written as they arrive, with reading from the
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from portico.proxy import errors
 from portico.proxy.exchange_state import FRAME_NONE, ExchangeState
 from portico.proxy.response_head import response_head_too_big
-from portico.proxy.upstream import DialError, UpstreamConnection, describe_read_error, last_chunk
+from portico.proxy.upstream import BackendConnection, DialError, describe_read_error, last_chunk
 
 if TYPE_CHECKING:
     from portico.proxy.downstream import ClientConnection
@@ -84,11 +84,11 @@ class Exchange(ExchangeState):
         ep.active += 1
         if ctx.endpoint_timeout:
             self.deadline = now + ctx.endpoint_timeout
-        conn = ctx.connector.take_idle_for(ep)
+        conn = ctx.connector.take_idle_for(ep, self.upgrade_request)
         if conn is not None:
             self._attach(conn)
         else:
-            ctx.connector.dial(ep, self._dialed)
+            ctx.connector.dial(ep, self._dialed, self.upgrade_request)
 
     def _sticky_endpoint(self, now: float) -> Endpoint | None:
         ep = self.pool.by_instance_id(self.sticky_id)
@@ -111,7 +111,7 @@ class Exchange(ExchangeState):
             self.router_error = "no_endpoints"
             self._reply_local(errors.no_endpoints(close), 503)
 
-    def _dialed(self, conn: UpstreamConnection | None, err: DialError | None) -> None:
+    def _dialed(self, conn: BackendConnection | None, err: DialError | None) -> None:
         ep = self.endpoint
         if self.finished or self.client.closed:
             ep.active -= 1
@@ -141,7 +141,7 @@ class Exchange(ExchangeState):
     def _retry_budget_left(self) -> bool:
         return monotonic() - self.started_at < self.ctx.retry_budget
 
-    def _attach(self, conn: UpstreamConnection) -> None:
+    def _attach(self, conn: BackendConnection) -> None:
         self.upstream = conn
         self.sent_at = monotonic()
         conn.attach(self)
@@ -217,7 +217,7 @@ class Exchange(ExchangeState):
 
     # ---- the response ----------------------------------------------------------------------------------------------
 
-    def response_head(self, conn: UpstreamConnection, status: int, reason: bytes, headers: list) -> None:
+    def response_head(self, conn: BackendConnection, status: int, reason: bytes, headers: list) -> None:
         if status < 200 and status != 101:
             self._interim_response(status, reason, headers)
             return
@@ -283,21 +283,23 @@ class Exchange(ExchangeState):
         """Trailers ((name, value) byte pairs) that end the backend's body; response_done() follows."""
         self.response_trailers_list = headers
 
-    def response_done(self, conn: UpstreamConnection, reusable: bool) -> None:
+    def response_done(self, conn: BackendConnection, reusable: bool) -> None:
         if self.status == 0 or self.upgraded:
             return  # an interim 1xx ended, or the 101 before the tunnel takes over
         if self.framing == FRAME_CHUNKED:
             self.client.write(last_chunk(self.response_trailers_list))
+        elif self.response_trailers_list:
+            self.client.send_trailers(self.response_trailers_list)   # HTTP/2: HEADERS; HTTP/1.1: dropped
         self._release_upstream(conn, reusable and self.body_done)
         self.finish()
 
-    def response_upgraded(self, conn: UpstreamConnection, rest: bytes) -> None:
+    def response_upgraded(self, conn: BackendConnection, rest: bytes) -> None:
         """The backend said 101: from here on both connections are a byte tunnel."""
         self._release_endpoint()
         conn.detach()
         self.client.start_tunnel(self, conn, rest)
 
-    def _release_upstream(self, conn: UpstreamConnection, reusable: bool) -> None:
+    def _release_upstream(self, conn: BackendConnection, reusable: bool) -> None:
         self.upstream = None
         self._release_endpoint()
         if reusable and self.ctx.keep_alive:
@@ -311,7 +313,7 @@ class Exchange(ExchangeState):
         if ep is not None and ep.active > 0:
             ep.active -= 1
 
-    def upstream_lost(self, conn: UpstreamConnection, exc: BaseException | None, malformed: bool = False) -> None:
+    def upstream_lost(self, conn: BackendConnection, exc: BaseException | None, malformed: bool = False) -> None:
         """The backend connection closed or sent garbage while this exchange used it."""
         self.upstream = None
         if self.finished:
@@ -335,7 +337,7 @@ class Exchange(ExchangeState):
             # A pooled connection the backend had already closed: try again on a fresh one, not counted.
             self.ctx.metrics.backend_retries += 1
             ep.active += 1
-            self.ctx.connector.dial(ep, self._dialed)
+            self.ctx.connector.dial(ep, self._dialed, self.upgrade_request)
             return
         detail = "EOF" if exc is None else describe_read_error(exc)
         if malformed:

@@ -8,7 +8,8 @@ cdef class ExchangeState:
     cdef public object x_forwarded_for, x_forwarded_proto, sticky_id, session_cookie, app_instance
     cdef public object route_service, log_values, request_trailers_list, response_trailers_list
     cdef public bint is_head, keep_alive, http11, chunked_request, has_body, body_done, response_started
-    cdef public bint upstream_frames_by_close, has_vcap_id_in_response, upgraded, app_sets_vcap_id
+    cdef public bint upstream_frames_by_close, has_vcap_id_in_response, upgraded, upgrade_request
+    cdef public bint app_sets_vcap_id
     cdef public bint negotiate_response, trace_debug, must_be_sticky, finished, body_paused
     cdef public int status, framing, attempts
     cdef public Py_ssize_t pending_size

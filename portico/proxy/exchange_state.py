@@ -20,7 +20,7 @@ except ImportError:   # no Cython installed: certainly the pure module
 if TYPE_CHECKING:
     from portico.proxy.context import ProxyContext
     from portico.proxy.downstream import ClientConnection
-    from portico.proxy.upstream import DialError, UpstreamConnection
+    from portico.proxy.upstream import BackendConnection, DialError
     from portico.routes.endpoint import Endpoint
     from portico.routes.pool import Pool
 
@@ -50,7 +50,7 @@ class ExchangeState:
     endpoint: Endpoint                      # attempt() sets it before anything reads it
     tried: tuple | list
     attempts: int
-    upstream: UpstreamConnection | None
+    upstream: BackendConnection | None
     local_response: bytes
     status: int
     framing: int
@@ -70,6 +70,7 @@ class ExchangeState:
     x_forwarded_proto: bytes
     has_vcap_id_in_response: bool
     upgraded: bool
+    upgrade_request: bool                   # a WebSocket/Upgrade request: HTTP/1.1 to the backend, never HTTP/2
     sticky_id: str
     session_cookie: bytes                   # the app's session Set-Cookie value, for __VCAP_ID__
     app_sets_vcap_id: bool
@@ -141,6 +142,7 @@ DEFAULTS: dict[str, object] = {
     "x_forwarded_proto": b"",
     "has_vcap_id_in_response": False,
     "upgraded": False,
+    "upgrade_request": False,
     "sticky_id": "",
     "session_cookie": b"",
     "app_sets_vcap_id": False,

@@ -35,6 +35,7 @@ from h2.settings import SettingCodes, Settings
 from hyperframe.frame import GoAwayFrame
 
 from portico.proxy.downstream import ClientConnection
+from portico.proxy.h2_hpack import StaticTableEncoder
 from portico.proxy.h2_request import MalformedRequest, NotOffered, RequestHead, request_fields
 from portico.proxy.h2_stream import H2Stream
 
@@ -46,6 +47,19 @@ log = logging.getLogger("portico.proxy")
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 STREAM_WINDOW = 1024 * 1024             # per stream: what a client may send before the backend takes it
 CONNECTION_WINDOW = 16 * 1024 * 1024    # all streams of one connection together
+
+
+class _ServerConnection(H2Connection):
+    """h2's server connection, except that a client's GOAWAY does not close it for sending: RFC 9113 6.8 lets
+    the streams the client already opened finish, but h2 would refuse every frame after it (h2 is pinned to
+    4.x, where this method is stable)."""
+
+    def _receive_goaway_frame(self, frame: GoAwayFrame) -> tuple[list, list]:
+        event = ConnectionTerminated()
+        event.error_code = frame.error_code
+        event.last_stream_id = frame.last_stream_id
+        event.additional_data = frame.additional_data or None
+        return [], [event]
 
 
 def starts_with_preface(data: bytes) -> bool:
@@ -64,9 +78,10 @@ class H2ClientConnection(asyncio.Protocol):
         self.ctx = ctx
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by start()
         config = ctx.config
-        self.h2 = H2Connection(H2Configuration(client_side=False, header_encoding=None,
+        self.h2 = _ServerConnection(H2Configuration(client_side=False, header_encoding=None,
                                                validate_inbound_headers=False, normalize_inbound_headers=False,
                                                validate_outbound_headers=False, normalize_outbound_headers=False))
+        self.h2.encoder = StaticTableEncoder()  # type: ignore[assignment]  # h2_hpack: hpack's cost ~13% per stream
         # Initial values (not an update): they go in our first SETTINGS frame and apply from the start.
         self.h2.local_settings = Settings(client=False, initial_values={
             SettingCodes.MAX_CONCURRENT_STREAMS: config.http2_max_concurrent_streams,
@@ -83,7 +98,7 @@ class H2ClientConnection(asyncio.Protocol):
         self.write_blocked = False     # our transport's write buffer is full
         self.draining = False          # GOAWAY sent: no new streams, close when the open ones end
         self.last_activity = 0.0
-        self._corked = 0
+        self._flush_handle: asyncio.Handle | None = None     # a write_out() scheduled for this loop iteration
         self._last_stream_id = 0       # the highest stream id accepted (GOAWAY names it)
 
     # ---- starting: from a listener or handed over by an HTTP/1.1 connection -------------------------------------
@@ -132,23 +147,16 @@ class H2ClientConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = self.ctx.loop.time()
-        self._corked += 1
         try:
-            try:
-                events = self.h2.receive_data(data)
-            except ProtocolError as exc:
-                # A connection error (bad preface, bad frame, flow control broken...): GOAWAY and close.
-                log.info("closing HTTP/2 connection from %s: %s", self.client_addr, exc)
-                self.ctx.metrics.bad_requests += 1
-                self._corked -= 1
-                self.flush()
-                self.close()
-                return
-            for event in events:
-                self._on_event(event)
-        finally:
-            if self._corked:
-                self._corked -= 1
+            events = self.h2.receive_data(data)
+        except ProtocolError as exc:
+            # A connection error (bad preface, bad frame, flow control broken...): GOAWAY and close.
+            log.info("closing HTTP/2 connection from %s: %s", self.client_addr, exc)
+            self.ctx.metrics.bad_requests += 1
+            self.close()
+            return
+        for event in events:
+            self._on_event(event)
         self.flush()
 
     def connection_lost(self, exc) -> None:
@@ -308,19 +316,16 @@ class H2ClientConnection(asyncio.Protocol):
         if self.draining and not self.streams:
             self.close()
 
-    def cork(self) -> None:
-        self._corked += 1
-
-    def uncork(self) -> None:
-        if self._corked:
-            self._corked -= 1
-        self.flush()
-
     def flush(self) -> None:
-        if self._corked or self.transport is None:
-            return
+        """Write what h2 has queued, once per loop iteration: the frames of every stream answered in this
+        iteration (each from its own backend read) leave in one send instead of one send per response."""
+        if self._flush_handle is None and self.transport is not None:
+            self._flush_handle = self.ctx.loop.call_soon(self.write_out)
+
+    def write_out(self) -> None:
+        self._flush_handle = None
         data = self.h2.data_to_send()
-        if data and not self.transport.is_closing():
+        if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
     # ---- the server's sweep, drain and stop ----------------------------------------------------------------------
@@ -355,7 +360,7 @@ class H2ClientConnection(asyncio.Protocol):
         if self.draining and code == 0:
             return
         self.draining = True
-        self.flush()
+        self.write_out()
         frame = GoAwayFrame(0)
         frame.last_stream_id = self._last_stream_id
         frame.error_code = code
@@ -369,6 +374,7 @@ class H2ClientConnection(asyncio.Protocol):
                 stream.lost()
             self.streams.clear()
             if self.transport is not None:
+                self.write_out()   # what is owed goes out first (a last response, GOAWAY); then the close
                 self.transport.close()
 
 

@@ -24,7 +24,7 @@ from h2.errors import ErrorCodes
 if TYPE_CHECKING:
     from portico.proxy.exchange import Exchange
     from portico.proxy.h2_front import H2ClientConnection
-    from portico.proxy.upstream import UpstreamConnection
+    from portico.proxy.upstream import BackendConnection
 
 # Response fields that mean nothing (or are forbidden) in HTTP/2 (RFC 9113 8.2.2).
 _DROPPED = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"})
@@ -79,7 +79,7 @@ class H2Stream:
         self._end_pending = False        # the response is complete once `_out` drains
         self._read_paused = 0
         self._unacked = 0                # request body bytes taken but not yet acknowledged (reading paused)
-        self._paused_backend: UpstreamConnection | None = None   # whose reading this stream paused
+        self._paused_backend: BackendConnection | None = None   # whose reading this stream paused
 
     # ---- what the Exchange calls (the client-side interface, as ClientConnection) --------------------------------
 
@@ -92,7 +92,7 @@ class H2Stream:
             self._send(data)
 
     def send_trailers(self, headers: list) -> None:
-        """Response trailers (gRPC's status): a HEADERS frame that ends the stream."""
+        """Response trailers: a HEADERS frame that ends the stream (after any body still waiting)."""
         if self.closed:
             return
         fields = [(name.lower(), value) for name, value in headers if name.lower() not in _DROPPED]
@@ -102,10 +102,10 @@ class H2Stream:
         self._end(fields)
 
     def cork(self) -> None:
-        self.conn.cork()
+        """Nothing to do: the connection already writes once per loop iteration (H2ClientConnection.flush)."""
 
     def uncork(self) -> None:
-        self.conn.uncork()
+        pass
 
     def attached(self, ex: Exchange) -> bool:
         return self.active is ex and not self.closed
@@ -130,6 +130,8 @@ class H2Stream:
             return
         if aborted:
             self.reset(ErrorCodes.INTERNAL_ERROR)
+            return
+        if self.response_ended:   # the Exchange's send_trailers() ended it already
             return
         if self._out:
             self._end_pending = True
@@ -160,9 +162,7 @@ class H2Stream:
     def request_trailers(self, trailers: list) -> None:
         ex = self.active
         if ex is not None and not ex.finished:
-            forward = getattr(ex, "request_trailers", None)   # h2back's call; dropped until it exists
-            if forward is not None:
-                forward(trailers)
+            ex.request_trailers(trailers)
 
     def request_done(self) -> None:
         self.request_ended = True
@@ -263,8 +263,8 @@ class H2Stream:
             if self._paused_backend is None:
                 ex = self.active
                 upstream = ex.upstream if ex is not None else None
-                if upstream is not None and not upstream.closed:
-                    upstream.transport.pause_reading()
+                if upstream is not None:
+                    upstream.pause_reading()
                     self._paused_backend = upstream
         else:
             self._resume_backend()
@@ -273,8 +273,7 @@ class H2Stream:
         upstream = self._paused_backend
         if upstream is not None:
             self._paused_backend = None
-            if not upstream.closed:
-                upstream.transport.resume_reading()
+            upstream.resume_reading()
 
 
 class _Trailers:

@@ -36,7 +36,6 @@ class Refusal:
 class RouteServiceEndpoint(Endpoint):
     """Where a route service request is sent: no X-CF-* app headers, never written to the route table."""
 
-    __slots__ = ()
     is_route_service = True
 
 

@@ -78,7 +78,23 @@ class RouteTable:
 
     def register(self, uri: str, endpoint: Endpoint) -> Endpoint:
         """Put `endpoint` in the pool of `uri`, creating the route if needed. Returns the endpoint in use."""
-        host, path = split_route(uri)
+        host = uri.strip().lower()
+        if "/" not in host and "?" not in host and not host.startswith("*."):
+            # the common case, a plain host (ingest rate decides how soon a new router is complete)
+            exact = self._exact
+            pool = exact.get(host)
+            if pool is None:
+                pool = exact[host] = Pool(host, "", self.default_algorithm)
+                self.route_count += 1
+            elif pool.__class__ is not Pool:
+                return self._register(host, "", endpoint)
+            if endpoint.load_balancing_algorithm in ALGORITHMS:
+                pool.algorithm = endpoint.load_balancing_algorithm
+            self.generation += 1
+            return pool.put(endpoint)
+        return self._register(*split_route(host), endpoint)
+
+    def _register(self, host: str, path: str, endpoint: Endpoint) -> Endpoint:
         bucket, host = self._bucket(host)
         pool = self._find_pool(bucket, host, path)
         if pool is None:

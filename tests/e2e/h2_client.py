@@ -17,6 +17,18 @@ import h2.events
 import h2.settings
 
 
+class _ClientConnection(h2.connection.H2Connection):
+    """h2's client connection, except that the server's GOAWAY leaves it able to receive the answers to the
+    streams the GOAWAY lets finish (h2 itself refuses every frame after a GOAWAY)."""
+
+    def _receive_goaway_frame(self, frame):
+        event = h2.events.ConnectionTerminated()
+        event.error_code = frame.error_code
+        event.last_stream_id = frame.last_stream_id
+        event.additional_data = frame.additional_data or None
+        return [], [event]
+
+
 @dataclass
 class H2Response:
     status: int = 0
@@ -46,7 +58,7 @@ class H2Client:
         self.sock = sock
         config = h2.config.H2Configuration(client_side=True, header_encoding=None,
                                            validate_outbound_headers=validate, normalize_outbound_headers=validate)
-        self.conn = h2.connection.H2Connection(config)
+        self.conn = _ClientConnection(config)
         if window is not None:
             self.conn.local_settings = h2.settings.Settings(
                 client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})

@@ -19,7 +19,7 @@ MAX_BYTES_PER_ROUTE = 300
 
 def _pool(i: int) -> Pool:
     pool = Pool(f"r{i}.bench.local")
-    pool.endpoints.append(Endpoint("127.0.0.1", 8080))
+    pool.put(Endpoint("127.0.0.1", 8080))
     return pool
 
 
@@ -73,7 +73,7 @@ def test_many_routes_busiest_rechosen_on_a_timer_and_rows_stay_live(monkeypatch)
     assert list(first) == [p.key for p in pools[-1:-4:-1]]
     metrics.route_stats(pools[0], "").requests = 10**6       # newly busiest: not yet re-chosen
     metrics.route_stats(pools[-1], "").requests += 5
-    pools[-2].endpoints.clear()                               # removed from the table
+    pools[-2].remove("127.0.0.1:8080")                        # removed from the table
     second = metrics.snapshot(max_routes=3)["routes"]
     assert list(second) == [pools[-1].key, pools[-3].key]
     assert second[pools[-1].key][0] == len(pools) - 1 + 5

@@ -1,0 +1,112 @@
+"""What keeps a 1,000,000-route table lean: shared values, structures the garbage collector never walks, and a
+bound on the bytes a registration leaves in the table (measured with tracemalloc, so it cannot be timing)."""
+
+from __future__ import annotations
+
+import gc
+import json
+import tracemalloc
+import uuid
+
+import pytest
+
+from portico.bus import applier as applier_module
+from portico.bus.applier import PayloadApplier
+from portico.routes import Endpoint, RouteTable
+from portico.state import RouterState
+
+MAX_BYTES_PER_ROUTE = 650   # measured ~570 B (Python 3.11): key, pool, endpoint, app and instance ids
+
+
+def payload(i: int, port: int = 9100) -> bytes:
+    """A registration shaped like a route emitter's (unique app guid and instance id per route)."""
+    return json.dumps({"host": "10.0.0.1", "port": port, "uris": [f"r{i}.scale.local"], "app": str(uuid.uuid4()),
+                       "private_instance_id": str(uuid.uuid4()), "private_instance_index": "0",
+                       "tags": {"component": "route-emitter"}}).encode()
+
+
+def applier() -> PayloadApplier:
+    return PayloadApplier(RouteTable(), RouterState().metrics, clock=lambda: 5.0)
+
+
+def test_endpoints_and_pools_are_never_walked_by_the_garbage_collector():
+    apply = applier()
+    apply.register(payload(1))
+    pool = apply.table.lookup("r1.scale.local")
+    assert pool is not None
+    ep = pool.endpoints[0]
+    assert not gc.is_tracked(ep) and not gc.is_tracked(pool)
+    twin = Endpoint(ep.host, ep.port, app_id=ep.app_id)
+    assert ep == ep and ep != twin and len({ep, twin}) == 2      # identity, as the balancer's exclude needs
+
+
+def test_registrations_share_ports_tags_and_the_time_of_their_read():
+    apply = applier()
+    now = 1234.5 * 2
+    apply.batch_time = now
+    apply.register(payload(1, port=61001))
+    apply.register(payload(2, port=61001))
+    a = apply.table.lookup("r1.scale.local").endpoints[0]
+    b = apply.table.lookup("r2.scale.local").endpoints[0]
+    assert a.port == 61001 and a.port is b.port                  # one int object, not one per endpoint
+    assert a.tags == {"component": "route-emitter"} and a.tags is b.tags
+    assert a.updated_at is now and b.updated_at is now           # one float per socket read
+    apply.batch_time = None
+    apply.register(payload(3))
+    assert apply.table.lookup("r3.scale.local").endpoints[0].updated_at == 5.0   # else the clock
+
+
+def test_a_growing_table_is_frozen_out_of_collections(monkeypatch):
+    monkeypatch.setattr(applier_module, "FREEZE_EVERY", 50)
+    apply = applier()
+    frozen = gc.get_freeze_count()
+    for i in range(49):
+        apply.register(payload(i))
+    assert gc.get_freeze_count() == frozen
+    apply.register(payload(49))                                  # the 50th route: what is alive is frozen
+    assert gc.get_freeze_count() > frozen
+    after_first = gc.get_freeze_count()
+    for i in range(50, 99):
+        apply.register(payload(i))
+    assert gc.get_freeze_count() == after_first                  # the next freeze waits for 50 more routes
+    assert len(apply.table) == 99
+
+
+@pytest.mark.parametrize("uri, key", [
+    ("Plain.Example.COM", "plain.example.com"), ("  spaced.example.com ", "spaced.example.com"),
+    ("slash.example.com/", "slash.example.com"), ("query.example.com?x=1", "query.example.com"),
+    ("path.example.com/API/", "path.example.com/api"), ("*.Wild.example.com", "*.wild.example.com"),
+])
+def test_the_plain_host_fast_path_keys_routes_as_the_general_one(uri, key):
+    table = RouteTable()
+    first = table.register(uri, Endpoint("10.0.0.1", 80))
+    assert list(table.snapshot()) == [key] and len(table) == 1
+    again = table.register(key, Endpoint("10.0.0.1", 80))         # the same route, by its normal form
+    assert again is first and len(table) == 1
+
+
+def test_a_plain_host_next_to_its_context_paths():
+    table = RouteTable()
+    table.register("a.com/api", Endpoint("10.0.0.1", 1))
+    table.register("a.com", Endpoint("10.0.0.2", 2))              # the host already has paths
+    assert table.lookup("a.com", "/api/x").endpoints[0].port == 1
+    assert table.lookup("a.com", "/other").endpoints[0].port == 2
+    assert len(table) == 2
+
+
+def test_bytes_a_registration_leaves_in_the_table():
+    n = 20_000
+    payloads = [payload(i) for i in range(n)]
+    apply = applier()
+    apply.batch_time = 7.0
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for data in payloads:
+            apply.register(data)
+        per_route = (tracemalloc.get_traced_memory()[0] - before) / n
+    finally:
+        tracemalloc.stop()
+    assert len(apply.table) == n
+    print(f"{per_route:.0f} B per route")
+    assert per_route <= MAX_BYTES_PER_ROUTE, f"{per_route:.0f} B per route"
