@@ -77,7 +77,7 @@ class H2Stream:
         self.remote_ended = False
         self.reading_paused = False   # the client is slow: received DATA is not acknowledged
         self.unacked = 0
-        self.client_paused = False    # we paused reading from the client (window 0 or backend not reading)
+        self.client_paused: Exchange | None = None   # whose client reading we paused (window 0, backend full)
         self.refused = False          # GOAWAY said the backend never processed it: safe to retry
 
     # ---- the backend-connection interface -------------------------------------------------------------------
@@ -219,19 +219,28 @@ class H2Stream:
 
     # ---- events from the connection -------------------------------------------------------------------------
 
-    def head(self, headers: list) -> None:
+    def head(self, headers: list, ends_stream: bool = False) -> None:
         ex = self.exchange
         if ex is None:
             return
         status = 0
         fields = []
+        status_fields = []
         for name, value in headers:
             if name[:1] == b":":
                 if name == b":status":
                     status = int(value)
                 continue
+            if ends_stream and name in _GRPC_STATUS_FIELDS:
+                status_fields.append((name, value))
+                continue
             fields.append((name, value))
         ex.response_head(self, status, reason(status), fields)
+        if status_fields and self.exchange is ex:
+            # gRPC's "Trailers-Only" answer (an error with no message) puts its status in the one HEADERS
+            # frame. Passed on as trailers, so every client finds it where it looks: an HTTP/2 client gets
+            # HEADERS then trailing HEADERS (the usual gRPC shape), an HTTP/1.1 client the last chunk.
+            ex.response_trailers(status_fields)
 
     def data(self, chunk: bytes, flow_controlled: int) -> None:
         ex = self.exchange
@@ -282,15 +291,19 @@ class H2Stream:
 
     def pause_client(self) -> None:
         ex = self.exchange
-        if not self.client_paused and ex is not None:
-            self.client_paused = True
+        if self.client_paused is None and ex is not None:
+            self.client_paused = ex
             ex.pause_client_reading()
 
     def resume_client(self) -> None:
-        ex = self.exchange
-        if self.client_paused and ex is not None:
-            self.client_paused = False
+        """Undo our pause on the exchange that we paused, even when it has let go of this stream since."""
+        ex = self.client_paused
+        if ex is not None:
+            self.client_paused = None
             ex.resume_client_reading()
+
+
+_GRPC_STATUS_FIELDS = frozenset({b"grpc-status", b"grpc-message", b"grpc-status-details-bin"})
 
 
 def code_name(code) -> str:

@@ -211,6 +211,11 @@ class H2Stream:
         self._sync_backend()
 
     @property
+    def waiting_for_window(self) -> bool:
+        """Response bytes wait for the client to open its flow-control window (h2_guard times this)."""
+        return bool(self._out) and not self.closed
+
+    @property
     def busy(self) -> bool:
         """An answer is still owed or still being written."""
         return not self.response_ended and not self.closed

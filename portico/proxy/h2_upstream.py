@@ -25,6 +25,7 @@ from h2.events import (
     ConnectionTerminated,
     DataReceived,
     InformationalResponseReceived,
+    RemoteSettingsChanged,
     ResponseReceived,
     StreamEnded,
     StreamReset,
@@ -83,17 +84,33 @@ class H2Upstream(asyncio.Protocol):
         self.going_away = False      # GOAWAY received: no new streams; open ones at or below its id finish
         self.write_paused = False
         self.streams_started = 0
+        self.settings_known = False  # the backend's first SETTINGS arrived (its stream limit is known)
+        self._after_settings: list[Callable[[], None]] = []
 
     # ---- capacity -------------------------------------------------------------------------------------------
 
     def has_room(self) -> bool:
         """True when one more stream fits under the backend's SETTINGS_MAX_CONCURRENT_STREAMS."""
-        if self.closed or self.going_away or self.transport is None or self.transport.is_closing():
+        if (self.closed or self.going_away or not self.settings_known or self.transport is None
+                or self.transport.is_closing()):
             return False
         h2 = self.h2
         limit = h2.remote_settings.max_concurrent_streams
         return (len(self.streams) < limit and h2.open_outbound_streams < limit
                 and h2.highest_outbound_stream_id < _LAST_STREAM_ID)
+
+    def after_settings(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the backend's SETTINGS arrived, or the connection was lost before them."""
+        if self.settings_known or self.closed:
+            callback()
+        else:
+            self._after_settings.append(callback)
+
+    def _settings_arrived(self) -> None:
+        self.settings_known = True
+        callbacks, self._after_settings = self._after_settings, []
+        for callback in callbacks:
+            callback()
 
     def new_stream(self) -> H2Stream:
         return H2Stream(self)
@@ -133,6 +150,10 @@ class H2Upstream(asyncio.Protocol):
         if isinstance(event, WindowUpdated):
             self._window_opened(event.stream_id)
             return
+        if isinstance(event, RemoteSettingsChanged):
+            if not self.settings_known:
+                self._settings_arrived()
+            return
         if isinstance(event, ConnectionTerminated):
             self._goaway(event.last_stream_id or 0, event.error_code)
             return
@@ -144,7 +165,7 @@ class H2Upstream(asyncio.Protocol):
         if isinstance(event, DataReceived):
             stream.data(event.data, event.flow_controlled_length)
         elif isinstance(event, ResponseReceived):
-            stream.head(event.headers)
+            stream.head(event.headers, event.stream_ended is not None)
         elif isinstance(event, TrailersReceived):
             stream.trailers(event.headers)
         elif isinstance(event, StreamEnded):
@@ -195,6 +216,9 @@ class H2Upstream(asyncio.Protocol):
         self.streams.clear()
         if not was_closed and self.transport is not None:
             self.transport.abort() if malformed else self.transport.close()
+        callbacks, self._after_settings = self._after_settings, []
+        for callback in callbacks:   # requests waiting for this connection's SETTINGS dial for themselves
+            callback()
 
     def pause_writing(self) -> None:
         """The backend is not reading: stop reading the request bodies of every stream's client."""
@@ -205,7 +229,8 @@ class H2Upstream(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.write_paused = False
         for stream in list(self.streams.values()):
-            stream.resume_client()
+            if not stream.held:   # a stream still waiting for its window keeps its client paused
+                stream.resume_client()
 
     # ---- stream bookkeeping ---------------------------------------------------------------------------------
 
@@ -229,19 +254,31 @@ class H2Upstream(asyncio.Protocol):
 
 def shared_dial_done(connector: Connector, key: Hashable, first: Callable) -> Callable:
     """The `done` of a dial that other requests to the same identity wait on (as Go's transport, a burst of
-    requests opens one connection, not one each): each gets a stream on it while it has room, or the dial's
-    error; past the backend's stream limit, or when ALPN chose HTTP/1.1, they dial for themselves."""
+    requests opens one connection, not one each). The first request's stream goes at once; the others wait
+    for the backend's SETTINGS (its stream limit), then each gets a stream while there is room. Past the
+    limit, or when ALPN chose HTTP/1.1, they dial for themselves; a failed dial fails them all."""
 
-    def finished(conn, err) -> None:
-        waiting = connector.h2_dialing.pop(key, [])
-        first(conn, err)
-        for endpoint, done in waiting:
-            if err is not None:
-                done(None, err)
-            elif isinstance(conn, H2Stream) and conn.conn.has_room():
-                connector.metrics.backend_reuses += 1
-                done(conn.conn.new_stream(), None)
+    def serve_waiting() -> None:
+        for endpoint, done in connector.h2_dialing.pop(key, []):
+            for h2conn in connector.h2_conns.get(key, ()):
+                if h2conn.has_room():
+                    connector.metrics.backend_reuses += 1
+                    done(h2conn.new_stream(), None)
+                    break
             else:
                 connector.dial(endpoint, done)
+
+    def finished(conn, err) -> None:
+        if err is not None or not isinstance(conn, H2Stream):
+            waiting = connector.h2_dialing.pop(key, [])
+            first(conn, err)
+            for endpoint, done in waiting:
+                if err is not None:
+                    done(None, err)
+                else:
+                    connector.dial(endpoint, done)
+            return
+        first(conn, None)
+        conn.conn.after_settings(serve_waiting)   # meanwhile new requests for this identity queue too
 
     return finished

@@ -32,7 +32,7 @@ def ca():
 def h2_router(router_factory, ca):
     """TLS backends trusted through `ca`, h2c on for plaintext http2 endpoints."""
     return router_factory(backends={"ca_certs": ca.cert_pem.bytes().decode(), "max_attempts": 3,
-                                    "enable_h2c": True})
+                                    "enable_h2c": True}, endpoint_timeout="3s")
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +165,21 @@ def test_request_bodies_stream_both_framings_through_flow_control(h2_router, tls
         assert r.status == 200 and r.json()["body_sha256"] == hashlib.sha256(body).hexdigest()
 
 
+def test_an_answer_before_the_body_leaves_the_client_connection_usable(h2_router, tls_app, tls_route):
+    """The backend answers without taking the body: the upload fills its window and pauses the client, and
+    the end of the exchange must undo that pause (the rest of the body is read and dropped)."""
+    body = b"z" * (4 * 1024 * 1024)
+    with Client(h2_router.port) as c:
+        sender = threading.Thread(target=c.send, args=(
+            f"POST /early HTTP/1.1\r\nHost: {tls_route}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body,))
+        sender.start()
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"early"
+        sender.join(20)
+        assert not sender.is_alive()                 # the router read the whole upload
+        assert c.request("GET", "/echo?cl", tls_route).status == 200
+
+
 def test_a_slow_client_stops_the_backend_by_flow_control(h2_router, tls_app, tls_route):
     total = 32 * 1024 * 1024
     sock = socket.socket()
@@ -201,6 +216,14 @@ def test_a_stream_reset_before_the_head_is_a_502(h2_router, tls_route):
     assert r.header("X-Cf-Routererror").startswith("endpoint_failure")
     assert "internal_error" in r.header("X-Cf-Routererror").lower()
     assert get(h2_router.port, tls_route).status == 200       # the connection survives a stream reset
+
+
+def test_endpoint_timeout_cancels_the_stream_and_keeps_the_connection(h2_router, tls_app, tls_route):
+    before = tls_app.connections
+    r = get(h2_router.port, tls_route, "/slow?s=6")
+    assert r.status == 502 and "timeout awaiting response headers" in r.header("X-Cf-Routererror"), r.headers
+    assert get(h2_router.port, tls_route).status == 200
+    assert tls_app.connections == before      # the stream was cancelled, not the connection
 
 
 def test_goaway_lets_the_open_stream_finish_and_new_ones_use_a_new_connection(h2_router, ca):
@@ -262,3 +285,45 @@ def test_websocket_to_an_http2_endpoint_goes_over_http11(h2_router):
             assert c.read_response(skip_interim=False).status == 101
     finally:
         ws.stop()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "tls"])
+def test_a_real_grpcio_server_behind_the_router(h2_router, ca, tls):
+    """grpcio app registered protocol http2 (h2c with backends.enable_h2c, or TLS); a grpcio client on the
+    router's plain port: the reply, an error status with its details and trailing metadata all come through."""
+    from concurrent import futures
+
+    import grpc
+
+    def say(request: bytes, context) -> bytes:
+        context.set_trailing_metadata((("x-trailing", "kept"),))
+        if request == b"missing":
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
+        return b"echo: " + request
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "portico.test.Echo", {"Say": grpc.unary_unary_rpc_method_handler(say)}),))
+    if tls:
+        cert = ca.issue_cert(SAN)
+        creds = grpc.ssl_server_credentials([(cert.private_key_pem.bytes(), cert.cert_chain_pems[0].bytes())])
+        port = server.add_secure_port("127.0.0.1:0", creds)
+    else:
+        port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        host = unique_host("grpc")
+        if tls:
+            h2_router.register(host, 1, tls_port=port, san=SAN, protocol="http2")
+        else:
+            h2_router.register(host, port, protocol="http2")
+        with grpc.insecure_channel(f"127.0.0.1:{h2_router.port}", options=[("grpc.default_authority", host)]) as ch:
+            call = ch.unary_unary("/portico.test.Echo/Say")
+            reply, outcome = call.with_call(b"hi", timeout=10)
+            assert reply == b"echo: hi"
+            assert ("x-trailing", "kept") in tuple(outcome.trailing_metadata())
+            with pytest.raises(grpc.RpcError) as err:
+                call(b"missing", timeout=10)
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND and err.value.details() == "no such thing"
+    finally:
+        server.stop(0)
