@@ -281,7 +281,9 @@ def shared_dial_done(connector: Connector, key: Hashable, first: Callable) -> Ca
                 else:
                     connector.dial(endpoint, done)
             return
-        first(conn, None)
-        conn.conn.after_settings(serve_waiting)   # meanwhile new requests for this identity queue too
+        try:
+            first(conn, None)
+        finally:
+            conn.conn.after_settings(serve_waiting)   # meanwhile new requests for this identity queue too
 
     return finished

@@ -32,7 +32,7 @@ def ca():
 def h2_router(router_factory, ca):
     """TLS backends trusted through `ca`, h2c on for plaintext http2 endpoints."""
     return router_factory(backends={"ca_certs": ca.cert_pem.bytes().decode(), "max_attempts": 3,
-                                    "enable_h2c": True}, endpoint_timeout="3s")
+                                    "enable_h2c": True}, endpoint_timeout="4s")
 
 
 @pytest.fixture(scope="module")
