@@ -103,6 +103,7 @@ class H2ClientConnection(asyncio.Protocol):
         self.draining = False          # GOAWAY sent: no new streams, close when the open ones end
         self.last_activity = 0.0
         self.started_at = 0.0
+        self._holding: list[H2Stream] = []     # streams with body bytes for the next write_out
         self._flush_handle: asyncio.Handle | None = None     # a write_out() scheduled for this loop iteration
         self._last_stream_id = 0       # the highest stream id accepted (GOAWAY names it)
 
@@ -269,8 +270,9 @@ class H2ClientConnection(asyncio.Protocol):
             return
         self.flush()
 
-    def send_data(self, stream_id: int, data: bytes) -> int:
-        """Send what the client's windows admit now; returns how many bytes went."""
+    def send_data(self, stream_id: int, data: bytes, end: bool = False) -> int:
+        """Send what the client's windows admit now (END_STREAM with the last byte when `end`); returns how
+        many bytes went."""
         h2 = self.h2
         try:
             room = h2.local_flow_control_window(stream_id)
@@ -282,7 +284,7 @@ class H2ClientConnection(asyncio.Protocol):
         while sent < size and room > 0:
             n = min(size - sent, room, frame)
             try:
-                h2.send_data(stream_id, data[sent:sent + n] if n < size else data)
+                h2.send_data(stream_id, data[sent:sent + n] if n < size else data, end_stream=end and sent + n == size)
             except (StreamClosedError, FlowControlError, ProtocolError):
                 return size
             sent += n
@@ -290,12 +292,12 @@ class H2ClientConnection(asyncio.Protocol):
         self.flush()
         return sent
 
-    def end_stream(self, stream_id: int, trailers: list | None, cancel_request: bool) -> None:
+    def end_stream(self, stream_id: int, trailers: list | None, cancel_request: bool, ended: bool = False) -> None:
         h2 = self.h2
         try:
             if trailers is not None:
                 h2.send_headers(stream_id, trailers, end_stream=True)
-            else:
+            elif not ended:       # (ended: the last DATA frame carried END_STREAM)
                 h2.end_stream(stream_id)
             if cancel_request:
                 # RFC 9113 8.1: the response is complete; the client may stop sending its body
@@ -332,7 +334,16 @@ class H2ClientConnection(asyncio.Protocol):
         if self._flush_handle is None and self.transport is not None:
             self._flush_handle = self.ctx.loop.call_soon(self.write_out)
 
+    def hold(self, stream: H2Stream) -> None:
+        """`stream` holds body bytes until write_out (see H2Stream._send)."""
+        self._holding.append(stream)
+        self.flush()
+
     def write_out(self) -> None:
+        if self._holding:       # (the handle stays set meanwhile: their sends schedule no second write_out)
+            holding, self._holding = self._holding, []
+            for stream in holding:
+                stream.release_held()
         self._flush_handle = None
         data = self.h2.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
