@@ -77,7 +77,7 @@ class H2Stream:
         self.remote_ended = False
         self.reading_paused = False   # the client is slow: received DATA is not acknowledged
         self.unacked = 0
-        self.client_paused = False    # we paused reading from the client (window 0 or backend not reading)
+        self.client_paused: Exchange | None = None   # whose client reading we paused (window 0, backend full)
         self.refused = False          # GOAWAY said the backend never processed it: safe to retry
 
     # ---- the backend-connection interface -------------------------------------------------------------------
@@ -291,14 +291,15 @@ class H2Stream:
 
     def pause_client(self) -> None:
         ex = self.exchange
-        if not self.client_paused and ex is not None:
-            self.client_paused = True
+        if self.client_paused is None and ex is not None:
+            self.client_paused = ex
             ex.pause_client_reading()
 
     def resume_client(self) -> None:
-        ex = self.exchange
-        if self.client_paused and ex is not None:
-            self.client_paused = False
+        """Undo our pause on the exchange that we paused, even when it has let go of this stream since."""
+        ex = self.client_paused
+        if ex is not None:
+            self.client_paused = None
             ex.resume_client_reading()
 
 

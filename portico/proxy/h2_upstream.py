@@ -229,7 +229,8 @@ class H2Upstream(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.write_paused = False
         for stream in list(self.streams.values()):
-            stream.resume_client()
+            if not stream.held:   # a stream still waiting for its window keeps its client paused
+                stream.resume_client()
 
     # ---- stream bookkeeping ---------------------------------------------------------------------------------
 
