@@ -206,6 +206,13 @@ def test_keys_turn_h2_off_and_limit_streams(router_factory, backend, tmp_path):
         wait_for(lambda: c.remote_settings_seen or (c.read_once(0.2) and None), 5, 0.01, "the router's SETTINGS")
         assert c.conn.remote_settings.max_concurrent_streams == 3
         assert c.conn.remote_settings.initial_window_size == 1024 * 1024
+    limited.register("limited.h2.test", backend.port)
+    with H2Client(limited.port) as c:   # 5 streams before reading the router's SETTINGS: 2 are refused
+        sids = [c.request("GET", "/slow?s=1", "limited.h2.test") for _ in range(5)]
+        answers = [c.wait(sid) for sid in sids]
+        assert sorted(r.status for r in answers) == [0, 0, 200, 200, 200]
+        assert [r.reset for r in answers if r.status == 0] == [7, 7]        # REFUSED_STREAM: safe to retry
+        assert c.get("/echo", "limited.h2.test").status == 200              # the connection carries on
 
 
 def test_h2c_behind_a_proxy_protocol_header(router_factory, backend):
