@@ -214,8 +214,20 @@ class H2Stream:
     def _finish(self) -> None:
         self.held = b""
         self.resume_client()
+        self._return_unacked()
         if self.stream_id:
             self.conn.stream_done(self)
+
+    def _return_unacked(self) -> None:
+        """Bytes held back from a paused client's stream go back to the connection's window when the stream
+        ends, or every such stream would shrink the window the connection's other streams share."""
+        n, self.unacked = self.unacked, 0
+        if n and not self.conn.closed:
+            try:
+                self.conn.h2.increment_flow_control_window(n)
+            except H2Error:
+                return
+            self.conn.flush()
 
     # ---- events from the connection -------------------------------------------------------------------------
 
@@ -282,6 +294,7 @@ class H2Stream:
         self.exchange = None
         self.held = b""
         self.resume_client()
+        self._return_unacked()
         self.conn.streams.pop(self.stream_id, None)
         if ex is not None:
             ex.upstream_lost(self, exc if exc is not None else StreamError("http2: connection closed"),

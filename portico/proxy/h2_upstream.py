@@ -236,7 +236,10 @@ class H2Upstream(asyncio.Protocol):
 
     def stream_done(self, stream: H2Stream) -> None:
         self.streams.pop(stream.stream_id, None)
-        if self.going_away and not self.streams:
+        if not self.streams and (self.going_away or self.connector.max_idle == 0
+                                 or len(self.connector.h2_conns.get(self.pool_key, ())) > 1):
+            # Idle: kept only as the one connection of its identity (none with disable_keep_alives); the
+            # extra ones a burst past the stream limit opened are closed once they have nothing to carry.
             self.close()
 
     def close(self) -> None:
@@ -278,7 +281,9 @@ def shared_dial_done(connector: Connector, key: Hashable, first: Callable) -> Ca
                 else:
                     connector.dial(endpoint, done)
             return
-        first(conn, None)
-        conn.conn.after_settings(serve_waiting)   # meanwhile new requests for this identity queue too
+        try:
+            first(conn, None)
+        finally:
+            conn.conn.after_settings(serve_waiting)   # meanwhile new requests for this identity queue too
 
     return finished
