@@ -56,7 +56,13 @@ class OptionalCythonBuild(build_ext):
         except Exception as exc:   # no compiler at all (DistutilsPlatformError), or anything else in the build
             _warn(f"the compiled modules could not be built: {exc}")
 
-    def build_extension(self, ext: Extension) -> None:
+    def build_extensions(self) -> None:
+        """Cython first, one module at a time (it keeps global state); then the C compiles, in parallel with -j."""
+        self._ready = {ext.name for ext in self.extensions if self._cythonize(ext)}
+        super().build_extensions()
+
+    def _cythonize(self, ext: Extension) -> bool:
+        """Give `ext` its C sources; False when its extension is already fresh, or Cython failed on it."""
         source = ext.sources[0]
         digest = compiled.source_digest(ROOT / source)
         built = Path(self.get_ext_fullpath(ext.name))
@@ -67,7 +73,7 @@ class OptionalCythonBuild(build_ext):
                 built.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(copies[1], built)
             print(f"portico build: {ext.name} is up to date", file=sys.stderr)
-            return
+            return False
         for path in copies:
             if path.exists() and compiled.read_stamp(path) != digest:
                 path.unlink()                      # never leave a stale extension, even if this build fails
@@ -78,8 +84,18 @@ class OptionalCythonBuild(build_ext):
             stamp.parent.mkdir(parents=True, exist_ok=True)
             stamp.write_text(compiled.stamp_c_source(ext.name, digest))
             (cythonized,) = cythonize([Extension(ext.name, [source])], build_dir=str(CYTHON_DIR),
-                                      compiler_directives=DIRECTIVES, force=True, quiet=True)
-            ext.sources = [*cythonized.sources, str(stamp)]
+                                      compiler_directives=DIRECTIVES, include_path=["."], force=True,
+                                      quiet=True)
+        except Exception as exc:
+            _warn(f"{ext.name} could not be compiled by Cython: {exc}")
+            return False
+        ext.sources = [*cythonized.sources, str(stamp)]
+        return True
+
+    def build_extension(self, ext: Extension) -> None:
+        if ext.name not in self._ready:
+            return
+        try:
             super().build_extension(ext)
         except Exception as exc:
             _warn(f"{ext.name} could not be compiled: {exc}")

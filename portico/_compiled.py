@@ -27,6 +27,12 @@ from types import ModuleType
 # (plus its .pxd, when there is one); nothing else under portico/ is.
 COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.headers",
+    "portico.proxy.exchange_state",
+    "portico.proxy.exchange",
+    "portico.proxy.routing",
+    "portico.proxy.response_head",
+    "portico.proxy.observer",
+    "portico.observe.access_log",
 )
 
 PURE_ENV = "PORTICO_PURE_PYTHON"
@@ -181,6 +187,10 @@ class _ImplementationFinder:
         for directory in path:
             py_file = Path(directory, leaf + ".py")
             if not py_file.is_file():
+                orphan = None if Path(directory, leaf).is_dir() else extension_file(py_file)
+                if orphan is not None:   # a module renamed or removed: its old build must not run instead
+                    raise ModuleNotFoundError(f"{fullname}: only a built extension is left ({orphan}); its .py "
+                                              "is gone, so it is not loaded: delete the file", name=fullname)
                 continue
             if extension_file(py_file) is None:
                 return None

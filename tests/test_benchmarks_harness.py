@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-from harness import parse, report  # noqa: E402
+from harness import goals, parse, report, workers  # noqa: E402
 from harness.natspub import pub_frame, register_payload  # noqa: E402
 
 WRK_OUT = """Running 2s test @ http://127.0.0.1:18080/
@@ -190,15 +190,40 @@ def _results() -> dict:
 
 def test_targets_evaluated():
     rows = {r["name"]: r for r in report.evaluate_targets(_results())}
-    thr = rows["Throughput vs nginx (peak req/s)"]
+    thr = rows["Throughput vs nginx (50 connections, 1 worker, access log on)"]
     assert thr["met"] is False and thr["value"].startswith("0.40x")
-    assert rows["Proxy CPU per request (at peak)"]["met"] is False
-    assert rows["p99 at half of nginx's peak rate (open loop)"]["met"] is False
-    assert "not sustained" in rows["p99 at half of nginx's peak rate (open loop)"]["value"]
+    cpu = rows["CPU per request vs nginx (50 connections)"]
+    assert cpu["met"] is False and cpu["value"].startswith("2.67x (80.0 vs 30.0 us)")
+    half = rows["Open loop at half of nginx's peak: sustained, p99"]
+    assert half["met"] is False and "not sustained" in half["value"]
     assert rows["Throughput with 100,000 routes vs 1 route"]["met"] is True
-    assert rows["Resident memory per route"]["met"] is True
-    assert rows["Registration ingest"]["met"] is True
+    assert rows["Resident memory per route (100,000 routes)"]["met"] is True          # 512 B <= 600 B
+    assert rows["Registration ingest"]["met"] is False                                 # 125k < 300k msg/s
     assert rows["Publish-to-routable p99"]["met"] is False
+    assert rows["1,000,000 routes: applied"]["met"] is None                           # not in this run
+
+
+MILLION = {"routes": 1_000_000, "baseline_rps": 10_000.0, "baseline_cpu_us": 90.0, "applied_s": 8.5,
+           "applied_msgs_per_s": 117_647.0, "rss_kb_one_route": 70_000, "rss_kb_applied": 700_000,
+           "bytes_per_route": 645.0, "sample_failures": 0, "rps": 9_300.0, "p99_ms": 9.0, "cpu_us_per_req": 95.0,
+           "ratio_to_1": 0.93, "rss_kb_after_load": 900_000, "routes_status": 200, "routes_first_byte_s": 0.05,
+           "routes_s": 6.0, "routes_bytes": 260_000_000, "routes_listed": 1_000_000,
+           "routes_rss_peak_kb": 1_100_000, "notes": []}
+
+
+def test_million_route_goals_and_section():
+    res = {**_results(), "million": MILLION}
+    rows = {r["name"]: r for r in report.evaluate_targets(res)}
+    assert rows["1,000,000 routes: applied"]["met"] is True
+    assert rows["1,000,000 routes: router RSS"]["met"] is False           # the peak while /routes streamed
+    assert "1074 MiB at most" in rows["1,000,000 routes: router RSS"]["value"]
+    assert rows["1,000,000 routes: throughput vs 1 route"]["met"] is True
+    assert rows["1,000,000 routes: /routes answers (streamed)"]["met"] is True
+    short = {**MILLION, "routes_listed": 999_000}
+    rows = {r["name"]: r for r in report.evaluate_targets({**res, "million": short})}
+    assert rows["1,000,000 routes: /routes answers (streamed)"]["met"] is False
+    md = report.render_markdown(res)
+    assert "## 1,000,000 routes (Portico" in md and "| GET /routes | 200: 1,000,000 routes, 260 MB" in md
 
 
 def test_targets_not_measured_without_data():
@@ -298,3 +323,57 @@ async def test_dashboard_viewers_hold_real_event_streams():
         assert viewers.events >= 4  # two streams, the first event at once and one a second after
     finally:
         await server.stop()
+
+
+def _with_pure(res: dict) -> dict:
+    res["closed"].append({"target": "portico (pure)", "connections": 50, "rps": 8000.0, "p50_ms": 6.0,
+                          "p99_ms": 12.0, "cpu_us_per_req": 120.0, "proxy_cpu_util": 1.0, "foreign_cpu_util": 0.0,
+                          "errors": 0, "rss_kb": 40960})
+    res["implementations"] = {
+        "portico": {"implementation": "compiled", "compiled_modules": ["portico.proxy.headers"], "reason": ""},
+        "portico (pure)": {"implementation": "pure", "compiled_modules": [],
+                           "reason": "PORTICO_PURE_PYTHON=1 forces the pure modules"}}
+    return res
+
+
+def test_hot_path_goals_met_when_portico_is_close_to_nginx():
+    res = _with_pure(_results())
+    res["closed"][2].update(rps=25000.0, cpu_us_per_req=36.0)        # 0.83x nginx, 1.2x its CPU
+    res["open"][0].update(sustained=True, p99_ms=1.5, achieved_rps=15000.0)
+    rows = {r["name"]: r for r in goals.hot_path_targets(res)}
+    assert [r["met"] for r in rows.values()] == [True, True, True]
+    assert rows["CPU per request vs nginx (50 connections)"]["value"].startswith("1.20x")
+
+
+def test_a_compiled_target_that_ran_pure_says_so():
+    res = _with_pure(_results())
+    res["implementations"]["portico"] = {"implementation": "pure", "reason": "no compiled modules built"}
+    row = goals.hot_path_targets(res)[0]
+    assert "portico (pure: nothing compiled - no compiled modules built)" in row["value"]
+
+
+def test_hot_path_section_puts_nginx_compiled_and_pure_side_by_side():
+    md = report.render_markdown(_with_pure(_results()))
+    assert "## Compiled hot path (issue 13)" in md
+    assert "| nginx | - | 30,000 | 1.00x | 30.0 | 1.00x |" in md
+    assert "| portico | compiled (1 modules) | 12,000 | 0.40x | 80.0 | 2.67x | 8.00 | 120.00 ms (not sustained) |" in md
+    assert "| portico (pure) | pure Python | 8,000 | 0.27x | 120.0 | 4.00x |" in md
+    assert "Compiled against pure: 1.50x the requests/s, 0.67x the CPU per request." in md
+
+
+def test_worker_pinning_follows_the_cores():
+    router, load, how = workers.worker_cpus(4, True)
+    assert router == {2, 3} and load == {0, 1} and "a core per worker" in how
+    assert workers.worker_cpus(2, True)[:2] == (None, None)
+    assert "2 cores" in workers.worker_cpus(2, True)[2]
+    assert "pinning disabled" in workers.worker_cpus(8, False)[2]
+
+
+def test_workers_table_and_note():
+    res = _results()
+    step = dict(res["workers"][0])
+    res["workers"] = {"pinning": "unpinned (2 cores): shared", "pinned": False,
+                      "steps": [step, {**step, "workers": 2, "processes": 2, "rps": 15000.0, "scaling": 1.5}]}
+    md = report.render_markdown(res)
+    assert "| 2 | 2 | 15,000 | 1.50 |" in md
+    assert "Pinning: unpinned (2 cores): shared. 2 workers gave 1.50x the requests/s of 1 on a shared machine." in md

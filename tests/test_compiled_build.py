@@ -89,3 +89,10 @@ def test_the_unit_layer_passes_on_the_pure_modules():
                          env=env, capture_output=True, text=True, timeout=280)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "[100%]" in run.stdout   # exit 0 and a full run (pytest exits 5 when nothing ran)
+
+
+def test_an_extension_whose_source_is_gone_is_not_loaded(tree_copy):
+    (tree_copy / "portico" / "proxy" / "headers.py").unlink()    # as after a module is renamed
+    run = _python("import portico.proxy.headers", tree_copy)
+    assert run.returncode != 0
+    assert "portico.proxy.headers: only a built extension is left" in run.stderr, run.stderr

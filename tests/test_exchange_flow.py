@@ -81,3 +81,14 @@ def test_an_exchange_that_ends_before_sending_its_body_resumes_reading():
     assert client.paused == 0 and ex.pending is None
     ex.request_body(chunk)  # the rest of the body is read and dropped
     assert client.paused == 0
+
+
+def test_an_empty_body_chunk_never_ends_a_chunked_request_early():
+    """HTTP/2 clients often send END_STREAM on an empty DATA frame; chunked, it would read as the last chunk."""
+    upstream = recording_upstream()
+    upstream.send_request(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", True, [b"ab", b""], False)
+    upstream.send_body(b"")
+    upstream.send_body(b"cd")
+    upstream.end_body([(b"X-Sum", b"1")])
+    sent = b"".join(upstream.transport.data)
+    assert sent.endswith(b"\r\n\r\n2\r\nab\r\n2\r\ncd\r\n0\r\nX-Sum: 1\r\n\r\n"), sent

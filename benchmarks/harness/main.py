@@ -21,14 +21,16 @@ from .h2 import H2Listeners, h2_runs
 from .load import closed_loop, open_loop
 from .natspub import NatsPublisher, register_payload
 from .report import evaluate_targets, peak, render_markdown
-from .scale import REGISTER, WorkerStep, ingest, publish_to_routable, route_scale, workers_check
+from .scale import REGISTER, ingest, publish_to_routable, route_scale
+from .workers import workers_runs
 from .targets import (BENCH_DIR, BENCH_HOST, start_builtin_backend, start_haproxy, start_nginx_backend,
                       start_nginx_proxy, start_portico)
 from .httpprobe import get_json, wait_for_status
 from .load import OWN_PIDS, RANDOM_HOST_LUA
 from .tools import find_tools, machine, versions
 
-ALL_TARGETS = ("nginx", "haproxy", "portico", "stack")   # stack: the whole entrance (harness/stack.py)
+# stack: the whole entrance (harness/stack.py); portico-pure: the same router with PORTICO_PURE_PYTHON=1 (goals.py)
+ALL_TARGETS = ("nginx", "haproxy", "portico", "portico-pure", "stack")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--skip-h2", action="store_true", help="skip the HTTP/2 (h2load) runs of nginx, HAProxy, Portico")
     ap.add_argument("--routes", help="route-scale steps (default 1,10000,100000; quick 1,10000)")
     ap.add_argument("--ingest", type=int, help="registrations for the ingest run (default 100000, quick 20000)")
+    ap.add_argument("--million", type=int, help="routes for the big-table run: applied time, RSS, throughput vs 1 "
+                    "route, /routes streamed (default 1000000, about 2 min; quick 0; 0 skips it)")
     ap.add_argument("--skip-kube", action="store_true", help="skip the Kubernetes propagation run")
     ap.add_argument("--kube-only", action="store_true", help="only the Kubernetes propagation run")
     ap.add_argument("--kube-ingresses", type=int, default=1000, help="Ingresses in the cluster (default 1000)")
@@ -66,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             ap.error(f"unknown target {t!r}; choose from {', '.join(ALL_TARGETS)}")
     args.routes = [int(r) for r in (args.routes or ("1,10000" if q else "1,10000,100000")).split(",")]
     args.ingest = args.ingest or (20000 if q else 100000)
+    if args.million is None:
+        args.million = 0 if q else 1_000_000
     return args
 
 
@@ -122,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             "mode": "quick" if args.quick else "full",
             "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "runs": args.runs,
                          "connections": args.connections, "routes": args.routes, "ingest": args.ingest,
+                         "million": args.million,
                          "targets": args.only},
             "machine": machine(),
             "versions": versions(tools),
@@ -201,14 +208,16 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     if nats is None:
                         nats = _start_nats(workdir, load_cpus)
-                    lines, h2_ports = h2.portico() if h2 else ("", {})
-                    target = start_portico(nats.port, workdir / "portico", proxy_cpus, extra_config=lines)
-                    if h2:
+                    pure = name == "portico-pure"
+                    lines, h2_ports = h2.portico() if h2 and not pure else ("", {})
+                    target = start_portico(nats.port, workdir / name, proxy_cpus, extra_config=lines, pure=pure)
+                    if h2 and not pure:
                         h2_ports["h2c_port"] = target.port
                     pub = NatsPublisher("127.0.0.1", nats.port)
                     pub.publish(REGISTER, register_payload("127.0.0.1", backend.port, [BENCH_HOST]))
                     pub.flush()
                     wait_for_status(target.port, BENCH_HOST, 200, timeout=15)
+                    res.setdefault("implementations", {})[target.name] = _implementation(target)
                 log(f"{target.name} on 127.0.0.1:{target.port}")
                 for c in args.connections:
                     r = closed_loop(tools.wrk, target, c, args.duration, args.warmup, args.runs, load_cpus, log=log)
@@ -227,12 +236,12 @@ def main(argv: list[str] | None = None) -> int:
                         res["open"].append(d)
                 elif not tools.h2load:
                     res["notes"].append("Open-loop runs not done: h2load missing (apt-get install -y nghttp2-client).")
-                if h2:
+                if h2 and name != "portico-pure":
                     target.extra.update(h2_ports)
                     h2_runs(tools.h2load, target, args, load_cpus, res, log=log)
                 if name == "portico" and args.dashboard_cost:
                     _dashboard_cost(tools, target, args, load_cpus, res)
-                if name == "portico":
+                if name.startswith("portico"):
                     _check_portico_log(target, res)
             except Exception as err:  # noqa: BLE001 - record and go on with the other targets
                 _record_failure(res, name, err)
@@ -248,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_scale and not args.kube_only and "portico" in args.only:
             if nats is None:
                 nats = _start_nats(workdir, load_cpus)
-            _scale_runs(args, tools, backend, nats, workdir, lua, proxy_cpus, load_cpus, res)
+            _scale_runs(args, tools, backend, nats, workdir, lua, proxy_cpus, load_cpus, res,
+                        pin_allowed=not args.no_pin and tools.taskset is not None)
         if (args.kube_only or not args.skip_kube) and "portico" in args.only:
             if nats is None:
                 nats = _start_nats(workdir, load_cpus)
@@ -320,6 +330,14 @@ def _start_nats(workdir: Path, load_cpus):
     return nats
 
 
+def _implementation(target) -> dict:
+    """What the router's /varz says it runs: compiled modules, or pure Python and why."""
+    try:
+        return get_json(f"http://127.0.0.1:{target.extra['status_port']}/varz", "admin", "admin", 10)["implementation"]
+    except Exception as err:  # noqa: BLE001 - an older router without the field
+        return {"implementation": "unknown", "reason": str(err)[:200]}
+
+
 def _check_portico_log(target, res: dict) -> None:
     text = target.process.output()
     # text lines, or gorouter-shaped JSON lines (log_level 3 is error, 5 fatal)
@@ -354,6 +372,16 @@ def _portico_phase(name: str, res: dict, nats, workdir: Path, cpus, **start_kwar
             target.stop()
 
 
+def _million_run(args, tools, backend, nats, workdir: Path, lua: Path, proxy_cpus, load_cpus, res: dict) -> None:
+    from .million import million_routes
+
+    log(f"big table: {args.million:,} routes")
+    with _portico_phase("million", res, nats, workdir / "million", proxy_cpus) as (target, pub):
+        result = million_routes(tools.wrk, target, pub, backend.port, args.million, args.connections[0],
+                                args.duration, args.warmup, args.runs, load_cpus, lua, log=log)
+        res["million"] = asdict(result)
+
+
 def _kube_run(args, backend, nats, workdir: Path, proxy_cpus, res: dict) -> None:
     from .kube import propagation
 
@@ -364,7 +392,8 @@ def _kube_run(args, backend, nats, workdir: Path, proxy_cpus, res: dict) -> None
         res["kube"] = result.summary()
 
 
-def _scale_runs(args, tools, backend, nats, workdir: Path, lua: Path, proxy_cpus, load_cpus, res: dict) -> None:
+def _scale_runs(args, tools, backend, nats, workdir: Path, lua: Path, proxy_cpus, load_cpus, res: dict,
+                pin_allowed: bool) -> None:
     conn = args.connections[0]
     log(f"route scale: {', '.join(f'{n:,}' for n in args.routes)} routes")
     with _portico_phase("route scale", res, nats, workdir / "scale", proxy_cpus) as (target, pub):
@@ -382,35 +411,15 @@ def _scale_runs(args, tools, backend, nats, workdir: Path, lua: Path, proxy_cpus
         ing.rss_kb_after = rss_kb(target.pids())
         res["ingest"] = asdict(ing)
 
-    # workers: 1 then 2 processes sharing the port; not pinned, so that 2 workers can use 2 cores
-    steps: list[dict] = []
-    conn_w = max(args.connections)
-    for n in (1, 2):
-        log(f"workers: --workers {n} (unpinned), c={conn_w}")
-        with _portico_phase(f"workers {n}", res, nats, workdir / f"workers{n}", None, workers=n) as (target, pub):
-            pub.publish(REGISTER, register_payload("127.0.0.1", backend.port, [BENCH_HOST]))
-            pub.flush()
-            wait_for_status(target.port, BENCH_HOST, 200, timeout=15)
-            time.sleep(0.3)  # every worker has its own subscription; let all of them apply the message
-            misses = workers_check(target, BENCH_HOST)
-            try:
-                table = get_json(f"http://127.0.0.1:{target.extra['routes_port']}/routes", "admin", "admin", 10)
-                routes_ok = BENCH_HOST in table
-            except Exception:  # noqa: BLE001
-                routes_ok = False
-            r = closed_loop(tools.wrk, target, conn_w, args.duration, args.warmup, args.runs, None, log=log)
-            step = WorkerStep(workers=n, rps=r.rps, p99_ms=r.p99_ms, cpu_us_per_req=r.cpu_us_per_req,
-                              proxy_cpu_util=r.proxy_cpu_util, errors=r.errors, processes=len(target.pids()),
-                              connection_check_failures=misses, routes_endpoint_ok=routes_ok)
-            if steps and steps[0]["rps"] and step.rps:
-                step.scaling = step.rps / steps[0]["rps"]
-            elif n == 1:
-                step.scaling = 1.0
-            steps.append(asdict(step))
-            log(f"  {n} worker(s): {step.rps:,.0f} req/s, x{step.scaling or 0:.2f}, {step.processes} processes, "
-                f"{misses} new-connection misses")
+    if args.million:
+        _million_run(args, tools, backend, nats, workdir, lua, proxy_cpus, load_cpus, res)
 
-    res["workers"] = steps
+    # workers: 1 then 2 processes sharing the port, pinned away from wrk where the cores allow (workers.py)
+    def phase(label: str, workers: int, cpus):
+        return _portico_phase(label, res, nats, workdir / f"workers{workers}", cpus, workers=workers)
+
+    res["workers"] = workers_runs(tools.wrk, phase, backend.port, max(args.connections), args.duration,
+                                  args.warmup, args.runs, os.cpu_count() or 1, pin_allowed, log=log)
 
 
 if __name__ == "__main__":

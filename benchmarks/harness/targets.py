@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -185,13 +186,14 @@ route_snapshot:
 
 
 def start_portico(nats_port: int, workdir: Path, cpus: set[int] | None, workers: int = 1,
-                  timeout: float = 30.0, attempts: int = 2, extra_config: str = "") -> Target:
+                  timeout: float = 30.0, attempts: int = 2, extra_config: str = "", pure: bool = False) -> Target:
     """`python -m portico router -c FILE [--workers N]`, waited for until /health answers 200; a router that
-    dies while starting is started once more (the failure is kept in STARTUP_FAILURES for the report)."""
+    dies while starting is started once more (the failure is kept in STARTUP_FAILURES for the report).
+    `pure`: PORTICO_PURE_PYTHON=1, the pure-Python modules instead of the compiled ones (target `portico (pure)`)."""
     for attempt in range(attempts):
         try:
             return _start_portico(nats_port, workdir / f"try{attempt}" if attempt else workdir, cpus, workers,
-                                  timeout, extra_config)
+                                  timeout, extra_config, pure)
         except (RuntimeError, TimeoutError) as err:
             STARTUP_FAILURES.append(f"{type(err).__name__}: {str(err)[:300]}")
             if attempt == attempts - 1:
@@ -203,7 +205,7 @@ STARTUP_FAILURES: list[str] = []
 
 
 def _start_portico(nats_port: int, workdir: Path, cpus: set[int] | None, workers: int,
-                   timeout: float, extra_config: str = "") -> Target:
+                   timeout: float, extra_config: str = "", pure: bool = False) -> Target:
     workdir.mkdir(parents=True, exist_ok=True)
     port, status_port, routes_port = free_port(), free_port(), free_port()
     cfg = workdir / "portico.yml"
@@ -211,7 +213,8 @@ def _start_portico(nats_port: int, workdir: Path, cpus: set[int] | None, workers
     argv = taskset_prefix(cpus) + [sys.executable, "-m", "portico", "router", "-c", str(cfg)]
     if workers != 1:
         argv += ["--workers", str(workers)]
-    proc = ManagedProcess(f"portico-{workers}w", argv, workdir / "portico.log").start()
+    env = {**os.environ, "PORTICO_PURE_PYTHON": "1" if pure else "0"}
+    proc = ManagedProcess(f"portico-{workers}w", argv, workdir / "portico.log", env=env).start()
     deadline = time.monotonic() + timeout
     while http_status(f"http://127.0.0.1:{status_port}/health") != 200:
         if not proc.running():
@@ -221,6 +224,6 @@ def _start_portico(nats_port: int, workdir: Path, cpus: set[int] | None, workers
             proc.stop()
             raise TimeoutError(f"portico /health not 200 after {timeout}s:\n{out}")
         time.sleep(0.05)
-    name = "portico" if workers == 1 else f"portico --workers {workers}"
+    name = ("portico" if workers == 1 else f"portico --workers {workers}") + (" (pure)" if pure else "")
     return Target(name, port, proc, extra={"status_port": status_port, "routes_port": routes_port,
                                             "workers": workers, "workdir": str(workdir)})

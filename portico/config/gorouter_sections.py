@@ -112,6 +112,7 @@ def read_backends(top: Section) -> BackendSettings:
         cert_chain=read_pem(b, "cert_chain", "CERTIFICATE"),
         private_key=read_pem(b, "private_key", "PRIVATE KEY"),
         ca_certs=read_pem(b, "ca_certs", "CERTIFICATE"),
+        enable_h2c=b.flag("enable_h2c", d.enable_h2c),
     )
     _pair(b, backends.cert_chain, backends.private_key, "backend client TLS")
     b.finish()

@@ -47,6 +47,7 @@ class BackendSettings:
     cert_chain: str = ""          # client certificate for TLS backends (PEM text)
     private_key: str = secret()
     ca_certs: str = ""            # Portico's older spelling of the top-level ca_certs (PEM text)
+    enable_h2c: bool = False      # Portico: HTTP/2 with prior knowledge to plaintext `http2` endpoints
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,8 @@ class ProxyContext:
         self.connector = Connector(loop, self.metrics, dial_timeout=config.endpoint_dial_timeout,
                                    max_idle=config.max_idle_conns_per_host, keep_alive=self.keep_alive,
                                    tls_context_for=tls_context_for,
-                                   tls_handshake_timeout=config.tls_handshake_timeout)
+                                   tls_handshake_timeout=config.tls_handshake_timeout,
+                                   h2c=config.backends.enable_h2c)
         self.max_conns = config.backends.max_conns
         # balancing_algorithm_az_preference: locally-optimistic prefers this router's zone on first attempts
         self.local_zone = config.zone if config.balancing_algorithm_az_preference == "locally-optimistic" else ""

@@ -16,6 +16,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser, par
 
 from portico.proxy import errors
 from portico.proxy.exchange import Exchange
+from portico.proxy.headers import HOP_BY_HOP
 from portico.proxy.tunnel import Tunnel
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ class ClientConnection(asyncio.Protocol):
         self._url = b""
         self._headers: list = []
         self._head_size = 0
+        self._head_count = 0
         self._corked: list | None = None            # writes held back to go out as one send
 
     # ---- asyncio.Protocol -------------------------------------------------------------------------------------
@@ -208,6 +210,7 @@ class ClientConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.head_started = 0.0
+        self._head_count = len(self._headers)     # fields after these are the body's trailers
         ex = self.ctx.router.route(self, self.parser, self._url, self._headers)
         self.parsing = ex
         if self.active is None:
@@ -227,6 +230,8 @@ class ClientConnection(asyncio.Protocol):
         ex = self.parsing
         if ex is not None:
             self.parsing = None
+            if len(self._headers) > self._head_count:
+                ex.request_trailers(request_trailers(self._headers[self._head_count:]))
             ex.request_done()
 
     # ---- used by exchanges ------------------------------------------------------------------------------------
@@ -249,6 +254,10 @@ class ClientConnection(asyncio.Protocol):
         self._corked = None
         if out and not self.closed:
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def send_trailers(self, headers: list) -> None:
+        """Trailers of a response sent with a Content-Length: HTTP/1.1 has no place for them, so they are
+        dropped (a chunked response carries them in its last chunk, written by the Exchange)."""
 
     def attached(self, ex: Exchange) -> bool:
         return self.active is ex and not self.closed
@@ -368,6 +377,14 @@ class ClientConnection(asyncio.Protocol):
 
 
 _PROTOCOL_MESSAGES = {431: "Request header fields too large", 414: "Request URI too long"}
+
+
+def request_trailers(fields: list) -> list:
+    """The trailers of a chunked request body that may be passed on (not framing or hop-by-hop fields)."""
+    return [(name, value) for name, value in fields if name.lower() not in _NOT_TRAILERS]
+
+
+_NOT_TRAILERS = HOP_BY_HOP | {b"content-length", b"host"}
 
 
 def absolute_form_host(url: bytes) -> bytes | None:

@@ -1,7 +1,8 @@
+# cython: annotation_typing=False
 """One proxied request and its response: choosing an endpoint, retrying safely, streaming both bodies.
 
 An Exchange is made by the client connection when a request head is complete. It talks to exactly one backend
-connection at a time, only through its methods (HTTP/1.1 or an HTTP/2 stream: see UpstreamConnection), and
+connection at a time, only through its methods (HTTP/1.1 or an HTTP/2 stream: see BackendConnection), and
 writes the response to the client. Bodies are never
 held whole: request body chunks wait in a short list only until the backend connection is ready (reading from
 the client is paused past a bound), and response chunks are written as they arrive, with reading from the
@@ -14,16 +15,15 @@ from time import monotonic
 from typing import TYPE_CHECKING
 
 from portico.proxy import errors
+from portico.proxy.exchange_state import FRAME_NONE, ExchangeState
 from portico.proxy.response_head import response_head_too_big
-from portico.proxy.upstream import DialError, UpstreamConnection, describe_read_error, last_chunk
+from portico.proxy.upstream import BackendConnection, DialError, describe_read_error, last_chunk
 
 if TYPE_CHECKING:
     from portico.proxy.downstream import ClientConnection
     from portico.routes.endpoint import Endpoint
-    from portico.routes.pool import Pool
 
 # Response framing towards the client.
-FRAME_NONE = 0       # no body (HEAD, 1xx, 204, 304)
 FRAME_LENGTH = 1     # Content-Length passed through
 FRAME_CHUNKED = 2    # re-chunked for the client
 FRAME_CLOSE = 3      # close-delimited: the client connection ends the body
@@ -33,59 +33,11 @@ _NO_BODY_STATUS = frozenset({204, 304})
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
 
-class Exchange:
-    """The life of one request: route it, send it, stream the answer back, report how it went."""
+class Exchange(ExchangeState):
+    """The life of one request: route it, send it, stream the answer back, report how it went.
 
-    # Defaults live on the class: a request sets only what differs, which keeps creation cheap.
-    host = b""
-    pool: Pool = None  # type: ignore[assignment]  # the router sets it before attempt() runs
-    head = b""                  # request line and forwarded headers, without endpoint headers
-    tail = b"\r\n"              # framing headers and the blank line
-    request_id = b""
-    keep_alive = True
-    http11 = True               # False for an HTTP/1.0 request: answered `HTTP/1.0`, close-delimited
-    chunked_request = False
-    has_body = False
-    body_done = False
-    pending: list[bytes] | None = None
-    pending_size = 0
-    endpoint: Endpoint = None  # type: ignore[assignment]  # attempt() sets it before anything reads it
-    tried: tuple | list = ()
-    attempts = 0
-    upstream: UpstreamConnection | None = None
-    local_response = b""
-    status = 0
-    framing = FRAME_NONE
-    response_started = False
-    upstream_frames_by_close = False
-    request_bytes = 0
-    response_bytes = 0
-    started_at = 0.0
-    started_wall = 0.0
-    sent_at = 0.0
-    response_header_at = 0.0
-    router_error = ""
-    last_error: DialError | None = None
-    user_agent = b""
-    referer = b""
-    x_forwarded_for = b""
-    x_forwarded_proto = b""
-    has_vcap_id_in_response = False
-    upgraded = False
-    sticky_id = ""
-    session_cookie = b""        # the app's session Set-Cookie value, for __VCAP_ID__
-    app_sets_vcap_id = False
-    negotiate_response = False  # the backend answered WWW-Authenticate: Negotiate (auth negotiate stickiness)
-    trace_debug = False         # X-Vcap-Trace matched trace_key: answer which router and backend served it
-    must_be_sticky = False      # Authorization: Negotiate with __VCAP_ID__: that instance or none
-    app_instance: Endpoint | None = None
-    route_service: Endpoint | None = None     # set while the request goes to its route service
-    log_values: tuple = ()
-    deadline = 0.0
-    finished = False
-    body_paused = False         # client reading paused because pending body chunks reached the bound
-    request_trailers_list: list | None = None    # trailers ending the client's body, sent on at its end
-    response_trailers_list: list | None = None   # trailers ending the backend's body, passed to the client
+    Its fields and their defaults are ExchangeState's (exchange_state.py); this class is the behaviour.
+    """
 
     def __init__(self, client: ClientConnection, method: bytes, uri: bytes) -> None:
         self.client = client
@@ -132,11 +84,11 @@ class Exchange:
         ep.active += 1
         if ctx.endpoint_timeout:
             self.deadline = now + ctx.endpoint_timeout
-        conn = ctx.connector.take_idle_for(ep)
+        conn = ctx.connector.take_idle_for(ep, self.upgrade_request)
         if conn is not None:
             self._attach(conn)
         else:
-            ctx.connector.dial(ep, self._dialed)
+            ctx.connector.dial(ep, self._dialed, self.upgrade_request)
 
     def _sticky_endpoint(self, now: float) -> Endpoint | None:
         ep = self.pool.by_instance_id(self.sticky_id)
@@ -159,7 +111,7 @@ class Exchange:
             self.router_error = "no_endpoints"
             self._reply_local(errors.no_endpoints(close), 503)
 
-    def _dialed(self, conn: UpstreamConnection | None, err: DialError | None) -> None:
+    def _dialed(self, conn: BackendConnection | None, err: DialError | None) -> None:
         ep = self.endpoint
         if self.finished or self.client.closed:
             ep.active -= 1
@@ -189,7 +141,7 @@ class Exchange:
     def _retry_budget_left(self) -> bool:
         return monotonic() - self.started_at < self.ctx.retry_budget
 
-    def _attach(self, conn: UpstreamConnection) -> None:
+    def _attach(self, conn: BackendConnection) -> None:
         self.upstream = conn
         self.sent_at = monotonic()
         conn.attach(self)
@@ -265,7 +217,7 @@ class Exchange:
 
     # ---- the response ----------------------------------------------------------------------------------------------
 
-    def response_head(self, conn: UpstreamConnection, status: int, reason: bytes, headers: list) -> None:
+    def response_head(self, conn: BackendConnection, status: int, reason: bytes, headers: list) -> None:
         if status < 200 and status != 101:
             self._interim_response(status, reason, headers)
             return
@@ -331,21 +283,23 @@ class Exchange:
         """Trailers ((name, value) byte pairs) that end the backend's body; response_done() follows."""
         self.response_trailers_list = headers
 
-    def response_done(self, conn: UpstreamConnection, reusable: bool) -> None:
+    def response_done(self, conn: BackendConnection, reusable: bool) -> None:
         if self.status == 0 or self.upgraded:
             return  # an interim 1xx ended, or the 101 before the tunnel takes over
         if self.framing == FRAME_CHUNKED:
             self.client.write(last_chunk(self.response_trailers_list))
+        elif self.response_trailers_list:
+            self.client.send_trailers(self.response_trailers_list)   # HTTP/2: HEADERS; HTTP/1.1: dropped
         self._release_upstream(conn, reusable and self.body_done)
         self.finish()
 
-    def response_upgraded(self, conn: UpstreamConnection, rest: bytes) -> None:
+    def response_upgraded(self, conn: BackendConnection, rest: bytes) -> None:
         """The backend said 101: from here on both connections are a byte tunnel."""
         self._release_endpoint()
         conn.detach()
         self.client.start_tunnel(self, conn, rest)
 
-    def _release_upstream(self, conn: UpstreamConnection, reusable: bool) -> None:
+    def _release_upstream(self, conn: BackendConnection, reusable: bool) -> None:
         self.upstream = None
         self._release_endpoint()
         if reusable and self.ctx.keep_alive:
@@ -359,7 +313,7 @@ class Exchange:
         if ep is not None and ep.active > 0:
             ep.active -= 1
 
-    def upstream_lost(self, conn: UpstreamConnection, exc: BaseException | None, malformed: bool = False) -> None:
+    def upstream_lost(self, conn: BackendConnection, exc: BaseException | None, malformed: bool = False) -> None:
         """The backend connection closed or sent garbage while this exchange used it."""
         self.upstream = None
         if self.finished:
@@ -383,7 +337,7 @@ class Exchange:
             # A pooled connection the backend had already closed: try again on a fresh one, not counted.
             self.ctx.metrics.backend_retries += 1
             ep.active += 1
-            self.ctx.connector.dial(ep, self._dialed)
+            self.ctx.connector.dial(ep, self._dialed, self.upgrade_request)
             return
         detail = "EOF" if exc is None else describe_read_error(exc)
         if malformed:

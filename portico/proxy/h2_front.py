@@ -6,9 +6,9 @@ HTTP/2 connection preface (ClientConnection hands itself over, PROXY header alre
 becomes an Exchange through the same RequestRouter.route as HTTP/1.1, with an H2Stream as its client; no task
 is made per stream or per connection.
 
-Where the abuse defences (portico.proxy.h2_guard) hook in, all in this class: `data_received` (bytes in),
-`_on_event` (every h2 event: SETTINGS, PING, RST_STREAM, headers...), `_request_received` (a stream opened, its
-header block) and `stream_done` (a stream closed).
+The abuse defences (portico.proxy.h2_guard) see every frame inside h2's frame buffer and stop an abuser by
+raising from `receive_data`; this class then cuts the client off (`cut_off`), and its once-a-second sweep asks
+the guard which streams have waited too long for the client's window.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ from h2.settings import SettingCodes, Settings
 from hyperframe.frame import GoAwayFrame
 
 from portico.proxy.downstream import ClientConnection
-from portico.proxy.h2_request import MalformedRequest, NotOffered, RequestHead, request_fields
+from portico.proxy.h2_guard import H2Guard
+from portico.proxy.h2_hpack import StaticTableEncoder
+from portico.proxy.h2_request import MalformedRequest, NotOffered, RequestHead, request_fields, trailer_fields
 from portico.proxy.h2_stream import H2Stream
 
 if TYPE_CHECKING:
@@ -80,6 +82,7 @@ class H2ClientConnection(asyncio.Protocol):
         self.h2 = _ServerConnection(H2Configuration(client_side=False, header_encoding=None,
                                                validate_inbound_headers=False, normalize_inbound_headers=False,
                                                validate_outbound_headers=False, normalize_outbound_headers=False))
+        self.h2.encoder = StaticTableEncoder()  # type: ignore[assignment]  # h2_hpack: hpack's cost ~13% per stream
         # Initial values (not an update): they go in our first SETTINGS frame and apply from the start.
         self.h2.local_settings = Settings(client=False, initial_values={
             SettingCodes.MAX_CONCURRENT_STREAMS: config.http2_max_concurrent_streams,
@@ -87,6 +90,9 @@ class H2ClientConnection(asyncio.Protocol):
             SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
             SettingCodes.ENABLE_CONNECT_PROTOCOL: 0,
         })
+        # sees every frame before h2 acts on it, caps header decoding, times window stalls (h2_guard)
+        self.guard = H2Guard(config.max_request_header_bytes, config.http2_stall_timeout)
+        self.guard.install(self.h2)
         self.streams: dict[int, H2Stream] = {}
         self.client_ip = b""
         self.client_ip_str = ""
@@ -96,7 +102,9 @@ class H2ClientConnection(asyncio.Protocol):
         self.write_blocked = False     # our transport's write buffer is full
         self.draining = False          # GOAWAY sent: no new streams, close when the open ones end
         self.last_activity = 0.0
-        self._corked = 0
+        self.started_at = 0.0
+        self._holding: list[H2Stream] = []     # streams with body bytes for the next write_out
+        self._flush_handle: asyncio.Handle | None = None     # a write_out() scheduled for this loop iteration
         self._last_stream_id = 0       # the highest stream id accepted (GOAWAY names it)
 
     # ---- starting: from a listener or handed over by an HTTP/1.1 connection -------------------------------------
@@ -123,7 +131,7 @@ class H2ClientConnection(asyncio.Protocol):
 
     def start(self, transport) -> None:
         self.transport = transport
-        self.last_activity = self.ctx.loop.time()
+        self.last_activity = self.started_at = self.ctx.loop.time()
         self.ctx.connections.add(self)
         self.h2.initiate_connection()
         self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
@@ -145,23 +153,15 @@ class H2ClientConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = self.ctx.loop.time()
-        self._corked += 1
         try:
-            try:
-                events = self.h2.receive_data(data)
-            except ProtocolError as exc:
-                # A connection error (bad preface, bad frame, flow control broken...): GOAWAY and close.
-                log.info("closing HTTP/2 connection from %s: %s", self.client_addr, exc)
-                self.ctx.metrics.bad_requests += 1
-                self._corked -= 1
-                self.flush()
-                self.close()
-                return
-            for event in events:
-                self._on_event(event)
-        finally:
-            if self._corked:
-                self._corked -= 1
+            events = self.h2.receive_data(data)
+        except ProtocolError as exc:
+            # A connection error (bad preface, bad frame...) or abuse the guard stopped: h2 has queued GOAWAY
+            # with the fitting code; it goes out as the connection closes.
+            self.cut_off(self.guard.reason_for(exc), str(exc))
+            return
+        for event in events:
+            self._on_event(event)
         self.flush()
 
     def connection_lost(self, exc) -> None:
@@ -202,7 +202,13 @@ class H2ClientConnection(asyncio.Protocol):
         elif kind is TrailersReceived:
             stream = self.streams.get(event.stream_id)
             if stream is not None:
-                stream.request_trailers(list(event.headers))   # StreamEnded follows
+                try:
+                    trailers = trailer_fields(event.headers)
+                except MalformedRequest:
+                    self.ctx.metrics.bad_requests += 1
+                    stream.reset(ErrorCodes.PROTOCOL_ERROR)
+                    return
+                stream.request_trailers(trailers)   # StreamEnded follows
         elif kind is WindowUpdated:
             if event.stream_id == 0:
                 self._windows_opened()
@@ -264,8 +270,9 @@ class H2ClientConnection(asyncio.Protocol):
             return
         self.flush()
 
-    def send_data(self, stream_id: int, data: bytes) -> int:
-        """Send what the client's windows admit now; returns how many bytes went."""
+    def send_data(self, stream_id: int, data: bytes, end: bool = False) -> int:
+        """Send what the client's windows admit now (END_STREAM with the last byte when `end`); returns how
+        many bytes went."""
         h2 = self.h2
         try:
             room = h2.local_flow_control_window(stream_id)
@@ -277,7 +284,7 @@ class H2ClientConnection(asyncio.Protocol):
         while sent < size and room > 0:
             n = min(size - sent, room, frame)
             try:
-                h2.send_data(stream_id, data[sent:sent + n] if n < size else data)
+                h2.send_data(stream_id, data[sent:sent + n] if n < size else data, end_stream=end and sent + n == size)
             except (StreamClosedError, FlowControlError, ProtocolError):
                 return size
             sent += n
@@ -285,12 +292,12 @@ class H2ClientConnection(asyncio.Protocol):
         self.flush()
         return sent
 
-    def end_stream(self, stream_id: int, trailers: list | None, cancel_request: bool) -> None:
+    def end_stream(self, stream_id: int, trailers: list | None, cancel_request: bool, ended: bool = False) -> None:
         h2 = self.h2
         try:
             if trailers is not None:
                 h2.send_headers(stream_id, trailers, end_stream=True)
-            else:
+            elif not ended:       # (ended: the last DATA frame carried END_STREAM)
                 h2.end_stream(stream_id)
             if cancel_request:
                 # RFC 9113 8.1: the response is complete; the client may stop sending its body
@@ -321,19 +328,25 @@ class H2ClientConnection(asyncio.Protocol):
         if self.draining and not self.streams:
             self.close()
 
-    def cork(self) -> None:
-        self._corked += 1
+    def flush(self) -> None:
+        """Write what h2 has queued, once per loop iteration: the frames of every stream answered in this
+        iteration (each from its own backend read) leave in one send instead of one send per response."""
+        if self._flush_handle is None and self.transport is not None:
+            self._flush_handle = self.ctx.loop.call_soon(self.write_out)
 
-    def uncork(self) -> None:
-        if self._corked:
-            self._corked -= 1
+    def hold(self, stream: H2Stream) -> None:
+        """`stream` holds body bytes until write_out (see H2Stream._send)."""
+        self._holding.append(stream)
         self.flush()
 
-    def flush(self) -> None:
-        if self._corked or self.transport is None:
-            return
+    def write_out(self) -> None:
+        if self._holding:       # (the handle stays set meanwhile: their sends schedule no second write_out)
+            holding, self._holding = self._holding, []
+            for stream in holding:
+                stream.release_held()
+        self._flush_handle = None
         data = self.h2.data_to_send()
-        if data and not self.transport.is_closing():
+        if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
     # ---- the server's sweep, drain and stop ----------------------------------------------------------------------
@@ -346,9 +359,36 @@ class H2ClientConnection(asyncio.Protocol):
             ex = stream.active
             if ex is not None and ex.deadline and now > ex.deadline and not ex.response_started and not ex.finished:
                 ex.timed_out()
+        if self.streams and self.guard.stall_timeout:
+            self._check_stalls(now)
         if not self.streams and idle_limit and now - self.last_activity > idle_limit:
             self.goaway()
             self.close()
+        elif not self.streams and head_limit and not self._last_stream_id and now - self.started_at > head_limit:
+            # as an HTTP/1.1 connection that never finishes a request head: no request in read_header_timeout
+            self.goaway()
+            self.close()
+
+    def _check_stalls(self, now: float) -> None:
+        """Streams whose response waited for the client's window past http2_stall_timeout are reset (their
+        backends released); when every busy stream is stalled, the client is cut off."""
+        streams = self.streams
+        stalled = self.guard.stalled_streams([i for i, s in streams.items() if s.waiting_for_window], now)
+        if stalled and len(stalled) >= sum(1 for s in streams.values() if s.busy):
+            self.cut_off("zero_window", f"{len(stalled)} streams waited over {self.guard.stall_timeout:g}s for "
+                         "the client's flow-control window", ErrorCodes.ENHANCE_YOUR_CALM)
+            return
+        for stream_id in stalled:
+            streams[stream_id].reset(ErrorCodes.CANCEL)
+
+    def cut_off(self, reason: str, detail: str, code: int | None = None) -> None:
+        """An abusive or broken client: counted and logged once (h2_guard), GOAWAY (h2's queued one, or
+        `code`), closed. Its streams end and their backend connections are dropped."""
+        if self.guard.cut_off(reason, detail, self.client_addr, self.ctx.metrics) and reason == "protocol_error":
+            self.ctx.metrics.bad_requests += 1
+        if code is not None:
+            self.goaway(code)
+        self.close()
 
     def close_if_idle(self) -> None:
         """Drain: GOAWAY once (open streams finish), closed when no stream is left."""
@@ -368,7 +408,7 @@ class H2ClientConnection(asyncio.Protocol):
         if self.draining and code == 0:
             return
         self.draining = True
-        self.flush()
+        self.write_out()
         frame = GoAwayFrame(0)
         frame.last_stream_id = self._last_stream_id
         frame.error_code = code
@@ -382,8 +422,7 @@ class H2ClientConnection(asyncio.Protocol):
                 stream.lost()
             self.streams.clear()
             if self.transport is not None:
-                self._corked = 0
-                self.flush()       # what is owed goes out first (a last response, GOAWAY); then the close
+                self.write_out()   # what is owed goes out first (a last response, GOAWAY); then the close
                 self.transport.close()
 
 

@@ -8,7 +8,7 @@ server must acknowledge, empty DATA / PRIORITY / unknown frames, and windows tha
 
 The h2 library already bounds some of this: a header block may span at most 64 CONTINUATION frames, the
 decoded header list is capped by the decoder's max_header_list_size, and a dynamic-table size above what we
-advertised is a COMPRESSION_ERROR. It does not bound how often frames arrive. So each connection gets an
+advertised is a connection error. It does not bound how often frames arrive. So each connection gets an
 `H2Guard`: `install()` swaps in a frame buffer that shows the guard every frame before h2 acts on it (one
 method call and an integer comparison for an ordinary DATA frame), and spends a leaky-bucket budget for each
 frame that costs us work without carrying a request. A budget that runs out raises `H2Abuse`, which h2

@@ -24,7 +24,7 @@ from h2.errors import ErrorCodes
 if TYPE_CHECKING:
     from portico.proxy.exchange import Exchange
     from portico.proxy.h2_front import H2ClientConnection
-    from portico.proxy.upstream import UpstreamConnection
+    from portico.proxy.upstream import BackendConnection
 
 # Response fields that mean nothing (or are forbidden) in HTTP/2 (RFC 9113 8.2.2).
 _DROPPED = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"})
@@ -41,6 +41,7 @@ class H2Stream:
     __slots__ = (
         "_end_pending",
         "_head_sent",
+        "_held",
         "_out",
         "_out_size",
         "_paused_backend",
@@ -79,7 +80,8 @@ class H2Stream:
         self._end_pending = False        # the response is complete once `_out` drains
         self._read_paused = 0
         self._unacked = 0                # request body bytes taken but not yet acknowledged (reading paused)
-        self._paused_backend: UpstreamConnection | None = None   # whose reading this stream paused
+        self._paused_backend: BackendConnection | None = None   # whose reading this stream paused
+        self._held: list[bytes] | None = None     # body bytes to send when the connection next writes
 
     # ---- what the Exchange calls (the client-side interface, as ClientConnection) --------------------------------
 
@@ -102,10 +104,10 @@ class H2Stream:
         self._end(fields)
 
     def cork(self) -> None:
-        self.conn.cork()
+        """Nothing to do: the connection already writes once per loop iteration (H2ClientConnection.flush)."""
 
     def uncork(self) -> None:
-        self.conn.uncork()
+        pass
 
     def attached(self, ex: Exchange) -> bool:
         return self.active is ex and not self.closed
@@ -131,8 +133,7 @@ class H2Stream:
         if aborted:
             self.reset(ErrorCodes.INTERNAL_ERROR)
             return
-        if ex.response_trailers_list:     # the backend's trailers (gRPC's status): a trailing HEADERS frame
-            self.send_trailers(ex.response_trailers_list)
+        if self.response_ended:   # the Exchange's send_trailers() ended it already
             return
         if self._out:
             self._end_pending = True
@@ -194,6 +195,7 @@ class H2Stream:
         """Reset by the client or its connection closed: the Exchange stops, its backend connection is dropped."""
         self.closed = True
         self._out = []
+        self._held = None
         self._resume_backend()
         ex = self.active
         if ex is not None and not ex.finished:
@@ -210,6 +212,11 @@ class H2Stream:
 
     def sync_backend(self) -> None:
         self._sync_backend()
+
+    @property
+    def waiting_for_window(self) -> bool:
+        """Response bytes wait for the client to open its flow-control window (h2_guard times this)."""
+        return bool(self._out) and not self.closed
 
     @property
     def busy(self) -> bool:
@@ -241,21 +248,53 @@ class H2Stream:
             self._send(body)
 
     def _send(self, data: bytes) -> None:
+        """Body bytes wait (`_held`) until the connection writes, once per loop iteration: a response that
+        ends in the same iteration then goes as one DATA frame carrying END_STREAM, not two frames."""
         if self._out:
             self._out.append(data)
             self._out_size += len(data)
-            return
-        sent = self.conn.send_data(self.stream_id, data)
+        elif self._held is None:
+            self._held = [data]
+            self.conn.hold(self)
+        else:
+            self._held.append(data)
+
+    def release_held(self) -> None:
+        """The connection is about to write: send what is held, as far as the client's window admits."""
+        held = self._take_held()
+        if held and not self.closed:
+            self._push(held, False)
+
+    def _take_held(self) -> bytes:
+        held, self._held = self._held, None
+        if not held:
+            return b""
+        return held[0] if len(held) == 1 else b"".join(held)
+
+    def _push(self, data: bytes, end: bool) -> bool:
+        """DATA as the window admits (END_STREAM on the last frame when `end`); the rest waits in `_out`."""
+        sent = self.conn.send_data(self.stream_id, data, end)
         if sent < len(data):
             self._out.append(data[sent:])
             self._out_size += len(data) - sent
             self._sync_backend()
+            return False
+        return True
 
     def _end(self, trailers: list | None) -> None:
+        held = self._take_held()
+        ended = False
+        if held:
+            if not self._push(held, trailers is None):
+                if trailers is not None:
+                    self._out.append(_Trailers(trailers))
+                self._end_pending = trailers is None
+                return
+            ended = trailers is None
         self.response_ended = True
         self._end_pending = False
         self._resume_backend()
-        self.conn.end_stream(self.stream_id, trailers, cancel_request=not self.request_ended)
+        self.conn.end_stream(self.stream_id, trailers, cancel_request=not self.request_ended, ended=ended)
         self.conn.stream_done(self)
 
     def _sync_backend(self) -> None:

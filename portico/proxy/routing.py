@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """From a parsed request head to an Exchange: health checks, Host, route lookup, forwarded headers.
 
 This is the per-request hot path: one pass over the headers, one route lookup, one join for the forwarded
@@ -137,6 +138,8 @@ class RequestRouter:
                     named_hop = tuple(connection_tokens(value))
                 elif lname == b"upgrade":
                     upgrade = value
+                elif lname == b"te" and b"trailers" in connection_tokens(value):
+                    out += (b"Te", b": ", b"trailers", b"\r\n")   # as Go's ReverseProxy: gRPC needs it
                 continue
             elif kind is _REFERER:
                 ex.referer = value
@@ -261,6 +264,7 @@ class RequestRouter:
         if upgrade and parser.should_upgrade():
             # WebSockets and other upgrades: the only hop-by-hop fields passed on, so the backend can say 101.
             out += (b"Upgrade: ", upgrade, b"\r\nConnection: Upgrade\r\n")
+            ex.upgrade_request = True
             ex.head = b"".join(out)
             ex.tail = _TAIL
             return ex

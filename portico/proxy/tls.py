@@ -134,19 +134,32 @@ def backend_context_factory(config: RouterConfig):
     backends.ca_certs), and the router presents backends.cert_chain/private_key when set (mutual TLS, as
     gorouter does). As in gorouter, skip_ssl_validation does not apply to backends, only to route services.
     """
+    ctx = _backend_context(config, ["http/1.1"])
+    service_ctx = route_service_context(config)
+    h2_ctx: list[ssl.SSLContext] = []   # made on first use: most routers have no `http2` endpoint
+
+    def context_for(endpoint, http2: bool = False) -> ssl.SSLContext:
+        """The context for a TLS endpoint; with `http2`, one that offers ALPN h2 before http/1.1."""
+        if endpoint.is_route_service:
+            return service_ctx
+        if not http2:
+            return ctx
+        if not h2_ctx:
+            h2_ctx.append(_backend_context(config, ["h2", "http/1.1"]))
+        return h2_ctx[0]
+
+    return context_for
+
+
+def _backend_context(config: RouterConfig, alpn: list[str]) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     load_ca_certs(ctx, config)
     if config.backends.cert_chain and config.backends.private_key:
         _load_chain(ctx, TlsCertificate(config.backends.cert_chain, config.backends.private_key))
     if config.cipher_suites:
         ctx.set_ciphers(config.cipher_suites)
-    ctx.set_alpn_protocols(["http/1.1"])
-    service_ctx = route_service_context(config)
-
-    def context_for(endpoint) -> ssl.SSLContext:
-        return service_ctx if endpoint.is_route_service else ctx
-
-    return context_for
+    ctx.set_alpn_protocols(alpn)
+    return ctx
 
 
 TLS_VERSIONS = {"TLSv1.0": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1,

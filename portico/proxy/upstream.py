@@ -10,7 +10,6 @@ over a few hundred app instances still keeps only a few hundred idle connections
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import socket
 import ssl
@@ -19,67 +18,19 @@ from typing import TYPE_CHECKING
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
+from portico.proxy.dial_errors import (  # noqa: F401  (re-exported: the proxy imports them from here)
+    DialError,
+    describe_dial_error,
+    describe_read_error,
+    describe_tls_error,
+)
+from portico.proxy.h2_upstream import H2Stream, H2Upstream, shared_dial_done
 from portico.routes.endpoint import Endpoint
 
 if TYPE_CHECKING:
     from portico.proxy.exchange import Exchange
 
 log = logging.getLogger("portico.proxy")
-
-
-class DialError(Exception):
-    """A backend could not be reached; `detail` reads like gorouter's reason text."""
-
-    def __init__(self, detail: str, tls_handshake: bool = False, status: int = 0) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.tls_handshake = tls_handshake
-        self.status = status or (525 if tls_handshake else 502)   # gorouter's answer for this failure
-
-
-# OpenSSL verify codes, grouped as gorouter's error classifiers group Go's x509 errors.
-_UNKNOWN_AUTHORITY = frozenset({2, 18, 19, 20, 21})
-_HOSTNAME_MISMATCH = 62
-_EXPIRED = frozenset({9, 10})
-
-
-def describe_tls_error(exc: ssl.SSLError, server_name: str | None = None) -> DialError:
-    """A TLS failure as gorouter answers it: 526 untrusted certificate, 503 wrong name, 502 expired,
-    496 when the backend wanted a client certificate, 525 for any other handshake failure."""
-    code = getattr(exc, "verify_code", None)
-    if code in _UNKNOWN_AUTHORITY:
-        return DialError("tls: failed to verify certificate: x509: certificate signed by unknown authority",
-                         tls_handshake=True, status=526)
-    if code == _HOSTNAME_MISMATCH:
-        return DialError(f"tls: failed to verify certificate: x509: certificate is not valid for {server_name}",
-                         tls_handshake=True, status=503)
-    if code in _EXPIRED:
-        return DialError("tls: failed to verify certificate: x509: certificate has expired or is not yet valid",
-                         tls_handshake=True, status=502)
-    reason = str(exc.reason or exc)
-    if "CERTIFICATE_REQUIRED" in reason or "BAD_CERTIFICATE" in reason:
-        return DialError("remote error: tls: certificate required", tls_handshake=True, status=496)
-    return DialError(f"remote error: tls: {reason}", tls_handshake=True)
-
-
-def describe_dial_error(address: str, exc: BaseException, server_name: str | None = None) -> DialError:
-    if isinstance(exc, DialError):
-        return exc
-    if isinstance(exc, ssl.SSLError):
-        return describe_tls_error(exc, server_name)
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return DialError(f"dial tcp {address}: i/o timeout")
-    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
-        return DialError(f"dial tcp {address}: connect: connection refused")
-    if isinstance(exc, OSError) and exc.strerror:
-        return DialError(f"dial tcp {address}: {exc.strerror.lower()}")
-    return DialError(f"dial tcp {address}: {exc}")
-
-
-def describe_read_error(exc: BaseException) -> str:
-    """gorouter's wording for a backend connection lost while reading its answer."""
-    text = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
-    return f"read: {text.lower()}"
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -150,7 +101,8 @@ class UpstreamConnection(asyncio.Protocol):
             parts = [head]
             if chunked:
                 for chunk in body:
-                    parts.append(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    if chunk:
+                        parts.append(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             else:
                 parts += body
             head = b"".join(parts)
@@ -160,7 +112,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     def send_body(self, chunk: bytes) -> None:
         if self.chunked:
-            self.transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            if chunk:   # an empty chunk would read as the body's end (HTTP/2's END_STREAM often comes empty)
+                self.transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         else:
             self.transport.write(chunk)
 
@@ -322,11 +275,18 @@ class _HeadDone(Exception):
 
 
 class Connector:
-    """Dials backends and keeps idle keep-alive connections, at most `max_idle` per connection identity."""
+    """Dials backends and keeps idle keep-alive connections, at most `max_idle` per connection identity.
+
+    Endpoints registered with protocol `http2` get HTTP/2 (portico.proxy.h2_upstream) over TLS with ALPN `h2`
+    (HTTP/1.1 when the endpoint's ALPN answer says so, as Go does), and in clear text only with `h2c` on
+    (gorouter speaks HTTP/1.1 to them). One HTTP/2 connection per identity carries streams up to the backend's
+    SETTINGS_MAX_CONCURRENT_STREAMS; past that a request opens another connection rather than waiting.
+    Upgrade requests (WebSockets) always go over HTTP/1.1.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, metrics, *, dial_timeout: float, max_idle: int,
-                 keep_alive: bool = True, tls_context_for: Callable[[Endpoint], ssl.SSLContext] | None = None,
-                 tls_handshake_timeout: float | None = None) -> None:
+                 keep_alive: bool = True, tls_context_for: Callable[..., ssl.SSLContext] | None = None,
+                 tls_handshake_timeout: float | None = None, h2c: bool = False) -> None:
         self.loop = loop
         self.dial_timeout = dial_timeout
         # As Go's transport: the TCP connect gets dial_timeout, a TLS handshake after it tls_handshake_timeout.
@@ -335,8 +295,15 @@ class Connector:
         self.idle: dict[Hashable, list[UpstreamConnection]] = {}
         self.tls_context_for = tls_context_for
         self.metrics = metrics      # backend_connects / backend_reuses, shown by /varz and /metrics
+        self.h2c = h2c              # HTTP/2 with prior knowledge to plaintext `http2` endpoints
+        self.h2_conns: dict[Hashable, list[H2Upstream]] = {}
+        self.h2_dialing: dict[Hashable, list] = {}   # identity -> (endpoint, done) waiting for its dial
 
-    def _identity(self, endpoint: Endpoint) -> tuple[Hashable, ssl.SSLContext | None, str | None]:
+    def speaks_h2(self, endpoint: Endpoint, upgrade: bool = False) -> bool:
+        """Whether a request to `endpoint` goes over HTTP/2 (an upgrade request never does)."""
+        return endpoint.protocol == "http2" and not upgrade and (endpoint.tls or self.h2c)
+
+    def _identity(self, endpoint: Endpoint, h2: bool = False) -> tuple[Hashable, ssl.SSLContext | None, str | None]:
         """(pool key, client context, expected server name) of a connection to `endpoint`.
 
         Plaintext: the address alone. TLS: also the server name the certificate is verified for and the
@@ -344,9 +311,11 @@ class Connector:
         (not its id), so a key never matches a later context that happens to reuse a freed one's address.
         """
         if endpoint.tls and self.tls_context_for is not None:
-            ctx = self.tls_context_for(endpoint)
+            ctx = self.tls_context_for(endpoint, True) if h2 else self.tls_context_for(endpoint)
             server_name = endpoint.server_cert_domain_san or endpoint.host
             return ("tls", endpoint.address, server_name, ctx), ctx, server_name
+        if h2:
+            return ("h2c", endpoint.address), None, None
         return endpoint.address, None, None
 
     def pool_key(self, endpoint: Endpoint) -> Hashable:
@@ -355,8 +324,16 @@ class Connector:
             return endpoint.address
         return self._identity(endpoint)[0]
 
-    def take_idle_for(self, endpoint: Endpoint) -> UpstreamConnection | None:
-        """An idle connection made for exactly this endpoint's identity (see pool_key), if one is kept."""
+    def take_idle_for(self, endpoint: Endpoint, upgrade: bool = False) -> BackendConnection | None:
+        """An idle connection made for exactly this endpoint's identity (see pool_key), if one is kept; for an
+        HTTP/2 endpoint, a new stream on a connection with room."""
+        if endpoint.protocol == "http2" and self.speaks_h2(endpoint, upgrade):
+            key = self._identity(endpoint, True)[0]
+            for h2conn in self.h2_conns.get(key, ()):
+                if h2conn.has_room():
+                    self.metrics.backend_reuses += 1
+                    return h2conn.new_stream()
+            return self.take_idle(key)   # HTTP/1.1 connections of an endpoint whose ALPN chose http/1.1
         return self.take_idle(self.pool_key(endpoint))
 
     def take_idle(self, key: Hashable) -> UpstreamConnection | None:
@@ -391,13 +368,31 @@ class Connector:
             if not conns:
                 del self.idle[conn.pool_key]
 
-    def dial(self, endpoint: Endpoint, done: Callable[[UpstreamConnection | None, DialError | None], None]
-             ) -> asyncio.Task:
-        """Open a connection to `endpoint` and call `done(conn, None)` or `done(None, error)` once."""
+    def forget_h2(self, conn: H2Upstream) -> None:
+        conns = self.h2_conns.get(conn.pool_key)
+        if conns and conn in conns:
+            conns.remove(conn)
+            if not conns:
+                del self.h2_conns[conn.pool_key]
+
+    def dial(self, endpoint: Endpoint, done: Callable[[BackendConnection | None, DialError | None], None],
+             upgrade: bool = False) -> asyncio.Task | None:
+        """Open a connection to `endpoint` and call `done(conn, None)` or `done(None, error)` once (for HTTP/2,
+        `conn` is the first stream of the new connection)."""
         self.metrics.backend_connects += 1
         address = endpoint.address
-        key, tls_context, server_hostname = self._identity(endpoint)
-        factory = lambda: UpstreamConnection(self, address, tls=endpoint.tls, pool_key=key)  # noqa: E731
+        h2 = self.speaks_h2(endpoint, upgrade)
+        key, tls_context, server_hostname = self._identity(endpoint, h2)
+        factory: Callable[[], asyncio.Protocol]
+        if h2:
+            if key in self.h2_dialing:    # one HTTP/2 connection being opened serves every request waiting
+                self.h2_dialing[key].append((endpoint, done))
+                return None
+            self.h2_dialing[key] = []
+            done = shared_dial_done(self, key, done)
+            factory = lambda: H2Upstream(self, address, key, endpoint.tls)  # noqa: E731
+        else:
+            factory = lambda: UpstreamConnection(self, address, tls=endpoint.tls, pool_key=key)  # noqa: E731
         coro = self.loop.create_connection(factory, endpoint.host, endpoint.port, ssl=tls_context,
                                            server_hostname=server_hostname,
                                            ssl_handshake_timeout=self.tls_handshake_timeout if tls_context else None)
@@ -421,13 +416,26 @@ class Connector:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 except OSError:
                     pass
+            conn = transport.get_protocol()   # an H2Upstream hands over to HTTP/1.1 when ALPN chose it
+            if isinstance(conn, H2Upstream):
+                self.h2_conns.setdefault(key, []).append(conn)
+                done(conn.new_stream(), None)
+                return
             done(conn, None)
 
         task.add_done_callback(finished)
         return task
 
     def close_all(self) -> None:
+        for h2conns in list(self.h2_conns.values()):
+            for h2conn in list(h2conns):
+                h2conn.close()
+        self.h2_conns.clear()
         for conns in list(self.idle.values()):
             for conn in list(conns):
                 conn.close()
         self.idle.clear()
+
+
+# What the Exchange talks to: an HTTP/1.1 connection or a stream of an HTTP/2 one, with the same methods.
+BackendConnection = UpstreamConnection | H2Stream

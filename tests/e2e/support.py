@@ -350,8 +350,10 @@ def nats_publish(nats_url: str, subject: str, payload) -> None:
 
 
 def registration(uri, port, *, host="127.0.0.1", app="", instance_id="", index=None, tls_port=0, san="",
-                 ttl=0, lb="", tags=None, route_service_url="", az="") -> dict:
+                 ttl=0, lb="", tags=None, route_service_url="", az="", protocol="") -> dict:
     msg = {"host": host, "port": port, "uris": [uri] if isinstance(uri, str) else list(uri)}
+    if protocol:
+        msg["protocol"] = protocol
     if app:
         msg["app"] = app
     if instance_id:

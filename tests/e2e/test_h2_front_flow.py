@@ -99,6 +99,15 @@ def test_request_trailers_reach_an_http11_backend(router, raw_backend):
     assert raw_backend.trailers == {"x-req": "from-client"}
 
 
+def test_malformed_request_trailers_reset_the_stream(router, raw_backend):
+    host = unique_host("h2bt")
+    router.register(host, raw_backend.port)
+    with H2Client(router.port, validate=False) as c:
+        sid = c.request("POST", "/trailers", host, body=b"x", trailers=[("x-req", "a\r\nx-injected: 1")])
+        assert c.wait(sid).reset == 1                     # PROTOCOL_ERROR
+        assert c.wait(c.request("POST", "/trailers", host, body=b"y", trailers=[("x-req", "ok")])).status == 200
+
+
 @pytest.mark.xfail(reason="the HTTP/1.1 backend connection does not yet hand response trailers to the Exchange "
                           "(h2back's part of agreement 3); the HTTP/2 stream sends whatever it gets", strict=False)
 def test_response_trailers_from_an_http11_backend(router, raw_backend):
@@ -160,6 +169,15 @@ def test_idle_h2_connection_closes_after_the_idle_timeout(router_factory, backen
     r.register(host, backend.port)
     with H2Client(r.port) as c:
         assert c.get("/echo", host).status == 200
+        deadline = time.monotonic() + 10
+        while not c.closed and time.monotonic() < deadline:
+            c.read_once(0.5)
+        assert c.closed and c.goaway is not None
+
+
+def test_h2_connection_without_a_request_closes_after_read_header_timeout(router_factory):
+    r = router_factory(read_header_timeout="1s")        # frontend_idle_timeout stays 900 s
+    with H2Client(r.port) as c:
         deadline = time.monotonic() + 10
         while not c.closed and time.monotonic() < deadline:
             c.read_once(0.5)

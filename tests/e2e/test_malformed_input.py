@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from support import REPO
+from support import IMPLEMENTATIONS, REPO, implementation_env
 
 sys.path.insert(0, str(REPO))
 
@@ -15,9 +15,10 @@ from reliability.corpus import CASES, HOST, RecordingBackend, run_corpus
 from reliability.fuzz import fuzz_request_parser
 
 
-@pytest.fixture(scope="module")
-def strict_router(router_factory):
-    return router_factory(endpoint_timeout="5s", read_header_timeout="5s")
+@pytest.fixture(scope="module", params=IMPLEMENTATIONS)
+def strict_router(request, router_factory):
+    """Once compiled, once pure Python: the request parsing and header work is what gets compiled."""
+    return router_factory(env=implementation_env(request.param), endpoint_timeout="5s", read_header_timeout="5s")
 
 
 def test_malformed_request_corpus(strict_router):

@@ -89,8 +89,8 @@ class MemoryConnector(Connector):
         self.dialed: list[UpstreamConnection] = []
         self.refused: set[str] = set()      # addresses whose dial fails with "connection refused"
 
-    def dial(self, endpoint: Endpoint, done: Callable[[UpstreamConnection | None, DialError | None], None]
-             ) -> asyncio.Future:
+    def dial(self, endpoint: Endpoint, done: Callable[[Any, DialError | None], None],
+             upgrade: bool = False) -> asyncio.Future:
         self.metrics.backend_connects += 1
         fut: asyncio.Future = self.loop.create_future()
         if endpoint.address in self.refused:

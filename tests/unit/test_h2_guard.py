@@ -238,3 +238,13 @@ def test_http2_stall_timeout_is_read_from_the_config_file(tmp_path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert "gorouter.yml:2:" in str(info.value) and "http2_stall_timeout" in str(info.value)
+
+
+def test_a_dynamic_table_larger_than_we_advertised_is_refused() -> None:
+    """The other half of HPACK bombs: the decoder's table stays at the 4 KiB we advertise."""
+    conn, guard = server()
+    enc = Encoder()
+    enc.header_table_size = 1 << 20           # announces a 1 MiB table in the block
+    exc = feed_until_cut(conn, [headers_frame(1, enc.encode(REQUEST), "END_HEADERS", "END_STREAM")])
+    assert guard.reason_for(exc) == "protocol_error"
+    assert goaway_code(conn) == ErrorCodes.PROTOCOL_ERROR      # how h2 answers any HPACK decoding error
