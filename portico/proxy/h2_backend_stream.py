@@ -235,6 +235,7 @@ class H2Stream:
         ex = self.exchange
         if ex is None:
             return
+        self.conn.cork(ex.client)
         status = 0
         fields = []
         status_fields = []
@@ -257,6 +258,7 @@ class H2Stream:
     def data(self, chunk: bytes, flow_controlled: int) -> None:
         ex = self.exchange
         if ex is not None and chunk:
+            self.conn.cork(ex.client)
             ex.response_body(chunk)
         if self.reading_paused and ex is not None:
             self.unacked += flow_controlled

@@ -84,6 +84,7 @@ class H2Upstream(asyncio.Protocol):
         self.going_away = False      # GOAWAY received: no new streams; open ones at or below its id finish
         self.write_paused = False
         self.streams_started = 0
+        self.corked: list = []       # clients whose writes wait for the end of the current read
         self.settings_known = False  # the backend's first SETTINGS arrived (its stream limit is known)
         self._after_settings: list[Callable[[], None]] = []
 
@@ -142,9 +143,22 @@ class H2Upstream(asyncio.Protocol):
             self.flush()
             self._lost(exc, malformed=True)
             return
-        for event in events:
-            self._dispatch(event)
+        corked = self.corked
+        try:
+            for event in events:
+                self._dispatch(event)
+        finally:
+            if corked:
+                self.corked = []
+                for client in corked:   # a head and body from one read leave in one send per client
+                    client.uncork()
         self.flush()
+
+    def cork(self, client) -> None:
+        """Hold `client`'s writes until this read's frames are handled (HTTP/1.1 does it per parse too)."""
+        if client not in self.corked:
+            client.cork()
+            self.corked.append(client)
 
     def _dispatch(self, event) -> None:
         if isinstance(event, WindowUpdated):
