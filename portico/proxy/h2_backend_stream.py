@@ -214,8 +214,20 @@ class H2Stream:
     def _finish(self) -> None:
         self.held = b""
         self.resume_client()
+        self._return_unacked()
         if self.stream_id:
             self.conn.stream_done(self)
+
+    def _return_unacked(self) -> None:
+        """Bytes held back from a paused client's stream go back to the connection's window when the stream
+        ends, or every such stream would shrink the window the connection's other streams share."""
+        n, self.unacked = self.unacked, 0
+        if n and not self.conn.closed:
+            try:
+                self.conn.h2.increment_flow_control_window(n)
+            except H2Error:
+                return
+            self.conn.flush()
 
     # ---- events from the connection -------------------------------------------------------------------------
 
@@ -223,6 +235,7 @@ class H2Stream:
         ex = self.exchange
         if ex is None:
             return
+        self.conn.cork(ex.client)
         status = 0
         fields = []
         status_fields = []
@@ -245,6 +258,7 @@ class H2Stream:
     def data(self, chunk: bytes, flow_controlled: int) -> None:
         ex = self.exchange
         if ex is not None and chunk:
+            self.conn.cork(ex.client)
             ex.response_body(chunk)
         if self.reading_paused and ex is not None:
             self.unacked += flow_controlled
@@ -282,6 +296,7 @@ class H2Stream:
         self.exchange = None
         self.held = b""
         self.resume_client()
+        self._return_unacked()
         self.conn.streams.pop(self.stream_id, None)
         if ex is not None:
             ex.upstream_lost(self, exc if exc is not None else StreamError("http2: connection closed"),

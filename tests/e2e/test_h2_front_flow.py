@@ -206,17 +206,37 @@ def test_keys_turn_h2_off_and_limit_streams(router_factory, backend, tmp_path):
         wait_for(lambda: c.remote_settings_seen or (c.read_once(0.2) and None), 5, 0.01, "the router's SETTINGS")
         assert c.conn.remote_settings.max_concurrent_streams == 3
         assert c.conn.remote_settings.initial_window_size == 1024 * 1024
+    limited.register("limited.h2.test", backend.port)
+    with H2Client(limited.port) as c:   # 5 streams before reading the router's SETTINGS: 2 are refused
+        sids = [c.request("GET", "/slow?s=1", "limited.h2.test") for _ in range(5)]
+        answers = [c.wait(sid) for sid in sids]
+        assert sorted(r.status for r in answers) == [0, 0, 200, 200, 200]
+        assert [r.reset for r in answers if r.status == 0] == [7, 7]        # REFUSED_STREAM: safe to retry
+        assert c.get("/echo", "limited.h2.test").status == 200              # the connection carries on
 
 
-def test_h2c_behind_a_proxy_protocol_header(router_factory, backend):
-    r = router_factory(enable_proxy=True)
-    host = unique_host("h2proxy")
+def test_h2c_and_h2_over_tls_behind_a_proxy_protocol_header(router_factory, backend):
+    ca = trustme.CA()
+    cert = ca.issue_cert("proxied.h2.test")
+    pem = {"cert_chain": "".join(b.bytes().decode() for b in cert.cert_chain_pems),
+           "private_key": cert.private_key_pem.bytes().decode()}
+    r = router_factory(enable_proxy=True, enable_ssl=True, tls_pem=[pem])
+    host = "proxied.h2.test"
     r.register(host, backend.port)
     with H2Client(r.port, preamble=b"PROXY TCP4 203.0.113.9 127.0.0.1 40000 80\r\n") as c:
-        resp = c.get("/echo", host)
+        resp = c.get("/echo?plain", host)
         assert resp.status == 200 and b'"203.0.113.9"' in bytes(resp.body)
-    line = r.access_lines(host)[0]
+    line = r.access_lines("/echo?plain")[0]
     assert "HTTP/2.0" in line and "203.0.113.9:40000" in line
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    ctx.set_alpn_protocols(["h2"])
+    with H2Client(r.ssl_port, ssl_context=ctx, server_hostname=host,
+                  preamble=b"PROXY TCP4 203.0.113.10 127.0.0.1 40001 443\r\n") as c:
+        resp = c.get("/echo?tls", host)
+        assert resp.status == 200 and b'"203.0.113.10"' in bytes(resp.body)
+    line = r.access_lines("/echo?tls")[0]
+    assert "HTTP/2.0" in line and "203.0.113.10:40001" in line
 
 
 def test_client_reset_stops_the_exchange_and_the_connection_carries_on(router, backend):
