@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -57,7 +58,8 @@ class RawBackend:
                 while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
                     name, _, value = line.decode().partition(":")
                     trailers[name.strip().lower()] = value.strip()
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/grpc\r\nTransfer-Encoding: chunked\r\n"
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/grpc\r\nConnection: close\r\n"
+                             b"Transfer-Encoding: chunked\r\n"
                              b"Trailer: grpc-status, x-echo\r\n\r\n5\r\nhello\r\n0\r\ngrpc-status: 0\r\n"
                              b"x-echo: " + trailers.get("x-req", "none").encode() + b"\r\n\r\n")
                 await writer.drain()
@@ -108,8 +110,6 @@ def test_malformed_request_trailers_reset_the_stream(router, raw_backend):
         assert c.wait(c.request("POST", "/trailers", host, body=b"y", trailers=[("x-req", "ok")])).status == 200
 
 
-@pytest.mark.xfail(reason="the HTTP/1.1 backend connection does not yet hand response trailers to the Exchange "
-                          "(h2back's part of agreement 3); the HTTP/2 stream sends whatever it gets", strict=False)
 def test_response_trailers_from_an_http11_backend(router, raw_backend):
     host = unique_host("h2rt")
     router.register(host, raw_backend.port)
@@ -117,6 +117,14 @@ def test_response_trailers_from_an_http11_backend(router, raw_backend):
         r = c.wait(c.request("POST", "/trailers", host, body=b"x", trailers=[("x-req", "1")]))
         assert r.status == 200 and bytes(r.body) == b"hello"
         assert dict(r.trailers) == {b"grpc-status": b"0", b"x-echo": b"1"}
+    with socket.create_connection(("127.0.0.1", router.port), timeout=10) as sock:   # and to an HTTP/1.1 client
+        sock.sendall(f"POST /trailers HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "1\r\nx\r\n0\r\nx-req: 2\r\n\r\n".encode())
+        data = b""
+        while not data.endswith(b"\r\n0\r\ngrpc-status: 0\r\nx-echo: 2\r\n\r\n"):
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk
 
 
 def test_slow_reader_pauses_only_its_own_backend(router, raw_backend, backend):
