@@ -405,11 +405,20 @@ class H2ClientConnection(asyncio.Protocol):
 class TlsClientConnection(ClientConnection):
     """A TLS client connection that becomes an H2ClientConnection when ALPN chose h2 (enable_http2)."""
 
+    became: H2ClientConnection | None = None
+
     def connection_made(self, transport) -> None:
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
-            h2conn = H2ClientConnection(self.ctx)
+            h2conn = self.became = H2ClientConnection(self.ctx)
             transport.set_protocol(h2conn)
             h2conn.connection_made(transport)
             return
         ClientConnection.connection_made(self, transport)
+
+    def set_client_address(self, ip: str, port: int) -> None:
+        """A PROXY header's address (enable_proxy on the TLS port) arrives just after connection_made."""
+        if self.became is not None:
+            self.became.set_client_address(ip, port)
+        else:
+            ClientConnection.set_client_address(self, ip, port)
