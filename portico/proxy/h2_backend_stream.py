@@ -238,21 +238,22 @@ class H2Stream:
         self.conn.cork(ex.client)
         status = 0
         fields = []
-        status_fields = []
         for name, value in headers:
             if name[:1] == b":":
                 if name == b":status":
                     status = int(value)
                 continue
-            if ends_stream and name in _GRPC_STATUS_FIELDS:
-                status_fields.append((name, value))
-                continue
             fields.append((name, value))
+        status_fields: list = []
+        if ends_stream and any(name in _GRPC_STATUS_FIELDS for name, _ in fields):
+            # gRPC's "Trailers-Only" answer (an error with no message) puts its status and all its trailing
+            # metadata in the one HEADERS frame. Passed on as trailers (all but content-type), so every client
+            # finds them where it looks: an HTTP/2 client gets HEADERS then trailing HEADERS (the usual gRPC
+            # shape), an HTTP/1.1 client the last chunk.
+            status_fields = [(n, v) for n, v in fields if n != b"content-type"]
+            fields = [(n, v) for n, v in fields if n == b"content-type"]
         ex.response_head(self, status, reason(status), fields)
         if status_fields and self.exchange is ex:
-            # gRPC's "Trailers-Only" answer (an error with no message) puts its status in the one HEADERS
-            # frame. Passed on as trailers, so every client finds it where it looks: an HTTP/2 client gets
-            # HEADERS then trailing HEADERS (the usual gRPC shape), an HTTP/1.1 client the last chunk.
             ex.response_trailers(status_fields)
 
     def data(self, chunk: bytes, flow_controlled: int) -> None:
