@@ -197,9 +197,33 @@ def test_targets_evaluated():
     half = rows["Open loop at half of nginx's peak: sustained, p99"]
     assert half["met"] is False and "not sustained" in half["value"]
     assert rows["Throughput with 100,000 routes vs 1 route"]["met"] is True
-    assert rows["Resident memory per route"]["met"] is True
-    assert rows["Registration ingest"]["met"] is True
+    assert rows["Resident memory per route (100,000 routes)"]["met"] is True          # 512 B <= 600 B
+    assert rows["Registration ingest"]["met"] is False                                 # 125k < 300k msg/s
     assert rows["Publish-to-routable p99"]["met"] is False
+    assert rows["1,000,000 routes: applied"]["met"] is None                           # not in this run
+
+
+MILLION = {"routes": 1_000_000, "baseline_rps": 10_000.0, "baseline_cpu_us": 90.0, "applied_s": 8.5,
+           "applied_msgs_per_s": 117_647.0, "rss_kb_one_route": 70_000, "rss_kb_applied": 700_000,
+           "bytes_per_route": 645.0, "sample_failures": 0, "rps": 9_300.0, "p99_ms": 9.0, "cpu_us_per_req": 95.0,
+           "ratio_to_1": 0.93, "rss_kb_after_load": 900_000, "routes_status": 200, "routes_first_byte_s": 0.05,
+           "routes_s": 6.0, "routes_bytes": 260_000_000, "routes_listed": 1_000_000,
+           "routes_rss_peak_kb": 1_100_000, "notes": []}
+
+
+def test_million_route_goals_and_section():
+    res = {**_results(), "million": MILLION}
+    rows = {r["name"]: r for r in report.evaluate_targets(res)}
+    assert rows["1,000,000 routes: applied"]["met"] is True
+    assert rows["1,000,000 routes: router RSS"]["met"] is False           # the peak while /routes streamed
+    assert "1074 MiB at most" in rows["1,000,000 routes: router RSS"]["value"]
+    assert rows["1,000,000 routes: throughput vs 1 route"]["met"] is True
+    assert rows["1,000,000 routes: /routes answers (streamed)"]["met"] is True
+    short = {**MILLION, "routes_listed": 999_000}
+    rows = {r["name"]: r for r in report.evaluate_targets({**res, "million": short})}
+    assert rows["1,000,000 routes: /routes answers (streamed)"]["met"] is False
+    md = report.render_markdown(res)
+    assert "## 1,000,000 routes (Portico" in md and "| GET /routes | 200: 1,000,000 routes, 260 MB" in md
 
 
 def test_targets_not_measured_without_data():

@@ -173,3 +173,23 @@ async def test_suspend_with_real_nats_and_refresh_on_reconnect(nats_server, tmp_
         await pruner.stop()
         await bus.stop()
         server.stop()
+
+
+async def test_a_pass_over_a_big_table_goes_a_slice_per_loop_turn(monkeypatch):
+    """The loop runs between slices; a route re-registered meanwhile is kept, a route gone meanwhile skipped."""
+    from portico.bus import pruner as pruner_module
+    monkeypatch.setattr(pruner_module, "PRUNE_SLICE", 2)
+    clock = Clock()
+    table = RouteTable(droplet_stale_threshold=120)
+    for i in range(6):
+        register(table, clock.now, host="10.0.0.1", port=1000 + i, uris=[f"r{i}.com"])
+    state = RouterState()
+    clock.now += 121                                              # every one of them is stale now
+    pass_ = asyncio.ensure_future(Pruner(RouterConfig(), table, state, clock).prune_in_slices())
+    await asyncio.sleep(0)                                        # the first slice ran, then it yielded
+    assert len(table) == 4
+    register(table, clock.now, host="10.0.0.1", port=1005, uris=["r5.com"])   # re-registered meanwhile
+    table.unregister("r4.com", "10.0.0.1:1004")                  # and one unregistered meanwhile
+    removed = await pass_
+    assert sorted(key for key, _ in removed) == ["r0.com", "r1.com", "r2.com", "r3.com"]
+    assert list(table.snapshot()) == ["r5.com"] and state.metrics.pruned_endpoints == 4

@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--skip-h2", action="store_true", help="skip the HTTP/2 (h2load) runs of nginx, HAProxy, Portico")
     ap.add_argument("--routes", help="route-scale steps (default 1,10000,100000; quick 1,10000)")
     ap.add_argument("--ingest", type=int, help="registrations for the ingest run (default 100000, quick 20000)")
+    ap.add_argument("--million", type=int, help="routes for the big-table run: applied time, RSS, throughput vs 1 "
+                    "route, /routes streamed (default 1000000, about 2 min; quick 0; 0 skips it)")
     ap.add_argument("--skip-kube", action="store_true", help="skip the Kubernetes propagation run")
     ap.add_argument("--kube-only", action="store_true", help="only the Kubernetes propagation run")
     ap.add_argument("--kube-ingresses", type=int, default=1000, help="Ingresses in the cluster (default 1000)")
@@ -68,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             ap.error(f"unknown target {t!r}; choose from {', '.join(ALL_TARGETS)}")
     args.routes = [int(r) for r in (args.routes or ("1,10000" if q else "1,10000,100000")).split(",")]
     args.ingest = args.ingest or (20000 if q else 100000)
+    if args.million is None:
+        args.million = 0 if q else 1_000_000
     return args
 
 
@@ -124,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             "mode": "quick" if args.quick else "full",
             "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "runs": args.runs,
                          "connections": args.connections, "routes": args.routes, "ingest": args.ingest,
+                         "million": args.million,
                          "targets": args.only},
             "machine": machine(),
             "versions": versions(tools),
@@ -367,6 +372,16 @@ def _portico_phase(name: str, res: dict, nats, workdir: Path, cpus, **start_kwar
             target.stop()
 
 
+def _million_run(args, tools, backend, nats, workdir: Path, lua: Path, proxy_cpus, load_cpus, res: dict) -> None:
+    from .million import million_routes
+
+    log(f"big table: {args.million:,} routes")
+    with _portico_phase("million", res, nats, workdir / "million", proxy_cpus) as (target, pub):
+        result = million_routes(tools.wrk, target, pub, backend.port, args.million, args.connections[0],
+                                args.duration, args.warmup, args.runs, load_cpus, lua, log=log)
+        res["million"] = asdict(result)
+
+
 def _kube_run(args, backend, nats, workdir: Path, proxy_cpus, res: dict) -> None:
     from .kube import propagation
 
@@ -395,6 +410,9 @@ def _scale_runs(args, tools, backend, nats, workdir: Path, lua: Path, proxy_cpus
 
         ing.rss_kb_after = rss_kb(target.pids())
         res["ingest"] = asdict(ing)
+
+    if args.million:
+        _million_run(args, tools, backend, nats, workdir, lua, proxy_cpus, load_cpus, res)
 
     # workers: 1 then 2 processes sharing the port, pinned away from wrk where the cores allow (workers.py)
     def phase(label: str, workers: int, cpus):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .goals import hot_path_section, hot_path_targets
 from .h2 import h2_section, h2_targets
+from .scale_goals import control_plane_targets, million_section
 from .workers import workers_note
 
 GOROUTER = {
@@ -41,33 +42,8 @@ def open_at(open_runs: list[dict], target: str, fraction: float) -> dict | None:
 def evaluate_targets(res: dict) -> list[dict]:
     """One row per target of the issue: what was asked, what was measured, met or not (None: not measured)."""
     rows: list[dict] = []
-
-    def row(name, goal, value, met, ref=""):
-        rows.append({"name": name, "goal": goal, "value": value, "met": met, "gorouter": ref})
-
     rows += hot_path_targets(res)     # throughput, CPU per request and open loop against nginx (goals.py)
-    scale = res.get("route_scale") or []
-    big = max(scale, key=lambda s: s["routes"]) if scale else None
-    if big and big["routes"] > 1 and big.get("ratio_to_1") is not None:
-        row(f"Throughput with {big['routes']:,} routes vs 1 route", ">= 0.95x",
-            f"{big['ratio_to_1']:.2f}x", big["ratio_to_1"] >= 0.95, GOROUTER["route_scale_100k"])
-        bpr = big.get("bytes_per_route")
-        row("Resident memory per route", "<= 1 KB (1024 B)", f"{bpr:.0f} B" if bpr is not None else "-",
-            bpr is not None and bpr <= 1024, GOROUTER["rss_per_route"])
-    else:
-        row("Throughput with 100k routes vs 1 route", ">= 0.95x", "not measured", None, GOROUTER["route_scale_100k"])
-        row("Resident memory per route", "<= 1 KB", "not measured", None, GOROUTER["rss_per_route"])
-    ing = res.get("ingest")
-    if ing:
-        ok = not ing.get("notes")
-        row("Registration ingest", ">= 100k msg/s", f"{_f(ing['msgs_per_s'])} msg/s ({ing['messages']:,} messages)",
-            ing["msgs_per_s"] >= 100_000 and ok, GOROUTER["ingest"])
-        p99 = ing.get("routable_p99_ms")
-        row("Publish-to-routable p99", "<= 1.5 ms", f"{_f(p99, 3)} ms" if p99 is not None else "-",
-            p99 is not None and p99 <= 1.5 and not ing.get("routable_timeouts"), GOROUTER["routable_p99"])
-    else:
-        row("Registration ingest", ">= 100k msg/s", "not measured", None, GOROUTER["ingest"])
-        row("Publish-to-routable p99", "<= 1.5 ms", "not measured", None, GOROUTER["routable_p99"])
+    rows += control_plane_targets(res)   # route scale, memory, ingest, routable, 1M routes (scale_goals.py)
     rows += h2_targets(res)
     return rows
 
@@ -148,13 +124,19 @@ def render_markdown(res: dict) -> str:
     scale = res.get("route_scale")
     if scale:
         out += ["## Route scale (Portico, random Host per request)", "",
-                "| routes | req/s | x of 1 route | p99 ms | CPU us/req | RSS MiB | bytes/route | time to apply | sample misses |",
-                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                "| routes | req/s | x of 1 route | p99 ms | CPU us/req | RSS MiB | bytes/route | bytes/route, table alone | time to apply | sample misses |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for s in scale:
             out.append(f"| {s['routes']:,} | {_f(s['rps'])} | {_f(s.get('ratio_to_1'))} | {_f(s.get('p99_ms'))} | "
                        f"{_f(s.get('cpu_us_per_req'), 1)} | {s['rss_kb'] / 1024:.1f} | {_f(s.get('bytes_per_route'), 0)} | "
+                       f"{_f(s.get('bytes_per_route_table'), 0)} | "
                        f"{_f(s.get('register_s'), 2, ' s')} | {s.get('sample_failures', 0)} |")
+        out += ["", "bytes/route: RSS growth over the 1-route step, measured after the load (every route has "
+                "served traffic: its per-route counters and X-CF header block exist); table alone: measured "
+                "right after the routes were applied, before any request.", ""]
         out.append("")
+
+    out += million_section(res.get("million"))
 
     ing = res.get("ingest")
     if ing:
@@ -164,6 +146,8 @@ def render_markdown(res: dict) -> str:
                 f"| publisher alone | {_f(ing['publisher_msgs_per_s'])} msg/s ({_f(ing['publish_s'], 3)} s) |",
                 f"| all applied (last route answers) | {_f(ing['applied_s'], 3)} s |",
                 f"| **ingest rate** | **{_f(ing['msgs_per_s'])} msg/s** |",
+                f"| router CPU while applying | {_f(ing.get('router_cpu_s'), 2, ' s')} = "
+                f"{_f(ing.get('msgs_per_cpu_s'))} msg per CPU-second |",
                 f"| routes listed by /routes afterwards | {ing.get('routes_seen') if ing.get('routes_seen') is not None else '-'} |",
                 f"| /varz registration counter delta | {ing.get('varz_registrations') if ing.get('varz_registrations') is not None else 'not exposed'} |",
                 f"| publish-to-routable samples | {ing.get('latency_samples', 0)} (timeouts: {ing.get('routable_timeouts', 0)}) |",

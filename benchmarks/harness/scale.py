@@ -12,7 +12,7 @@ from .httpprobe import Probe, get_json, wait_for_status
 from .load import closed_loop, fmt
 from .natspub import NatsPublisher, pub_frame, register_payload
 from .parse import parse_varz_registrations, percentile
-from .procs import rss_kb
+from .procs import cpu_seconds, rss_kb
 
 REGISTER = "router.register"
 
@@ -66,7 +66,9 @@ class RouteScaleStep:
     register_s: float | None
     sample_failures: int
     ratio_to_1: float | None = None
-    bytes_per_route: float | None = None
+    bytes_per_route: float | None = None        # RSS growth per route, after traffic to the routes
+    rss_kb_applied: int | None = None           # RSS right after applying, before any request
+    bytes_per_route_table: float | None = None  # the table alone: growth per route before any request
 
 
 def route_scale(wrk: str, target, pub: NatsPublisher, backend_port: int, steps: list[int], connections: int,
@@ -76,6 +78,7 @@ def route_scale(wrk: str, target, pub: NatsPublisher, backend_port: int, steps: 
     registered = 0
     base_rss = None
     base_rps = None
+    base_applied = 0
     for n in steps:
         hosts = [scale_host(i) for i in range(registered, n)]
         took = None
@@ -84,17 +87,19 @@ def route_scale(wrk: str, target, pub: NatsPublisher, backend_port: int, steps: 
             took = register_and_wait(pub, target.port, backend_port, hosts)
             registered = n
             log(f"    applied in {took:.2f}s ({len(hosts) / took:,.0f} routes/s incl. publish and poll)")
+        rss_applied = rss_kb(target.pids())
         all_hosts = [scale_host(i) for i in range(n)]
         bad = check_sample(target.port, all_hosts)
         res = closed_loop(wrk, _with_host(target, None), connections, duration, warmup, runs, load_cpus,
                           script=script, script_args=[str(n)], log=log)
         rss = rss_kb(target.pids())
         step = RouteScaleStep(routes=n, rps=res.rps, p99_ms=res.p99_ms, cpu_us_per_req=res.cpu_us_per_req,
-                              rss_kb=rss, register_s=took, sample_failures=bad)
+                              rss_kb=rss, register_s=took, sample_failures=bad, rss_kb_applied=rss_applied)
         if base_rss is None:
-            base_rss, base_rps = rss, res.rps
+            base_rss, base_rps, base_applied = rss, res.rps, rss_applied
         else:
             step.bytes_per_route = (rss - base_rss) * 1024 / max(1, n - steps[0])
+            step.bytes_per_route_table = (rss_applied - base_applied) * 1024 / max(1, n - steps[0])
         if base_rps:
             step.ratio_to_1 = (res.rps or 0) / base_rps
         log(f"  {n:,} routes: {fmt(step.rps, 0)} req/s (x{fmt(step.ratio_to_1)} of 1 route), RSS {rss / 1024:.1f} MiB"
@@ -133,6 +138,8 @@ class IngestResult:
     routable_max_ms: float | None = None
     routable_timeouts: int = 0
     rss_kb_after: int | None = None
+    router_cpu_s: float | None = None       # the router's CPU time from the first publish to the last route
+    msgs_per_cpu_s: float | None = None     # registrations per router CPU-second: holds on a busy machine too
     notes: list[str] = field(default_factory=list)
 
 
@@ -143,6 +150,7 @@ def ingest(target, pub: NatsPublisher, backend_port: int, n: int, log=print) -> 
     status_port, routes_port = target.extra["status_port"], target.extra["routes_port"]
     varz0 = _varz_count(status_port, routes_port)
     probe = Probe(target.port)
+    cpu0 = cpu_seconds(target.pids())
     t0 = time.monotonic()
     pub.publish_many(frames)
     pub.flush(60)
@@ -159,15 +167,18 @@ def ingest(target, pub: NatsPublisher, backend_port: int, n: int, log=print) -> 
     probe.close()
     if done is None:
         raise TimeoutError(f"router did not apply {n} registrations within 120s")
+    router_cpu = cpu_seconds(target.pids()) - cpu0
     varz1 = _varz_count(status_port, routes_port)
     seen = _routes_count(routes_port, suffix=".ingest.local")
     res = IngestResult(messages=n, publish_s=t_pub - t0, applied_s=done - t0, msgs_per_s=n / (done - t0),
                        publisher_msgs_per_s=n / max(t_pub - t0, 1e-9), routes_seen=seen,
-                       varz_registrations=(varz1 - varz0) if varz0 is not None and varz1 is not None else None)
+                       varz_registrations=(varz1 - varz0) if varz0 is not None and varz1 is not None else None,
+                       router_cpu_s=router_cpu, msgs_per_cpu_s=n / router_cpu if router_cpu > 0 else None)
     if seen is not None and seen != n:
         res.notes.append(f"/routes lists {seen} of {n} ingested routes")
     log(f"  ingest {n:,} registrations: applied in {res.applied_s:.3f}s = {res.msgs_per_s:,.0f} msg/s "
-        f"(publisher alone {res.publisher_msgs_per_s:,.0f} msg/s); /routes has {seen}")
+        f"(publisher alone {res.publisher_msgs_per_s:,.0f} msg/s; router CPU {router_cpu:.2f}s = "
+        f"{fmt(res.msgs_per_cpu_s, 0)} msg per CPU-second); /routes has {seen}")
     return res
 
 

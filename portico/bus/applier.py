@@ -21,6 +21,7 @@ from portico.bus.messages import (
     apply_unregistration,
     decode_registration_strict_first,
     describe_error,
+    strict_decode,
 )
 from portico.routes.table import RouteTable
 
@@ -87,10 +88,13 @@ class PayloadApplier:
 
     def register(self, data: bytes) -> None:
         try:
-            reg = decode_registration_strict_first(data)
-        except msgspec.DecodeError as err:
-            self._malformed(REGISTER, data, err)
-            return
+            reg = strict_decode(data)
+        except msgspec.DecodeError:
+            try:
+                reg = decode_registration_strict_first(data)   # nulls, or a reason worded for the log
+            except msgspec.DecodeError as err:
+                self._malformed(REGISTER, data, err)
+                return
         now = self.batch_time
         if now is None:
             now = self.clock()

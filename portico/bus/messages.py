@@ -150,6 +150,8 @@ class StrictRegistration(msgspec.Struct, gc=False):
 
 
 _strict_decode = msgspec.json.Decoder(StrictRegistration).decode
+#: The hot path's first try: no nulls, every check in C; on DecodeError use decode_registration_strict_first.
+strict_decode = _strict_decode
 _decoder = msgspec.json.Decoder(Registration)
 _encoder = msgspec.json.Encoder()
 
@@ -197,17 +199,25 @@ _TAGS: dict[tuple, dict[str, str]] = {}
 _TAGS_LIMIT = 50_000
 
 
+_last_tags: list[dict[str, str]] = [{}]
+
+
 def shared_tags(tags: dict[str, str] | None) -> dict[str, str] | None:
     """One dict object for every endpoint with the same tags (routes of one app repeat them): tags are never
-    changed after registration, and a 100k-route table then holds a handful of tag dicts, not 100k."""
+    changed after registration, and a 100k-route table then holds a handful of tag dicts, not 100k. A burst
+    repeats the same tags message after message, so the last ones are compared first (no key built)."""
     if not tags:
         return None
+    last = _last_tags[0]
+    if tags == last:
+        return last
     key = tuple(tags.items())
     found = _TAGS.get(key)
     if found is None:
         if len(_TAGS) >= _TAGS_LIMIT:
             return tags
         found = _TAGS[key] = tags
+    _last_tags[0] = found
     return found
 
 
@@ -226,7 +236,8 @@ def registration_to_endpoint(reg: StrictRegistration, table: RouteTable, now: fl
         intern(reg.host), _PORTS.setdefault(port, port), tls_port != 0, reg.app, reg.private_instance_id,
         intern(reg.private_instance_index), reg.server_cert_domain_san, reg.route_service_url,
         shared_tags(reg.tags),
-        table.ttl_for(reg.stale_threshold_in_seconds), reg.isolation_segment, reg.protocol,
+        table.ttl_for(stale) if (stale := reg.stale_threshold_in_seconds) else table.droplet_stale_threshold,
+        reg.isolation_segment, reg.protocol,
         reg.availability_zone, lb if lb in ALGORITHMS else "", now, reg.endpoint_updated_at_ns,
     )
 

@@ -20,6 +20,7 @@ from portico.tasks import cancel_and_wait
 
 log = logging.getLogger("portico.bus.pruner")
 
+PRUNE_SLICE = 5000    # routes pruned per event-loop turn (~2-5 ms)
 _LOG_EACH_UP_TO = 20  # above this many removals in one pass, log a summary line only (details at debug)
 
 
@@ -49,17 +50,43 @@ class Pruner:
         return self._task is not None and not self._task.done()
 
     def prune_once(self) -> list[tuple[str, Endpoint]]:
-        """One pass: remove stale endpoints (or skip while NATS is down and suspension is on)."""
+        """One pass at once: remove stale endpoints (or skip while NATS is down and suspension is on)."""
+        if not self._may_prune():
+            return []
+        removed = self.table.prune(self.clock())
+        self._report(removed)
+        return removed
+
+    async def prune_in_slices(self) -> list[tuple[str, Endpoint]]:
+        """One pass, PRUNE_SLICE routes per loop turn: walking a 1M-route table takes about a second of CPU,
+        which must not stall requests. `now` is taken once, so an endpoint re-registered during the pass is
+        never stale in it; a route removed meanwhile is skipped."""
+        if not self._may_prune():
+            return []
+        now = self.clock()
+        table = self.table
+        pools = list(table.pools())
+        removed: list[tuple[str, Endpoint]] = []
+        for start in range(0, len(pools), PRUNE_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            removed += table.prune_pools(pools[start:start + PRUNE_SLICE], now)
+        table.drop_expired_empty_pools(now)
+        self._report(removed)
+        return removed
+
+    def _may_prune(self) -> bool:
         if self.config.suspend_pruning_if_nats_unavailable and not self.state.nats_connected:
             if not self.suspended:
                 log.warning("NATS unavailable: pruning suspended")
             self.suspended = True
-            return []
-        now = self.clock()
+            return False
         if self.suspended:
             # NATS is back but the reconnect hook was not wired (or has not run yet): refresh before pruning.
             self.on_nats_reconnected()
-        removed = self.table.prune(now)
+        return True
+
+    def _report(self, removed: list[tuple[str, Endpoint]]) -> None:
         if removed:
             self.state.metrics.pruned_endpoints += len(removed)
             if len(removed) <= _LOG_EACH_UP_TO:
@@ -69,7 +96,6 @@ class Pruner:
                 log.info("pruned %d stale endpoints", len(removed))
                 for key, ep in removed:
                     log.debug("pruned stale endpoint %s from %s (ttl %ss)", ep.address, key, int(ep.ttl))
-        return removed
 
     def on_nats_reconnected(self) -> None:
         """RouteBus.on_reconnect hook: refresh every endpoint's timestamp when pruning is suspendable."""
@@ -84,7 +110,7 @@ class Pruner:
         while True:
             await asyncio.sleep(self.interval)
             try:
-                self.prune_once()
+                await self.prune_in_slices()
             except Exception:  # a pruning bug must not stop pruning for good
                 log.exception("pruning pass failed")
 

@@ -7,6 +7,8 @@ seconds), which keeps the table testable without clocks or sockets.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from portico.routes.endpoint import Endpoint
 from portico.routes.pool import ALGORITHMS, ROUND_ROBIN, Pool
 from portico.routes.uri import route_key, split_route, wildcard_suffixes
@@ -129,15 +131,28 @@ class RouteTable:
 
     def prune(self, now: float) -> list[tuple[str, Endpoint]]:
         """Remove endpoints older than their TTL (TLS endpoints are never TTL-pruned); return what went."""
+        removed = self.prune_pools(list(self.pools()), now)
+        self.drop_expired_empty_pools(now)
+        return removed
+
+    def prune_pools(self, pools: Iterable[Pool], now: float) -> list[tuple[str, Endpoint]]:
+        """`prune` for some pools only: a large table is pruned a slice at a time (portico.bus.pruner), so a
+        pass over 1M routes never holds the loop for the whole walk. Pools no longer in the table are skipped."""
         removed: list[tuple[str, Endpoint]] = []
-        for pool in list(self.pools()):
+        for pool in pools:
             stale = [ep for ep in pool.endpoints if not ep.tls and now - ep.updated_at > ep.ttl]
+            if not stale or not self.holds(pool):
+                continue
+            key = pool.key
             for ep in stale:
-                removed.append((pool.key, ep))
-                self.unregister(pool.key, ep.address)
+                removed.append((key, ep))
+                self.unregister(key, ep.address)
+        return removed
+
+    def drop_expired_empty_pools(self, now: float) -> None:
+        """Drop routes kept empty (keep_empty_for) longer than that since their last registration."""
         if self._emptied:
             self._drop_expired_empty_pools(now)
-        return removed
 
     def _drop_expired_empty_pools(self, now: float) -> None:
         for key, (bucket, host, path, pool, last_update) in list(self._emptied.items()):

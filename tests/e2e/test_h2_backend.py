@@ -32,7 +32,7 @@ def ca():
 def h2_router(router_factory, ca):
     """TLS backends trusted through `ca`, h2c on for plaintext http2 endpoints."""
     return router_factory(backends={"ca_certs": ca.cert_pem.bytes().decode(), "max_attempts": 3,
-                                    "enable_h2c": True})
+                                    "enable_h2c": True}, endpoint_timeout="3s")
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +201,14 @@ def test_a_stream_reset_before_the_head_is_a_502(h2_router, tls_route):
     assert r.header("X-Cf-Routererror").startswith("endpoint_failure")
     assert "internal_error" in r.header("X-Cf-Routererror").lower()
     assert get(h2_router.port, tls_route).status == 200       # the connection survives a stream reset
+
+
+def test_endpoint_timeout_cancels_the_stream_and_keeps_the_connection(h2_router, tls_app, tls_route):
+    before = tls_app.connections
+    r = get(h2_router.port, tls_route, "/slow?s=6")
+    assert r.status == 502 and "timeout awaiting response headers" in r.header("X-Cf-Routererror"), r.headers
+    assert get(h2_router.port, tls_route).status == 200
+    assert tls_app.connections == before      # the stream was cancelled, not the connection
 
 
 def test_goaway_lets_the_open_stream_finish_and_new_ones_use_a_new_connection(h2_router, ca):
