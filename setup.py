@@ -44,6 +44,11 @@ class OptionalCythonBuild(build_ext):
     are checked, a stale one is never left behind, and a loaded extension is replaced, never overwritten.
     """
 
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        if not self.parallel:          # pip gives no -j: compile the C of several modules at once anyway
+            self.parallel = os.cpu_count() or 1
+
     def run(self) -> None:
         self._into_tree = bool(self.inplace)
         try:
@@ -57,14 +62,14 @@ class OptionalCythonBuild(build_ext):
             _warn(f"the compiled modules could not be built: {exc}")
 
     def build_extensions(self) -> None:
-        """Cython first, one module at a time (it keeps global state); then the C compiles, in parallel with -j."""
-        self._ready = {ext.name for ext in self.extensions if self._cythonize(ext)}
+        """Cython for the modules that changed (in worker processes), then their C compiles (in parallel)."""
+        stale = [ext for ext in self.extensions if not self._fresh(ext)]
+        self._ready = self._cythonize(stale)
         super().build_extensions()
 
-    def _cythonize(self, ext: Extension) -> bool:
-        """Give `ext` its C sources; False when its extension is already fresh, or Cython failed on it."""
-        source = ext.sources[0]
-        digest = compiled.source_digest(ROOT / source)
+    def _fresh(self, ext: Extension) -> bool:
+        """True when the built extension carries the current source's stamp (and -f was not given)."""
+        digest = compiled.source_digest(ROOT / ext.sources[0])
         built = Path(self.get_ext_fullpath(ext.name))
         copies = [built, ROOT / self.get_ext_filename(ext.name)] if self._into_tree else [built]
         fresh = [path.exists() and compiled.read_stamp(path) == digest for path in copies]
@@ -73,24 +78,44 @@ class OptionalCythonBuild(build_ext):
                 built.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(copies[1], built)
             print(f"portico build: {ext.name} is up to date", file=sys.stderr)
-            return False
+            return True
         for path in copies:
             if path.exists() and compiled.read_stamp(path) != digest:
                 path.unlink()                      # never leave a stale extension, even if this build fails
-        try:
-            from Cython.Build import cythonize
+        return False
 
-            stamp = STAMP_DIR / (ext.name + ".c")
-            stamp.parent.mkdir(parents=True, exist_ok=True)
-            stamp.write_text(compiled.stamp_c_source(ext.name, digest))
-            (cythonized,) = cythonize([Extension(ext.name, [source])], build_dir=str(CYTHON_DIR),
-                                      compiler_directives=DIRECTIVES, include_path=["."], force=True,
-                                      quiet=True)
-        except Exception as exc:
-            _warn(f"{ext.name} could not be compiled by Cython: {exc}")
-            return False
-        ext.sources = [*cythonized.sources, str(stamp)]
-        return True
+    def _cythonize(self, exts: list[Extension]) -> set[str]:
+        """Give each extension its C sources (the Cython output and its stamp); the names that got them."""
+        if not exts:
+            return set()
+        from Cython.Build import cythonize
+
+        stamps = {}
+        for ext in exts:
+            stamps[ext.name] = STAMP_DIR / (ext.name + ".c")
+            stamps[ext.name].parent.mkdir(parents=True, exist_ok=True)
+            stamps[ext.name].write_text(compiled.stamp_c_source(ext.name, compiled.source_digest(ROOT /
+                                                                                                ext.sources[0])))
+        def run(group: list[Extension], processes: int) -> list[Extension]:
+            return cythonize([Extension(ext.name, [ext.sources[0]]) for ext in group], build_dir=str(CYTHON_DIR),
+                             compiler_directives=DIRECTIVES, include_path=["."], force=True, quiet=True,
+                             nthreads=processes)
+
+        try:
+            done = run(exts, min(len(exts), os.cpu_count() or 1))
+        except Exception:                          # one failed: find which, one at a time, and keep the others
+            done = []
+            for ext in exts:
+                try:
+                    done += run([ext], 0)
+                except Exception:
+                    pass
+        by_name = {ext.name: ext for ext in exts}
+        for result in done:
+            by_name[result.name].sources = [*result.sources, str(stamps[result.name])]
+        for name in sorted(set(by_name) - {result.name for result in done}):
+            _warn(f"{name} could not be compiled by Cython (its errors are printed above)")
+        return {result.name for result in done}
 
     def build_extension(self, ext: Extension) -> None:
         if ext.name not in self._ready:

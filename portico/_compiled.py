@@ -27,6 +27,12 @@ from types import ModuleType
 # (plus its .pxd, when there is one); nothing else under portico/ is.
 COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.headers",
+    "portico.proxy.exchange_state",
+    "portico.proxy.exchange",
+    "portico.proxy.routing",
+    "portico.proxy.response_head",
+    "portico.proxy.observer",
+    "portico.observe.access_log",
 )
 
 PURE_ENV = "PORTICO_PURE_PYTHON"

@@ -143,7 +143,12 @@ def h2load_argv(h2load: str, port: int, transport: str, authority: str, connecti
 
 
 def run_h2load(argv: list[str], timeout: float) -> tuple[H2loadSummary, str]:
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as err:
+        tail = (err.stdout or b"")[-300:]
+        raise RuntimeError(f"h2load did not finish within {timeout:.0f} s (streams left unanswered?): "
+                           f"{tail.decode(errors='replace') if isinstance(tail, bytes) else tail}") from None
     text = out.stdout + out.stderr
     if out.returncode != 0:
         raise RuntimeError(f"h2load failed ({out.returncode}): {text[-1500:]}")
@@ -172,7 +177,7 @@ def measure_point(h2load: str, target, port: int, transport: str, connections: i
         own = [p for root in OWN_PIDS for p in process_tree(root)]
         cpu0, own0, kids0 = cpu_seconds(target.pids()), cpu_seconds(own), children_cpu_seconds()
         busy0, t0 = machine_busy_seconds(), time.monotonic()
-        summary, text = run_h2load(argv, duration + 60)
+        summary, text = run_h2load(argv, duration + 30)
         wall = max(time.monotonic() - t0, 1e-9)
         cpu = cpu_seconds(target.pids()) - cpu0
         own_cpu, kids = cpu_seconds(own) - own0, children_cpu_seconds() - kids0

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The access log: one gorouter-format line per request, buffered in memory and written in batches.
 
 `log()` runs on the hot path (ExchangeObserver calls it once per request), so it only formats one line and
@@ -123,7 +124,7 @@ class AccessLog:
         if line.translate(None, _SAFE_BYTES) != self._leftover:
             # Rare: a value holds a quote, a backslash or a control character. Escape each and build again.
             line = self._format(micros, status, request_bytes, response_bytes, response_time, gorouter_time,
-                                tuple(quote_bytes(v or b"-") for v in fields))
+                                tuple([quote_bytes(v or b"-") for v in fields]))
         buffer = self._buffer
         buffer.append(line)
         if len(buffer) >= MAX_BUFFERED_LINES:

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """One proxied request and its response: choosing an endpoint, retrying safely, streaming both bodies.
 
 An Exchange is made by the client connection when a request head is complete. It talks to exactly one backend
@@ -14,16 +15,15 @@ from time import monotonic
 from typing import TYPE_CHECKING
 
 from portico.proxy import errors
+from portico.proxy.exchange_state import FRAME_NONE, ExchangeState
 from portico.proxy.response_head import response_head_too_big
 from portico.proxy.upstream import BackendConnection, DialError, describe_read_error, last_chunk
 
 if TYPE_CHECKING:
     from portico.proxy.downstream import ClientConnection
     from portico.routes.endpoint import Endpoint
-    from portico.routes.pool import Pool
 
 # Response framing towards the client.
-FRAME_NONE = 0       # no body (HEAD, 1xx, 204, 304)
 FRAME_LENGTH = 1     # Content-Length passed through
 FRAME_CHUNKED = 2    # re-chunked for the client
 FRAME_CLOSE = 3      # close-delimited: the client connection ends the body
@@ -33,60 +33,11 @@ _NO_BODY_STATUS = frozenset({204, 304})
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
 
-class Exchange:
-    """The life of one request: route it, send it, stream the answer back, report how it went."""
+class Exchange(ExchangeState):
+    """The life of one request: route it, send it, stream the answer back, report how it went.
 
-    # Defaults live on the class: a request sets only what differs, which keeps creation cheap.
-    host = b""
-    pool: Pool = None  # type: ignore[assignment]  # the router sets it before attempt() runs
-    head = b""                  # request line and forwarded headers, without endpoint headers
-    tail = b"\r\n"              # framing headers and the blank line
-    request_id = b""
-    keep_alive = True
-    http11 = True               # False for an HTTP/1.0 request: answered `HTTP/1.0`, close-delimited
-    chunked_request = False
-    has_body = False
-    body_done = False
-    pending: list[bytes] | None = None
-    pending_size = 0
-    endpoint: Endpoint = None  # type: ignore[assignment]  # attempt() sets it before anything reads it
-    tried: tuple | list = ()
-    attempts = 0
-    upstream: BackendConnection | None = None
-    local_response = b""
-    status = 0
-    framing = FRAME_NONE
-    response_started = False
-    upstream_frames_by_close = False
-    request_bytes = 0
-    response_bytes = 0
-    started_at = 0.0
-    started_wall = 0.0
-    sent_at = 0.0
-    response_header_at = 0.0
-    router_error = ""
-    last_error: DialError | None = None
-    user_agent = b""
-    referer = b""
-    x_forwarded_for = b""
-    x_forwarded_proto = b""
-    has_vcap_id_in_response = False
-    upgraded = False
-    upgrade_request = False     # a WebSocket/Upgrade request: HTTP/1.1 to the backend, never HTTP/2
-    sticky_id = ""
-    session_cookie = b""        # the app's session Set-Cookie value, for __VCAP_ID__
-    app_sets_vcap_id = False
-    negotiate_response = False  # the backend answered WWW-Authenticate: Negotiate (auth negotiate stickiness)
-    trace_debug = False         # X-Vcap-Trace matched trace_key: answer which router and backend served it
-    must_be_sticky = False      # Authorization: Negotiate with __VCAP_ID__: that instance or none
-    app_instance: Endpoint | None = None
-    route_service: Endpoint | None = None     # set while the request goes to its route service
-    log_values: tuple = ()
-    deadline = 0.0
-    finished = False
-    body_paused = False         # client reading paused because pending body chunks reached the bound
-    request_trailers_list: list | None = None    # trailers ending the client's body, sent on at its end
-    response_trailers_list: list | None = None   # trailers ending the backend's body, passed to the client
+    Its fields and their defaults are ExchangeState's (exchange_state.py); this class is the behaviour.
+    """
 
     def __init__(self, client: ClientConnection, method: bytes, uri: bytes) -> None:
         self.client = client

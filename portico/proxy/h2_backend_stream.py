@@ -77,7 +77,7 @@ class H2Stream:
         self.remote_ended = False
         self.reading_paused = False   # the client is slow: received DATA is not acknowledged
         self.unacked = 0
-        self.client_paused = False    # we paused reading from the client (window 0 or backend not reading)
+        self.client_paused: Exchange | None = None   # whose client reading we paused (window 0, backend full)
         self.refused = False          # GOAWAY said the backend never processed it: safe to retry
 
     # ---- the backend-connection interface -------------------------------------------------------------------
@@ -214,8 +214,20 @@ class H2Stream:
     def _finish(self) -> None:
         self.held = b""
         self.resume_client()
+        self._return_unacked()
         if self.stream_id:
             self.conn.stream_done(self)
+
+    def _return_unacked(self) -> None:
+        """Bytes held back from a paused client's stream go back to the connection's window when the stream
+        ends, or every such stream would shrink the window the connection's other streams share."""
+        n, self.unacked = self.unacked, 0
+        if n and not self.conn.closed:
+            try:
+                self.conn.h2.increment_flow_control_window(n)
+            except H2Error:
+                return
+            self.conn.flush()
 
     # ---- events from the connection -------------------------------------------------------------------------
 
@@ -223,28 +235,31 @@ class H2Stream:
         ex = self.exchange
         if ex is None:
             return
+        self.conn.cork(ex.client)
         status = 0
         fields = []
-        status_fields = []
         for name, value in headers:
             if name[:1] == b":":
                 if name == b":status":
                     status = int(value)
                 continue
-            if ends_stream and name in _GRPC_STATUS_FIELDS:
-                status_fields.append((name, value))
-                continue
             fields.append((name, value))
+        status_fields: list = []
+        if ends_stream and any(name in _GRPC_STATUS_FIELDS for name, _ in fields):
+            # gRPC's "Trailers-Only" answer (an error with no message) puts its status and all its trailing
+            # metadata in the one HEADERS frame. Passed on as trailers (all but content-type), so every client
+            # finds them where it looks: an HTTP/2 client gets HEADERS then trailing HEADERS (the usual gRPC
+            # shape), an HTTP/1.1 client the last chunk.
+            status_fields = [(n, v) for n, v in fields if n != b"content-type"]
+            fields = [(n, v) for n, v in fields if n == b"content-type"]
         ex.response_head(self, status, reason(status), fields)
         if status_fields and self.exchange is ex:
-            # gRPC's "Trailers-Only" answer (an error with no message) puts its status in the one HEADERS
-            # frame. Passed on as trailers, so every client finds it where it looks: an HTTP/2 client gets
-            # HEADERS then trailing HEADERS (the usual gRPC shape), an HTTP/1.1 client the last chunk.
             ex.response_trailers(status_fields)
 
     def data(self, chunk: bytes, flow_controlled: int) -> None:
         ex = self.exchange
         if ex is not None and chunk:
+            self.conn.cork(ex.client)
             ex.response_body(chunk)
         if self.reading_paused and ex is not None:
             self.unacked += flow_controlled
@@ -282,6 +297,7 @@ class H2Stream:
         self.exchange = None
         self.held = b""
         self.resume_client()
+        self._return_unacked()
         self.conn.streams.pop(self.stream_id, None)
         if ex is not None:
             ex.upstream_lost(self, exc if exc is not None else StreamError("http2: connection closed"),
@@ -291,14 +307,15 @@ class H2Stream:
 
     def pause_client(self) -> None:
         ex = self.exchange
-        if not self.client_paused and ex is not None:
-            self.client_paused = True
+        if self.client_paused is None and ex is not None:
+            self.client_paused = ex
             ex.pause_client_reading()
 
     def resume_client(self) -> None:
-        ex = self.exchange
-        if self.client_paused and ex is not None:
-            self.client_paused = False
+        """Undo our pause on the exchange that we paused, even when it has let go of this stream since."""
+        ex = self.client_paused
+        if ex is not None:
+            self.client_paused = None
             ex.resume_client_reading()
 
 

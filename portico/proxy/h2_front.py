@@ -17,8 +17,6 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from h2.config import H2Configuration
-from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 from h2.events import (
     ConnectionTerminated,
@@ -31,13 +29,13 @@ from h2.events import (
     WindowUpdated,
 )
 from h2.exceptions import FlowControlError, ProtocolError, StreamClosedError
-from h2.settings import SettingCodes, Settings
+from h2.settings import SettingCodes
 from hyperframe.frame import GoAwayFrame
 
 from portico.proxy.downstream import ClientConnection
 from portico.proxy.h2_guard import H2Guard
-from portico.proxy.h2_hpack import StaticTableEncoder
-from portico.proxy.h2_request import MalformedRequest, NotOffered, RequestHead, request_fields
+from portico.proxy.h2_request import MalformedRequest, NotOffered, RequestHead, request_fields, trailer_fields
+from portico.proxy.h2_server import CONNECTION_WINDOW, server_connection
 from portico.proxy.h2_stream import H2Stream
 
 if TYPE_CHECKING:
@@ -46,21 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("portico.proxy")
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-STREAM_WINDOW = 1024 * 1024             # per stream: what a client may send before the backend takes it
-CONNECTION_WINDOW = 16 * 1024 * 1024    # all streams of one connection together
-
-
-class _ServerConnection(H2Connection):
-    """h2's server connection, except that a client's GOAWAY does not close it for sending: RFC 9113 6.8 lets
-    the streams the client already opened finish, but h2 would refuse every frame after it (h2 is pinned to
-    4.x, where this method is stable)."""
-
-    def _receive_goaway_frame(self, frame: GoAwayFrame) -> tuple[list, list]:
-        event = ConnectionTerminated()
-        event.error_code = frame.error_code
-        event.last_stream_id = frame.last_stream_id
-        event.additional_data = frame.additional_data or None
-        return [], [event]
 
 
 def starts_with_preface(data: bytes) -> bool:
@@ -79,17 +62,7 @@ class H2ClientConnection(asyncio.Protocol):
         self.ctx = ctx
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by start()
         config = ctx.config
-        self.h2 = _ServerConnection(H2Configuration(client_side=False, header_encoding=None,
-                                               validate_inbound_headers=False, normalize_inbound_headers=False,
-                                               validate_outbound_headers=False, normalize_outbound_headers=False))
-        self.h2.encoder = StaticTableEncoder()  # type: ignore[assignment]  # h2_hpack: hpack's cost ~13% per stream
-        # Initial values (not an update): they go in our first SETTINGS frame and apply from the start.
-        self.h2.local_settings = Settings(client=False, initial_values={
-            SettingCodes.MAX_CONCURRENT_STREAMS: config.http2_max_concurrent_streams,
-            SettingCodes.MAX_HEADER_LIST_SIZE: config.max_request_header_bytes,
-            SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
-            SettingCodes.ENABLE_CONNECT_PROTOCOL: 0,
-        })
+        self.h2 = server_connection(config.http2_max_concurrent_streams, config.max_request_header_bytes)
         # sees every frame before h2 acts on it, caps header decoding, times window stalls (h2_guard)
         self.guard = H2Guard(config.max_request_header_bytes, config.http2_stall_timeout)
         self.guard.install(self.h2)
@@ -103,6 +76,7 @@ class H2ClientConnection(asyncio.Protocol):
         self.draining = False          # GOAWAY sent: no new streams, close when the open ones end
         self.last_activity = 0.0
         self.started_at = 0.0
+        self._holding: list[H2Stream] = []     # streams with body bytes for the next write_out
         self._flush_handle: asyncio.Handle | None = None     # a write_out() scheduled for this loop iteration
         self._last_stream_id = 0       # the highest stream id accepted (GOAWAY names it)
 
@@ -201,7 +175,13 @@ class H2ClientConnection(asyncio.Protocol):
         elif kind is TrailersReceived:
             stream = self.streams.get(event.stream_id)
             if stream is not None:
-                stream.request_trailers(list(event.headers))   # StreamEnded follows
+                try:
+                    trailers = trailer_fields(event.headers)
+                except MalformedRequest:
+                    self.ctx.metrics.bad_requests += 1
+                    stream.reset(ErrorCodes.PROTOCOL_ERROR)
+                    return
+                stream.request_trailers(trailers)   # StreamEnded follows
         elif kind is WindowUpdated:
             if event.stream_id == 0:
                 self._windows_opened()
@@ -228,6 +208,9 @@ class H2ClientConnection(asyncio.Protocol):
             return
         self._last_stream_id = stream_id
         ctx = self.ctx
+        if len(self.streams) >= ctx.config.http2_max_concurrent_streams:
+            self.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)    # the client may retry it: never began
+            return
         stream = H2Stream(self, stream_id)
         try:
             method, target, headers = request_fields(event.headers, event.stream_ended is None)
@@ -263,8 +246,9 @@ class H2ClientConnection(asyncio.Protocol):
             return
         self.flush()
 
-    def send_data(self, stream_id: int, data: bytes) -> int:
-        """Send what the client's windows admit now; returns how many bytes went."""
+    def send_data(self, stream_id: int, data: bytes, end: bool = False) -> int:
+        """Send what the client's windows admit now (END_STREAM with the last byte when `end`); returns how
+        many bytes went."""
         h2 = self.h2
         try:
             room = h2.local_flow_control_window(stream_id)
@@ -276,7 +260,7 @@ class H2ClientConnection(asyncio.Protocol):
         while sent < size and room > 0:
             n = min(size - sent, room, frame)
             try:
-                h2.send_data(stream_id, data[sent:sent + n] if n < size else data)
+                h2.send_data(stream_id, data[sent:sent + n] if n < size else data, end_stream=end and sent + n == size)
             except (StreamClosedError, FlowControlError, ProtocolError):
                 return size
             sent += n
@@ -284,12 +268,12 @@ class H2ClientConnection(asyncio.Protocol):
         self.flush()
         return sent
 
-    def end_stream(self, stream_id: int, trailers: list | None, cancel_request: bool) -> None:
+    def end_stream(self, stream_id: int, trailers: list | None, cancel_request: bool, ended: bool = False) -> None:
         h2 = self.h2
         try:
             if trailers is not None:
                 h2.send_headers(stream_id, trailers, end_stream=True)
-            else:
+            elif not ended:       # (ended: the last DATA frame carried END_STREAM)
                 h2.end_stream(stream_id)
             if cancel_request:
                 # RFC 9113 8.1: the response is complete; the client may stop sending its body
@@ -326,7 +310,16 @@ class H2ClientConnection(asyncio.Protocol):
         if self._flush_handle is None and self.transport is not None:
             self._flush_handle = self.ctx.loop.call_soon(self.write_out)
 
+    def hold(self, stream: H2Stream) -> None:
+        """`stream` holds body bytes until write_out (see H2Stream._send)."""
+        self._holding.append(stream)
+        self.flush()
+
     def write_out(self) -> None:
+        if self._holding:       # (the handle stays set meanwhile: their sends schedule no second write_out)
+            holding, self._holding = self._holding, []
+            for stream in holding:
+                stream.release_held()
         self._flush_handle = None
         data = self.h2.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
@@ -412,11 +405,20 @@ class H2ClientConnection(asyncio.Protocol):
 class TlsClientConnection(ClientConnection):
     """A TLS client connection that becomes an H2ClientConnection when ALPN chose h2 (enable_http2)."""
 
+    became: H2ClientConnection | None = None
+
     def connection_made(self, transport) -> None:
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
-            h2conn = H2ClientConnection(self.ctx)
+            h2conn = self.became = H2ClientConnection(self.ctx)
             transport.set_protocol(h2conn)
             h2conn.connection_made(transport)
             return
         ClientConnection.connection_made(self, transport)
+
+    def set_client_address(self, ip: str, port: int) -> None:
+        """A PROXY header's address (enable_proxy on the TLS port) arrives just after connection_made."""
+        if self.became is not None:
+            self.became.set_client_address(ip, port)
+        else:
+            ClientConnection.set_client_address(self, ip, port)

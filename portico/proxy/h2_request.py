@@ -131,3 +131,18 @@ def request_fields(headers: list[tuple[bytes, bytes]], body_follows: bool
     if body_follows and not has_length:
         out.append(_CHUNKED)
     return method, path, out
+
+
+_NOT_TRAILERS = _CONNECTION_SPECIFIC | {b"te", b"trailer", b"content-length", b"host"}
+
+
+def trailer_fields(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The request trailers that may be passed on, or MalformedRequest (a pseudo-header, a bad name or value:
+    they could otherwise end up inside an HTTP/1.1 backend's last chunk)."""
+    out = []
+    for name, value in headers:
+        if name[:1] == b":" or _NAME.match(name) is None or _BAD_VALUE.search(value) is not None:
+            raise MalformedRequest("a malformed trailer field")
+        if name not in _NOT_TRAILERS:
+            out.append((name, value))
+    return out

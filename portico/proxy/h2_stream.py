@@ -41,6 +41,7 @@ class H2Stream:
     __slots__ = (
         "_end_pending",
         "_head_sent",
+        "_held",
         "_out",
         "_out_size",
         "_paused_backend",
@@ -80,6 +81,7 @@ class H2Stream:
         self._read_paused = 0
         self._unacked = 0                # request body bytes taken but not yet acknowledged (reading paused)
         self._paused_backend: BackendConnection | None = None   # whose reading this stream paused
+        self._held: list[bytes] | None = None     # body bytes to send when the connection next writes
 
     # ---- what the Exchange calls (the client-side interface, as ClientConnection) --------------------------------
 
@@ -193,6 +195,7 @@ class H2Stream:
         """Reset by the client or its connection closed: the Exchange stops, its backend connection is dropped."""
         self.closed = True
         self._out = []
+        self._held = None
         self._resume_backend()
         ex = self.active
         if ex is not None and not ex.finished:
@@ -245,21 +248,53 @@ class H2Stream:
             self._send(body)
 
     def _send(self, data: bytes) -> None:
+        """Body bytes wait (`_held`) until the connection writes, once per loop iteration: a response that
+        ends in the same iteration then goes as one DATA frame carrying END_STREAM, not two frames."""
         if self._out:
             self._out.append(data)
             self._out_size += len(data)
-            return
-        sent = self.conn.send_data(self.stream_id, data)
+        elif self._held is None:
+            self._held = [data]
+            self.conn.hold(self)
+        else:
+            self._held.append(data)
+
+    def release_held(self) -> None:
+        """The connection is about to write: send what is held, as far as the client's window admits."""
+        held = self._take_held()
+        if held and not self.closed:
+            self._push(held, False)
+
+    def _take_held(self) -> bytes:
+        held, self._held = self._held, None
+        if not held:
+            return b""
+        return held[0] if len(held) == 1 else b"".join(held)
+
+    def _push(self, data: bytes, end: bool) -> bool:
+        """DATA as the window admits (END_STREAM on the last frame when `end`); the rest waits in `_out`."""
+        sent = self.conn.send_data(self.stream_id, data, end)
         if sent < len(data):
             self._out.append(data[sent:])
             self._out_size += len(data) - sent
             self._sync_backend()
+            return False
+        return True
 
     def _end(self, trailers: list | None) -> None:
+        held = self._take_held()
+        ended = False
+        if held:
+            if not self._push(held, trailers is None):
+                if trailers is not None:
+                    self._out.append(_Trailers(trailers))
+                self._end_pending = trailers is None
+                return
+            ended = trailers is None
         self.response_ended = True
         self._end_pending = False
         self._resume_backend()
-        self.conn.end_stream(self.stream_id, trailers, cancel_request=not self.request_ended)
+        self.conn.end_stream(self.stream_id, trailers, cancel_request=not self.request_ended, ended=ended)
         self.conn.stream_done(self)
 
     def _sync_backend(self) -> None:

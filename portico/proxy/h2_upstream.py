@@ -84,6 +84,7 @@ class H2Upstream(asyncio.Protocol):
         self.going_away = False      # GOAWAY received: no new streams; open ones at or below its id finish
         self.write_paused = False
         self.streams_started = 0
+        self.corked: list = []       # clients whose writes wait for the end of the current read
         self.settings_known = False  # the backend's first SETTINGS arrived (its stream limit is known)
         self._after_settings: list[Callable[[], None]] = []
 
@@ -142,9 +143,22 @@ class H2Upstream(asyncio.Protocol):
             self.flush()
             self._lost(exc, malformed=True)
             return
-        for event in events:
-            self._dispatch(event)
+        corked = self.corked
+        try:
+            for event in events:
+                self._dispatch(event)
+        finally:
+            if corked:
+                self.corked = []
+                for client in corked:   # a head and body from one read leave in one send per client
+                    client.uncork()
         self.flush()
+
+    def cork(self, client) -> None:
+        """Hold `client`'s writes until this read's frames are handled (HTTP/1.1 does it per parse too)."""
+        if client not in self.corked:
+            client.cork()
+            self.corked.append(client)
 
     def _dispatch(self, event) -> None:
         if isinstance(event, WindowUpdated):
@@ -229,13 +243,17 @@ class H2Upstream(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.write_paused = False
         for stream in list(self.streams.values()):
-            stream.resume_client()
+            if not stream.held:   # a stream still waiting for its window keeps its client paused
+                stream.resume_client()
 
     # ---- stream bookkeeping ---------------------------------------------------------------------------------
 
     def stream_done(self, stream: H2Stream) -> None:
         self.streams.pop(stream.stream_id, None)
-        if self.going_away and not self.streams:
+        if not self.streams and (self.going_away or self.connector.max_idle == 0
+                                 or len(self.connector.h2_conns.get(self.pool_key, ())) > 1):
+            # Idle: kept only as the one connection of its identity (none with disable_keep_alives); the
+            # extra ones a burst past the stream limit opened are closed once they have nothing to carry.
             self.close()
 
     def close(self) -> None:
@@ -277,7 +295,9 @@ def shared_dial_done(connector: Connector, key: Hashable, first: Callable) -> Ca
                 else:
                     connector.dial(endpoint, done)
             return
-        first(conn, None)
-        conn.conn.after_settings(serve_waiting)   # meanwhile new requests for this identity queue too
+        try:
+            first(conn, None)
+        finally:
+            conn.conn.after_settings(serve_waiting)   # meanwhile new requests for this identity queue too
 
     return finished

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """Header rules shared by the request and response paths: hop-by-hop names and request ids."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """What happens when an exchange ends: counters, and one access log line (buffered, off the hot path)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The response head a client gets from a backend's: hop-by-hop fields out, router headers in.
 
 The rules are fixed once per router (ResponseHeadRules, built from the config): which names are dropped
@@ -72,7 +73,7 @@ class ResponseHeadRules:
                 if lname == b"transfer-encoding":
                     chunked = b"chunked" in value.lower()
                 elif lname == b"connection":
-                    named = tuple(t for t in connection_tokens(value) if t not in _CONNECTION_OPTIONS)
+                    named = tuple([t for t in connection_tokens(value) if t not in _CONNECTION_OPTIONS])
                 elif lname == b"upgrade" and status == 101:
                     out += (name, b": ", value, b"\r\n")
                 continue

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """From a parsed request head to an Exchange: health checks, Host, route lookup, forwarded headers.
 
 This is the per-request hot path: one pass over the headers, one route lookup, one join for the forwarded

@@ -25,6 +25,7 @@ from portico.proxy.dial_errors import (  # noqa: F401  (re-exported: the proxy i
     describe_tls_error,
 )
 from portico.proxy.h2_upstream import H2Stream, H2Upstream, shared_dial_done
+from portico.proxy.headers import HOP_BY_HOP
 from portico.routes.endpoint import Endpoint
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class UpstreamConnection(asyncio.Protocol):
     """
 
     __slots__ = (
+        "_head_count",
         "_headers",
         "_reason",
         "_stop_after_head",
@@ -72,6 +74,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.uses = 0             # requests sent on this connection; > 0 before a send means "reused"
         self.closed = False
         self._headers: list = []
+        self._head_count = 0
         self._reason = b""
         self._stop_after_head = False
         self.parser_keep_alive = True
@@ -229,6 +232,7 @@ class UpstreamConnection(asyncio.Protocol):
         if ex is None:
             return
         status = self.parser.get_status_code()
+        self._head_count = len(self._headers)     # fields after these are the body's trailers
         ex.response_head(self, status, self._reason, self._headers)
         if ex.is_head and status >= 200 and self.exchange is ex:
             # httptools cannot be told that a HEAD response has no body: stop it here and start afresh.
@@ -244,6 +248,9 @@ class UpstreamConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         ex = self.exchange
         if ex is not None:
+            if len(self._headers) > self._head_count:   # a chunked body's trailers (gRPC-style status)
+                ex.response_trailers([(n, v) for n, v in self._headers[self._head_count:]
+                                      if n.lower() not in _NOT_TRAILERS])
             ex.response_done(self, self.parser.should_keep_alive())
 
     # ---- pool use --------------------------------------------------------------------------------------------
@@ -268,6 +275,9 @@ def last_chunk(trailers: list | None) -> bytes:
     if not trailers:
         return b"0\r\n\r\n"
     return b"".join([b"0\r\n", *(b"%s: %s\r\n" % (name, value) for name, value in trailers), b"\r\n"])
+
+
+_NOT_TRAILERS = HOP_BY_HOP | {b"content-length"}
 
 
 class _HeadDone(Exception):

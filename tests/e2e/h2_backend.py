@@ -6,6 +6,7 @@ Behaviour by path (query `?k=v`):
                    `?cl` sends a Content-Length (else none: an HTTP/1.1 client gets it chunked)
   /slow?s=X        the echo after X seconds          /reset     RST_STREAM (INTERNAL_ERROR) before any head
   /big?n=N         N bytes, sent as the flow-control windows allow; bytes sent so far in `sent[path]`
+  /early           200 "early" once the request body filled the stream's window, which is never reopened
   /goaway?s=X      GOAWAY naming this stream as the last one, the echo X s later, then the connection closes
 Request bodies are acknowledged a moment after they arrive, so the router's send windows really fill up.
 """
@@ -88,6 +89,7 @@ class _H2ServerConnection(asyncio.Protocol):
         self.streams: dict[int, dict] = {}
         self.outgoing: dict[int, list] = {}      # stream -> [bytes left, trailers, path]
         self.close_after: int | None = None
+        self.early: set[int] = set()
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -121,7 +123,14 @@ class _H2ServerConnection(asyncio.Protocol):
                 if s is not None:
                     s["body"] += event.data
                 n, sid = event.flow_controlled_length, event.stream_id
-                asyncio.get_running_loop().call_later(0.002, self._ack, n, sid)
+                if sid in self.early:
+                    self.h2.increment_flow_control_window(n)    # the connection's share only
+                    if s is not None and len(s["body"]) >= 65535 and not s.get("answered"):
+                        s["answered"] = True     # the stream's window is used up: the sender is stuck now
+                        self.h2.send_headers(sid, [(":status", "200"), ("content-length", "5")])
+                        self.h2.send_data(sid, b"early", end_stream=True)
+                else:
+                    asyncio.get_running_loop().call_later(0.002, self._ack, n, sid)
             elif isinstance(event, TrailersReceived):
                 s = self.streams.get(event.stream_id)
                 if s is not None:
@@ -158,6 +167,8 @@ class _H2ServerConnection(asyncio.Protocol):
             self.app.requests.append({"conn": self.conn_id, "stream": sid, "path": path, "headers": h})
         if path == "/reset":
             self.h2.reset_stream(sid, ErrorCodes.INTERNAL_ERROR)
+        elif path == "/early":
+            self.early.add(sid)    # its body is never acknowledged, so its window stays shut
         elif path == "/goaway":
             # Written past h2's state machine (which would refuse to answer after its own GOAWAY): this
             # stream still gets its answer, later ones must go elsewhere.
@@ -167,7 +178,7 @@ class _H2ServerConnection(asyncio.Protocol):
 
     def _ended(self, sid: int) -> None:
         s = self.streams.get(sid)
-        if s is None or s["path"] == "/reset":
+        if s is None or s["path"] in ("/reset", "/early"):
             return
         if s["path"] in ("/slow", "/goaway"):
             asyncio.get_running_loop().call_later(float(s["params"].get("s", "0.2")), self._answer, sid)

@@ -38,6 +38,7 @@ class H2Response:
     ended: bool = False
     reset: int | None = None      # RST_STREAM error code, when the server reset the stream
     informational: list = field(default_factory=list)
+    data_frames: int = 0          # DATA frames received (END_STREAM rides on the last one when it can)
 
     def header(self, name: str) -> str | None:
         for k, v in self.headers:
@@ -132,6 +133,7 @@ class H2Client:
             r.informational.append(int(dict(event.headers)[b":status"]))
         elif isinstance(event, h2.events.DataReceived):
             r.body += event.data
+            r.data_frames += 1
             if self.auto_ack:
                 self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
         elif isinstance(event, h2.events.TrailersReceived):

@@ -65,6 +65,7 @@ def test_h2c_prior_knowledge_on_the_plain_port(h2_router, host):
         assert seen["x-forwarded-for"] == "127.0.0.1" and seen["cookie"] == "a=1; b=2"
         assert r.header("x-vcap-request-id") == seen["x-vcap-request-id"]
         assert r.header("content-length") == str(len(r.body))
+        assert r.data_frames == 1          # the body and END_STREAM in one DATA frame
     line = h2_router.access_lines("/echo?q=1")[0]
     assert '"GET /echo?q=1 HTTP/2.0" 200' in line
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -57,7 +58,8 @@ class RawBackend:
                 while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
                     name, _, value = line.decode().partition(":")
                     trailers[name.strip().lower()] = value.strip()
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/grpc\r\nTransfer-Encoding: chunked\r\n"
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/grpc\r\nConnection: close\r\n"
+                             b"Transfer-Encoding: chunked\r\n"
                              b"Trailer: grpc-status, x-echo\r\n\r\n5\r\nhello\r\n0\r\ngrpc-status: 0\r\n"
                              b"x-echo: " + trailers.get("x-req", "none").encode() + b"\r\n\r\n")
                 await writer.drain()
@@ -99,8 +101,15 @@ def test_request_trailers_reach_an_http11_backend(router, raw_backend):
     assert raw_backend.trailers == {"x-req": "from-client"}
 
 
-@pytest.mark.xfail(reason="the HTTP/1.1 backend connection does not yet hand response trailers to the Exchange "
-                          "(h2back's part of agreement 3); the HTTP/2 stream sends whatever it gets", strict=False)
+def test_malformed_request_trailers_reset_the_stream(router, raw_backend):
+    host = unique_host("h2bt")
+    router.register(host, raw_backend.port)
+    with H2Client(router.port, validate=False) as c:
+        sid = c.request("POST", "/trailers", host, body=b"x", trailers=[("x-req", "a\r\nx-injected: 1")])
+        assert c.wait(sid).reset == 1                     # PROTOCOL_ERROR
+        assert c.wait(c.request("POST", "/trailers", host, body=b"y", trailers=[("x-req", "ok")])).status == 200
+
+
 def test_response_trailers_from_an_http11_backend(router, raw_backend):
     host = unique_host("h2rt")
     router.register(host, raw_backend.port)
@@ -108,6 +117,14 @@ def test_response_trailers_from_an_http11_backend(router, raw_backend):
         r = c.wait(c.request("POST", "/trailers", host, body=b"x", trailers=[("x-req", "1")]))
         assert r.status == 200 and bytes(r.body) == b"hello"
         assert dict(r.trailers) == {b"grpc-status": b"0", b"x-echo": b"1"}
+    with socket.create_connection(("127.0.0.1", router.port), timeout=10) as sock:   # and to an HTTP/1.1 client
+        sock.sendall(f"POST /trailers HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "1\r\nx\r\n0\r\nx-req: 2\r\n\r\n".encode())
+        data = b""
+        while not data.endswith(b"\r\n0\r\ngrpc-status: 0\r\nx-echo: 2\r\n\r\n"):
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk
 
 
 def test_slow_reader_pauses_only_its_own_backend(router, raw_backend, backend):
@@ -197,17 +214,37 @@ def test_keys_turn_h2_off_and_limit_streams(router_factory, backend, tmp_path):
         wait_for(lambda: c.remote_settings_seen or (c.read_once(0.2) and None), 5, 0.01, "the router's SETTINGS")
         assert c.conn.remote_settings.max_concurrent_streams == 3
         assert c.conn.remote_settings.initial_window_size == 1024 * 1024
+    limited.register("limited.h2.test", backend.port)
+    with H2Client(limited.port) as c:   # 5 streams before reading the router's SETTINGS: 2 are refused
+        sids = [c.request("GET", "/slow?s=1", "limited.h2.test") for _ in range(5)]
+        answers = [c.wait(sid) for sid in sids]
+        assert sorted(r.status for r in answers) == [0, 0, 200, 200, 200]
+        assert [r.reset for r in answers if r.status == 0] == [7, 7]        # REFUSED_STREAM: safe to retry
+        assert c.get("/echo", "limited.h2.test").status == 200              # the connection carries on
 
 
-def test_h2c_behind_a_proxy_protocol_header(router_factory, backend):
-    r = router_factory(enable_proxy=True)
-    host = unique_host("h2proxy")
+def test_h2c_and_h2_over_tls_behind_a_proxy_protocol_header(router_factory, backend):
+    ca = trustme.CA()
+    cert = ca.issue_cert("proxied.h2.test")
+    pem = {"cert_chain": "".join(b.bytes().decode() for b in cert.cert_chain_pems),
+           "private_key": cert.private_key_pem.bytes().decode()}
+    r = router_factory(enable_proxy=True, enable_ssl=True, tls_pem=[pem])
+    host = "proxied.h2.test"
     r.register(host, backend.port)
     with H2Client(r.port, preamble=b"PROXY TCP4 203.0.113.9 127.0.0.1 40000 80\r\n") as c:
-        resp = c.get("/echo", host)
+        resp = c.get("/echo?plain", host)
         assert resp.status == 200 and b'"203.0.113.9"' in bytes(resp.body)
-    line = r.access_lines(host)[0]
+    line = r.access_lines("/echo?plain")[0]
     assert "HTTP/2.0" in line and "203.0.113.9:40000" in line
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    ctx.set_alpn_protocols(["h2"])
+    with H2Client(r.ssl_port, ssl_context=ctx, server_hostname=host,
+                  preamble=b"PROXY TCP4 203.0.113.10 127.0.0.1 40001 443\r\n") as c:
+        resp = c.get("/echo?tls", host)
+        assert resp.status == 200 and b'"203.0.113.10"' in bytes(resp.body)
+    line = r.access_lines("/echo?tls")[0]
+    assert "HTTP/2.0" in line and "203.0.113.10:40001" in line
 
 
 def test_client_reset_stops_the_exchange_and_the_connection_carries_on(router, backend):

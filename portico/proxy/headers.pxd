@@ -1,0 +1,3 @@
+# Compiled layout of portico/proxy/headers.py.
+cpdef bytes request_id()
+cpdef list connection_tokens(value)
