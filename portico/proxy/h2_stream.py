@@ -40,8 +40,10 @@ class H2Stream:
 
     __slots__ = (
         "_end_pending",
+        "_head",
         "_head_sent",
         "_held",
+        "_holding",
         "_out",
         "_out_size",
         "_paused_backend",
@@ -82,6 +84,8 @@ class H2Stream:
         self._unacked = 0                # request body bytes taken but not yet acknowledged (reading paused)
         self._paused_backend: BackendConnection | None = None   # whose reading this stream paused
         self._held: list[bytes] | None = None     # body bytes to send when the connection next writes
+        self._head: list | None = None            # the response head, likewise
+        self._holding = False                     # registered for the connection's next write
 
     # ---- what the Exchange calls (the client-side interface, as ClientConnection) --------------------------------
 
@@ -196,6 +200,7 @@ class H2Stream:
         self.closed = True
         self._out = []
         self._held = None
+        self._head = None
         self._resume_backend()
         ex = self.active
         if ex is not None and not ex.finished:
@@ -242,7 +247,8 @@ class H2Stream:
             self.conn.send_headers(self.stream_id, fields, False)
             return
         self._head_sent = True
-        self.conn.send_headers(self.stream_id, fields, False)
+        self._head = fields          # sent with the connection's next write: see _end for why
+        self._hold()
         body = data[end + 4:]
         if body:
             self._send(body)
@@ -253,17 +259,33 @@ class H2Stream:
         if self._out:
             self._out.append(data)
             self._out_size += len(data)
-        elif self._held is None:
+            return
+        if self._held is None:
             self._held = [data]
-            self.conn.hold(self)
         else:
             self._held.append(data)
+        self._hold()
+
+    def _hold(self) -> None:
+        if not self._holding:
+            self._holding = True
+            self.conn.hold(self)
 
     def release_held(self) -> None:
-        """The connection is about to write: send what is held, as far as the client's window admits."""
+        """The connection is about to write: send the held head and body, as far as the window admits."""
+        self._holding = False
+        if self.closed:
+            return
+        self._send_head(False)
         held = self._take_held()
-        if held and not self.closed:
+        if held:
             self._push(held, False)
+
+    def _send_head(self, end: bool) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self.conn.send_headers(self.stream_id, head, end)
 
     def _take_held(self) -> bytes:
         held, self._held = self._held, None
@@ -284,6 +306,17 @@ class H2Stream:
     def _end(self, trailers: list | None) -> None:
         held = self._take_held()
         ended = False
+        if self._head is not None and not held:
+            # No body: one HEADERS frame with END_STREAM, trailers (if any) in it. gRPC's "trailers-only"
+            # answer (an error status, or no message) must keep that shape: split in two, a client reads the
+            # first block's fields as initial metadata, not as the trailing metadata they are.
+            if trailers is not None:
+                self._head += trailers
+                trailers = None
+            self._send_head(True)
+            ended = True
+        else:
+            self._send_head(False)
         if held:
             if not self._push(held, trailers is None):
                 if trailers is not None:
