@@ -33,6 +33,8 @@ COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.response_head",
     "portico.proxy.observer",
     "portico.observe.access_log",
+    "portico.proxy.downstream",
+    "portico.proxy.upstream",
 )
 
 PURE_ENV = "PORTICO_PURE_PYTHON"

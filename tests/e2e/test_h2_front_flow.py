@@ -48,7 +48,11 @@ class RawBackend:
         try:
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
             target = head.split(" ", 2)[1]
-            if target.startswith("/trailers"):
+            if target.startswith("/trailers-only"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/grpc\r\nConnection: close\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n0\r\ngrpc-status: 5\r\ngrpc-message: gone\r\n\r\n")
+                await writer.drain()
+            elif target.startswith("/trailers"):
                 trailers = self.trailers = {}
                 while True:
                     size = int((await reader.readuntil(b"\r\n")).strip(), 16)
@@ -125,6 +129,16 @@ def test_response_trailers_from_an_http11_backend(router, raw_backend):
             chunk = sock.recv(65536)
             assert chunk, data
             data += chunk
+
+
+def test_a_response_without_body_is_one_headers_frame_trailers_included(router, raw_backend):
+    """gRPC's trailers-only shape: a client reads the fields of a lone HEADERS+END_STREAM as trailing metadata."""
+    host = unique_host("h2to")
+    router.register(host, raw_backend.port)
+    with H2Client(router.port) as c:
+        r = c.get("/trailers-only", host)
+        assert r.status == 200 and r.data_frames == 0 and r.trailers == []
+        assert r.header("grpc-status") == "5" and r.header("grpc-message") == "gone"
 
 
 def test_slow_reader_pauses_only_its_own_backend(router, raw_backend, backend):
