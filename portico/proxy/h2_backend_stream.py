@@ -63,8 +63,8 @@ def request_headers(head: bytes, scheme: bytes) -> list[tuple[bytes, bytes]]:
 class H2Stream:
     """One request/response on an H2Upstream: the HTTP/2 side of the backend-connection interface."""
 
-    __slots__ = ("client_paused", "conn", "end_pending", "exchange", "held", "reading_paused", "refused",
-                 "remote_ended", "sent_end", "stream_id", "trailers_pending", "unacked")
+    __slots__ = ("client_paused", "conn", "end_pending", "exchange", "held", "on_used_conn", "reading_paused",
+                 "refused", "remote_ended", "sent_end", "stream_id", "trailers_pending", "unacked")
 
     def __init__(self, conn: H2Upstream) -> None:
         self.conn = conn
@@ -79,6 +79,7 @@ class H2Stream:
         self.unacked = 0
         self.client_paused: Exchange | None = None   # whose client reading we paused (window 0, backend full)
         self.refused = False          # GOAWAY said the backend never processed it: safe to retry
+        self.on_used_conn = False     # sent on a connection that had carried streams before
 
     # ---- the backend-connection interface -------------------------------------------------------------------
 
@@ -89,7 +90,9 @@ class H2Stream:
         self.exchange = None
 
     def reused(self) -> bool:
-        """True when the backend did not process the request (GOAWAY past it): the Exchange may retry."""
+        """True when the request may not have been processed and may be retried (if idempotent, no body):
+        refused (REFUSED_STREAM, GOAWAY past it), or on an earlier-used connection that then went away, as a
+        pooled HTTP/1.1 connection the backend had closed."""
         return self.refused
 
     def send_request(self, head: bytes, chunked: bool, body: list[bytes] | None, ended: bool,
@@ -99,6 +102,7 @@ class H2Stream:
         self.stream_id = h2.get_next_available_stream_id()
         conn.streams[self.stream_id] = self
         conn.streams_started += 1
+        self.on_used_conn = conn.streams_started > 1
         end_now = ended and not body and not trailers
         try:
             h2.send_headers(self.stream_id, request_headers(head, conn.scheme), end_stream=end_now)

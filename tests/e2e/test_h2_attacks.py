@@ -248,6 +248,18 @@ def test_rapid_reset_is_cut_off(guarded) -> None:
     assert_cut_off(router, last[-1], "rapid_reset")
 
 
+def test_a_flood_of_malformed_requests_is_cut_off(guarded) -> None:
+    """Each malformed request is refused with RST_STREAM(PROTOCOL_ERROR); a flood of them costs what rapid
+    reset does and ends the same way."""
+    router, _, host = guarded
+    raw = RawH2(router.port)
+    bad = [*request_headers(host), ("connection", "keep-alive")]     # connection-specific: malformed in HTTP/2
+    raw.flood(raw.headers(sid, bad, "END_HEADERS", "END_STREAM") for sid in range(1, 4001, 2))
+    refused = [f for f in raw.frames if isinstance(f, RstStreamFrame)]
+    assert refused and all(f.error_code == ErrorCodes.PROTOCOL_ERROR for f in refused)
+    assert_cut_off(router, raw, "rapid_reset")
+
+
 def test_a_continuation_flood_is_cut_off(guarded) -> None:
     router, _, host = guarded
     raw = RawH2(router.port)
@@ -319,6 +331,7 @@ def test_one_stalled_stream_is_reset_while_the_connection_carries_on(guarded, ba
     reset = next(f for f in raw.frames if isinstance(f, RstStreamFrame) and f.stream_id == 1)
     assert reset.error_code == ErrorCodes.CANCEL and raw.goaway is None
     wait_for(lambda: not backend.open_writers, timeout=10, message="the stalled stream's backend connection closed")
+    assert "stream 1 waited over 2s for its window; reset" in router.output()
     assert raw.read_frames(lambda f: f.stream_id == 3 and "END_STREAM" in f.flags, timeout=15)
     assert raw.goaway is None and not raw.closed
     decoder = Decoder()

@@ -220,6 +220,12 @@ def test_a_stream_reset_before_the_head_is_a_502(h2_router, tls_route):
     assert get(h2_router.port, tls_route).status == 200       # the connection survives a stream reset
 
 
+def test_a_pooled_connection_closed_under_a_get_is_retried_on_a_new_one(h2_router, tls_app, tls_route):
+    assert get(h2_router.port, tls_route).status == 200          # the connection has carried a stream
+    r = get(h2_router.port, tls_route, "/drop-once")
+    assert r.status == 200 and r.json()["path"] == "/drop-once", (r.status, r.body)
+
+
 def test_endpoint_timeout_cancels_the_stream_and_keeps_the_connection(h2_router, tls_app, tls_route):
     before = tls_app.connections
     r = get(h2_router.port, tls_route, "/slow?s=6")
