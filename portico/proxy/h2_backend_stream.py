@@ -248,6 +248,10 @@ class H2Stream:
                     status = int(value)
                 continue
             fields.append((name, value))
+        if status == 101:   # RFC 9113 8.6: no 101 in HTTP/2; a backend sending one is broken
+            self.abort()
+            ex.upstream_lost(self, StreamError("http2: 101 Switching Protocols on a stream"), True)
+            return
         status_fields: list = []
         if ends_stream and any(name in _GRPC_STATUS_FIELDS for name, _ in fields):
             # gRPC's "Trailers-Only" answer (an error with no message) puts its status and all its trailing

@@ -218,6 +218,8 @@ def test_a_stream_reset_before_the_head_is_a_502(h2_router, tls_route):
     assert r.header("X-Cf-Routererror").startswith("endpoint_failure")
     assert "internal_error" in r.header("X-Cf-Routererror").lower()
     assert get(h2_router.port, tls_route).status == 200       # the connection survives a stream reset
+    r = get(h2_router.port, tls_route, "/switch")
+    assert r.status == 502 and "malformed" in r.header("X-Cf-Routererror"), (r.status, r.headers)
 
 
 def test_a_pooled_connection_closed_under_a_get_is_retried_on_a_new_one(h2_router, tls_app, tls_route):
