@@ -355,6 +355,8 @@ class H2ClientConnection(asyncio.Protocol):
                          "the client's flow-control window", ErrorCodes.ENHANCE_YOUR_CALM)
             return
         for stream_id in stalled:
+            log.info("HTTP/2 client %s: stream %d waited over %gs for its window; reset", self.client_addr,
+                     stream_id, self.guard.stall_timeout)
             streams[stream_id].reset(ErrorCodes.CANCEL)
 
     def cut_off(self, reason: str, detail: str, code: int | None = None) -> None:

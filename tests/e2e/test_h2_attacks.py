@@ -319,6 +319,7 @@ def test_one_stalled_stream_is_reset_while_the_connection_carries_on(guarded, ba
     reset = next(f for f in raw.frames if isinstance(f, RstStreamFrame) and f.stream_id == 1)
     assert reset.error_code == ErrorCodes.CANCEL and raw.goaway is None
     wait_for(lambda: not backend.open_writers, timeout=10, message="the stalled stream's backend connection closed")
+    assert "stream 1 waited over 2s for its window; reset" in router.output()
     assert raw.read_frames(lambda f: f.stream_id == 3 and "END_STREAM" in f.flags, timeout=15)
     assert raw.goaway is None and not raw.closed
     decoder = Decoder()
