@@ -43,6 +43,7 @@ class H2Stream:
         "_head",
         "_head_sent",
         "_held",
+        "_held_size",
         "_holding",
         "_out",
         "_out_size",
@@ -84,6 +85,7 @@ class H2Stream:
         self._unacked = 0                # request body bytes taken but not yet acknowledged (reading paused)
         self._paused_backend: BackendConnection | None = None   # whose reading this stream paused
         self._held: list[bytes] | None = None     # body bytes to send when the connection next writes
+        self._held_size = 0
         self._head: list | None = None            # the response head, likewise
         self._holding = False                     # registered for the connection's next write
 
@@ -262,9 +264,15 @@ class H2Stream:
             return
         if self._held is None:
             self._held = [data]
+            self._held_size = len(data)
         else:
             self._held.append(data)
+            self._held_size += len(data)
         self._hold()
+        if self._held_size > _HOLD_LIMIT and self._paused_backend is None:
+            # A fast backend can deliver many reads before the connection next writes; without this its
+            # bytes would pile up here, acknowledged to the backend before the client's window was known.
+            self._pause_backend()
 
     def _hold(self) -> None:
         if not self._holding:
@@ -278,8 +286,8 @@ class H2Stream:
             return
         self._send_head(False)
         held = self._take_held()
-        if held:
-            self._push(held, False)
+        if held and self._push(held, False) and self._paused_backend is not None:
+            self._sync_backend()     # all of it went: a backend paused for holding too much reads again
 
     def _send_head(self, end: bool) -> None:
         head = self._head
@@ -289,6 +297,7 @@ class H2Stream:
 
     def _take_held(self) -> bytes:
         held, self._held = self._held, None
+        self._held_size = 0
         if not held:
             return b""
         return held[0] if len(held) == 1 else b"".join(held)
@@ -334,19 +343,25 @@ class H2Stream:
         """Backend reading is paused while this stream's output waits or the connection's buffer is full."""
         if self._out or self.conn.write_blocked:
             if self._paused_backend is None:
-                ex = self.active
-                upstream = ex.upstream if ex is not None else None
-                if upstream is not None:
-                    upstream.pause_reading()
-                    self._paused_backend = upstream
+                self._pause_backend()
         else:
             self._resume_backend()
+
+    def _pause_backend(self) -> None:
+        ex = self.active
+        upstream = ex.upstream if ex is not None else None
+        if upstream is not None:
+            upstream.pause_reading()
+            self._paused_backend = upstream
 
     def _resume_backend(self) -> None:
         upstream = self._paused_backend
         if upstream is not None:
             self._paused_backend = None
             upstream.resume_reading()
+
+
+_HOLD_LIMIT = 256 * 1024     # body bytes a stream holds between two writes of its connection before pausing its backend
 
 
 class _Trailers:

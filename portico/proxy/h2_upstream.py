@@ -231,6 +231,8 @@ class H2Upstream(asyncio.Protocol):
         self.closed = True
         self.connector.forget_h2(self)
         for stream in list(self.streams.values()):
+            if not malformed and stream.on_used_conn:
+                stream.refused = True   # a pooled connection the backend closed: as HTTP/1.1, retry if safe
             stream.lost(exc, malformed)
         self.streams.clear()
         if not was_closed and self.transport is not None:
