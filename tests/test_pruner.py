@@ -6,8 +6,8 @@ import asyncio
 import json
 
 import nats
-
 from polling import eventually
+
 from portico.bus.messages import apply_registration, decode_registration
 from portico.bus.pruner import Pruner
 from portico.bus.subscriber import RouteBus

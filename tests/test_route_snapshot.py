@@ -164,3 +164,10 @@ def _write(tmp_path, text: str):
     path = tmp_path / "other.yml"
     path.write_text(text)
     return path
+
+
+def test_every_snapshot_field_is_written() -> None:
+    from portico.routes import snapshot
+    data = serialise(_table(1000.0), now=1000.0, wall=1.0)
+    entry = json.loads(data.splitlines()[1])["app.example.com"][0]
+    assert set(entry) == {*snapshot._FIELDS, "ttl_left"}

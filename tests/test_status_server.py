@@ -410,3 +410,18 @@ async def test_dashboard_streams_events_behind_the_routes_auth(current):
 async def test_dashboard_in_the_older_layout_is_on_the_status_port(older):
     assert (await get(older.port, "/dashboard"))[0] == 401
     assert (await get(older.port, "/dashboard", AUTH))[0] == 200
+
+
+async def test_a_client_that_leaves_mid_stream_costs_nothing_more(current, monkeypatch, caplog):
+    from portico.status import routes_json
+    monkeypatch.setattr(routes_json, "CHUNK_POOLS", 50)
+    for i in range(5_000):
+        current.table.register(f"gone{i}.example.com", Endpoint("10.1.0.1", 1000 + i, server_cert_domain_san="x" * 500))
+    reader, writer = await asyncio.open_connection("127.0.0.1", current.routes_port)
+    writer.write(b"GET /routes HTTP/1.1\r\nHost: x\r\nAuthorization: " + AUTH["Authorization"].encode() + b"\r\n\r\n")
+    assert (await reader.readexactly(12)) == b"HTTP/1.1 200"
+    writer.transport.abort()                                      # gone after the first bytes
+    await asyncio.sleep(0.2)
+    status, _, body = await get(current.routes_port, "/routes", AUTH)
+    assert status == 200 and len(json.loads(body)) == len(current.table)
+    assert "Traceback" not in caplog.text and "failed" not in caplog.text

@@ -110,3 +110,21 @@ def test_bytes_a_registration_leaves_in_the_table():
     assert len(apply.table) == n
     print(f"{per_route:.0f} B per route")
     assert per_route <= MAX_BYTES_PER_ROUTE, f"{per_route:.0f} B per route"
+
+
+def test_the_endpoint_count_is_kept_not_walked():
+    """Kept as endpoints come and go (register, replace, unregister, prune, kept-empty routes), equal to a walk."""
+    import random
+
+    rng = random.Random(7)
+    table = RouteTable(droplet_stale_threshold=120, keep_empty_for=5.0)
+    for step in range(3000):
+        uri = rng.choice(["a.com", "b.com/x", "*.c.com", "d.com", "d.com/y/z"])
+        address = ("10.0.0.1", rng.randrange(1, 6))
+        if rng.random() < 0.6:
+            table.register(uri, Endpoint(*address, app_id=rng.choice(["p", "q"]), updated_at=float(step)))
+        else:
+            table.unregister(uri, f"{address[0]}:{address[1]}")
+        if step % 500 == 499:
+            table.prune(float(step))
+        assert table.endpoint_count() == sum(len(pool.endpoints) for pool in table.pools())

@@ -63,8 +63,8 @@ def request_headers(head: bytes, scheme: bytes) -> list[tuple[bytes, bytes]]:
 class H2Stream:
     """One request/response on an H2Upstream: the HTTP/2 side of the backend-connection interface."""
 
-    __slots__ = ("client_paused", "conn", "end_pending", "exchange", "held", "reading_paused", "refused",
-                 "remote_ended", "sent_end", "stream_id", "trailers_pending", "unacked")
+    __slots__ = ("client_paused", "conn", "end_pending", "exchange", "held", "on_used_conn", "reading_paused",
+                 "refused", "remote_ended", "sent_end", "stream_id", "trailers_pending", "unacked")
 
     def __init__(self, conn: H2Upstream) -> None:
         self.conn = conn
@@ -79,6 +79,7 @@ class H2Stream:
         self.unacked = 0
         self.client_paused: Exchange | None = None   # whose client reading we paused (window 0, backend full)
         self.refused = False          # GOAWAY said the backend never processed it: safe to retry
+        self.on_used_conn = False     # sent on a connection that had carried streams before
 
     # ---- the backend-connection interface -------------------------------------------------------------------
 
@@ -89,7 +90,9 @@ class H2Stream:
         self.exchange = None
 
     def reused(self) -> bool:
-        """True when the backend did not process the request (GOAWAY past it): the Exchange may retry."""
+        """True when the request may not have been processed and may be retried (if idempotent, no body):
+        refused (REFUSED_STREAM, GOAWAY past it), or on an earlier-used connection that then went away, as a
+        pooled HTTP/1.1 connection the backend had closed."""
         return self.refused
 
     def send_request(self, head: bytes, chunked: bool, body: list[bytes] | None, ended: bool,
@@ -99,6 +102,7 @@ class H2Stream:
         self.stream_id = h2.get_next_available_stream_id()
         conn.streams[self.stream_id] = self
         conn.streams_started += 1
+        self.on_used_conn = conn.streams_started > 1
         end_now = ended and not body and not trailers
         try:
             h2.send_headers(self.stream_id, request_headers(head, conn.scheme), end_stream=end_now)
@@ -238,20 +242,25 @@ class H2Stream:
         self.conn.cork(ex.client)
         status = 0
         fields = []
+        canonical = ex.client.reframes_body   # an HTTP/1.1 client: names as Go writes them (Content-Type)
         for name, value in headers:
             if name[:1] == b":":
                 if name == b":status":
                     status = int(value)
                 continue
-            fields.append((name, value))
+            fields.append((canonical_name(name) if canonical else name, value))
+        if status == 101:   # RFC 9113 8.6: no 101 in HTTP/2; a backend sending one is broken
+            self.abort()
+            ex.upstream_lost(self, StreamError("http2: 101 Switching Protocols on a stream"), True)
+            return
         status_fields: list = []
-        if ends_stream and any(name in _GRPC_STATUS_FIELDS for name, _ in fields):
+        if ends_stream and any(name.lower() in _GRPC_STATUS_FIELDS for name, _ in fields):
             # gRPC's "Trailers-Only" answer (an error with no message) puts its status and all its trailing
             # metadata in the one HEADERS frame. Passed on as trailers (all but content-type), so every client
             # finds them where it looks: an HTTP/2 client gets HEADERS then trailing HEADERS (the usual gRPC
             # shape), an HTTP/1.1 client the last chunk.
-            status_fields = [(n, v) for n, v in fields if n != b"content-type"]
-            fields = [(n, v) for n, v in fields if n == b"content-type"]
+            status_fields = [(n, v) for n, v in fields if n.lower() != b"content-type"]
+            fields = [(n, v) for n, v in fields if n.lower() == b"content-type"]
         ex.response_head(self, status, reason(status), fields)
         if status_fields and self.exchange is ex:
             ex.response_trailers(status_fields)
@@ -276,7 +285,8 @@ class H2Stream:
     def trailers(self, headers: list) -> None:
         ex = self.exchange
         if ex is not None:
-            ex.response_trailers([(n, v) for n, v in headers if n[:1] != b":"])
+            canonical = ex.client.reframes_body
+            ex.response_trailers([(canonical_name(n) if canonical else n, v) for n, v in headers if n[:1] != b":"])
 
     def ended(self) -> None:
         self.remote_ended = True
@@ -319,6 +329,17 @@ class H2Stream:
             ex.resume_client_reading()
 
 
+def canonical_name(name: bytes) -> bytes:
+    """`content-type` -> `Content-Type`: HTTP/2's lower-case names as HTTP/1.1 clients get them from Go."""
+    known = _CANONICAL.get(name)
+    if known is None:
+        known = b"-".join(part[:1].upper() + part[1:] for part in name.split(b"-"))
+        if len(_CANONICAL) < 4096:   # the names a router sees are few; never grow without bound
+            _CANONICAL[name] = known
+    return known
+
+
+_CANONICAL: dict[bytes, bytes] = {}
 _GRPC_STATUS_FIELDS = frozenset({b"grpc-status", b"grpc-message", b"grpc-status-details-bin"})
 
 

@@ -33,7 +33,7 @@ from h2.settings import SettingCodes
 from hyperframe.frame import GoAwayFrame
 
 from portico.proxy.downstream import ClientConnection
-from portico.proxy.h2_guard import H2Guard
+from portico.proxy.h2_guard import H2Abuse, H2Guard
 from portico.proxy.h2_request import MalformedRequest, NotOffered, RequestHead, request_fields, trailer_fields
 from portico.proxy.h2_server import CONNECTION_WINDOW, server_connection
 from portico.proxy.h2_stream import H2Stream
@@ -134,6 +134,8 @@ class H2ClientConnection(asyncio.Protocol):
             self.cut_off(self.guard.reason_for(exc), str(exc))
             return
         for event in events:
+            if self.closed:     # cut off while handling this read
+                return
             self._on_event(event)
         self.flush()
 
@@ -221,6 +223,10 @@ class H2ClientConnection(asyncio.Protocol):
             ctx.metrics.bad_requests += 1
             log.info("malformed HTTP/2 request from %s on stream %d: %s", self.client_addr, stream_id, exc)
             self.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
+            try:
+                self.guard.stream_refused()
+            except H2Abuse as abuse:
+                self.cut_off(abuse.reason, f"{abuse} (malformed requests)", ErrorCodes.ENHANCE_YOUR_CALM)
             return
         if len(target) > ctx.max_uri_bytes:
             self.send_headers(stream_id, [(b":status", b"414"), (b"content-length", b"0")], True)
@@ -355,6 +361,8 @@ class H2ClientConnection(asyncio.Protocol):
                          "the client's flow-control window", ErrorCodes.ENHANCE_YOUR_CALM)
             return
         for stream_id in stalled:
+            log.info("HTTP/2 client %s: stream %d waited over %gs for its window; reset", self.client_addr,
+                     stream_id, self.guard.stall_timeout)
             streams[stream_id].reset(ErrorCodes.CANCEL)
 
     def cut_off(self, reason: str, detail: str, code: int | None = None) -> None:

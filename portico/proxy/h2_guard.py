@@ -165,6 +165,11 @@ class H2Guard:
         if not self.resets.spend(self.clock()) and self.streams_reset * 2 > self.streams_opened:
             raise H2Abuse("rapid_reset", f"{self.streams_reset} of {self.streams_opened} streams reset")
 
+    def stream_refused(self) -> None:
+        """We reset a stream the client opened (a malformed request): to us it costs what a client's reset does,
+        so it is counted with them. Raises H2Abuse, outside h2: the caller cuts the client off."""
+        self._reset()
+
     def _spend(self, budget: Budget, reason: str, what: str) -> None:
         if not budget.spend(self.clock()):
             raise H2Abuse(reason, f"more than {budget.burst:.0f} {what} at over {budget.rate:.0f}/s")

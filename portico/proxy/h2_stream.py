@@ -40,8 +40,11 @@ class H2Stream:
 
     __slots__ = (
         "_end_pending",
+        "_head",
         "_head_sent",
         "_held",
+        "_held_size",
+        "_holding",
         "_out",
         "_out_size",
         "_paused_backend",
@@ -82,6 +85,9 @@ class H2Stream:
         self._unacked = 0                # request body bytes taken but not yet acknowledged (reading paused)
         self._paused_backend: BackendConnection | None = None   # whose reading this stream paused
         self._held: list[bytes] | None = None     # body bytes to send when the connection next writes
+        self._held_size = 0
+        self._head: list | None = None            # the response head, likewise
+        self._holding = False                     # registered for the connection's next write
 
     # ---- what the Exchange calls (the client-side interface, as ClientConnection) --------------------------------
 
@@ -196,6 +202,7 @@ class H2Stream:
         self.closed = True
         self._out = []
         self._held = None
+        self._head = None
         self._resume_backend()
         ex = self.active
         if ex is not None and not ex.finished:
@@ -242,7 +249,8 @@ class H2Stream:
             self.conn.send_headers(self.stream_id, fields, False)
             return
         self._head_sent = True
-        self.conn.send_headers(self.stream_id, fields, False)
+        self._head = fields          # sent with the connection's next write: see _end for why
+        self._hold()
         body = data[end + 4:]
         if body:
             self._send(body)
@@ -253,20 +261,43 @@ class H2Stream:
         if self._out:
             self._out.append(data)
             self._out_size += len(data)
-        elif self._held is None:
+            return
+        if self._held is None:
             self._held = [data]
-            self.conn.hold(self)
+            self._held_size = len(data)
         else:
             self._held.append(data)
+            self._held_size += len(data)
+        self._hold()
+        if self._held_size > _HOLD_LIMIT and self._paused_backend is None:
+            # A fast backend can deliver many reads before the connection next writes; without this its
+            # bytes would pile up here, acknowledged to the backend before the client's window was known.
+            self._pause_backend()
+
+    def _hold(self) -> None:
+        if not self._holding:
+            self._holding = True
+            self.conn.hold(self)
 
     def release_held(self) -> None:
-        """The connection is about to write: send what is held, as far as the client's window admits."""
+        """The connection is about to write: send the held head and body, as far as the window admits."""
+        self._holding = False
+        if self.closed:
+            return
+        self._send_head(False)
         held = self._take_held()
-        if held and not self.closed:
-            self._push(held, False)
+        if held and self._push(held, False) and self._paused_backend is not None:
+            self._sync_backend()     # all of it went: a backend paused for holding too much reads again
+
+    def _send_head(self, end: bool) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self.conn.send_headers(self.stream_id, head, end)
 
     def _take_held(self) -> bytes:
         held, self._held = self._held, None
+        self._held_size = 0
         if not held:
             return b""
         return held[0] if len(held) == 1 else b"".join(held)
@@ -284,6 +315,17 @@ class H2Stream:
     def _end(self, trailers: list | None) -> None:
         held = self._take_held()
         ended = False
+        if self._head is not None and not held:
+            # No body: one HEADERS frame with END_STREAM, trailers (if any) in it. gRPC's "trailers-only"
+            # answer (an error status, or no message) must keep that shape: split in two, a client reads the
+            # first block's fields as initial metadata, not as the trailing metadata they are.
+            if trailers is not None:
+                self._head += trailers
+                trailers = None
+            self._send_head(True)
+            ended = True
+        else:
+            self._send_head(False)
         if held:
             if not self._push(held, trailers is None):
                 if trailers is not None:
@@ -301,19 +343,25 @@ class H2Stream:
         """Backend reading is paused while this stream's output waits or the connection's buffer is full."""
         if self._out or self.conn.write_blocked:
             if self._paused_backend is None:
-                ex = self.active
-                upstream = ex.upstream if ex is not None else None
-                if upstream is not None:
-                    upstream.pause_reading()
-                    self._paused_backend = upstream
+                self._pause_backend()
         else:
             self._resume_backend()
+
+    def _pause_backend(self) -> None:
+        ex = self.active
+        upstream = ex.upstream if ex is not None else None
+        if upstream is not None:
+            upstream.pause_reading()
+            self._paused_backend = upstream
 
     def _resume_backend(self) -> None:
         upstream = self._paused_backend
         if upstream is not None:
             self._paused_backend = None
             upstream.resume_reading()
+
+
+_HOLD_LIMIT = 256 * 1024     # body bytes a stream holds between two writes of its connection before pausing its backend
 
 
 class _Trailers:

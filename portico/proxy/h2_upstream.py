@@ -77,7 +77,12 @@ class H2Upstream(asyncio.Protocol):
         self.address = address
         self.pool_key = pool_key
         self.scheme = b"https" if tls else b"http"
-        self.h2 = _GracefulH2Connection(H2Configuration(client_side=True, header_encoding=None))
+        # Outbound fields need no second check: they come from a request head llhttp (or the HTTP/2 front)
+        # already validated, lower-cased and stripped by request_headers (that check cost ~15% of the CPU
+        # of a stream). Inbound fields from backends are still validated: they reach clients.
+        self.h2 = _GracefulH2Connection(H2Configuration(client_side=True, header_encoding=None,
+                                                        validate_outbound_headers=False,
+                                                        normalize_outbound_headers=False))
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
         self.streams: dict[int, H2Stream] = {}
         self.closed = False
@@ -97,8 +102,8 @@ class H2Upstream(asyncio.Protocol):
             return False
         h2 = self.h2
         limit = h2.remote_settings.max_concurrent_streams
-        return (len(self.streams) < limit and h2.open_outbound_streams < limit
-                and h2.highest_outbound_stream_id < _LAST_STREAM_ID)
+        # (h2 counts its open streams again when a stream starts: a miscount is refused there and retried)
+        return len(self.streams) < limit and h2.highest_outbound_stream_id < _LAST_STREAM_ID
 
     def after_settings(self, callback: Callable[[], None]) -> None:
         """Call `callback` once the backend's SETTINGS arrived, or the connection was lost before them."""
@@ -226,6 +231,8 @@ class H2Upstream(asyncio.Protocol):
         self.closed = True
         self.connector.forget_h2(self)
         for stream in list(self.streams.values()):
+            if not malformed and stream.on_used_conn:
+                stream.refused = True   # a pooled connection the backend closed: as HTTP/1.1, retry if safe
             stream.lost(exc, malformed)
         self.streams.clear()
         if not was_closed and self.transport is not None:

@@ -18,12 +18,8 @@ from typing import TYPE_CHECKING
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
-from portico.proxy.dial_errors import (  # noqa: F401  (re-exported: the proxy imports them from here)
-    DialError,
-    describe_dial_error,
-    describe_read_error,
-    describe_tls_error,
-)
+# re-exported: the proxy imports them from here
+from portico.proxy.dial_errors import DialError, describe_dial_error, describe_read_error, describe_tls_error  # noqa: F401
 from portico.proxy.h2_upstream import H2Stream, H2Upstream, shared_dial_done
 from portico.proxy.headers import HOP_BY_HOP
 from portico.routes.endpoint import Endpoint

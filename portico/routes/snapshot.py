@@ -49,13 +49,22 @@ def serialise_pieces(table: RouteTable, now: float, wall: float) -> Iterator[byt
                 left = ep.ttl - (now - ep.updated_at)
                 if left <= 0:
                     continue
-                entry = {name: getattr(ep, name) for name in _FIELDS}
-                entry["ttl_left"] = round(max(left, 0.0), 3)
-                entries.append(entry)
+                entries.append(_entry(ep, round(left, 3)))
             if entries:
                 routes[pool.key] = entries
         if routes:
             yield _encode(routes) + b"\n"
+
+
+def _entry(ep: Endpoint, ttl_left: float) -> dict[str, Any]:
+    """One endpoint's line item: the _FIELDS, spelled out (a dict display is ~2x faster than getattr by name,
+    and a 1M-route snapshot is ~1M of these)."""
+    return {"host": ep.host, "port": ep.port, "tls": ep.tls, "app_id": ep.app_id,
+            "private_instance_id": ep.private_instance_id, "private_instance_index": ep.private_instance_index,
+            "server_cert_domain_san": ep.server_cert_domain_san, "route_service_url": ep.route_service_url,
+            "tags": ep.tags, "ttl": ep.ttl, "isolation_segment": ep.isolation_segment, "protocol": ep.protocol,
+            "availability_zone": ep.availability_zone, "load_balancing_algorithm": ep.load_balancing_algorithm,
+            "updated_at_ns": ep.updated_at_ns, "ttl_left": ttl_left}
 
 
 def serialise(table: RouteTable, now: float, wall: float) -> bytes:

@@ -68,6 +68,7 @@ class RouteTable:
         self._exact: dict[str, Pool | _Paths] = {}
         self._wildcard: dict[str, Pool | _Paths] = {}
         self.route_count = 0
+        self._endpoint_count = 0    # kept as endpoints come and go: /varz and /metrics read it, never walk
         self.generation = 0  # bumped on every change; readers can cache on it
 
     # ---- changes (from the bus) -------------------------------------------------------------------------
@@ -93,7 +94,10 @@ class RouteTable:
             if endpoint.load_balancing_algorithm in ALGORITHMS:
                 pool.algorithm = endpoint.load_balancing_algorithm
             self.generation += 1
-            return pool.put(endpoint)
+            had = len(pool.endpoints)
+            endpoint = pool.put(endpoint)
+            self._endpoint_count += len(pool.endpoints) - had
+            return endpoint
         return self._register(*split_route(host), endpoint)
 
     def _register(self, host: str, path: str, endpoint: Endpoint) -> Endpoint:
@@ -106,7 +110,10 @@ class RouteTable:
         if endpoint.load_balancing_algorithm in ALGORITHMS:
             pool.algorithm = endpoint.load_balancing_algorithm
         self.generation += 1
-        return pool.put(endpoint)
+        had = len(pool.endpoints)
+        endpoint = pool.put(endpoint)
+        self._endpoint_count += len(pool.endpoints) - had
+        return endpoint
 
     def unregister(self, uri: str, address: str) -> Endpoint | None:
         """Remove the endpoint at `address` from `uri`'s pool; drop the route when its pool empties."""
@@ -118,6 +125,7 @@ class RouteTable:
         removed = pool.remove(address)
         if removed is not None:
             self.generation += 1
+            self._endpoint_count -= 1
             if not pool.endpoints:
                 if self.keep_empty_for:
                     self._emptied[id(pool)] = (bucket, host, path, pool, removed.updated_at)
@@ -210,7 +218,8 @@ class RouteTable:
         return self._find_pool(bucket, host, pool.context_path) is pool
 
     def endpoint_count(self) -> int:
-        return sum(len(pool.endpoints) for pool in self.pools())
+        """Endpoints in the table, counted as they come and go (a walk of 1M routes took ~0.15 s per scrape)."""
+        return self._endpoint_count
 
     def snapshot(self) -> dict[str, list[dict]]:
         """The table in gorouter's /routes JSON shape."""

@@ -6,6 +6,8 @@ Behaviour by path (query `?k=v`):
                    `?cl` sends a Content-Length (else none: an HTTP/1.1 client gets it chunked)
   /slow?s=X        the echo after X seconds          /reset     RST_STREAM (INTERNAL_ERROR) before any head
   /big?n=N         N bytes, sent as the flow-control windows allow; bytes sent so far in `sent[path]`
+  /drop-once       the first time: the connection is closed under the request (no GOAWAY); then the echo
+  /switch          a 101 head on the stream (RFC 9113 forbids it), then nothing
   /early           200 "early" once the request body filled the stream's window, which is never reopened
   /goaway?s=X      GOAWAY naming this stream as the last one, the echo X s later, then the connection closes
 Request bodies are acknowledged a moment after they arrive, so the router's send windows really fill up.
@@ -56,6 +58,7 @@ class H2Backend:
         self.requests: list[dict] = []
         self.sent: dict[str, int] = {}
         self.protocols: set = set()
+        self.dropped = False
         self.lock = threading.Lock()
 
     @property
@@ -165,8 +168,14 @@ class _H2ServerConnection(asyncio.Protocol):
         self.streams[sid] = {"headers": h, "path": path, "params": params, "body": b"", "trailers": {}}
         with self.app.lock:
             self.app.requests.append({"conn": self.conn_id, "stream": sid, "path": path, "headers": h})
+        if path == "/drop-once" and not self.app.dropped:
+            self.app.dropped = True     # the connection goes away under the request, with no GOAWAY
+            self.transport.abort()
+            return
         if path == "/reset":
             self.h2.reset_stream(sid, ErrorCodes.INTERNAL_ERROR)
+        elif path == "/switch":
+            self.h2.send_headers(sid, [(":status", "101")])     # forbidden in HTTP/2
         elif path == "/early":
             self.early.add(sid)    # its body is never acknowledged, so its window stays shut
         elif path == "/goaway":
@@ -178,7 +187,7 @@ class _H2ServerConnection(asyncio.Protocol):
 
     def _ended(self, sid: int) -> None:
         s = self.streams.get(sid)
-        if s is None or s["path"] in ("/reset", "/early"):
+        if s is None or s["path"] in ("/reset", "/early", "/switch"):
             return
         if s["path"] in ("/slow", "/goaway"):
             asyncio.get_running_loop().call_later(float(s["params"].get("s", "0.2")), self._answer, sid)

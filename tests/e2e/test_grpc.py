@@ -241,6 +241,24 @@ def test_a_stalled_upload_is_held_back_by_flow_control_not_by_the_router(grpc_ro
     assert held_kb < HELD_LIMIT_KB, f"router RSS grew {held_kb} KB while the upload was stalled"
 
 
+@pytest.mark.parametrize("back", BACKS)
+def test_a_stalled_download_is_held_back_by_flow_control_not_by_the_router(grpc_router, ca, routes, app, back):
+    """32 MB streamed to a client that stops reading after the first message: the router's memory does not
+    grow by what the app has sent meanwhile (it sits in flow-control windows and socket buffers)."""
+    with open_channel(grpc_router, ca, "plain", routes[back]) as ch:
+        ch.unary_unary(method("Echo"))(b"ready", timeout=20)
+        rss_before = _rss_kb(grpc_router.pid)
+        cid = call_id()
+        replies = ch.unary_stream(method("Flood"))(f"{STALLED_TOTAL // CHUNK} {CHUNK}".encode(), timeout=120,
+                                                   metadata=(("call-id", cid),))
+        first = next(replies)
+        _settled(lambda: app.seen[cid].received_bytes)
+        held_kb = _rss_kb(grpc_router.pid) - rss_before
+        total = len(first) + sum(len(m) for m in replies)
+    assert total == STALLED_TOTAL
+    assert held_kb < HELD_LIMIT_KB, f"router RSS grew {held_kb} KB while the download was stalled"
+
+
 def test_many_concurrent_calls_share_connections(channel):
     """50 calls at once on one client connection: each gets its own answer (streams are not mixed up)."""
     echo = channel.unary_unary(method("Echo"))

@@ -248,17 +248,19 @@ def test_rapid_reset_is_cut_off(guarded) -> None:
     assert_cut_off(router, last[-1], "rapid_reset")
 
 
-def test_a_continuation_flood_is_cut_off(guarded) -> None:
-    router, _, host = guarded
-    raw = RawH2(router.port)
+def malformed_flood(raw: RawH2, host: str) -> None:
+    bad = [*request_headers(host), ("connection", "keep-alive")]     # connection-specific: malformed in HTTP/2
+    raw.flood(raw.headers(sid, bad, "END_HEADERS", "END_STREAM") for sid in range(1, 4001, 2))
+    refused = [f for f in raw.frames if isinstance(f, RstStreamFrame)]
+    assert refused and all(f.error_code == ErrorCodes.PROTOCOL_ERROR for f in refused)
+
+
+def continuation_flood(raw: RawH2, host: str) -> None:
     start = raw.headers(1, request_headers(host))           # no END_HEADERS: a block that never ends
     raw.flood(iter([start] + [ContinuationFrame(1, b"\x00" * 16000).serialize() for _ in range(200)]), batch=4)
-    assert_cut_off(router, raw, "continuation_flood")
 
 
-def test_an_hpack_bomb_is_cut_off(guarded) -> None:
-    router, _, host = guarded
-    raw = RawH2(router.port)
+def hpack_bomb(raw: RawH2, host: str) -> None:
     big = ("x-bomb", "b" * 3900)
     raw.send(raw.headers(1, [*request_headers(host), big], "END_HEADERS", "END_STREAM"))  # into the table
     # 1 byte on the wire per reference to it, 4 kB decoded each: 100 bytes decode to 400 kB (the decoder counts
@@ -266,7 +268,24 @@ def test_an_hpack_bomb_is_cut_off(guarded) -> None:
     bomb = raw.encoder.encode([big]) * 100
     assert len(bomb) == 100
     raw.flood(iter([HeadersFrame(3, bomb, flags=("END_HEADERS", "END_STREAM")).serialize()]))
-    assert_cut_off(router, raw, "hpack_bomb")
+
+
+@pytest.mark.parametrize("reason, attack", [
+    ("rapid_reset", malformed_flood),           # refused streams count like the client's own resets
+    ("continuation_flood", continuation_flood),
+    ("hpack_bomb", hpack_bomb),
+])
+def test_malformed_requests_continuation_floods_and_hpack_bombs_are_cut_off(guarded, reason, attack) -> None:
+    router, _, host = guarded
+    last: list[RawH2] = []
+
+    def run() -> None:
+        raw = RawH2(router.port)
+        last.append(raw)
+        attack(raw, host)
+
+    check_others_unaffected(router, host, run)
+    assert_cut_off(router, last[-1], reason)
 
 
 @pytest.mark.parametrize("reason, make", [
@@ -319,6 +338,7 @@ def test_one_stalled_stream_is_reset_while_the_connection_carries_on(guarded, ba
     reset = next(f for f in raw.frames if isinstance(f, RstStreamFrame) and f.stream_id == 1)
     assert reset.error_code == ErrorCodes.CANCEL and raw.goaway is None
     wait_for(lambda: not backend.open_writers, timeout=10, message="the stalled stream's backend connection closed")
+    assert "stream 1 waited over 2s for its window; reset" in router.output()
     assert raw.read_frames(lambda f: f.stream_id == 3 and "END_STREAM" in f.flags, timeout=15)
     assert raw.goaway is None and not raw.closed
     decoder = Decoder()

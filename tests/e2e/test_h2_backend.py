@@ -66,7 +66,8 @@ def test_tls_http2_endpoint_gets_http2_and_trailers_reach_an_http11_client(h2_ro
     assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
     assert b"transfer-encoding: chunked" in head.lower()
     # the last chunk carries the backend's trailers
-    assert body.endswith(b"0\r\ngrpc-status: 0\r\nx-done: yes\r\n\r\n"), body[-80:]
+    assert body.endswith(b"0\r\nGrpc-Status: 0\r\nX-Done: yes\r\n\r\n"), body[-80:]
+    assert b"\r\nContent-Type: application/json\r\n" in head     # names written as Go writes them
     seen = tls_app.requests[-1]
     assert seen["headers"][":scheme"] == "https" and seen["headers"][":authority"] == tls_route
     assert seen["headers"]["te"] == "trailers"          # forwarded: gRPC servers insist on it
@@ -218,6 +219,14 @@ def test_a_stream_reset_before_the_head_is_a_502(h2_router, tls_route):
     assert r.header("X-Cf-Routererror").startswith("endpoint_failure")
     assert "internal_error" in r.header("X-Cf-Routererror").lower()
     assert get(h2_router.port, tls_route).status == 200       # the connection survives a stream reset
+    r = get(h2_router.port, tls_route, "/switch")
+    assert r.status == 502 and "malformed" in r.header("X-Cf-Routererror"), (r.status, r.headers)
+
+
+def test_a_pooled_connection_closed_under_a_get_is_retried_on_a_new_one(h2_router, tls_app, tls_route):
+    assert get(h2_router.port, tls_route).status == 200          # the connection has carried a stream
+    r = get(h2_router.port, tls_route, "/drop-once")
+    assert r.status == 200 and r.json()["path"] == "/drop-once", (r.status, r.body)
 
 
 def test_endpoint_timeout_cancels_the_stream_and_keeps_the_connection(h2_router, tls_app, tls_route):

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from portico._compiled import PURE_ENV, STAMP_MARKER, read_stamp, select, source_digest, stamp_c_source
+from portico._compiled import (
+    COMPILED_MODULES,
+    PURE_ENV,
+    STAMP_MARKER,
+    read_stamp,
+    select,
+    source_digest,
+    source_path,
+    stamp_c_source,
+)
 
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 MODULES = ("pkg.fast", "pkg.sub.faster")
@@ -90,3 +99,11 @@ def test_stamp_c_source_carries_the_digest():
     digest = "ab" * 32
     text = stamp_c_source("portico.proxy.headers", digest)
     assert f'"{STAMP_MARKER.decode()}{digest}"' in text and "portico_stamp_portico_proxy_headers" in text
+
+
+def test_every_compiled_module_exists_and_is_named_in_the_architecture_doc():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    for module in COMPILED_MODULES:
+        assert source_path(module).is_file(), f"{module} is listed in COMPILED_MODULES but has no .py"
+        assert f"`{module}`" in doc, (f"{module} is compiled: add it to the 'Compiled today' list in "
+                                      "docs/architecture.md (The compiled hot path)")

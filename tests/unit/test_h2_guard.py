@@ -248,3 +248,15 @@ def test_a_dynamic_table_larger_than_we_advertised_is_refused() -> None:
     exc = feed_until_cut(conn, [headers_frame(1, enc.encode(REQUEST), "END_HEADERS", "END_STREAM")])
     assert guard.reason_for(exc) == "protocol_error"
     assert goaway_code(conn) == ErrorCodes.PROTOCOL_ERROR      # how h2 answers any HPACK decoding error
+
+
+def test_streams_we_refuse_count_like_the_clients_resets() -> None:
+    conn, guard = server()
+    enc = Encoder()
+    with pytest.raises(H2Abuse) as caught:
+        for i in range(300):
+            conn.receive_data(headers_frame(1 + 2 * i, block(enc), "END_HEADERS", "END_STREAM"))
+            conn.reset_stream(1 + 2 * i)
+            guard.stream_refused()
+    assert caught.value.reason == "rapid_reset"
+    assert guard.streams_reset == 101
