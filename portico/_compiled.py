@@ -35,6 +35,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "portico.observe.access_log",
     "portico.proxy.downstream",
     "portico.proxy.upstream",
+    "portico.bus.fastlane",     # the route feed's MSG frame cutter (ingest): C-sized offsets, see its .pxd
 )
 
 PURE_ENV = "PORTICO_PURE_PYTHON"

@@ -139,6 +139,23 @@ def test_load_balancing_option_sets_pool_algorithm():
     assert table.lookup("b.com").algorithm == ROUND_ROBIN
 
 
+
+def test_a_new_plain_host_is_made_as_any_route():
+    """The new-route shortcut (a pool made with its endpoint) leaves the table as the general path does."""
+    fast = RouteTable(default_algorithm=LEAST_CONNECTION)
+    general = RouteTable(default_algorithm=LEAST_CONNECTION)
+    for table, uri in ((fast, "new.com"), (general, "new.com/")):     # a trailing / takes the general path
+        before = table.generation
+        first = ep("10.0.0.1:80", load_balancing_algorithm=ROUND_ROBIN)
+        assert table.register(uri, first) is first
+        assert table.register(" New.COM ", ep("10.0.0.1:80", load_balancing_algorithm=ROUND_ROBIN)) is first
+        table.register("plain.com", ep("10.0.0.2:80", load_balancing_algorithm="bogus"))
+        assert table.lookup("new.com").endpoints == (first,)
+        assert table.lookup("new.com").algorithm == ROUND_ROBIN
+        assert table.lookup("plain.com").algorithm == LEAST_CONNECTION     # no valid option: the default
+        assert len(table) == 2 and table.endpoint_count() == 2 and table.generation == before + 3
+    assert fast.snapshot() == general.snapshot()
+
 # ---- pruning -------------------------------------------------------------------------------------------------
 
 def test_ttl_for():

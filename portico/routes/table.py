@@ -87,9 +87,15 @@ class RouteTable:
             exact = self._exact
             pool = exact.get(host)
             if pool is None:
-                pool = exact[host] = Pool(host, "", self.default_algorithm)
+                # a new route (most of a burst): the pool is made with its endpoint, no put() to search it
+                algorithm = endpoint.load_balancing_algorithm
+                exact[host] = Pool(host, "", algorithm if algorithm in ALGORITHMS else self.default_algorithm,
+                                   (endpoint,))
                 self.route_count += 1
-            elif pool.__class__ is not Pool:
+                self.generation += 1
+                self._endpoint_count += 1
+                return endpoint
+            if pool.__class__ is not Pool:
                 return self._register(host, "", endpoint)
             if endpoint.load_balancing_algorithm in ALGORITHMS:
                 pool.algorithm = endpoint.load_balancing_algorithm
