@@ -232,13 +232,15 @@ def registration_to_endpoint(reg: StrictRegistration, table: RouteTable, now: fl
     options = reg.options
     lb = options.loadbalancing if options is not None else ""
     port = tls_port or reg.port
+    host = reg.host
     return Endpoint(  # positional: see new_endpoint
-        intern(reg.host), _PORTS.setdefault(port, port), tls_port != 0, reg.app, reg.private_instance_id,
+        intern(host), _PORTS.setdefault(port, port), tls_port != 0, reg.app, reg.private_instance_id,
         intern(reg.private_instance_index), reg.server_cert_domain_san, reg.route_service_url,
         shared_tags(reg.tags),
         table.ttl_for(stale) if (stale := reg.stale_threshold_in_seconds) else table.droplet_stale_threshold,
-        reg.isolation_segment, reg.protocol,
+        reg.isolation_segment, reg.protocol or "http1",
         reg.availability_zone, lb if lb in ALGORITHMS else "", now, reg.endpoint_updated_at_ns,
+        intern(f"{host}:{port}"),   # the address given: __post_init__ then has nothing to compute
     )
 
 

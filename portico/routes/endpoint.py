@@ -38,7 +38,7 @@ class Endpoint(msgspec.Struct, gc=False, eq=False):
     load_balancing_algorithm: str = ""
     updated_at: float = 0.0
     updated_at_ns: int = 0
-    address: str = ""           # host:port, set from them (interned: many routes share an instance)
+    address: str = ""           # host:port, interned (many routes share an instance); set from them when not given
     active: int = 0             # requests in flight to this endpoint
     benched_until: float = 0.0  # monotonic time until which the balancer skips it
     _cf_headers: bytes | None = None   # built on first use
@@ -46,7 +46,9 @@ class Endpoint(msgspec.Struct, gc=False, eq=False):
     is_route_service = False    # True only for portico.proxy.route_services' stand-in endpoints
 
     def __post_init__(self) -> None:
-        self.address = intern(f"{self.host}:{self.port}")
+        # the route feed passes the address it computed (see registration_to_endpoint); others leave it to us
+        if not self.address:
+            self.address = intern(f"{self.host}:{self.port}")
         if not self.protocol:
             self.protocol = "http1"
 
