@@ -416,6 +416,9 @@ class Connector:
                 done(None, describe_dial_error(address, exc, server_hostname))
                 return
             transport, conn = t.result()
+            if transport.is_closing():   # closed by the endpoint before this ran: a failed dial, retried
+                done(None, DialError(f"dial tcp {address}: connection closed by the endpoint"))
+                return
             sock = transport.get_extra_info("socket")
             if sock is not None and not tls_context:
                 try:
