@@ -377,3 +377,11 @@ def test_workers_table_and_note():
     md = report.render_markdown(res)
     assert "| 2 | 2 | 15,000 | 1.50 |" in md
     assert "Pinning: unpinned (2 cores): shared. 2 workers gave 1.50x the requests/s of 1 on a shared machine." in md
+
+
+def test_the_hand_written_profile_notes_follow_the_figures():
+    md = report.render_markdown(_results())
+    notes = (Path(report.__file__).resolve().parent.parent / "where-the-time-goes.md").read_text().strip()
+    assert "## Where the time goes (profiles)" in md
+    assert md.index("## Where the time goes (profiles)") > md.index("## Targets")
+    assert notes in md

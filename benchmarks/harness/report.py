@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .goals import hot_path_section, hot_path_targets
 from .h2 import h2_section, h2_targets
 from .scale_goals import control_plane_targets, million_section
@@ -177,7 +179,16 @@ def render_markdown(res: dict) -> str:
     notes = res.get("notes") or []
     if notes:
         out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    out += where_the_time_goes()
     return "\n".join(out)
+
+
+def where_the_time_goes() -> list[str]:
+    """The hand-written profile notes (benchmarks/where-the-time-goes.md), kept across runs."""
+    path = Path(__file__).resolve().parent.parent / "where-the-time-goes.md"
+    if not path.exists():
+        return []
+    return ["## Where the time goes (profiles)", "", path.read_text().strip(), ""]
 
 
 def _ratios(closed: list[dict]) -> list[str]:
