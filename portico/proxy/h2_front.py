@@ -67,6 +67,7 @@ class H2ClientConnection(asyncio.Protocol):
         self.guard = H2Guard(config.max_request_header_bytes, config.http2_stall_timeout)
         self.guard.install(self.h2)
         self.streams: dict[int, H2Stream] = {}
+        self._reset_now: set[int] | tuple = ()       # streams the client reset in the read being handled
         self.client_ip = b""
         self.client_ip_str = ""
         self.client_addr = ""
@@ -133,6 +134,9 @@ class H2ClientConnection(asyncio.Protocol):
             # with the fitting code; it goes out as the connection closes.
             self.cut_off(self.guard.reason_for(exc), str(exc))
             return
+        # A stream opened and reset in the same read never reaches routing: a rapid-reset flood (HEADERS then
+        # RST_STREAM) costs the backends nothing, and the guard still counts every reset.
+        self._reset_now = {e.stream_id for e in events if type(e) is StreamReset} if len(events) > 1 else ()
         for event in events:
             if self.closed:     # cut off while handling this read
                 return
@@ -205,6 +209,8 @@ class H2ClientConnection(asyncio.Protocol):
 
     def _request_received(self, event: RequestReceived) -> None:
         stream_id = event.stream_id
+        if stream_id in self._reset_now:
+            return
         if self.draining:
             self.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return

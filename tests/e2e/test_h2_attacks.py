@@ -385,3 +385,21 @@ def test_an_abuser_on_the_tls_port_is_cut_off_too(guarded, ca) -> None:
 
     check_others_unaffected(router, host, attack)
     assert_cut_off(router, last[-1], "ping_flood")
+
+
+def test_streams_opened_and_reset_in_one_read_never_reach_the_backend(guarded) -> None:
+    """The rapid-reset shape (HEADERS then RST_STREAM) below the guard's bound: no request reaches the app,
+    and a request after it on the same connection is answered."""
+    router, backend, host = guarded
+    raw = RawH2(router.port)
+    connections = backend.connections
+    pairs = b"".join(raw.headers(sid, request_headers(host, "/reset-probe"), "END_HEADERS", "END_STREAM")
+                     + RstStreamFrame(sid, error_code=ErrorCodes.CANCEL).serialize() for sid in range(1, 61, 2))
+    assert raw.send(pairs)          # 30 pairs, about 2 KB: one read at the router
+    assert raw.send(raw.headers(61, request_headers(host, "/echo"), "END_HEADERS", "END_STREAM"))
+    assert raw.read_frames(lambda f: isinstance(f, HeadersFrame) and f.stream_id == 61)
+    assert not raw.closed
+    probes = [r for r in backend.requests if r["path"] == "/reset-probe"]
+    assert len(probes) <= 2, f"{len(probes)} reset streams reached the backend"
+    assert backend.connections - connections <= 2, "reset streams made the router dial the backend"
+    raw.sock.close()
