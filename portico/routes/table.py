@@ -97,13 +97,7 @@ class RouteTable:
                 return endpoint
             if pool.__class__ is not Pool:
                 return self._register(host, "", endpoint)
-            if endpoint.load_balancing_algorithm in ALGORITHMS:
-                pool.algorithm = endpoint.load_balancing_algorithm
-            self.generation += 1
-            had = len(pool.endpoints)
-            endpoint = pool.put(endpoint)
-            self._endpoint_count += len(pool.endpoints) - had
-            return endpoint
+            return self._put(pool, endpoint)
         return self._register(*split_route(host), endpoint)
 
     def _register(self, host: str, path: str, endpoint: Endpoint) -> Endpoint:
@@ -113,6 +107,10 @@ class RouteTable:
             pool = Pool(host if bucket is self._exact else "*." + host, path, self.default_algorithm)
             self._insert_pool(bucket, host, path, pool)
             self.route_count += 1
+        return self._put(pool, endpoint)
+
+    def _put(self, pool: Pool, endpoint: Endpoint) -> Endpoint:
+        """Add or refresh `endpoint` in an existing pool, keeping the generation and endpoint count true."""
         if endpoint.load_balancing_algorithm in ALGORITHMS:
             pool.algorithm = endpoint.load_balancing_algorithm
         self.generation += 1
