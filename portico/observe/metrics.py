@@ -7,17 +7,12 @@ that is also the form one `--workers` process hands to another, and `merge` adds
 
 from __future__ import annotations
 
-import heapq
 import time
 from collections import deque
 from typing import Any
 
-# Latency histogram buckets: powers of two of 100 us, so a duration's bucket is one multiplication and a
-# bit_length (`bucket_index`), no search. Bucket i holds durations below BOUNDS[i] (0.1 ms, 0.2 ms, 0.4 ms, ...,
-# 104.9 s); one more bucket past the last bound counts everything slower (+Inf).
-BOUNDS: tuple[float, ...] = tuple(0.0001 * 2 ** i for i in range(21))
-LAST_BUCKET = len(BOUNDS)
-BUCKETS = len(BOUNDS) + 1
+from portico.observe.buckets import BOUNDS, BUCKETS, LAST_BUCKET, bucket_index
+from portico.observe.route_traffic import RouteTraffic, row_of
 
 # Responses by status class: index status // 100, anything outside 1..5 counted at index 6 ("xxx").
 CLASSES = ("xxx", "1xx", "2xx", "3xx", "4xx", "5xx", "xxx")
@@ -33,50 +28,14 @@ COUNTERS = (
     "malformed_request_bodies", *(f"http2_cutoff_{reason}" for reason in H2_CUTOFF_REASONS),
 )
 SNAPSHOT_ROUTES = 200  # routes a snapshot carries (the busiest); /metrics exports fewer
-RESCAN_ABOVE_ROUTES = 2_000  # routes with traffic above which the busiest are re-chosen only every RESCAN_SECONDS
-RESCAN_SECONDS = 10.0
 RECENT_FAILURES = 50   # endpoint failures remembered for the dashboard
-
-
-# A route's latency histogram is one int holding a BUCKET_BITS-wide count per bucket (bucket i at bit
-# BUCKET_BITS * i): a request adds ROUTE_BUCKET_ONE[i]. A list of BUCKETS counters cost ~250 bytes per route
-# that ever saw a request (~390 B with the rest of RouteStats, a third of a 100k-route table's memory); the int
-# holds only up to the highest bucket used, ~60 bytes for a route answering in milliseconds.
-BUCKET_BITS = 40                                 # 10^12 requests per bucket per route before a carry
-_BUCKET_MASK = (1 << BUCKET_BITS) - 1
-ROUTE_BUCKET_ONE: tuple[int, ...] = tuple(1 << (BUCKET_BITS * i) for i in range(BUCKETS))
-
-
-class RouteStats:
-    """One route's traffic: requests, 5xx answers and a latency histogram (packed, see ROUTE_BUCKET_ONE)."""
-
-    __slots__ = ("app_id", "duration_sum", "errors", "histogram", "key", "requests")
-
-    def __init__(self, key: str, app_id: str) -> None:
-        self.key = key
-        self.app_id = app_id
-        self.requests = 0
-        self.errors = 0
-        self.duration_sum = 0.0
-        self.histogram = 0
-
-    def count(self, bucket: int) -> None:
-        """One request whose duration fell in `bucket` (the hot path inlines this)."""
-        self.histogram += ROUTE_BUCKET_ONE[bucket]
-
-    @property
-    def buckets(self) -> list[int]:
-        """The histogram as a list of BUCKETS counts."""
-        h = self.histogram
-        return [(h >> (BUCKET_BITS * i)) & _BUCKET_MASK for i in range(BUCKETS)]
 
 
 class RouterMetrics:
     """What a router has done since it started. Writers only add; readers take a snapshot."""
 
     __slots__ = (*COUNTERS, "by_class", "router_errors", "duration_buckets", "duration_sum",
-                 "backend_buckets", "backend_sum", "routes", "last_registry_update", "failures",
-                 "_chosen", "_chosen_at", "_chosen_for")
+                 "backend_buckets", "backend_sum", "route_traffic", "last_registry_update", "failures")
     # the COUNTERS, for the type checker (set to 0 in __init__)
     requests: int
     bad_requests: int
@@ -105,13 +64,10 @@ class RouterMetrics:
         self.duration_sum = 0.0
         self.backend_buckets = [0] * BUCKETS
         self.backend_sum = 0.0
-        self.routes: dict[Any, RouteStats] = {}     # by Pool object: a dict lookup by identity, no key string
+        self.route_traffic = RouteTraffic()          # per-route counters live on each Pool (route_traffic.py)
         self.last_registry_update = 0.0              # time.monotonic() of the last (un)registration applied
         # (wall time, route, endpoint address, router error code) of the latest endpoint failures
         self.failures: deque[tuple[float, str, str, str]] = deque(maxlen=RECENT_FAILURES)
-        self._chosen: list[tuple[Any, RouteStats]] | None = None   # the busiest at the last full scan
-        self._chosen_at = 0.0
-        self._chosen_for = 0
 
     # ---- writers (hot path) ------------------------------------------------------------------------------
 
@@ -129,12 +85,6 @@ class RouterMetrics:
         if endpoint is not None and pool is not None:
             self.failures.append((time.time(), pool.key, endpoint.address, code))
 
-    def route_stats(self, pool: Any, app_id: str) -> RouteStats:
-        stats = self.routes.get(pool)
-        if stats is None:
-            stats = self.routes[pool] = RouteStats(pool.key, app_id)
-        return stats
-
     # ---- compatibility names (/varz) ---------------------------------------------------------------------
 
     def responses(self, cls: str) -> int:
@@ -144,10 +94,9 @@ class RouterMetrics:
 
     def snapshot(self, max_routes: int = SNAPSHOT_ROUTES) -> dict[str, Any]:
         """Everything as plain data: counters summed with other workers' by `merge`."""
-        busiest = self._busiest(max_routes)
         routes: dict[str, list] = {}
-        for s in busiest:
-            _add_route(routes, s.key, [s.requests, s.errors, s.duration_sum, list(s.buckets), s.app_id])
+        for pool in self.route_traffic.busiest(max_routes):
+            _add_route(routes, pool.key, row_of(pool))
         last = self.last_registry_update
         return {
             "counters": {name: getattr(self, name) for name in COUNTERS},
@@ -160,39 +109,12 @@ class RouterMetrics:
             "failures": [list(f) for f in self.failures],
         }
 
-    def _busiest(self, max_routes: int) -> list[RouteStats]:
-        """The busiest routes' stats. Choosing them scans every route with traffic (~15 ms at 100k routes,
-        on the event loop, and the status server snapshots every second), so with many routes the choice is
-        remade only every RESCAN_SECONDS; in between the same routes' rows are refreshed (their counters are
-        live objects), so a newly busy route shows up within RESCAN_SECONDS."""
-        now = time.monotonic()
-        chosen = self._chosen
-        if (len(self.routes) > RESCAN_ABOVE_ROUTES and chosen is not None and self._chosen_for == max_routes
-                and now - self._chosen_at < RESCAN_SECONDS):
-            return sorted((s for pool, s in chosen if pool.endpoints), key=lambda s: s.requests, reverse=True)
-        self._forget_removed_routes()
-        top = heapq.nlargest(max_routes, self.routes.items(), key=lambda item: item[1].requests)
-        self._chosen, self._chosen_at, self._chosen_for = top, now, max_routes
-        return [s for _, s in top]
-
-    def _forget_removed_routes(self) -> None:
-        """A pool left empty has been taken out of the table; its series ends with it."""
-        gone = [pool for pool in self.routes if not pool.endpoints]
-        for pool in gone:
-            del self.routes[pool]
-
     def as_dict(self) -> dict[str, int]:
         """The flat counters, plus responses by class under gorouter's /varz names."""
         out = {name: getattr(self, name) for name in COUNTERS}
         for cls in ("2xx", "3xx", "4xx", "5xx", "xxx"):
             out[f"responses_{cls}"] = self.responses(cls)
         return out
-
-
-def bucket_index(seconds: float) -> int:
-    """The histogram bucket of a duration (the hot path inlines this expression)."""
-    i = int(seconds * 10000.0).bit_length()
-    return i if i < LAST_BUCKET else LAST_BUCKET
 
 
 def _add_route(routes: dict[str, list], key: str, row: list) -> None:
@@ -256,3 +178,8 @@ def quantile(buckets: list[int], q: float) -> float:
 
 def diff(new: list[int], old: list[int]) -> list[int]:
     return [max(a - b, 0) for a, b in zip(new, old, strict=False)]
+
+
+# re-exported: the bucket helpers' old home, read by the observer, /metrics and tests
+__all__ = ["BOUNDS", "BUCKETS", "CLASSES", "COUNTERS", "LAST_BUCKET", "RouterMetrics", "bucket_index", "diff",
+           "empty_snapshot", "merge", "quantile"]

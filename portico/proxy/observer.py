@@ -6,7 +6,8 @@ from __future__ import annotations
 from time import monotonic
 from typing import TYPE_CHECKING
 
-from portico.observe.metrics import LAST_BUCKET, ROUTE_BUCKET_ONE
+from portico.observe.metrics import LAST_BUCKET
+from portico.observe.route_traffic import MICROSECONDS, ROUTE_ERROR_ONE, ROUTE_ONE
 
 if TYPE_CHECKING:
     from portico.observe.access_log import AccessLog
@@ -44,14 +45,12 @@ class ExchangeObserver:
         if ex.router_error:
             metrics.count_router_error(ex.router_error, pool, ep)
         if pool is not None:
-            route = metrics.routes.get(pool)
-            if route is None:
-                route = metrics.route_stats(pool, ep.app_id if ep is not None else "")
-            route.requests += 1
-            route.histogram += ROUTE_BUCKET_ONE[bucket]
-            route.duration_sum += total
-            if status >= 500:
-                route.errors += 1
+            # the route's counters are one packed int on its pool (portico.observe.route_traffic.add_request)
+            traffic = pool.traffic
+            if not traffic:
+                metrics.route_traffic.started(pool)
+            pool.traffic = traffic + (ROUTE_ERROR_ONE if status >= 500 else ROUTE_ONE)[bucket] + int(
+                total * MICROSECONDS)
         log = self.access_log
         if log is None:
             return

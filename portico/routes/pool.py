@@ -20,7 +20,8 @@ class Pool(msgspec.Struct, gc=False, eq=False):
     often they are read, a one-endpoint tuple is 40 B smaller than a list (a 1M-route table is mostly such
     pools), and a reader (a request, a /routes listing) can never see one half-changed. A msgspec Struct
     with `gc=False` like Endpoint (it refers to nothing that refers back), so a big table adds nothing to
-    the garbage collector's walks; `eq=False`: pools compare by identity.
+    the garbage collector's walks; `eq=False`: pools compare by identity. The pool also carries its route's
+    traffic counters (`traffic`), written by the proxy's observer and read by portico.observe.route_traffic.
     """
 
     host: str
@@ -28,6 +29,9 @@ class Pool(msgspec.Struct, gc=False, eq=False):
     algorithm: str = ROUND_ROBIN
     endpoints: tuple[Endpoint, ...] = ()
     _next: int = -1  # round-robin cursor; -1 until the first pick draws a random start
+    # this route's requests, 5xx, durations and latency histogram packed in one int (observe/route_traffic.py):
+    # counted on the pool a request has already touched, 0 (a shared object) until its first request
+    traffic: int = 0
 
     @property
     def key(self) -> str:

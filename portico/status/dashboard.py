@@ -145,9 +145,9 @@ class Dashboard:
 
     def _pools(self, route_filter: str) -> list[Any]:
         """Routes with traffic first (busiest first), then the rest in table order; reading stops when full."""
-        routes = self.state.metrics.routes
-        matching = ((stats.requests, id(pool), pool) for pool, stats in routes.items()
-                    if pool.endpoints and (not route_filter or route_filter in stats.key))
+        traffic = self.state.metrics.route_traffic
+        matching = ((requests, id(pool), pool)
+                    for requests, pool in traffic.matching(lambda pool: not route_filter or route_filter in pool.key))
         chosen = [item[2] for item in heapq.nlargest(TABLE_ROUTES, matching)]
         if len(chosen) < TABLE_ROUTES:
             have = set(chosen)

@@ -1,0 +1,55 @@
+"""The endpoint's per-request accessors: nothing kept on the endpoint, a bounded cache of the latest."""
+
+from __future__ import annotations
+
+import pytest
+
+import portico.routes.endpoint as endpoint_module
+from portico.routes.endpoint import Endpoint, _latin1
+
+
+def _reference_block(ep: Endpoint) -> bytes:
+    """The block as the sanitising path builds it, value by value."""
+    return (b"X-CF-ApplicationID: " + _latin1(ep.app_id) + b"\r\nX-CF-InstanceIndex: "
+            + _latin1(ep.private_instance_index) + b"\r\nX-CF-InstanceID: "
+            + _latin1(ep.private_instance_id or ep.address) + b"\r\n")
+
+
+@pytest.mark.parametrize(("app_id", "index", "instance_id"), [
+    ("", "", ""),
+    ("6f1a2c3e-0000-4000-8000-000000000001", "0", "b1c2d3e4-0000-4000-8000-000000000002"),
+    ("caf\u00e9", "12", "snow\u2603man"),              # latin-1 and beyond: '?' for what latin-1 lacks
+    ("app\r\nEvil: 1", "2", "iid"),                    # header injection: CR/LF blanked
+    ("app", "1\n", "x\ry"),
+])
+def test_cf_headers_match_the_sanitising_build_and_are_not_kept(app_id: str, index: str, instance_id: str) -> None:
+    ep = Endpoint("10.0.0.1", 80, app_id=app_id, private_instance_index=index, private_instance_id=instance_id)
+    block = ep.cf_headers
+    assert block == _reference_block(ep)
+    assert block.count(b"\r\n") == 3 and block.count(b"\n") == 3 and block.count(b"\r") == 3
+    assert ep._cf_headers is None                      # nothing kept per endpoint
+    assert ep.cf_headers == block
+
+
+def test_a_set_block_overrides_the_built_one() -> None:
+    """Route services' stand-in endpoints send no X-CF headers."""
+    ep = Endpoint("10.0.0.1", 80, app_id="a")
+    ep._cf_headers = b""
+    assert ep.cf_headers == b""
+
+
+def test_address_bytes() -> None:
+    ep = Endpoint("10.0.0.7", 61001)
+    assert ep.address_bytes == b"10.0.0.7:61001"
+
+
+def test_the_cache_of_blocks_stays_bounded() -> None:
+    """A table with traffic on every route keeps at most RECENT_ENDPOINTS blocks and addresses."""
+    endpoints = [Endpoint("10.1.0.1", 1000 + i, app_id=f"app-{i}", private_instance_id=f"iid-{i}")
+                 for i in range(endpoint_module.RECENT_ENDPOINTS * 2 + 10)]
+    for ep in endpoints:
+        assert ep.cf_headers == _reference_block(ep)
+        assert ep.address_bytes == ep.address.encode()
+    assert 0 < len(endpoint_module._CF_BLOCKS) <= endpoint_module.RECENT_ENDPOINTS
+    assert 0 < len(endpoint_module._ADDRESS_BYTES) <= endpoint_module.RECENT_ENDPOINTS
+    assert all(ep._cf_headers is None for ep in endpoints)

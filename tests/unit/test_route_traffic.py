@@ -1,0 +1,149 @@
+"""Per-route traffic counters kept on the Pool as one packed int (portico.observe.route_traffic).
+
+A route that saw traffic used to cost a RouteStats row in a dict keyed by pool (~210-250 B, and a dict lookup
+per request that missed the CPU caches on a big table). The bound here is loose enough for allocator
+differences between Python versions and still fails on any per-route row object or dict entry.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import portico.observe.route_traffic as route_traffic
+from portico.observe.metrics import BUCKETS, RouterMetrics, bucket_index
+from portico.observe.route_traffic import RouteTraffic, add_request, buckets_of, duration_sum_of, errors_of, requests_of
+from portico.routes.endpoint import Endpoint
+from portico.routes.pool import Pool
+from portico.routes.table import RouteTable
+
+ROUTES = 20_000
+MAX_BYTES_PER_ROUTE = 130
+
+
+def _pool(i: int, app: str = "") -> Pool:
+    pool = Pool(f"r{i}.bench.local")
+    pool.put(Endpoint("127.0.0.1", 8080, app_id=app))
+    return pool
+
+
+def test_a_route_with_traffic_costs_a_bounded_number_of_bytes() -> None:
+    pools = [_pool(i) for i in range(ROUTES)]
+    metrics = RouterMetrics()
+    bucket = bucket_index(0.0015)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for pool in pools:
+            for _ in range(3):
+                metrics.route_traffic.count(pool, bucket, 0.0015, False)
+        per_route = (tracemalloc.get_traced_memory()[0] - before) / ROUTES
+    finally:
+        tracemalloc.stop()
+    assert per_route < MAX_BYTES_PER_ROUTE, f"{per_route:.0f} B per route with traffic"
+
+
+def test_packed_counters_read_back() -> None:
+    traffic = 0
+    want = [0] * BUCKETS
+    for seconds, times, error in ((0.00005, 3, False), (0.0015, 2, True), (500.0, 1, False), (0.25, 4, True)):
+        for _ in range(times):
+            traffic = add_request(traffic, bucket_index(seconds), seconds, error)
+        want[bucket_index(seconds)] += times
+    assert buckets_of(traffic) == want
+    assert requests_of(traffic) == 10
+    assert errors_of(traffic) == 6
+    assert abs(duration_sum_of(traffic) - (3 * 0.00005 + 2 * 0.0015 + 500.0 + 4 * 0.25)) < 1e-5
+
+
+def test_fields_do_not_carry_into_each_other_near_their_limits() -> None:
+    """A route with 10^11 requests in one bucket and years of summed duration still reads back exactly."""
+    huge_duration_us = 10 ** 20                      # ~3 million years of summed request time
+    traffic = huge_duration_us + (10 ** 11 << route_traffic.ERRORS_SHIFT) + (10 ** 11 << route_traffic.BUCKETS_SHIFT)
+    traffic = add_request(traffic, 0, 0.0, True)
+    assert duration_sum_of(traffic) == huge_duration_us / 1e6
+    assert errors_of(traffic) == 10 ** 11 + 1
+    assert buckets_of(traffic)[:2] == [10 ** 11 + 1, 0]
+
+
+def test_snapshot_rows_carry_the_same_figures() -> None:
+    metrics = RouterMetrics()
+    pool = _pool(0, app="app-guid")
+    for seconds, status in ((0.001, 200), (0.002, 503), (0.004, 200)):
+        metrics.route_traffic.count(pool, bucket_index(seconds), seconds, status >= 500)
+    row = metrics.snapshot()["routes"][pool.key]
+    assert row[0] == 3 and row[1] == 1 and abs(row[2] - 0.007) < 1e-6 and sum(row[3]) == 3
+    assert row[4] == "app-guid"
+
+
+def test_counters_survive_a_reregistration_and_reset_when_the_route_left_the_table() -> None:
+    """Counters belong to the route while it is in the table: a re-registration (same or new instance, the
+    pool keeps an endpoint) keeps them; once its last endpoint is gone the series ends, and a route
+    registered again later starts from zero."""
+    table = RouteTable()
+    metrics = RouterMetrics()
+    table.register("app.example.com", Endpoint("10.0.0.1", 8080))
+    pool = table.lookup("app.example.com")
+    assert pool is not None
+    for _ in range(5):
+        metrics.route_traffic.count(pool, 3, 0.001, False)
+    table.register("app.example.com", Endpoint("10.0.0.1", 8080))          # refreshed
+    table.register("app.example.com", Endpoint("10.0.0.2", 8080))          # a new instance first ...
+    table.unregister("app.example.com", "10.0.0.1:8080")                    # ... then the old one goes
+    assert table.lookup("app.example.com") is pool
+    assert metrics.snapshot()["routes"]["app.example.com"][0] == 5
+
+    table.unregister("app.example.com", "10.0.0.2:8080")                    # the route leaves the table
+    assert "app.example.com" not in metrics.snapshot()["routes"]
+    table.register("app.example.com", Endpoint("10.0.0.3", 8080))
+    again = table.lookup("app.example.com")
+    assert again is not None
+    metrics.route_traffic.count(again, 3, 0.001, False)
+    assert metrics.snapshot()["routes"]["app.example.com"][0] == 1
+    assert len(metrics.route_traffic) == 1
+
+
+def test_a_route_kept_empty_and_registered_again_in_time_counts_on() -> None:
+    """With keep_empty_for the table keeps the same pool while it is empty; if it is registered again before
+    a reader looked, its counters go on."""
+    table = RouteTable(keep_empty_for=60.0)
+    metrics = RouterMetrics()
+    table.register("kept.example.com", Endpoint("10.0.0.1", 8080))
+    pool = table.lookup("kept.example.com")
+    assert pool is not None
+    metrics.route_traffic.count(pool, 3, 0.001, False)
+    table.unregister("kept.example.com", "10.0.0.1:8080")
+    table.register("kept.example.com", Endpoint("10.0.0.9", 8080))
+    assert table.lookup("kept.example.com") is pool
+    metrics.route_traffic.count(pool, 3, 0.001, False)
+    assert metrics.snapshot()["routes"]["kept.example.com"][0] == 2
+
+
+def test_many_routes_busiest_rechosen_on_a_timer_and_rows_stay_live(monkeypatch) -> None:
+    """Above RESCAN_ABOVE_ROUTES the busiest routes are re-chosen every RESCAN_SECONDS, not on every snapshot;
+    the chosen routes' counters still move, and a removed route's row goes at once."""
+    clock = [1000.0]
+    monkeypatch.setattr(route_traffic.time, "monotonic", lambda: clock[0])
+    metrics = RouterMetrics()
+    traffic: RouteTraffic = metrics.route_traffic
+    pools = [_pool(i) for i in range(route_traffic.RESCAN_ABOVE_ROUTES + 10)]
+
+    def requests(pool: Pool, n: int) -> None:
+        for _ in range(n):
+            traffic.count(pool, 2, 0.0003, False)
+
+    for i, pool in enumerate(pools):
+        requests(pool, 1 + i % 7)
+    for extra, pool in enumerate(pools[-3:]):
+        requests(pool, 100 + 10 * extra)
+    first = metrics.snapshot(max_routes=3)["routes"]
+    assert list(first) == [p.key for p in pools[-1:-4:-1]]
+    requests(pools[0], 1000)                                  # newly busiest: not yet re-chosen
+    requests(pools[-1], 5)
+    pools[-2].remove("127.0.0.1:8080")                        # removed from the table
+    second = metrics.snapshot(max_routes=3)["routes"]
+    assert list(second) == [pools[-1].key, pools[-3].key]
+    assert second[pools[-1].key][0] == requests_of(pools[-1].traffic)
+    clock[0] += route_traffic.RESCAN_SECONDS + 1
+    third = metrics.snapshot(max_routes=3)["routes"]
+    assert list(third) == [pools[0].key, pools[-1].key, pools[-3].key]
+    assert pools[-2].traffic == 0 and pools[-2] not in traffic.pools
