@@ -27,6 +27,7 @@ from types import ModuleType
 # (plus its .pxd, when there is one); nothing else under portico/ is.
 COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.headers",
+    "portico.proxy.context",
     "portico.proxy.exchange_state",
     "portico.proxy.exchange",
     "portico.proxy.routing",

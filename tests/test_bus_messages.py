@@ -7,8 +7,15 @@ import json
 import pytest
 
 from portico.bus.messages import (
-    MalformedMessage, Options, Registration, apply_registration, apply_unregistration, decode_registration,
-    encode_registration, registration_to_endpoint, start_message,
+    MalformedMessage,
+    Options,
+    Registration,
+    apply_registration,
+    apply_unregistration,
+    decode_registration,
+    encode_registration,
+    registration_to_endpoint,
+    start_message,
 )
 from portico.config.settings import RouterConfig
 from portico.routes import RouteTable
@@ -163,3 +170,18 @@ def test_start_message_payload():
         "pruneThresholdInSeconds": 120,
     }
     assert state.id.startswith("3-")
+
+
+def test_endpoints_of_one_instance_share_host_port_and_address_objects():
+    """Routes of one instance address hold one host, port and address object between them (memory per route)."""
+    table = RouteTable()
+    eps = [registration_to_endpoint(decode_registration(
+        json.dumps({"host": "".join(["10.1.2.", "3"]), "port": 61000 + 1, "uris": [f"r{i}.com"]}).encode()),
+        table, 0) for i in range(3)]
+    assert eps[0].address == "10.1.2.3:61001" and eps[0].port == 61001
+    assert all(ep.host is eps[0].host and ep.port is eps[0].port and ep.address is eps[0].address for ep in eps)
+    tls = registration_to_endpoint(decode_registration(b'{"host":"10.1.2.3","port":80,"tls_port":61001}'),
+                                   table, 0)
+    assert tls.address is eps[0].address and tls.tls   # the same address string, TLS or not
+    other = registration_to_endpoint(decode_registration(b'{"host":"10.1.2.3","port":61002}'), table, 0)
+    assert other.address == "10.1.2.3:61002" and other.host is eps[0].host

@@ -8,11 +8,11 @@ import logging
 
 import nats
 import pytest
+from polling import eventually
 
 from portico.bus.subscriber import RouteBus, redact
 from portico.config.settings import NatsServer, NatsSettings, RouterConfig
 from portico.routes import RouteTable
-from polling import eventually
 from portico.stack.processes import free_port
 from portico.stack.servers import start_nats
 from portico.state import RouterState
@@ -112,13 +112,69 @@ async def test_router_start_on_connect_and_after_nats_restart(nats_server, tmp_p
         server.stop()
         await eventually(lambda: not state.nats_connected)
         server = await asyncio.to_thread(start_nats, port=port, workdir=tmp_path / "nats2")
-        await eventually(lambda: len(starts) == 2, timeout=60)
+        await eventually(lambda: len(starts) >= 2, timeout=60)
         assert starts[1] == starts[0]
         assert state.nats_connected and state.metrics.nats_reconnects == 1
 
         # routes still flow after the reconnect (subscriptions were replayed)
         await observer.publish("router.register", b'{"host":"h","port":1,"uris":["after.com"]}')
         await eventually(lambda: bus.table.lookup("after.com") is not None)
+        await _delivered(bus, observer)
+        assert len(starts) == 2, "one router.start on connect and one after the reconnect"
+    finally:
+        await bus.stop()
+        await observer.close()
+        server.stop()
+
+
+async def _delivered(bus: RouteBus, observer) -> None:
+    """Every router.start the bus has published so far has reached the observer: a PING round trip on the
+    bus's connection (nats-server has taken its PUBs) and then on the observer's (it has delivered them)."""
+    assert bus.nc is not None
+    await bus.nc.flush(timeout=30)
+    await observer.flush(timeout=30)
+
+
+async def test_one_router_start_when_the_route_feed_returns_during_the_reconnect(nats_server, tmp_path):
+    """nats-py reports itself connected before its reconnect callback has run; the route feed coming back in
+    that window must not send a router.start of its own (every app would re-register its routes twice)."""
+    port = nats_server.port
+    observer = await nats.connect(nats_server.url, reconnect_time_wait=0.05, max_reconnect_attempts=-1)
+    starts: list[bytes] = []
+
+    async def on_start(msg):
+        starts.append(msg.data)
+
+    await observer.subscribe("router.start", cb=on_start)
+    await observer.flush()
+    feed_down_during_callback: list[bool] = []
+
+    async def feed_back():  # the reconnect callback: waits for the route feed, so it returns inside the window
+        assert bus.lane is not None
+        feed_down_during_callback.append(not bus.lane.connected)
+        await eventually(lambda: bus.lane is not None and bus.lane.connected, timeout=60)
+
+    bus = RouteBus(make_config(port), RouteTable(), RouterState(), reconnect_wait=0.05, on_reconnect=feed_back)
+    server = nats_server
+    try:
+        await bus.start()
+        await _delivered(bus, observer)
+        assert len(starts) == 1
+        assert bus.lane is not None
+        # the feed waits longer between attempts than nats-py, so it is (nearly always) the second one back
+        bus.lane.reconnect_wait = bus.lane.max_reconnect_wait = 0.6
+        for cycle in range(4):
+            before = len(starts)
+            server.stop()
+            await eventually(lambda: not bus.connected)
+            server = await asyncio.to_thread(start_nats, port=port, workdir=tmp_path / f"nats{cycle}")
+            await eventually(lambda b=before: len(starts) > b and bus.connected, timeout=60)
+            await eventually(lambda: observer.is_connected, timeout=60)
+            await _delivered(bus, observer)
+            assert len(starts) == before + 1, f"{len(starts) - before} router.start messages after one reconnect"
+            if feed_down_during_callback[-1]:
+                break
+        assert any(feed_down_during_callback), "the feed was never the second reader back; nothing was tested"
     finally:
         await bus.stop()
         await observer.close()

@@ -64,7 +64,6 @@ def test_pending_body_pauses_once_and_attach_resumes_once():
     ex = exchange_with_pending_body(client, [chunk] * count)
     assert client.pauses == 1 and client.paused == 1
     ex.endpoint = FakeEndpoint()
-    ex.ctx = type("Ctx", (), {})()
     upstream = recording_upstream()
     ex._attach(upstream)
     assert client.paused == 0

@@ -4,6 +4,13 @@ for router.start, and nats-py alone).
 
 A real nats-server is stopped and restarted on the same port a few times; the outage lasts long enough each
 time for the reconnect backoff to reach its cap.
+
+The half second is the backoff's cap (0.25 s) plus a connect-and-subscribe that takes milliseconds on an idle
+machine. On a loaded machine (CI, five test runs at once) a freshly started nats-server and this process can
+both be kept waiting for the CPU, so the handshake alone may take a large part of it. The test therefore
+measures, in each cycle, what a bare handshake costs at that very moment: the probe that notices the port open
+completes its own CONNECT/PING/PONG at once (no backoff), and the router may take GOAL plus that. Idle, the
+bound is the promise; a router whose backoff overshoots the cap still fails it.
 """
 
 from __future__ import annotations
@@ -27,18 +34,26 @@ GOAL = 0.5
 CYCLES = 3
 
 
-async def _first_accept(port: int, timeout: float = 20.0) -> float:
-    """The moment something first accepts a TCP connection on the port (polled every 5 ms)."""
+async def _first_accept(port: int, timeout: float = 20.0) -> tuple[float, float]:
+    """The moment something first accepts a TCP connection on the port (polled every 5 ms), and how long a
+    client that wastes no time then needs to be connected to nats-server (INFO, CONNECT, PING, PONG)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
             await asyncio.sleep(0.005)
             continue
         at = time.monotonic()
-        writer.close()
-        return at
+        try:
+            info = await asyncio.wait_for(reader.readline(), timeout)
+            assert info.startswith(b"INFO "), info
+            writer.write(b'CONNECT {"verbose":false,"pedantic":false}\r\nPING\r\n')
+            while (line := await asyncio.wait_for(reader.readline(), timeout)) != b"PONG\r\n":
+                assert line, "nats-server closed the probe's connection"
+            return at, time.monotonic() - at
+        finally:
+            writer.close()
     raise AssertionError(f"nothing accepted on {port}")
 
 
@@ -59,6 +74,7 @@ async def test_router_start_within_half_a_second_of_nats_return(nats_server, tmp
     bus.publish_start = recording_publish_start  # observe when router.start goes out; behaviour unchanged
     server = nats_server
     gaps: list[float] = []
+    handshakes: list[float] = []
     loop = asyncio.get_running_loop()
     try:
         await bus.start()
@@ -69,11 +85,12 @@ async def test_router_start_within_half_a_second_of_nats_return(nats_server, tmp
             await asyncio.sleep(random.uniform(0.6, 1.2))   # long enough for the backoff to reach its cap
             starting = loop.run_in_executor(None, lambda c=cycle: start_nats(port=port,
                                                                             workdir=tmp_path / f"n{c}"))
-            accepted_at = await _first_accept(port)
+            accepted_at, handshake = await _first_accept(port)
             server = await starting
             await eventually(lambda b=before: len(sent) > b, timeout=10, message="router.start after reconnect")
             gaps.append(sent[before] - accepted_at)
-            assert bus.connected
+            handshakes.append(handshake)
+            assert bus.connected, "router.start went out before both NATS readers were connected"
             # subscribed again: a registration published now is applied
             nc = await nats.connect(f"nats://127.0.0.1:{port}")
             try:
@@ -84,7 +101,9 @@ async def test_router_start_within_half_a_second_of_nats_return(nats_server, tmp
                 await eventually(lambda u=uri: bus.table.lookup(u) is not None)
             finally:
                 await nc.close()
-        assert max(gaps) < GOAL, f"router.start {[f'{g:.3f}' for g in gaps]} s after NATS accepted again"
+        late = [(gap, handshake) for gap, handshake in zip(gaps, handshakes, strict=True) if gap >= GOAL + handshake]
+        assert not late, (f"router.start {[f'{g:.3f}' for g in gaps]} s after NATS accepted again; a bare "
+                          f"handshake took {[f'{h:.3f}' for h in handshakes]} s")
     finally:
         await bus.stop()
         server.stop()

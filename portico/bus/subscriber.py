@@ -86,6 +86,7 @@ class RouteBus:
         self._start_task: asyncio.Task | None = None
         self._connected_once = False
         self._stopping = False
+        self._announce_pending = False   # nats-py lost its connection: its reconnect sends router.start
         self.slow_consumer_drops = 0
         self._slow_logged_at = -1e9
         self.use_fastlane = True if fastlane is None else fastlane
@@ -247,7 +248,10 @@ class RouteBus:
             log.debug("NATS reconnect attempt failed: %s", _describe(err))
 
     async def _on_disconnected(self) -> None:
-        if self._stopping or not self.state.nats_connected:
+        if self._stopping:
+            return
+        self._announce_pending = True
+        if not self.state.nats_connected:
             return
         self.state.nats_connected = False
         log.warning("disconnected from NATS; reconnecting")
@@ -265,12 +269,14 @@ class RouteBus:
                     await result
             except Exception:
                 log.exception("on_reconnect hook failed")
-        if self.use_fastlane:
-            await self._wait_for_lane()
         try:
+            if self.use_fastlane:
+                await self._wait_for_lane()
             await self.publish_start()
         except Exception as err:
             log.warning("router.start publish after reconnect failed: %s", err)
+        finally:
+            self._announce_pending = False
 
     async def _on_closed(self) -> None:
         self.state.nats_connected = False
@@ -283,8 +289,10 @@ class RouteBus:
         if first:  # start() announces the router itself
             return
         log.info("NATS route feed reconnected to %s", self.lane.connected_server if self.lane else "?")
-        if self.nc is None or not self.nc.is_connected or self._stopping:
-            return  # nats-py's own reconnect announces the router once the feed is back
+        if self.nc is None or not self.nc.is_connected or self._stopping or self._announce_pending:
+            # nats-py's own reconnect announces the router once the feed is back (nats-py reports itself
+            # connected before its reconnect callback has run, hence the flag: one router.start, not two)
+            return
         # the feed alone dropped (nats-py stayed up): registrations may have been missed, ask for them again
         task = asyncio.get_running_loop().create_task(self._publish_start_quietly())
         self._tasks.add(task)

@@ -1,4 +1,9 @@
-"""What every connection of one router shares, built once: settings turned into plain attributes."""
+# cython: annotation_typing=False
+"""What every connection of one router shares, built once: settings turned into plain attributes.
+
+Compiled (context.pxd), ProxyContext is a cdef class whose attributes are typed slots, so the connections and
+the exchange read `ctx.loop`, `ctx.connector` or `ctx.max_conns` as struct fields instead of dict lookups.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,34 @@ from portico.state import RouterState
 
 class ProxyContext:
     """Settings, the route table, the backend connector and the observers, as the hot path reads them."""
+
+    config: RouterConfig
+    table: RouteTable
+    state: RouterState
+    loop: asyncio.AbstractEventLoop
+    scheme: bytes
+    keep_alive: bool
+    connector: Connector
+    max_conns: int
+    local_zone: str
+    max_attempts: int
+    bench_seconds: float
+    retry_budget: float
+    endpoint_timeout: float
+    max_header_bytes: int
+    max_header_count: int
+    max_response_headers: int
+    max_response_header_bytes: int
+    limit_response_heads: bool
+    max_uri_bytes: int
+    h2c: bool
+    sticky_cookie_names: tuple
+    response_rules: ResponseHeadRules
+    observe: ExchangeObserver
+    route_services: RouteServices
+    connections: set
+    admission: Admission
+    tunnels: set
 
     def __init__(self, config: RouterConfig, table: RouteTable, state: RouterState,
                  loop: asyncio.AbstractEventLoop, *, access_log=None, tls_context_for=None,
@@ -74,10 +107,22 @@ class ProxyContext:
         Everything else is shared: the backend connector and pools, counters, and the sets of open
         connections and tunnels, so the server's timeout sweep and drain see both listeners in one place.
         """
-        other = object.__new__(ProxyContext)
-        other.__dict__.update(self.__dict__)
-        other.scheme = scheme
         from portico.proxy.routing import RequestRouter
 
+        other = ProxyContext.__new__(ProxyContext)
+        for name in SHARED_FIELDS:
+            setattr(other, name, getattr(self, name))
+        other.scheme = scheme
         other.router = RequestRouter(other)
         return other
+
+
+# Every attribute __init__ sets: with_scheme copies them all but scheme and router, which are the listener's own.
+# (A compiled ProxyContext has no __dict__ to copy; tests/unit/test_context.py checks this list is complete.)
+SHARED_FIELDS: tuple[str, ...] = (
+    "config", "table", "state", "metrics", "loop", "keep_alive", "connector", "max_conns", "local_zone",
+    "max_attempts", "bench_seconds", "retry_budget", "endpoint_timeout", "max_header_bytes", "max_header_count",
+    "max_response_headers", "max_response_header_bytes", "limit_response_heads", "max_uri_bytes", "h2c",
+    "sticky_cookie_names", "sticky", "response_rules", "zipkin", "w3c", "observe", "route_services",
+    "connections", "admission", "tunnels",
+)

@@ -79,6 +79,13 @@ class Pool(msgspec.Struct, gc=False, eq=False):
         """
         eps = self.endpoints
         n = len(eps)
+        if n == 1:
+            # most routes have one instance: it is the answer unless tried or full, benched or not (as the
+            # loop's fallback), under either algorithm; no cursor written (the pool's line stays clean)
+            ep = eps[0]
+            if (exclude and ep in exclude) or (max_conns and ep.active >= max_conns):
+                return None
+            return ep
         if n == 0:
             return None
         if self.algorithm == LEAST_CONNECTION:

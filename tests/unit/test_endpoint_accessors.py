@@ -1,10 +1,9 @@
-"""The endpoint's per-request accessors: nothing kept on the endpoint, a bounded cache of the latest."""
+"""The endpoint's per-request accessors build their bytes each time and keep nothing."""
 
 from __future__ import annotations
 
 import pytest
 
-import portico.routes.endpoint as endpoint_module
 from portico.routes.endpoint import Endpoint, _latin1
 
 
@@ -42,14 +41,3 @@ def test_address_bytes() -> None:
     ep = Endpoint("10.0.0.7", 61001)
     assert ep.address_bytes == b"10.0.0.7:61001"
 
-
-def test_the_cache_of_blocks_stays_bounded() -> None:
-    """A table with traffic on every route keeps at most RECENT_ENDPOINTS blocks and addresses."""
-    endpoints = [Endpoint("10.1.0.1", 1000 + i, app_id=f"app-{i}", private_instance_id=f"iid-{i}")
-                 for i in range(endpoint_module.RECENT_ENDPOINTS * 2 + 10)]
-    for ep in endpoints:
-        assert ep.cf_headers == _reference_block(ep)
-        assert ep.address_bytes == ep.address.encode()
-    assert 0 < len(endpoint_module._CF_BLOCKS) <= endpoint_module.RECENT_ENDPOINTS
-    assert 0 < len(endpoint_module._ADDRESS_BYTES) <= endpoint_module.RECENT_ENDPOINTS
-    assert all(ep._cf_headers is None for ep in endpoints)

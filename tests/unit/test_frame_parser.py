@@ -100,3 +100,22 @@ def test_parser_rejects_garbage():
         Recorder().parser.feed(b"MSG router.register 1 notanumber\r\n")
     with pytest.raises(ProtocolError):
         Recorder().parser.feed(b"x" * 70_000)
+
+
+@pytest.mark.parametrize("frame", [
+    b"MSG router.register 1 \r\n",                  # no size
+    b"MSG router.register 1 5x\r\n",                # not a number
+    b"MSG router.register 1x5\r\n",                 # the size not a field of its own
+    b"MSG router.register 1 1234567890123\r\n",     # 13 digits: no NATS payload is that big
+])
+def test_parser_rejects_a_bad_size_field(frame):
+    with pytest.raises(ProtocolError, match="bad frame header"):
+        Recorder().parser.feed(frame + b"{}\r\n")
+
+
+def test_parser_reads_sizes_of_every_width():
+    for size in (0, 7, 10, 99, 100, 65_536, 1_000_000):
+        payload = b"x" * size
+        rec = Recorder()
+        rec.parser.feed(msg("router.register", 1, payload) + msg("router.unregister", 2, b"u", reply="inbox.1"))
+        assert rec.events == [("reg", payload), ("unreg", b"u")]

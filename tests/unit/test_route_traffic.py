@@ -147,3 +147,23 @@ def test_many_routes_busiest_rechosen_on_a_timer_and_rows_stay_live(monkeypatch)
     third = metrics.snapshot(max_routes=3)["routes"]
     assert list(third) == [pools[0].key, pools[-1].key, pools[-3].key]
     assert pools[-2].traffic == 0 and pools[-2] not in traffic.pools
+
+
+def test_a_one_endpoint_pool_picks_as_the_general_path_does() -> None:
+    """The one-endpoint fast path of Pool.pick answers as the loop did: benched or not, unless tried or full,
+    under both algorithms."""
+    for algorithm in ("round-robin", "least-connection"):
+        pool = Pool("one.example.com", algorithm=algorithm)
+        ep = pool.put(Endpoint("10.0.0.1", 80))
+        assert pool.pick(10.0) is ep
+        ep.benched_until = 20.0
+        assert pool.pick(10.0) is ep                      # benched, but the only one: tried again
+        assert pool.pick(10.0, exclude=[ep]) is None      # already tried for this request
+        ep.active = 3
+        assert pool.pick(10.0, max_conns=3) is None       # full
+        assert pool.pick(10.0, max_conns=4) is ep
+        second = pool.put(Endpoint("10.0.0.2", 80))
+        ep.benched_until = 0.0
+        ep.active = second.active = 0
+        picked = {pool.pick(10.0) for _ in range(2)}
+        assert picked == {ep, second} if algorithm == "round-robin" else picked <= {ep, second}
