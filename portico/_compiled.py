@@ -28,6 +28,7 @@ from types import ModuleType
 COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.headers",
     "portico.proxy.context",
+    "portico.proxy.backend_side",
     "portico.proxy.exchange_state",
     "portico.proxy.exchange",
     "portico.proxy.routing",

@@ -15,12 +15,14 @@ from time import monotonic
 from typing import TYPE_CHECKING
 
 from portico.proxy import errors
+from portico.proxy.backend_side import last_chunk
+from portico.proxy.dial_errors import DialError, describe_read_error
 from portico.proxy.exchange_state import FRAME_NONE, ExchangeState
 from portico.proxy.response_head import response_head_too_big
-from portico.proxy.upstream import BackendConnection, DialError, describe_read_error, last_chunk
 
 if TYPE_CHECKING:
     from portico.proxy.downstream import ClientConnection
+    from portico.proxy.upstream import BackendConnection
     from portico.routes.endpoint import Endpoint
 
 # Response framing towards the client.

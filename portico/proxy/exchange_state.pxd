@@ -1,12 +1,14 @@
 # Compiled layout of portico/proxy/exchange_state.py (Cython reads this beside the .py; the .py stays the
 # reference): every field the per-request path reads is a typed slot instead of a dict entry. Public, so
 # Python code reads and writes them as before.
+from portico.proxy.backend_side cimport BackendSide
 from portico.proxy.context cimport ProxyContext
 
 cdef class ExchangeState:
     cdef public ProxyContext ctx
     cdef public object client, method, uri, host, pool, head, tail, request_id, pending, endpoint, tried
-    cdef public object upstream, local_response, router_error, last_error, user_agent, referer
+    cdef public BackendSide upstream
+    cdef public object local_response, router_error, last_error, user_agent, referer
     cdef public object x_forwarded_for, x_forwarded_proto, sticky_id, session_cookie, app_instance
     cdef public object route_service, log_values, request_trailers_list, response_trailers_list
     cdef public bint is_head, keep_alive, http11, chunked_request, has_body, body_done, response_started

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from h2.errors import ErrorCodes
 from h2.exceptions import H2Error
 
+from portico.proxy.backend_side import BackendSide
 from portico.proxy.errors import reason
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def request_headers(head: bytes, scheme: bytes) -> list[tuple[bytes, bytes]]:
             *fields]
 
 
-class H2Stream:
+class H2Stream(BackendSide):
     """One request/response on an H2Upstream: the HTTP/2 side of the backend-connection interface."""
 
     __slots__ = ("client_paused", "conn", "end_pending", "exchange", "held", "on_used_conn", "reading_paused",

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """Connections to backends: dialing with a timeout, and a bounded idle pool per connection identity.
 
 Pools are keyed by what a connection *is*, not by route: a plaintext connection by its address (`host:port`),
@@ -14,12 +15,12 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
-# re-exported: the proxy imports them from here
-from portico.proxy.dial_errors import DialError, describe_dial_error, describe_read_error, describe_tls_error  # noqa: F401
+from portico.proxy.backend_side import BackendSide, last_chunk
+from portico.proxy.dial_errors import DialError, describe_dial_error, describe_read_error, describe_tls_error  # noqa: F401 (re-exported)
 from portico.proxy.h2_upstream import H2Stream, H2Upstream, shared_dial_done
 from portico.proxy.headers import HOP_BY_HOP
 from portico.routes.endpoint import Endpoint
@@ -30,14 +31,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("portico.proxy")
 
 
-class UpstreamConnection(asyncio.Protocol):
+class UpstreamConnection(BackendSide):
     """One connection to a backend. Serves one exchange at a time; its response callbacks go to that exchange.
 
-    This is the HTTP/1.1 side of the backend-connection interface the Exchange uses (`attach`, `send_request`,
-    `send_body`, `end_body`, `pause_reading`, `resume_reading`, `release`, `detach`, `close`, `abort`); the
-    HTTP/2 backend stream implements the same methods with frames. The exchange implements `response_head`,
-    `response_body`, `response_trailers`, `response_done` and `upstream_lost`; this class only parses and
-    keeps the connection's own state.
+    The HTTP/1.1 side of the Exchange's BackendSide interface (the HTTP/2 backend stream is the other); the
+    response goes to the Exchange's `response_*` methods. An asyncio protocol by its methods, not by
+    inheritance (asyncio and uvloop take any such object): compiled, a cdef class (upstream.pxd).
     """
 
     __slots__ = (
@@ -53,6 +52,7 @@ class UpstreamConnection(asyncio.Protocol):
         "parser",
         "parser_keep_alive",
         "pool_key",
+        "reading_paused",
         "tls",
         "transport",
         "tunnel",
@@ -77,6 +77,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.tls = tls
         self.tunnel = None          # set when a 101 turned this connection into a byte tunnel
         self.chunked = False        # the request being sent is chunked: body chunks get chunk framing
+        self.reading_paused = False  # paused for a client whose write buffer is full (see release)
 
     # ---- the backend-connection interface (used by the Exchange and the Tunnel) -------------------------------
 
@@ -129,10 +130,12 @@ class UpstreamConnection(asyncio.Protocol):
 
     def pause_reading(self) -> None:
         if not self.closed:
+            self.reading_paused = True
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
         if not self.closed:
+            self.reading_paused = False
             self.transport.resume_reading()
 
     def release(self) -> None:
@@ -266,13 +269,6 @@ class UpstreamConnection(asyncio.Protocol):
                 self.transport.abort()
 
 
-def last_chunk(trailers: list | None) -> bytes:
-    """The end of a chunked body, carrying `trailers` ((name, value) byte pairs) when there are any."""
-    if not trailers:
-        return b"0\r\n\r\n"
-    return b"".join([b"0\r\n", *(b"%s: %s\r\n" % (name, value) for name, value in trailers), b"\r\n"])
-
-
 _NOT_TRAILERS = HOP_BY_HOP | {b"content-length"}
 
 
@@ -352,10 +348,13 @@ class Connector:
         return None
 
     def release(self, conn: UpstreamConnection) -> None:
-        """Keep a connection whose last exchange ended cleanly, or close it when the pool is full."""
+        """Keep a connection whose last exchange ended cleanly, or close it when the pool is full. One paused
+        for a slow client reads again first: its response ended, and its next one must be read."""
         conn.exchange = None
         if conn.closed:
             return
+        if conn.reading_paused:
+            conn.resume_reading()
         conns = self.idle.get(conn.pool_key)
         if conns is None:
             conns = self.idle[conn.pool_key] = []
@@ -389,7 +388,7 @@ class Connector:
         address = endpoint.address
         h2 = self.speaks_h2(endpoint, upgrade)
         key, tls_context, server_hostname = self._identity(endpoint, h2)
-        factory: Callable[[], asyncio.Protocol]
+        factory: Callable[[], Any]
         if h2:
             if key in self.h2_dialing:    # one HTTP/2 connection being opened serves every request waiting
                 self.h2_dialing[key].append((endpoint, done))
@@ -399,7 +398,8 @@ class Connector:
             factory = lambda: H2Upstream(self, address, key, endpoint.tls)  # noqa: E731
         else:
             factory = lambda: UpstreamConnection(self, address, tls=endpoint.tls, pool_key=key)  # noqa: E731
-        coro = self.loop.create_connection(factory, endpoint.host, endpoint.port, ssl=tls_context,
+        coro = self.loop.create_connection(cast("Callable[[], asyncio.BaseProtocol]", factory),
+                                           endpoint.host, endpoint.port, ssl=tls_context,
                                            server_hostname=server_hostname,
                                            ssl_handshake_timeout=self.tls_handshake_timeout if tls_context else None)
         task = self.loop.create_task(coro)

@@ -1,0 +1,72 @@
+# cython: annotation_typing=False
+"""The backend side of an Exchange: what it may ask of the connection (or HTTP/2 stream) its request goes over.
+
+Two classes implement it: UpstreamConnection (one HTTP/1.1 connection, upstream.py) and the HTTP/2 backend
+stream (h2_backend_stream.py). Compiled (backend_side.pxd), BackendSide is a cdef class whose methods are
+`cpdef`: the Exchange's calls to an HTTP/1.1 connection are C calls through its vtable, while the HTTP/2
+stream, a Python subclass, overrides them as ordinary methods. This module imports nothing of the proxy, so
+every other module may build on it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from portico.proxy.exchange import Exchange
+
+
+class BackendSide:
+    """The backend-connection interface the Exchange uses; the response comes back through the Exchange's
+    `response_head`, `response_body`, `response_trailers`, `response_done` and `upstream_lost`."""
+
+    __slots__ = ()
+
+    def attach(self, ex: Exchange) -> None:
+        """`ex` sends its request over this connection now; the response callbacks go to it."""
+        raise NotImplementedError
+
+    def detach(self) -> None:
+        raise NotImplementedError
+
+    def reused(self) -> bool:
+        """True when an earlier request went over this connection (one the backend may have closed since)."""
+        raise NotImplementedError
+
+    def send_request(self, head: bytes, chunked: bool, body: list[bytes] | None, ended: bool,
+                     trailers: list | None = None) -> None:
+        """The request head, any body that waited for the connection, and the body's end if it came."""
+        raise NotImplementedError
+
+    def send_body(self, chunk: Any) -> None:
+        raise NotImplementedError
+
+    def end_body(self, trailers: list | None = None) -> None:
+        raise NotImplementedError
+
+    def write(self, data: Any) -> None:
+        """Raw bytes, once the connection is a tunnel."""
+        raise NotImplementedError
+
+    def pause_reading(self) -> None:
+        raise NotImplementedError
+
+    def resume_reading(self) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """The exchange ended cleanly: the connection may serve another one."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+
+def last_chunk(trailers: list | None) -> bytes:
+    """The end of a chunked body, carrying `trailers` ((name, value) byte pairs) when there are any."""
+    if not trailers:
+        return b"0\r\n\r\n"
+    return b"".join([b"0\r\n", *(b"%s: %s\r\n" % (name, value) for name, value in trailers), b"\r\n"])
