@@ -26,6 +26,7 @@ from portico.route_snapshot import RouteSnapshotKeeper
 from portico.routes.table import RouteTable
 from portico.state import DRAINING, RouterState
 from portico.status.server import StatusServer
+from portico.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from portico.announce import RouterAnnouncer
@@ -84,6 +85,7 @@ class RouterApp:
         self.announcer: RouterAnnouncer | None = None
         self._stop = asyncio.Event()
         self._starting: asyncio.Future | None = None
+        self._cancelling: asyncio.Task | None = None
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT or the end of a drain; both are clean stops, exit code 0."""
@@ -146,8 +148,17 @@ class RouterApp:
     def _stop_now(self) -> None:
         log.info("stopping")
         self._stop.set()
-        if self._starting is not None and not self._starting.done():
-            self._starting.cancel()
+        starting = self._starting
+        if starting is not None and not starting.done() and self._cancelling is None:
+            # cancelled until it ends: a single cancel can be lost inside nats-py's first connect
+            self._cancelling = asyncio.get_running_loop().create_task(self._cancel_start(starting))
+
+    @staticmethod
+    async def _cancel_start(starting: asyncio.Future) -> None:
+        try:
+            await cancel_and_wait(starting)
+        except Exception:  # run() reports how the start ended
+            pass
 
     async def drain(self) -> None:
         """SIGUSR1: report unhealthy, wait drain_wait, stop accepting, finish in-flight work, exit 0."""

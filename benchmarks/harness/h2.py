@@ -10,13 +10,14 @@ streams per connection (h2load -c, -m); the proxy's CPU per request comes from /
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from portico.stack.processes import free_port
 
+from . import bounded
+from .bounded import run_bounded
 from .load import FOREIGN_LIMIT, OWN_PIDS, fmt
 from .parse import H2loadSummary, median, parse_h2load
 from .procs import children_cpu_seconds, cpu_seconds, machine_busy_seconds, process_tree, taskset_prefix
@@ -143,12 +144,8 @@ def h2load_argv(h2load: str, port: int, transport: str, authority: str, connecti
 
 
 def run_h2load(argv: list[str], timeout: float) -> tuple[H2loadSummary, str]:
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as err:
-        tail = (err.stdout or b"")[-300:]
-        raise RuntimeError(f"h2load did not finish within {timeout:.0f} s (streams left unanswered?): "
-                           f"{tail.decode(errors='replace') if isinstance(tail, bytes) else tail}") from None
+    """One h2load run, killed after `timeout` s (LoadToolTimeout, a RuntimeError: the point is noted as failed)."""
+    out = run_bounded(argv, timeout, "h2load")
     text = out.stdout + out.stderr
     if out.returncode != 0:
         raise RuntimeError(f"h2load failed ({out.returncode}): {text[-1500:]}")
@@ -169,7 +166,7 @@ def measure_point(h2load: str, target, port: int, transport: str, connections: i
     argv = h2load_argv(h2load, port, transport, target.host_header, connections, streams, duration, cpus)
     if warmup > 0:
         run_h2load(h2load_argv(h2load, port, transport, target.host_header, connections, streams, warmup, cpus),
-                   warmup + 60)
+                   warmup + bounded.GRACE)
     done: list[H2Run] = []
     attempts = 0
     while sum(1 for r in done if r.foreign_cpu_util <= FOREIGN_LIMIT) < runs and attempts < runs + 2:
@@ -177,7 +174,7 @@ def measure_point(h2load: str, target, port: int, transport: str, connections: i
         own = [p for root in OWN_PIDS for p in process_tree(root)]
         cpu0, own0, kids0 = cpu_seconds(target.pids()), cpu_seconds(own), children_cpu_seconds()
         busy0, t0 = machine_busy_seconds(), time.monotonic()
-        summary, text = run_h2load(argv, duration + 30)
+        summary, text = run_h2load(argv, duration + bounded.GRACE)
         wall = max(time.monotonic() - t0, 1e-9)
         cpu = cpu_seconds(target.pids()) - cpu0
         own_cpu, kids = cpu_seconds(own) - own0, children_cpu_seconds() - kids0

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .procs import process_tree
+from . import bounded
+from .bounded import run_bounded
 from .parse import WrkResult, median, parse_h2load, parse_h2load_log, parse_wrk, percentile
-from .procs import children_cpu_seconds, cpu_seconds, machine_busy_seconds, rss_kb, taskset_prefix
+from .procs import children_cpu_seconds, cpu_seconds, machine_busy_seconds, process_tree, rss_kb, taskset_prefix
 
 # pids of our own helpers (backend, nats-server), so that CPU used by anything else can be told apart
 OWN_PIDS: list = []
@@ -101,7 +101,7 @@ def run_wrk(wrk: str, port: int, host_header: str | None, connections: int, dura
     argv.append(f"http://127.0.0.1:{port}/")
     if script_args:
         argv += ["--"] + script_args
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
+    out = run_bounded(argv, duration + bounded.GRACE, "wrk")
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr[-1000:]} {out.stdout[-1000:]}")
     return parse_wrk(out.stdout), out.stdout
@@ -188,7 +188,7 @@ def open_loop(h2load: str, target, rate: float, duration: float, warmup: float, 
             "--log-file", str(logfile), "-H", f":authority: {target.host_header}",
             f"http://127.0.0.1:{target.port}/",
         ]
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + warmup + 60)
+        out = run_bounded(argv, duration + warmup + 2 * bounded.GRACE, "h2load --rps")
         if out.returncode != 0:
             raise RuntimeError(f"h2load failed ({out.returncode}): {out.stderr[-1000:]} {out.stdout[-1000:]}")
         parse_h2load(out.stdout)  # validates that the run completed

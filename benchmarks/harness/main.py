@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
+from .bounded import LoadToolTimeout
 from .h2 import POINTS as H2_POINTS
 from .h2 import QUICK_POINTS as H2_QUICK_POINTS
 from .h2 import H2Listeners, h2_runs
@@ -220,7 +221,12 @@ def main(argv: list[str] | None = None) -> int:
                     res.setdefault("implementations", {})[target.name] = _implementation(target)
                 log(f"{target.name} on 127.0.0.1:{target.port}")
                 for c in args.connections:
-                    r = closed_loop(tools.wrk, target, c, args.duration, args.warmup, args.runs, load_cpus, log=log)
+                    try:
+                        r = closed_loop(tools.wrk, target, c, args.duration, args.warmup, args.runs, load_cpus,
+                                        log=log)
+                    except LoadToolTimeout as err:   # one point lost, not the target's others
+                        _note_failed_point(res, f"{target.name} at {c} connections (wrk)", err)
+                        continue
                     res["closed"].append(r.summary())
                 if open_basis is None:
                     basis = peak(res["closed"], "nginx") or peak(res["closed"], name)
@@ -230,7 +236,11 @@ def main(argv: list[str] | None = None) -> int:
                 if tools.h2load and open_basis:
                     for fraction in (0.25, 0.5):
                         rate = open_basis["peak_rps"] * fraction
-                        o = open_loop(tools.h2load, target, rate, args.duration, args.warmup, load_cpus, log=log)
+                        try:
+                            o = open_loop(tools.h2load, target, rate, args.duration, args.warmup, load_cpus, log=log)
+                        except LoadToolTimeout as err:
+                            _note_failed_point(res, f"{target.name} open loop at {rate:,.0f} req/s", err)
+                            continue
                         d = asdict(o)
                         d["fraction"] = fraction
                         res["open"].append(d)
@@ -345,6 +355,13 @@ def _check_portico_log(target, res: dict) -> None:
     bad = [line for line in text.splitlines() if any(w in line for w in words)]
     if bad:
         res["notes"].append(f"{target.name} log has {len(bad)} error line(s); first: `{bad[0][:200]}`")
+
+
+def _note_failed_point(res: dict, point: str, err: Exception) -> None:
+    """One measurement point failed (a load tool that hung and was killed): a note in the report, run goes on."""
+    note = f"Not measured: {point}: {str(err).splitlines()[0][:300]}"
+    log(f"  {note}")
+    res["notes"].append(note)
 
 
 def _record_failure(res: dict, name: str, err: Exception) -> None:

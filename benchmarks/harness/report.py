@@ -134,8 +134,9 @@ def render_markdown(res: dict) -> str:
                        f"{_f(s.get('bytes_per_route_table'), 0)} | "
                        f"{_f(s.get('register_s'), 2, ' s')} | {s.get('sample_failures', 0)} |")
         out += ["", "bytes/route: RSS growth over the 1-route step, measured after the load (every route has "
-                "served traffic: its per-route counters and X-CF header block exist); table alone: measured "
-                "right after the routes were applied, before any request.", ""]
+                "served traffic: its per-route counters exist, one packed int on its Pool); table alone: the RSS a "
+                "step's new routes added, from after the previous step's load to right after they were applied "
+                "(before any request to them).", ""]
         out.append("")
 
     out += million_section(res.get("million"))

@@ -68,7 +68,7 @@ class RouteScaleStep:
     ratio_to_1: float | None = None
     bytes_per_route: float | None = None        # RSS growth per route, after traffic to the routes
     rss_kb_applied: int | None = None           # RSS right after applying, before any request
-    bytes_per_route_table: float | None = None  # the table alone: growth per route before any request
+    bytes_per_route_table: float | None = None  # the table alone: growth per route added by this step, before load
 
 
 def route_scale(wrk: str, target, pub: NatsPublisher, backend_port: int, steps: list[int], connections: int,
@@ -78,7 +78,7 @@ def route_scale(wrk: str, target, pub: NatsPublisher, backend_port: int, steps: 
     registered = 0
     base_rss = None
     base_rps = None
-    base_applied = 0
+    prev_rss, prev_n = 0, 0
     for n in steps:
         hosts = [scale_host(i) for i in range(registered, n)]
         took = None
@@ -96,10 +96,13 @@ def route_scale(wrk: str, target, pub: NatsPublisher, backend_port: int, steps: 
         step = RouteScaleStep(routes=n, rps=res.rps, p99_ms=res.p99_ms, cpu_us_per_req=res.cpu_us_per_req,
                               rss_kb=rss, register_s=took, sample_failures=bad, rss_kb_applied=rss_applied)
         if base_rss is None:
-            base_rss, base_rps, base_applied = rss, res.rps, rss_applied
+            base_rss, base_rps = rss, res.rps
         else:
             step.bytes_per_route = (rss - base_rss) * 1024 / max(1, n - steps[0])
-            step.bytes_per_route_table = (rss_applied - base_applied) * 1024 / max(1, n - steps[0])
+            # the table alone: what applying this step's new routes added, from the RSS after the previous
+            # step's load (that load's buffers and the earlier routes' traffic are not the table's)
+            step.bytes_per_route_table = (rss_applied - prev_rss) * 1024 / max(1, n - prev_n)
+        prev_rss, prev_n = rss, n
         if base_rps:
             step.ratio_to_1 = (res.rps or 0) / base_rps
         log(f"  {n:,} routes: {fmt(step.rps, 0)} req/s (x{fmt(step.ratio_to_1)} of 1 route), RSS {rss / 1024:.1f} MiB"

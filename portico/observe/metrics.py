@@ -19,7 +19,7 @@ CLASSES = ("xxx", "1xx", "2xx", "3xx", "4xx", "5xx", "xxx")
 
 # Why an HTTP/2 client connection was cut off (portico.proxy.h2_guard): one counter each, `http2_cutoff_<why>`.
 H2_CUTOFF_REASONS = ("rapid_reset", "continuation_flood", "hpack_bomb", "settings_flood", "ping_flood",
-                     "empty_frames", "zero_window", "protocol_error")
+                     "empty_frames", "zero_window", "protocol_error", "window_update_flood")
 
 COUNTERS = (
     "requests", "bad_requests", "bad_gateways", "unknown_routes", "empty_hosts", "no_endpoints",

@@ -267,7 +267,7 @@ class H2ClientConnection(asyncio.Protocol):
         except (StreamClosedError, ProtocolError):
             return len(data)       # the stream is gone: nothing more goes out on it
         frame = h2.max_outbound_frame_size
-        sent = 0
+        sent = frames = 0
         size = len(data)
         while sent < size and room > 0:
             n = min(size - sent, room, frame)
@@ -277,6 +277,8 @@ class H2ClientConnection(asyncio.Protocol):
                 return size
             sent += n
             room -= n
+            frames += 1
+        self.guard.data_frames_sent(frames)
         self.flush()
         return sent
 

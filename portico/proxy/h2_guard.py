@@ -3,8 +3,9 @@
 HTTP/2 lets one client make the server work a lot for frames that cost the client almost nothing: streams
 opened and reset at once (rapid reset, CVE-2023-44487), header blocks that never end (CONTINUATION flood,
 CVE-2024-27316), small header blocks that decode into huge ones (HPACK bombs), SETTINGS and PING frames the
-server must acknowledge, empty DATA / PRIORITY / unknown frames, and windows that never open so that responses
-(and the backend connections behind them) are held forever.
+server must acknowledge, empty DATA / PRIORITY / unknown frames, WINDOW_UPDATE frames that return window we
+never used, and windows that never open so that responses (and the backend connections behind them) are held
+forever.
 
 The h2 library already bounds some of this: a header block may span at most 64 CONTINUATION frames, the
 decoded header list is capped by the decoder's max_header_list_size, and a dynamic-table size above what we
@@ -40,6 +41,13 @@ RESET_BUDGET = (100.0, 10.0)        # RST_STREAM from the client (also needs mor
 SETTINGS_BUDGET = (100.0, 10.0)     # SETTINGS frames that are not ACKs: each one must be acknowledged
 PING_BUDGET = (200.0, 50.0)         # PING frames that are not ACKs: each one must be answered
 EMPTY_BUDGET = (200.0, 50.0)        # empty DATA without END_STREAM, empty CONTINUATION, PRIORITY, unknown types
+# WINDOW_UPDATE frames: a client sends them as it reads our DATA, at most one for the stream and one for the
+# connection per DATA frame (most send far fewer), so each DATA frame we send earns two; beyond that, a budget
+# for windows opened ahead (a few at the start, BDP probes). Endless updates for nothing (1-byte increments,
+# streams long closed) cost us a frame parse each and are cut off.
+WINDOW_UPDATE_BUDGET = (200.0, 50.0)
+WINDOW_UPDATES_PER_DATA_FRAME = 2.0
+WINDOW_UPDATE_CREDIT_CAP = 4096.0   # updates earned ahead by DATA frames sent, at most
 HEADER_BLOCK_SLACK = 16_384         # on top of the header list size: HPACK framing of a block at its limit
 
 _DATA, _HEADERS, _PRIORITY, _RST_STREAM, _SETTINGS, _PUSH_PROMISE, _PING = 0, 1, 2, 3, 4, 5, 6
@@ -69,10 +77,17 @@ class Budget:
 
     def spend(self, now: float) -> bool:
         """Count one event; False once the bucket overflows."""
-        level = self.level - (now - self.stamp) * self.rate
-        self.level = (level if level > 0.0 else 0.0) + 1.0
+        level = self.level
+        drained = level - (now - self.stamp) * self.rate
+        floor = level if level < 0.0 else 0.0       # time drains the bucket to empty, not into credit
+        self.level = (drained if drained > floor else floor) + 1.0
         self.stamp = now
         return self.level <= self.burst
+
+    def credit(self, events: float, cap: float) -> None:
+        """Allow `events` more (work the peer paid for), keeping at most `cap` of such credit."""
+        level = self.level - events
+        self.level = level if level > -cap else -cap
 
 
 class H2Guard:
@@ -88,6 +103,7 @@ class H2Guard:
         self.settings = Budget(*SETTINGS_BUDGET)
         self.pings = Budget(*PING_BUDGET)
         self.empty = Budget(*EMPTY_BUDGET)
+        self.window_updates = Budget(*WINDOW_UPDATE_BUDGET)
         self.streams_opened = 0
         self.streams_reset = 0
         self.highest_stream = 0
@@ -126,6 +142,7 @@ class H2Guard:
         elif kind == _WINDOW_UPDATE:
             if len(self.window_updated) < _UPDATED_CAP:
                 self.window_updated.add(f.stream_id)   # the client reads that stream (0: all of them)
+            self._spend(self.window_updates, "window_update_flood", "WINDOW_UPDATE frames (beyond 2 per DATA frame)")
         elif kind == _PING:
             if "ACK" not in f.flags:
                 self._spend(self.pings, "ping_flood", "PING frames")
@@ -164,6 +181,10 @@ class H2Guard:
         # more than half of the streams it opens, faster than the budget, is attacking.
         if not self.resets.spend(self.clock()) and self.streams_reset * 2 > self.streams_opened:
             raise H2Abuse("rapid_reset", f"{self.streams_reset} of {self.streams_opened} streams reset")
+
+    def data_frames_sent(self, frames: int) -> None:
+        """We sent the client `frames` DATA frames: each earns the WINDOW_UPDATEs that return its window."""
+        self.window_updates.credit(frames * WINDOW_UPDATES_PER_DATA_FRAME, WINDOW_UPDATE_CREDIT_CAP)
 
     def stream_refused(self) -> None:
         """We reset a stream the client opened (a malformed request): to us it costs what a client's reset does,

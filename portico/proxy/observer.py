@@ -7,7 +7,7 @@ from time import monotonic
 from typing import TYPE_CHECKING
 
 from portico.observe.metrics import LAST_BUCKET
-from portico.observe.route_traffic import MICROSECONDS, ROUTE_ERROR_ONE, ROUTE_ONE
+from portico.observe.route_traffic import ROUTE_ERROR_ONE, ROUTE_ONE
 
 if TYPE_CHECKING:
     from portico.observe.access_log import AccessLog
@@ -49,8 +49,9 @@ class ExchangeObserver:
             traffic = pool.traffic
             if not traffic:
                 metrics.route_traffic.started(pool)
+            # microseconds as a literal (route_traffic.MICROSECONDS): compiled, the product stays a C double
             pool.traffic = traffic + (ROUTE_ERROR_ONE if status >= 500 else ROUTE_ONE)[bucket] + int(
-                total * MICROSECONDS)
+                total * 1000000.0)
         log = self.access_log
         if log is None:
             return

@@ -6,6 +6,8 @@ cdef class ResponseHeadRules:
     cdef dict __dict__
     cdef public object sticky, router_ip, special, removed, add_if_absent
     cdef public bint rewrites
+    cdef public dict kinds
 
-    @cython.locals(special=dict, out=list, chunked=bint)
+    @cython.locals(kinds=dict, out=list, chunked=bint)
     cpdef tuple forwarded(self, Exchange ex, int status, bytes reason, headers, tuple skip)
+    cpdef object _kind_of(self, name)

@@ -17,6 +17,8 @@ from portico.proxy.headers import HOP_BY_HOP, connection_tokens
 _STATUS_LINES: dict[tuple[int, bytes, bool], bytes] = {}
 # Response header names the router acts on, by kind; every other header is copied unchanged.
 _R_HOP, _R_LENGTH, _R_VCAP_ID, _R_SET_COOKIE, _R_DROP, _R_AUTHENTICATE = (object() for _ in range(6))
+_R_PLAIN = object()   # copied unchanged
+_KINDS_CACHE_SIZE = 1024
 _CONNECTION_OPTIONS = (b"close", b"keep-alive", b"upgrade")
 
 
@@ -48,6 +50,9 @@ class ResponseHeadRules:
             self.special[b"set-cookie"] = _R_SET_COOKIE
         if negotiate:   # sticky_sessions_for_auth_negotiate: a Negotiate challenge pins the client
             self.special[b"www-authenticate"] = _R_AUTHENTICATE
+        # Header names as backends spell them -> their kind (_R_PLAIN: copied), so a response's names are
+        # looked up as they came instead of lower-casing each (backends repeat the same few spellings).
+        self.kinds: dict[bytes, object] = {}
         self.removed = frozenset(name.lower().encode("latin-1") for name in remove)
         self.rewrites = bool(remove or add_if_absent)     # http_rewrite applies to router answers too
         self.add_if_absent = tuple((n.lower().encode("latin-1"), n.encode("latin-1") + b": "
@@ -60,16 +65,18 @@ class ResponseHeadRules:
         content_length = None
         chunked = False
         named: tuple = ()
-        special = self.special
+        kinds = self.kinds
         sticky = self.sticky
         for name, value in headers:
-            lname = name.lower()
-            kind = special.get(lname)
+            kind = kinds.get(name)
             if kind is None:
-                if not skip or lname not in skip:
+                kind = self._kind_of(name)
+            if kind is _R_PLAIN:
+                if not skip or name.lower() not in skip:
                     out += (name, b": ", value, b"\r\n")
                 continue
             if kind is _R_HOP:
+                lname = name.lower()
                 if lname == b"transfer-encoding":
                     chunked = b"chunked" in value.lower()
                 elif lname == b"connection":
@@ -100,6 +107,13 @@ class ResponseHeadRules:
                 if lname not in present:
                     out.append(line)
         return out, content_length, chunked, (named if not skip else ())
+
+    def _kind_of(self, name: bytes) -> object:
+        """A header name's kind by its lower-cased form, remembered as spelt (up to _KINDS_CACHE_SIZE names)."""
+        kind = self.special.get(name.lower(), _R_PLAIN)
+        if len(self.kinds) < _KINDS_CACHE_SIZE:
+            self.kinds[name] = kind
+        return kind
 
     def rewrite_local(self, response: bytes) -> bytes:
         """http_rewrite on a response the router wrote itself (errors, health checks), as gorouter does."""

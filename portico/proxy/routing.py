@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from portico.proxy.context import ProxyContext
 
 _HOST_CACHE_SIZE = 4096
+_KINDS_CACHE_SIZE = 1024
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n\r\nok\n"
 _UNAVAILABLE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
                 b"Content-Length: 0\r\n\r\n")
@@ -62,6 +63,9 @@ class RequestRouter:
         if self.negotiate:
             special[b"authorization"] = _AUTHORIZATION
         self.special = special if len(special) > len(_SPECIAL) else _SPECIAL
+        # Header names as clients spell them -> their kind (_PLAIN: copied): a request's names are looked up
+        # as they came, without a lower-cased copy of each (clients repeat the same few spellings).
+        self.kinds: dict[bytes, object] = {}
         self._host_names: dict[bytes, str] = {}
 
     def route(self, client, parser, url: bytes, headers: list) -> Exchange:
@@ -103,15 +107,18 @@ class RequestRouter:
         extra_log = self.extra_log
         log_values = [b""] * len(extra_log) if extra_log else None
         out = [method, b" ", url, b" HTTP/1.1\r\n"]
-        special = self.special
+        kinds = self.kinds
         traceparent = tracestate = authorization = b""
         xfcc: list | None = None      # X-Forwarded-Client-Cert values, read only when not always_forward
         for name, value in headers:
-            lname = name.lower()
-            if log_values is not None and lname in extra_log:
-                log_values[extra_log.index(lname)] = value
-            kind = special.get(lname)
+            kind = kinds.get(name)
             if kind is None:
+                kind = self._kind_of(name)
+            if log_values is not None:
+                lname = name.lower()
+                if lname in extra_log:
+                    log_values[extra_log.index(lname)] = value
+            if kind is _PLAIN:
                 out += (name, b": ", value, b"\r\n")
                 continue
             if kind is _HOST:
@@ -132,6 +139,7 @@ class RequestRouter:
                 xfp = value
                 continue
             elif kind is _HOP:
+                lname = name.lower()
                 if lname == b"transfer-encoding":
                     chunked = True
                 elif lname == b"connection":
@@ -170,7 +178,7 @@ class RequestRouter:
             elif kind is _ROUTE_SERVICE:
                 if rs_values is None:
                     rs_values, rs_raw = {}, []
-                rs_values.setdefault(lname, value)
+                rs_values.setdefault(name.lower(), value)
                 rs_raw += (name, b": ", value, b"\r\n")
                 continue
             out += (name, b": ", value, b"\r\n")
@@ -279,6 +287,14 @@ class RequestRouter:
             ex.tail = _CLOSE_TAIL if close_upstream else _TAIL
         return ex
 
+    def _kind_of(self, name: bytes) -> object:
+        """A header name's kind, found by its lower-cased form and remembered as spelt (at most
+        _KINDS_CACHE_SIZE spellings: made-up names past that are looked up each time, never stored)."""
+        kind = self.special.get(name.lower(), _PLAIN)
+        if len(self.kinds) < _KINDS_CACHE_SIZE:
+            self.kinds[name] = kind
+        return kind
+
     def _normalise_host(self, host: bytes) -> str:
         """Host header -> route table host (lower case, no port); cached, since few distinct values arrive."""
         name = host_without_port(host.decode("latin-1")).strip().lower() if host else ""
@@ -380,6 +396,7 @@ def _address_route_service(out: list, outbound: Outbound) -> None:
 _HOST, _DROP, _UA, _XFF, _XFP, _HOP, _REFERER, _REQUEST_START, _APP_INSTANCE, _COOKIE, _EXPECT, \
     _CONTENT_LENGTH, _ROUTE_SERVICE, _XFCC, _TRACEPARENT, _TRACESTATE, _AUTHORIZATION, _TRACE_KEY = \
     (object() for _ in range(18))
+_PLAIN = object()   # copied unchanged
 _SPECIAL = {
     b"host": _HOST, b"user-agent": _UA, b"referer": _REFERER, b"x-forwarded-for": _XFF,
     b"x-forwarded-proto": _XFP, b"x-request-start": _REQUEST_START, b"x-cf-app-instance": _APP_INSTANCE,

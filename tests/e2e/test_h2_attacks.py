@@ -294,6 +294,8 @@ def test_malformed_requests_continuation_floods_and_hpack_bombs_are_cut_off(guar
     ("ping_flood", lambda raw, host: (PingFrame(0, opaque_data=b"%08d" % i).serialize() for i in range(20000))),
     ("empty_frames", lambda raw, host: iter([raw.headers(1, request_headers(host, method="POST"), "END_HEADERS")]
                                             + [DataFrame(1, b"").serialize() for _ in range(20000)])),
+    ("window_update_flood", lambda raw, host: (WindowUpdateFrame(0, window_increment=1).serialize()
+                                               for _ in range(20000))),
 ])
 def test_floods_of_control_and_empty_frames_are_cut_off(guarded, reason, make) -> None:
     router, _, host = guarded
@@ -306,6 +308,29 @@ def test_floods_of_control_and_empty_frames_are_cut_off(guarded, reason, make) -
 
     check_others_unaffected(router, host, attack)
     assert_cut_off(router, last[-1], reason)
+
+
+def test_a_client_returning_the_window_of_every_data_frame_reads_a_long_response(guarded) -> None:
+    """Two WINDOW_UPDATEs (stream and connection) per DATA frame, hundreds of them within a second or two, are
+    what a reading client sends: the WINDOW_UPDATE budget counts only updates beyond those."""
+    router, _, host = guarded
+    raw = RawH2(router.port, settings={SettingsFrame.INITIAL_WINDOW_SIZE: 16384})
+    raw.send(raw.headers(1, request_headers(host, "/big?mb=4"), "END_HEADERS", "END_STREAM"))
+    got = [0, 0]                                # DATA frames, bytes
+
+    def read(frame: Frame) -> bool:
+        if isinstance(frame, DataFrame) and frame.stream_id == 1:
+            got[0] += 1
+            got[1] += len(frame.data)
+            if frame.data:
+                raw.send(WindowUpdateFrame(1, window_increment=len(frame.data)).serialize()
+                         + WindowUpdateFrame(0, window_increment=len(frame.data)).serialize())
+        return frame.stream_id == 1 and "END_STREAM" in frame.flags
+
+    assert raw.read_frames(read, timeout=60)
+    assert raw.goaway is None and not raw.closed
+    assert got[1] == 4 << 20 and got[0] >= 256      # at least 512 updates sent, far past the plain budget
+    raw.sock.close()
 
 
 def test_a_client_that_never_opens_its_window_is_cut_off_and_its_backend_released(guarded, backend_factory) -> None:

@@ -137,6 +137,8 @@ def test_a_client_cancelling_some_calls_is_not_cut_off() -> None:
     (lambda: DataFrame(1, b"").serialize(), "empty_frames"),
     (lambda: PriorityFrame(3, depends_on=0, stream_weight=10).serialize(), "empty_frames"),
     (lambda: ExtensionFrame(0x42, 0, 0, b"").serialize(), "empty_frames"),
+    (lambda: WindowUpdateFrame(0, window_increment=1).serialize(), "window_update_flood"),
+    (lambda: WindowUpdateFrame(1, window_increment=1).serialize(), "window_update_flood"),
 ])
 def test_floods_of_frames_that_carry_no_request_are_cut_off(make, reason) -> None:
     conn, guard = server()
@@ -157,6 +159,30 @@ def test_frames_at_a_steady_modest_rate_never_run_a_budget_out() -> None:
         clock.now += 1.0
         conn.receive_data(SettingsFrame(0).serialize())
     assert not guard.cut_off_reason
+
+
+def test_a_window_update_for_each_data_frame_we_send_is_never_too_many() -> None:
+    """A client that returns the window of every DATA frame at once (for the stream and the connection) reads
+    a long response at full speed; the updates its DATA frames did not earn are still bounded."""
+    conn, guard = server()
+    conn.receive_data(headers_frame(1, block(Encoder()), "END_HEADERS", "END_STREAM"))
+    conn.send_headers(1, [(":status", "200")])
+    for _ in range(3000):                       # 3,000 DATA frames and 6,000 updates, all in the same instant
+        conn.send_data(1, b"x" * 1000)
+        guard.data_frames_sent(1)
+        conn.receive_data(WindowUpdateFrame(1, window_increment=1000).serialize()
+                          + WindowUpdateFrame(0, window_increment=1000).serialize())
+    assert not guard.cut_off_reason
+    for _ in range(3000):                       # earned ahead, then spent: at most WINDOW_UPDATE_CREDIT_CAP of it
+        conn.send_data(1, b"x")
+        guard.data_frames_sent(1)
+    accepted = 0
+    with pytest.raises(ProtocolError) as caught:
+        for _ in range(6000):
+            conn.receive_data(WindowUpdateFrame(0, window_increment=1).serialize())
+            accepted += 1
+    assert guard.reason_for(caught.value) == "window_update_flood"
+    assert accepted == 4096 + 200               # the capped credit, then the burst
 
 
 def test_h2s_own_continuation_bound_is_reported_as_a_continuation_flood() -> None:

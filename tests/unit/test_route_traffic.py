@@ -167,3 +167,10 @@ def test_a_one_endpoint_pool_picks_as_the_general_path_does() -> None:
         ep.active = second.active = 0
         picked = {pool.pick(10.0) for _ in range(2)}
         assert picked == {ep, second} if algorithm == "round-robin" else picked <= {ep, second}
+
+
+def test_the_rescan_interval_grows_with_the_routes_with_traffic() -> None:
+    """A scan's cost grows with the routes that saw traffic; the interval grows with it past 100k routes."""
+    assert route_traffic.rescan_seconds(5_000) == route_traffic.RESCAN_SECONDS
+    assert route_traffic.rescan_seconds(100_000) == route_traffic.RESCAN_SECONDS
+    assert route_traffic.rescan_seconds(1_000_000) == 10 * route_traffic.RESCAN_SECONDS
