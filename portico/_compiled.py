@@ -29,6 +29,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.headers",
     "portico.proxy.context",
     "portico.proxy.backend_side",
+    "portico.proxy.client_base",
     "portico.proxy.exchange_state",
     "portico.proxy.exchange",
     "portico.proxy.routing",
