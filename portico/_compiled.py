@@ -29,12 +29,14 @@ COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.headers",
     "portico.proxy.context",
     "portico.proxy.backend_side",
+    "portico.proxy.client_base",
     "portico.proxy.exchange_state",
     "portico.proxy.exchange",
     "portico.proxy.routing",
     "portico.proxy.response_head",
     "portico.proxy.observer",
     "portico.observe.access_log",
+    "portico.observe.metrics",     # RouterMetrics: C counters the observer and router add to (hotwork)
     "portico.proxy.downstream",
     "portico.proxy.upstream",
     "portico.bus.fastlane",     # the route feed's MSG frame cutter (ingest): C-sized offsets, see its .pxd

@@ -4,11 +4,12 @@ Reading from the client must pause exactly once when the pending body reaches it
 once when the body is sent or the exchange ends, so a large upload never stalls the connection for good.
 """
 
+from portico.proxy.client_base import ClientBase
 from portico.proxy.exchange import PENDING_BODY_LIMIT, Exchange
 from portico.proxy.upstream import UpstreamConnection
 
 
-class RecordingClient:
+class RecordingClient(ClientBase):
     def __init__(self):
         self.ctx = None
         self.paused = 0

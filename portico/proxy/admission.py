@@ -19,6 +19,7 @@ import resource
 import socket
 import ssl as ssl_module
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("portico.proxy")
 
@@ -78,13 +79,14 @@ class Listener:
         self.sock.close()
 
 
-async def listen(loop: asyncio.AbstractEventLoop, factory: Callable[[], asyncio.Protocol], host: str, port: int,
+async def listen(loop: asyncio.AbstractEventLoop, factory: Callable[[], Any], host: str, port: int,
                  *, ssl: ssl_module.SSLContext | None = None, reuse_port: bool = False,
                  backlog: int = 4096, handshake_timeout: float | None = None) -> list[Listener]:
     """Bind and listen on every address `host` resolves to (as asyncio's create_server does), and accept.
 
-    `handshake_timeout` bounds a TLS handshake: a connection is counted (and its request head timed) only
-    once its handshake is done, so a client stalling the handshake is shed by this instead."""
+    `factory` makes a protocol: an asyncio.Protocol or any object with its methods (ClientConnection is one by
+    its methods only). `handshake_timeout` bounds a TLS handshake: a connection is counted (and its request
+    head timed) only once its handshake is done, so a client stalling the handshake is shed by this instead."""
     listeners: list[Listener] = []
     seen = set()
     try:

@@ -1,26 +1,30 @@
-"""The client side of the proxy: an asyncio.Protocol fed by httptools callbacks.
+# cython: annotation_typing=False
+"""The client side of the proxy: an asyncio protocol fed by httptools callbacks.
 
 Each request head becomes an Exchange. Pipelined requests wait in order behind the one being answered; their
 bodies are buffered only up to a bound, then reading from the client pauses. Nothing here waits on a task:
-all work happens in callbacks, so a request costs no coroutine and no task.
+all work happens in callbacks, so a request costs no coroutine and no task. ClientConnection is an asyncio
+protocol by its methods (asyncio and uvloop take any such object), not by inheritance: compiled, it is a cdef
+class (downstream.pxd) with typed fields, and its calls to the Exchange and the Exchange's to it are C calls.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser, parse_url
 
 from portico.proxy import errors
+from portico.proxy.client_base import ClientBase
 from portico.proxy.exchange import Exchange
 from portico.proxy.headers import HOP_BY_HOP
 from portico.proxy.tunnel import Tunnel
 
 if TYPE_CHECKING:
     from portico.proxy.context import ProxyContext
+    from portico.proxy.observer import ExchangeObserver
 
 log = logging.getLogger("portico.proxy")
 
@@ -34,15 +38,14 @@ class RequestTooLarge(Exception):
         self.code = code
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection(ClientBase):
     """One client connection: parse requests, hand each to an Exchange, answer them in order."""
-
-    reframes_body = True      # a body of unknown length is re-chunked for the client (HTTP/2 streams: False)
-    log_protocol = b""        # the access log says HTTP/1.1 or HTTP/1.0 by the request
 
     def __init__(self, ctx: ProxyContext) -> None:
         self.ctx = ctx
-        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
+        self.reframes_body = True   # a body of unknown length is re-chunked for the client (HTTP/2 streams: False)
+        self.log_protocol = b""     # the access log says HTTP/1.1 or HTTP/1.0 by the request
+        self.transport: Any = None  # set by connection_made
         self.parser = HttpRequestParser(self)
         self.client_ip = b""
         self.client_ip_str = ""
@@ -119,6 +122,9 @@ class ClientConnection(asyncio.Protocol):
                 self._protocol_error(500, "")
             else:
                 self._protocol_error(400, "", str(exc))
+
+    def eof_received(self) -> bool | None:
+        return None     # as asyncio.Protocol: the transport closes itself
 
     def connection_lost(self, exc) -> None:
         self.closed = True
@@ -275,7 +281,8 @@ class ClientConnection(asyncio.Protocol):
 
     def exchange_finished(self, ex: Exchange, aborted: bool = False) -> None:
         """The response to `ex` is fully written: log it, then start the next pipelined request or close."""
-        self.ctx.observe.exchange_done(ex, aborted)
+        observe: ExchangeObserver = self.ctx.observe
+        observe.exchange_done(ex, aborted)
         if self.active is ex:
             self.active = None
         if self.closed:

@@ -2,11 +2,13 @@
 # reference): every field the per-request path reads is a typed slot instead of a dict entry. Public, so
 # Python code reads and writes them as before.
 from portico.proxy.backend_side cimport BackendSide
+from portico.proxy.client_base cimport ClientBase
 from portico.proxy.context cimport ProxyContext
 
 cdef class ExchangeState:
     cdef public ProxyContext ctx
-    cdef public object client, method, uri, host, pool, head, tail, request_id, pending, endpoint, tried
+    cdef public ClientBase client
+    cdef public object method, uri, host, pool, head, tail, request_id, pending, endpoint, tried
     cdef public BackendSide upstream
     cdef public object local_response, router_error, last_error, user_agent, referer
     cdef public object x_forwarded_for, x_forwarded_proto, sticky_id, session_cookie, app_instance

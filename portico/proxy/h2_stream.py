@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 from h2.errors import ErrorCodes
 
+from portico.proxy.client_base import ClientBase
+
 if TYPE_CHECKING:
     from portico.proxy.exchange import Exchange
     from portico.proxy.h2_front import H2ClientConnection
@@ -31,7 +33,7 @@ _DROPPED = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"trans
 HTTP2 = b"HTTP/2.0"
 
 
-class H2Stream:
+class H2Stream(ClientBase):
     """The client side of one Exchange carried by an HTTP/2 stream (see the module docstring)."""
 
     reframes_body = False     # DATA frames delimit the body: the Exchange passes body bytes unframed

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from portico.config.settings import RouterConfig
 from portico.proxy.admission import Admission, Listener, default_limit, listen, raise_fd_limit
@@ -95,7 +95,8 @@ class ProxyServer:
             # limit: requests already admitted wait on it.
             internal = ctx.with_scheme(b"https")
             self.internal_servers.append(await loop.create_server(
-                lambda: ClientConnection(internal), "127.0.0.1", config.route_services_internal_server_port,
+                lambda: cast(asyncio.Protocol, ClientConnection(internal)), "127.0.0.1",
+                config.route_services_internal_server_port,
                 backlog=1024, reuse_port=self.reuse_port or None, reuse_address=True))
         self._schedule_sweep()
         log.info("proxy listening on %s%s", "" if config.disable_http else f"{config.listen_host}:{config.port} ",

@@ -14,6 +14,7 @@ import pytest
 
 from portico._compiled import PURE_ENV, selection
 from portico.proxy import exchange_state
+from portico.proxy.client_base import ClientBase
 from portico.proxy.exchange import Exchange
 from portico.proxy.exchange_state import DEFAULTS
 from portico.proxy.headers import request_id
@@ -31,7 +32,7 @@ def test_request_ids_are_distinct_version_4_uuids():
 
 
 async def test_a_new_exchange_has_every_default():
-    class Client:
+    class Client(ClientBase):
         ctx = None    # a typed ProxyContext slot when compiled: None or the real thing
 
     ex = Exchange(Client(), b"GET", b"/")   # type: ignore[arg-type]

@@ -1,0 +1,39 @@
+# Compiled layout of portico/proxy/downstream.py: the HTTP/1.1 client connection as a cdef class with typed
+# fields; the Exchange's calls to it (ClientBase's cpdef methods) and its calls to the Exchange and the observer
+# are C calls (not the router's: routing.py imports from this module, so cimporting it here would be a cycle).
+cimport cython
+from portico.proxy.client_base cimport ClientBase
+from portico.proxy.context cimport ProxyContext
+from portico.proxy.exchange cimport Exchange
+from portico.proxy.observer cimport ExchangeObserver
+
+cdef class ClientConnection(ClientBase):
+    cdef dict __dict__
+    cdef public ProxyContext ctx
+    cdef public object transport, parser, tunnel, queue, _corked
+    cdef public bytes client_ip, client_addr_bytes, log_protocol, _url
+    cdef public str client_ip_str, client_addr
+    cdef public Exchange active, parsing
+    cdef public bint closed, http11, sent_anything, reframes_body
+    cdef public Py_ssize_t read_paused, _head_size, _head_count
+    cdef public double last_activity, head_started
+    cdef public list _headers
+
+    cpdef write(self, data)
+    cpdef send_trailers(self, list headers)
+    cpdef cork(self)
+    cpdef uncork(self)
+    cpdef bint attached(self, ex) except -1
+    cpdef pause_reading(self)
+    cpdef resume_reading(self)
+    @cython.locals(observe=ExchangeObserver, nxt=Exchange)
+    cpdef exchange_finished(self, ex, bint aborted=*)
+    cpdef start_tunnel(self, ex, conn, bytes rest)
+    cpdef peer_certificate(self)
+    cpdef close(self)
+    @cython.locals(ex=Exchange)
+    cpdef on_headers_complete(self)
+    @cython.locals(ex=Exchange)
+    cpdef on_body(self, body)
+    @cython.locals(ex=Exchange)
+    cpdef on_message_complete(self)
