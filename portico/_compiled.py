@@ -36,6 +36,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.response_head",
     "portico.proxy.observer",
     "portico.observe.access_log",
+    "portico.observe.metrics",     # RouterMetrics: C counters the observer and router add to (hotwork)
     "portico.proxy.downstream",
     "portico.proxy.upstream",
     "portico.bus.fastlane",     # the route feed's MSG frame cutter (ingest): C-sized offsets, see its .pxd

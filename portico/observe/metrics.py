@@ -1,6 +1,9 @@
+# cython: annotation_typing=False
 """Router counters: plain integers and fixed bucket arrays, cheap to bump on the hot path.
 
 Writers do `metrics.x += 1` or `buckets[bucket_index(seconds)] += 1`; nothing here allocates per request.
+Compiled (metrics.pxd), RouterMetrics is a cdef class: the counters are C integers and the sums C doubles, so
+the observer's and the router's adds (which cimport its layout) are C additions, not Python int objects.
 Readers (/metrics, /varz, the dashboard) call `snapshot()`, which copies everything into plain dicts and lists:
 that is also the form one `--workers` process hands to another, and `merge` adds them up.
 """

@@ -38,6 +38,7 @@ class RequestRouter:
     def __init__(self, ctx: ProxyContext) -> None:
         self.ctx = ctx
         self.table = ctx.table
+        self.metrics = ctx.metrics   # typed when compiled: the request count is a C add
         self.healthcheck_ua = ctx.config.healthcheck_user_agent.encode()
         self.sticky_names = tuple(n.encode() for n in ctx.config.sticky_session_cookie_names)
         self.extra_log = tuple(h.lower().encode() for h in headers_to_log(ctx.config))
@@ -75,7 +76,7 @@ class RequestRouter:
         ex.started_at = monotonic()
         ex.started_wall = time.time()
         ex.request_id = rid = request_id()
-        ctx.metrics.requests += 1
+        self.metrics.requests += 1
         version = parser.get_http_version()
         client.http11 = http11 = version == "1.1"
         if not http11:
@@ -307,7 +308,7 @@ class RequestRouter:
         ex.status = status
         ex.router_error = code
         if counter:
-            setattr(self.ctx.metrics, counter, getattr(self.ctx.metrics, counter) + 1)
+            setattr(self.metrics, counter, getattr(self.metrics, counter) + 1)
         return ex
 
     def _route_service(self, ex: Exchange, pool, service_url: str, values: dict | None, raw: list, out: list,
