@@ -36,7 +36,7 @@ def lines(path: Path) -> list[bytes]:
     """Every case written by this process's AccessLog, with three extra logged headers."""
     log = AccessLog(str(path), extra_headers=("Span-Id", "X-B3-TraceId", "True-Client-IP"))
     for start, status, sent, received, rt, gt, replaced in CASES:
-        fields = list(BASE) + [b"", b"", b""]
+        fields = [*BASE, b"", b"", b""]
         for i, value in replaced.items():
             fields[i] = value
         short = tuple(fields[:15]) if 15 not in replaced else tuple(fields)   # fewer fields: padded with "-"
