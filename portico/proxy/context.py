@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
-from portico.config.settings import RouterConfig
-from portico.proxy.admission import Admission
-from portico.proxy.observer import ExchangeObserver
-from portico.proxy.response_head import ResponseHeadRules
-from portico.proxy.route_services import RouteServices
-from portico.proxy.upstream import Connector
-from portico.routes.table import RouteTable
-from portico.state import RouterState
+if TYPE_CHECKING:
+    # Imported for the annotations only. At run time __init__ imports what it builds: compiled, the exchange
+    # and the connections cimport this module's type, so importing them at this module's top would be a cycle
+    # (portico.proxy.exchange first -> exchange_state -> context -> observer -> exchange, half-initialised).
+    from portico.config.settings import RouterConfig
+    from portico.proxy.admission import Admission
+    from portico.proxy.observer import ExchangeObserver
+    from portico.proxy.response_head import ResponseHeadRules
+    from portico.proxy.route_services import RouteServices
+    from portico.proxy.upstream import Connector
+    from portico.routes.table import RouteTable
+    from portico.state import RouterState
 
 
 class ProxyContext:
@@ -54,9 +59,13 @@ class ProxyContext:
     def __init__(self, config: RouterConfig, table: RouteTable, state: RouterState,
                  loop: asyncio.AbstractEventLoop, *, access_log=None, tls_context_for=None,
                  scheme: bytes = b"http") -> None:
+        from portico.proxy.observer import ExchangeObserver
+        from portico.proxy.response_head import ResponseHeadRules
+        from portico.proxy.route_services import RouteServices
         from portico.proxy.routing import RequestRouter
         from portico.proxy.sticky import StickySessions
         from portico.proxy.tracing import W3CHeaders, ZipkinHeaders
+        from portico.proxy.upstream import Connector
 
         self.config = config
         self.table = table
