@@ -183,7 +183,7 @@ class _BackendConn(asyncio.Protocol):
         self.backend = backend
         self.parser = HttpRequestParser(self)
         self.current = _Recorded()
-        self.transport: asyncio.Transport | None = None
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
 
     def connection_made(self, transport) -> None:
         self.transport = transport

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 
@@ -52,7 +52,7 @@ def _run(body: Callable, strategy, examples: int) -> None:
 
 def _check(body: Callable, strategy, examples: int) -> None:
     @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
-              suppress_health_check=list(HealthCheck), phases=("generate",))
+              suppress_health_check=list(HealthCheck), phases=(Phase.generate,))
     @given(strategy)
     def check(value) -> None:
         body(value)

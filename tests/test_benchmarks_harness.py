@@ -12,8 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-from harness import goals, parse, report, workers  # noqa: E402
-from harness.natspub import pub_frame, register_payload  # noqa: E402
+from harness import goals, parse, report, workers
+from harness.natspub import pub_frame, register_payload
 
 WRK_OUT = """Running 2s test @ http://127.0.0.1:18080/
   1 threads and 50 connections
@@ -48,7 +48,8 @@ Transfer/sec:      1.10MB
 """
 
 H2LOAD_OUT = """starting benchmark...
-spawning thread #0: 20 total client(s). Timing-based test with 1s of warm-up time and 3s of main duration for measurements.
+spawning thread #0: 20 total client(s). Timing-based test with 1s of warm-up time and 3s of main duration for \
+measurements.
 Warm-up started for thread #0.
 progress: 100% of clients started
 Application protocol: http/1.1

@@ -326,7 +326,8 @@ def test_durations_in_file_both_forms(tmp_path):
 
 def test_zero_duration_where_it_makes_no_sense(tmp_path):
     err = error_for(tmp_path, "port: 8081\nprune_stale_droplets_interval: 0s\n")
-    assert str(err) == f"{tmp_path / 'gorouter.yml'}:2:1: prune_stale_droplets_interval: must be greater than zero, got 0s"
+    assert str(err) == (f"{tmp_path / 'gorouter.yml'}:2:1: prune_stale_droplets_interval: "
+                        "must be greater than zero, got 0s")
 
 
 def test_zero_duration_allowed_where_it_means_off(tmp_path):

@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import nats
-
 from polling import eventually
+
 from portico.bus.subscriber import RouteBus
 from portico.config.settings import NatsServer, NatsSettings, RouterConfig
 from portico.routes import RouteTable
@@ -106,7 +106,7 @@ async def test_bad_options_are_usage_errors(nats_server):
             ["--lb", "random"], ["--port", "70000"])
     results = await asyncio.gather(*(cli("register", "--nats", nats_server.url, "--uri", "a.com", *bad)
                                      for bad in bads), cli("register", "--nats", nats_server.url))
-    for bad, result in zip([*bads, ["no --uri"]], results):
+    for bad, result in zip([*bads, ["no --uri"]], results, strict=False):
         assert result.returncode == 2, (bad, result.stderr)
         assert "Traceback" not in result.stderr
 

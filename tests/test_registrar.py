@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -14,12 +15,12 @@ from pathlib import Path
 
 import nats
 import pytest
+from polling import eventually
 from typer.testing import CliRunner
 
-from polling import eventually
 from portico.cli import app
-from portico.registrar import ConfigError, Registrar, parse_config
 from portico.config.values import parse_duration
+from portico.registrar import ConfigError, Registrar, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +34,7 @@ class Observer:
         self.msgs: list[tuple[float, str, dict]] = []
         self.nc = None
 
-    async def start(self, url: str) -> "Observer":
+    async def start(self, url: str) -> Observer:
         self.nc = await nats.connect(url)
         for subject in ("router.register", "router.unregister"):
             await self.nc.subscribe(subject, cb=self._on_msg)
@@ -85,7 +86,7 @@ class HealthServer:
         self.status = 200
         self.server = None
 
-    async def start(self) -> "HealthServer":
+    async def start(self) -> HealthServer:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         return self
 
@@ -107,7 +108,7 @@ class HealthServer:
 
 
 def gaps(msgs: list[tuple[float, dict]]) -> list[float]:
-    return [b[0] - a[0] for a, b in zip(msgs, msgs[1:])]
+    return [b[0] - a[0] for a, b in itertools.pairwise(msgs)]
 
 
 # --- registration ------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ def test_format_matches_gorouter():
 def test_round_trip_and_rotation():
     now, before = SignatureKey("now"), SignatureKey("before")
     sig, meta = rs_signature.sign(before, "https://app.example.com/p")
-    url, when = rs_signature.read((now, before), sig, meta)
+    url, _when = rs_signature.read((now, before), sig, meta)
     assert url == "https://app.example.com/p"
     with pytest.raises(SignatureError, match="message authentication failed"):
         rs_signature.read((now,), sig, meta)

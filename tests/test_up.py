@@ -222,8 +222,8 @@ def test_up_demo_end_to_end(tmp_path):
         # Routers announce under their address, so a router back within its lease keeps its HAProxy server
         # (DOWN, then UP); one back after the lease expired leaves and joins again. Either way HAProxy has it.
         wait_for(lambda: any("router-1 (127.0.0.1:" in line and ("is UP" in line or "joined" in line)
-                              for line in out.read_text().split("router-1 restarted")[1].splitlines()), 20, 0.1, "HAProxy taking it back",
-                 detail=_tail(out))
+                              for line in out.read_text().split("router-1 restarted")[1].splitlines()),
+                 20, 0.1, "HAProxy taking it back", detail=_tail(out))
         state = json.loads((workdir / "state.json").read_text())
         assert state["parts"]["router-1"]["pid"] != router_pid
         sids |= {p["pid"] for p in state["parts"].values()}

@@ -11,7 +11,10 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:   # imported where used: the compiled exchange cimports this module, which must import no cycle
+if TYPE_CHECKING:
+    # Imported for the annotations only. At run time __init__ imports what it builds: compiled, the exchange
+    # and the connections cimport this module's type, so importing them at this module's top would be a cycle
+    # (portico.proxy.exchange first -> exchange_state -> context -> observer -> exchange, half-initialised).
     from portico.config.settings import RouterConfig
     from portico.proxy.admission import Admission
     from portico.proxy.observer import ExchangeObserver

@@ -14,8 +14,7 @@ from __future__ import annotations
 from time import monotonic
 from typing import TYPE_CHECKING
 
-from portico.proxy import errors
-from portico.proxy import response_head as head_rules  # the module: it cimports this one (an import cycle)
+from portico.proxy import errors, response_head
 from portico.proxy.backend_side import last_chunk
 from portico.proxy.dial_errors import DialError, describe_read_error
 from portico.proxy.exchange_state import FRAME_NONE, ExchangeState
@@ -224,8 +223,9 @@ class Exchange(ExchangeState):
             self._interim_response(status, reason, headers)
             return
         if self.ctx.limit_response_heads:
-            too_big = head_rules.response_head_too_big(headers, self.ctx.max_response_headers,
-                                                       self.ctx.max_response_header_bytes)
+            # the module, not the name: compiled, response_head cimports Exchange, so either may be imported first
+            too_big = response_head.response_head_too_big(headers, self.ctx.max_response_headers,
+                                                          self.ctx.max_response_header_bytes)
             if too_big:   # a 502, as gorouter's
                 self.abandon_upstream()
                 self._fail(DialError(too_big))

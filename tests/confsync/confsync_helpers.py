@@ -1,4 +1,5 @@
-"""Helpers for confsync tests (imported by module name: pytest puts this folder on sys.path): write confdirs, talk to the real etcd, run `portico confsync` as a process."""
+"""Helpers for confsync tests (imported by module name: pytest puts this folder on sys.path): write confdirs,
+talk to the real etcd, run `portico confsync` as a process."""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ import json
 import time
 
 import aetcd
-
 from polling import poll_until
+
 from portico.announce import RouterAnnouncer
 from portico.config.settings import EtcdAnnounceSettings
 from portico.stack.servers import start_etcd

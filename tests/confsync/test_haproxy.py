@@ -11,8 +11,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from polling import poll_until, wait_for
+
 from portico.announce import RouterAnnouncer
 from portico.config.settings import EtcdAnnounceSettings
 from portico.confsync.shipped import haproxy_env, haproxy_master_argv, install_haproxy_resource
@@ -69,7 +69,7 @@ async def test_announced_routers_are_served_through_reloaded_haproxy(tmp_path, e
             start(ManagedProcess(f"router-{name}", [sys.executable, "-c", FAKE_ROUTER, name, str(port), str(health)],
                                  tmp_path / f"router-{name}.log"))
             routers[name] = (port, health)
-        for port, health in routers.values():
+        for _port, health in routers.values():
             wait_for_port(health)
         settings = EtcdAnnounceSettings(endpoints=(etcd_server.url,), prefix="/portico", lease_ttl=3)
 
@@ -91,16 +91,16 @@ async def test_announced_routers_are_served_through_reloaded_haproxy(tmp_path, e
                                  debounce=0.1, min_reload_interval=0.2)
         base = [sys.executable, "-m", "portico", "confsync", "--confdir", str(confdir), "--node", etcd_server.url]
         boot = await asyncio.to_thread(
-            lambda: ManagedProcess("boot", base + ["--onetime", "--sync-only"], tmp_path / "boot.log").start())
+            lambda: ManagedProcess("boot", [*base, "--onetime", "--sync-only"], tmp_path / "boot.log").start())
         procs.append(boot)
         assert await asyncio.to_thread(boot.popen.wait, 20) == 0, boot.output()
-        assert "server router-a 127.0.0.1:%d check port %d" % routers["a"] in cfg.read_text()
+        assert "server router-a 127.0.0.1:{} check port {}".format(*routers["a"]) in cfg.read_text()
 
         haproxy = start(ManagedProcess("haproxy", haproxy_master_argv(haproxy_bin, cfg, tmp_path / "haproxy.pid",
                                                                       master_sock),
                                        tmp_path / "haproxy.log", env=haproxy_env(haproxy_bin)))
         await asyncio.to_thread(wait_for_port, front, "127.0.0.1", 10.0, haproxy.popen)
-        start(ManagedProcess("confsync", base + ["--watch", "--status-port", str(status_port)],
+        start(ManagedProcess("confsync", [*base, "--watch", "--status-port", str(status_port)],
                              tmp_path / "confsync.log"))
         url = f"http://127.0.0.1:{front}/"
         await poll_until(lambda: _get(url), lambda r: r == (200, "router a"), message="router a via haproxy")
@@ -122,7 +122,7 @@ async def test_announced_routers_are_served_through_reloaded_haproxy(tmp_path, e
         before = cfg.read_text()
         await asyncio.to_thread(_put, etcd_server.port, "/portico/routers/bad",
                                 json.dumps({"id": "bad", "address": "not an address", "health_port": 1}))
-        code, body = await poll_until(lambda: _get(f"http://127.0.0.1:{status_port}/status"),
+        _code, body = await poll_until(lambda: _get(f"http://127.0.0.1:{status_port}/status"),
                                       lambda r: r[0] == 503, message="check failure on status")
         assert "check_cmd" in json.loads(body)["resources"]["haproxy"]["last_error"]
         assert cfg.read_text() == before

@@ -4,9 +4,9 @@ for routers with special settings. Every process and server started here is stop
 from __future__ import annotations
 
 import pytest
+from support import Backend, Router, WsBackend, loop_thread
 
 from portico.stack.servers import start_nats
-from support import Backend, Router, WsBackend, loop_thread
 
 
 @pytest.fixture(scope="module")

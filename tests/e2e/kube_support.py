@@ -6,8 +6,9 @@ import time
 from pathlib import Path
 
 from polling import wait_for
-from portico.stack.processes import ManagedProcess
 from support import PYTHON
+
+from portico.stack.processes import ManagedProcess
 
 CLASS = "portico"
 CONTROLLER = "portico.io/ingress-controller"
@@ -73,7 +74,7 @@ class KubeController:
         self.identity = identity
         self.process = ManagedProcess(f"kube-{identity}", argv, self.log_path)
 
-    def start(self) -> "KubeController":
+    def start(self) -> KubeController:
         self.process.start()
         return self
 

@@ -30,7 +30,7 @@ class RouteService:
     def url(self, path: str = "/svc") -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{path}"
 
-    def start(self) -> "RouteService":
+    def start(self) -> RouteService:
         async def _start():
             self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
             self.port = self.server.sockets[0].getsockname()[1]

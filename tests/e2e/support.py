@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from polling import wait_for
 
-from polling import wait_for  # noqa: F401  (tests import it from here)
 from portico.stack.processes import ManagedProcess, free_port
 
 PYTHON = sys.executable
@@ -143,7 +143,7 @@ class Backend:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> "Backend":
+    def start(self) -> Backend:
         lt = loop_thread()
 
         async def _start():
@@ -301,7 +301,7 @@ class WsBackend:
         self.server = None
         self.closed_by_peer = threading.Event()
 
-    def start(self) -> "WsBackend":
+    def start(self) -> WsBackend:
         from websockets.asyncio.server import serve
 
         async def handler(ws):
@@ -318,7 +318,7 @@ class WsBackend:
 
         async def _start():
             self.server = await serve(handler, "127.0.0.1", 0)
-            self.port = list(self.server.sockets)[0].getsockname()[1]
+            self.port = next(iter(self.server.sockets)).getsockname()[1]
 
         loop_thread().run(_start())
         return self
@@ -439,7 +439,7 @@ class Router:
     def config_path(self) -> Path:
         return self.workdir / "gorouter.yml"
 
-    def start(self, wait_healthy: bool = True) -> "Router":
+    def start(self, wait_healthy: bool = True) -> Router:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(yaml.safe_dump(self.config))
         argv = [PYTHON, "-m", "portico", "router", "-c", str(self.config_path)]
@@ -682,7 +682,7 @@ class Client:
         self.sock.settimeout(timeout)
         try:
             data = self.file.read1(65536) if hasattr(self.file, "read1") else self.sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return False
         except (ConnectionResetError, OSError):
             return True
@@ -713,9 +713,25 @@ def dead_port() -> int:
     return free_port()
 
 
-__all__ = ["Backend", "WsBackend", "Router", "Client", "Response", "get", "build_request", "registration",
-           "nats_publish", "unique_host", "wait_for", "dead_port", "loop_thread", "USER", "PASS", "signal",
-           "os"]
+__all__ = [
+    "PASS",
+    "USER",
+    "Backend",
+    "Client",
+    "Response",
+    "Router",
+    "WsBackend",
+    "build_request",
+    "dead_port",
+    "get",
+    "loop_thread",
+    "nats_publish",
+    "os",
+    "registration",
+    "signal",
+    "unique_host",
+    "wait_for",
+]
 
 
 # The proxy tests that run against both implementations (`router` fixtures parametrised with these).

@@ -4,7 +4,6 @@ streaming, balancing, retries, NATS messages, health checks, wildcard and contex
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
 import uuid
@@ -19,7 +18,6 @@ from support import (
     implementation_env,
     nats_publish,
     unique_host,
-    wait_for,
 )
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")

@@ -8,7 +8,6 @@ import ssl
 
 import pytest
 import trustme
-
 from support import Client, get, unique_host
 
 
@@ -67,9 +66,9 @@ def test_required_client_certificate_is_forwarded_sanitized(mtls_router, backend
 def test_no_or_untrusted_client_certificate_fails_the_handshake(mtls_router, server_ca):
     host = "x.mtls.test"
     for ctx in (_ctx(server_ca), _ctx(server_ca, trustme.CA().issue_cert("stranger"))):
-        with pytest.raises((ssl.SSLError, ConnectionError)):
-            with Client(mtls_router.ssl_port, ssl_context=ctx, server_hostname=host) as c:
-                c.request("GET", "/", host)     # TLS 1.2: the refusal comes in the handshake or first read
+        with pytest.raises((ssl.SSLError, ConnectionError)), \
+                Client(mtls_router.ssl_port, ssl_context=ctx, server_hostname=host) as c:
+            c.request("GET", "/", host)     # TLS 1.2: the refusal comes in the handshake or first read
 
 
 def test_sanitize_set_removes_the_header_on_the_plain_port(mtls_router, backend):

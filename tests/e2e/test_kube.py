@@ -16,8 +16,7 @@ import time
 
 import pytest
 import trustme
-
-from kube_support import (KubeController, endpoint_slice, ingress, ingress_class, lease_holder, service)
+from kube_support import KubeController, endpoint_slice, ingress, ingress_class, lease_holder, service
 from support import get, loop_thread, unique_host, wait_for
 
 
@@ -59,7 +58,7 @@ def leader(current):
 def _app(cluster, backend_factory, name: str, host: str, ready=(True,)):
     backends = [backend_factory(f"{name}-{i}") for i in range(len(ready))]
     cluster.apply(service(name))
-    for i, (b, ok) in enumerate(zip(backends, ready)):
+    for i, (b, ok) in enumerate(zip(backends, ready, strict=False)):
         cluster.apply(endpoint_slice(f"{name}-{i}", name, [(b.port, ok)]))
     return backends
 
@@ -180,7 +179,7 @@ class Unregisters:
     def __init__(self, nats_url: str) -> None:
         self.nats_url, self.seen, self.nc = nats_url, [], None
 
-    def start(self) -> "Unregisters":
+    def start(self) -> Unregisters:
         import nats as nats_client
 
         async def go():
@@ -240,9 +239,9 @@ def _tls_secret(name: str, cert) -> dict:
 def _served_certificate(port: int, server_name: str) -> bytes:
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with ctx.wrap_socket(raw, server_hostname=server_name) as tls:
-            return tls.getpeercert(binary_form=True)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            ctx.wrap_socket(raw, server_hostname=server_name) as tls:
+        return tls.getpeercert(binary_form=True)
 
 
 def test_tls_secret_served_by_sni_and_rotated(cluster, current, controllers, router_factory, backend_factory,

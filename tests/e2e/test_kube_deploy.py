@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import trustme
 import yaml
-
 from kube_support import KubeController, endpoint_slice, ingress, lease_holder, service
 from support import REPO, unique_host, wait_for
 

@@ -7,7 +7,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from polling import wait_for
 from support import Client, build_request, get, unique_host
 

@@ -4,14 +4,15 @@ with send-proxy / send-proxy-v2 in front; the client address feeds X-Forwarded-F
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 
 import pytest
+from support import Client, get, unique_host
 
+from portico.confsync.shipped import haproxy_env
 from portico.stack.binaries import BinaryNotFound, haproxy_binary
 from portico.stack.processes import ManagedProcess, free_port, wait_for_port
-from portico.confsync.shipped import haproxy_env
-from support import Client, get, unique_host
 
 
 @pytest.fixture(scope="module")
@@ -116,9 +117,7 @@ def tls_prox(router_factory):
     return r, ca
 
 
-def _tls_over(sock: socket.socket, ca) -> "ssl.SSLSocket":
-    import ssl
-
+def _tls_over(sock: socket.socket, ca) -> ssl.SSLSocket:
     ctx = ssl.create_default_context()
     ca.configure_trust(ctx)
     return ctx.wrap_socket(sock, server_hostname="app.proxytls.test")

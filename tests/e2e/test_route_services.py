@@ -8,10 +8,10 @@ import time
 
 import pytest
 import trustme
-
 from route_service import RouteService
-from portico.proxy import rs_signature
 from support import get, unique_host
+
+from portico.proxy import rs_signature
 
 SECRET, OLD_SECRET = "rs-secret-now", "rs-secret-before"
 
@@ -108,7 +108,8 @@ def test_tampered_signature_is_502(rs_router, backend, service):
         service.mode = "forward"
     assert r.status == 502 and r.header("X-Route-Service") == "tls-rs"
     inner = r.body
-    assert inner == b"502 Bad Gateway: Failed to validate Route Service Signature: cipher: message authentication failed\n"
+    assert inner == (b"502 Bad Gateway: Failed to validate Route Service Signature: "
+                     b"cipher: message authentication failed\n")
     # a signature from an unknown secret fails the same way
     r = get(rs_router.port, host, "/x", headers=_signed("another-secret", f"http://{host}/x"))
     assert r.status == 502 and r.body.endswith(b"cipher: message authentication failed\n")
@@ -155,7 +156,8 @@ def test_websocket_upgrade_on_a_route_service_route_is_503(rs_router, backend, s
                                                    ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")])
     assert r.status == 503
     assert r.header("X-Cf-Routererror") == "route_service_unsupported"
-    assert r.body == b"503 Service Unavailable: Websocket requests are not supported for routes bound to Route Services.\n"
+    assert r.body == (b"503 Service Unavailable: "
+                      b"Websocket requests are not supported for routes bound to Route Services.\n")
 
 
 def test_strict_validation_on_a_route_without_a_service(rs_router, backend):

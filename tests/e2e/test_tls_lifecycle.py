@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import trustme
-
 from support import Backend, Client, get, unique_host, wait_for
 
 

@@ -6,10 +6,9 @@ import socket
 import time
 
 import pytest
+from support import Client, build_request, get, unique_host
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
-
-from support import Client, build_request, get, unique_host
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import asyncio
 import json
 
 import nats
-
 from polling import eventually
+
 from portico.kube.desired import Registration
 from portico.kube.publisher import Publisher
 from portico.stack.processes import free_port

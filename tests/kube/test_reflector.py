@@ -6,8 +6,8 @@ import asyncio
 
 import aetcd
 import pytest
-
 from polling import eventually
+
 from portico.kube.controller import api_client
 from portico.kube.reflector import Gone, Reflector
 

@@ -232,7 +232,7 @@ async def test_each_request_writes_one_access_log_line_through_the_proxy(tmp_pat
     log = AccessLog(str(tmp_path / "access.log"))
     proxy = MemoryProxy(asyncio.get_running_loop(), access_log=log)
     proxy.route(HOST, app_id="guid-1", private_instance_id="inst-1", private_instance_index="0")
-    conn, client = proxy.client()
+    conn, _client = proxy.client()
     conn.data_received(f"GET /p?q=1 HTTP/1.1\r\nHost: {HOST}\r\nUser-Agent: ua\r\n\r\n".encode())
     await turn()
     proxy.connector.dialed[0].data_received(b"HTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\nabc")
