@@ -1,9 +1,11 @@
 # Compiled layout of portico/proxy/context.py: what the hot path reads of a router's context as typed slots.
-# Cimports nothing, so every other .pxd may cimport it (the exchange's and the connections' `ctx` is typed).
+# Cimports only the metrics' layout (which cimports nothing), so every other .pxd may cimport it.
+from portico.observe.metrics cimport RouterMetrics
 
 cdef class ProxyContext:
     cdef dict __dict__
-    cdef public object config, table, state, metrics, loop, connector, sticky, response_rules, zipkin, w3c
+    cdef public RouterMetrics metrics
+    cdef public object config, table, state, loop, connector, sticky, response_rules, zipkin, w3c
     cdef public object observe, route_services, admission, router, sticky_cookie_names
     cdef public set connections, tunnels
     cdef public bytes scheme

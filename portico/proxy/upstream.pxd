@@ -1,5 +1,6 @@
 # Compiled layout of portico/proxy/upstream.py: the HTTP/1.1 backend connection and the connector as cdef
 # classes with typed fields; the connection's calls to its Exchange are C calls (exchange.pxd).
+from portico.observe.metrics cimport RouterMetrics
 from portico.proxy.backend_side cimport BackendSide
 from portico.proxy.exchange cimport Exchange
 
@@ -28,7 +29,8 @@ cdef class UpstreamConnection(BackendSide):
     cpdef abort(self)
 
 cdef class Connector:
-    cdef public object loop, tls_context_for, metrics
+    cdef public object loop, tls_context_for
+    cdef public RouterMetrics metrics
     cdef public dict idle, h2_conns, h2_dialing
     cdef public double dial_timeout, tls_handshake_timeout
     cdef public Py_ssize_t max_idle
