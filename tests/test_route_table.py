@@ -29,6 +29,8 @@ def served(table: RouteTable, host: str, path: str = "") -> str | None:
     ("a.com/foo/?x=/y", ("a.com", "/foo")),
     ("a.com?x", ("a.com", "")),
     ("*.Example.com", ("*.example.com", "")),
+    ("a.com//", ("a.com", "")),
+    ("a.com/foo//", ("a.com", "/foo")),
 ])
 def test_split_route(uri, expected):
     assert split_route(uri) == expected
@@ -41,6 +43,17 @@ def test_keys_normalised_on_register_and_unregister():
     assert served(table, "test.a.com", "/api") == "test.a.com/api"
     assert table.unregister("TEST.a.com/Api/", "10.0.0.1:80") is not None
     assert table.snapshot() == {} and len(table) == 0
+
+
+@pytest.mark.parametrize("uri, path", [("unix://", "/"), ("a.com//", "/"), ("a.com/foo//", "/foo/")])
+def test_a_route_with_doubled_trailing_slashes_is_found_by_its_own_key(uri, path):
+    # found by the fuzzer: `unix://` was stored under the context path "/", which no request path can be
+    # (a request's trailing slash is trimmed before the lookup), so the route could never be reached
+    table = RouteTable()
+    table.register(uri, ep("10.0.0.1:80"))
+    host, _ = split_route(uri)
+    assert table.lookup(host, path) is not None
+    assert table.unregister(uri, "10.0.0.1:80") is not None and len(table) == 0
 
 
 def test_host_without_port():

@@ -1,4 +1,4 @@
-"""Route keys, as gorouter makes them: lower-cased, cut at '?', one trailing '/' trimmed."""
+"""Route keys, as gorouter makes them: lower-cased, cut at '?', trailing '/' trimmed."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ def split_route(uri: str) -> tuple[str, str]:
     query = uri.find("?")
     if query >= 0:
         uri = uri[:query]
-    if uri.endswith("/"):
-        uri = uri[:-1]
+    # Every trailing '/', not one: `a.com//` kept as the context path "/" could never be reached, since a
+    # request's own trailing '/' is trimmed before the lookup (gorouter trims one; this one is reachable).
+    uri = uri.rstrip("/")
     slash = uri.find("/")
     if slash < 0:
         return uri, ""
