@@ -14,4 +14,5 @@ cdef class _RequestIds:
 cdef _RequestIds _IDS
 
 cpdef bytes request_id()
+cpdef object header_kind(dict kinds, dict special, bytes name, object plain)
 cpdef list connection_tokens(value)

@@ -65,6 +65,19 @@ def request_id() -> bytes:
     return _IDS.take()
 
 
+KINDS_CACHE_SIZE = 1024   # header-name spellings a router remembers (see header_kind)
+
+
+def header_kind(kinds: dict, special: dict, name: bytes, plain: object) -> object:
+    """The kind of header `name` for a reader that acts on the lower-cased names in `special` (`plain`: copied
+    unchanged), remembered in `kinds` as spelt, so the same spelling is next found without a lower-cased
+    copy. At most KINDS_CACHE_SIZE spellings are kept: made-up names past that are looked up each time."""
+    kind = special.get(name.lower(), plain)
+    if len(kinds) < KINDS_CACHE_SIZE:
+        kinds[name] = kind
+    return kind
+
+
 def connection_tokens(value: bytes) -> list[bytes]:
     """The lower-cased options of a Connection header (`close`, `upgrade`, extra hop-by-hop names)."""
     return [t.strip().lower() for t in value.split(b",") if t.strip()]

@@ -10,4 +10,3 @@ cdef class ResponseHeadRules:
 
     @cython.locals(kinds=dict, out=list, chunked=bint)
     cpdef tuple forwarded(self, Exchange ex, int status, bytes reason, headers, tuple skip)
-    cpdef object _kind_of(self, name)

@@ -12,13 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from portico.proxy import errors
-from portico.proxy.headers import HOP_BY_HOP, connection_tokens
+from portico.proxy.headers import HOP_BY_HOP, connection_tokens, header_kind
 
 _STATUS_LINES: dict[tuple[int, bytes, bool], bytes] = {}
 # Response header names the router acts on, by kind; every other header is copied unchanged.
 _R_HOP, _R_LENGTH, _R_VCAP_ID, _R_SET_COOKIE, _R_DROP, _R_AUTHENTICATE = (object() for _ in range(6))
 _R_PLAIN = object()   # copied unchanged
-_KINDS_CACHE_SIZE = 1024
 _CONNECTION_OPTIONS = (b"close", b"keep-alive", b"upgrade")
 
 
@@ -70,7 +69,7 @@ class ResponseHeadRules:
         for name, value in headers:
             kind = kinds.get(name)
             if kind is None:
-                kind = self._kind_of(name)
+                kind = header_kind(kinds, self.special, name, _R_PLAIN)
             if kind is _R_PLAIN:
                 if not skip or name.lower() not in skip:
                     out += (name, b": ", value, b"\r\n")
@@ -107,13 +106,6 @@ class ResponseHeadRules:
                 if lname not in present:
                     out.append(line)
         return out, content_length, chunked, (named if not skip else ())
-
-    def _kind_of(self, name: bytes) -> object:
-        """A header name's kind by its lower-cased form, remembered as spelt (up to _KINDS_CACHE_SIZE names)."""
-        kind = self.special.get(name.lower(), _R_PLAIN)
-        if len(self.kinds) < _KINDS_CACHE_SIZE:
-            self.kinds[name] = kind
-        return kind
 
     def rewrite_local(self, response: bytes) -> bytes:
         """http_rewrite on a response the router wrote itself (errors, health checks), as gorouter does."""

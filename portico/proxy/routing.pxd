@@ -14,5 +14,4 @@ cdef class RequestRouter:
     @cython.locals(ex=Exchange, kinds=dict, out=list, http11=bint, keep_alive=bint, host_seen=bint,
                    has_request_start=bint, chunked=bint, close_upstream=bint)
     cpdef Exchange route(self, client, parser, bytes url, list headers)
-    cpdef object _kind_of(self, name)
     cpdef Exchange _local(self, Exchange ex, bytes data, int status, str code, str counter=*)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from portico.proxy import errors
 from portico.proxy.downstream import absolute_form_host
 from portico.proxy.exchange import Exchange
-from portico.proxy.headers import HOP_BY_HOP, connection_tokens, request_id
+from portico.proxy.headers import HOP_BY_HOP, connection_tokens, header_kind, request_id
 from portico.proxy.route_services import Outbound, Refusal
 from portico.proxy.tracing import headers_to_log
 from portico.routes.uri import host_without_port
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from portico.proxy.context import ProxyContext
 
 _HOST_CACHE_SIZE = 4096
-_KINDS_CACHE_SIZE = 1024
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n\r\nok\n"
 _UNAVAILABLE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
                 b"Content-Length: 0\r\n\r\n")
@@ -114,7 +113,7 @@ class RequestRouter:
         for name, value in headers:
             kind = kinds.get(name)
             if kind is None:
-                kind = self._kind_of(name)
+                kind = header_kind(kinds, self.special, name, _PLAIN)
             if log_values is not None:
                 lname = name.lower()
                 if lname in extra_log:
@@ -287,14 +286,6 @@ class RequestRouter:
                 ex.has_body = True
             ex.tail = _CLOSE_TAIL if close_upstream else _TAIL
         return ex
-
-    def _kind_of(self, name: bytes) -> object:
-        """A header name's kind, found by its lower-cased form and remembered as spelt (at most
-        _KINDS_CACHE_SIZE spellings: made-up names past that are looked up each time, never stored)."""
-        kind = self.special.get(name.lower(), _PLAIN)
-        if len(self.kinds) < _KINDS_CACHE_SIZE:
-            self.kinds[name] = kind
-        return kind
 
     def _normalise_host(self, host: bytes) -> str:
         """Host header -> route table host (lower case, no port); cached, since few distinct values arrive."""
