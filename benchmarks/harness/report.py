@@ -120,6 +120,7 @@ def render_markdown(res: dict) -> str:
         out.append("")
 
     out += hot_path_section(res)
+    out += instructions_section(res.get("instructions") or [])
     out += h2_section(res.get("h2") or [])
     out += whole_stack_section(res.get("whole_stack") or [])
 
@@ -217,6 +218,26 @@ def _ratios(closed: list[dict]) -> list[str]:
                      f"{_f(pp['rps'] / ph['rps']) + 'x' if ph else '-'} | | |")
         any_row = True
     return lines + [""] if any_row else []
+
+
+def instructions_section(rows: list[dict]) -> list[str]:
+    """Instructions per request under callgrind (harness/instructions.py), each proxy against nginx."""
+    if not rows:
+        return []
+    base = {r["target"]: r.get("instructions_per_request") for r in rows}
+    nginx = base.get("nginx")
+    out = ["## Instructions per request (callgrind): the noise-free comparison", "",
+           "User-space instructions each proxy executes per proxied request, under `valgrind --tool=callgrind` "
+           "at 8 connections (harness/instructions.py). Repeat runs agree to ~0.1 %, so this ratio holds on a busy "
+           "machine where CPU seconds do not. The kernel's share (the same two reads and two writes per request "
+           "for every proxy here) is not counted.", "",
+           "| proxy | requests | instructions per request | x nginx |", "|---|---:|---:|---:|"]
+    for r in rows:
+        ir = r.get("instructions_per_request")
+        ratio = f"{ir / nginx:.2f}x" if ir and nginx else "-"
+        out.append(f"| {r['target']} | {r.get('requests', 0):,} | {_f(ir, 0)} | {ratio} |"
+                   + (f" failed: `{r['error'][:120]}`" if r.get("error") else ""))
+    return out + [""]
 
 
 def whole_stack_section(rows: list[dict]) -> list[str]:
