@@ -157,6 +157,17 @@ def render_markdown(res: dict) -> str:
                 f"| publish-to-routable samples | {ing.get('latency_samples', 0)} (timeouts: {ing.get('routable_timeouts', 0)}) |",
                 f"| publish-to-routable p50 / p99 / max | {_f(ing.get('routable_p50_ms'), 3)} / "
                 f"{_f(ing.get('routable_p99_ms'), 3)} / {_f(ing.get('routable_max_ms'), 3)} ms |"]
+        if ing.get("request_p99_ms") is not None:
+            gc_seen = ing.get("gc_pauses_in_window")
+            out += [f"| same loop: a proxied request to a routable host, p50 / p99 | {_f(ing.get('request_p50_ms'), 3)} / "
+                    f"{_f(ing.get('request_p99_ms'), 3)} ms |",
+                    f"| same loop: the router's 404 for an unknown host, p50 / p99 | {_f(ing.get('not_found_p50_ms'), 3)} / "
+                    f"{_f(ing.get('not_found_p99_ms'), 3)} ms |",
+                    f"| requests per sample, p99 | {ing.get('routable_polls_p99')} |",
+                    "| router GC pauses >= 0.5 ms during the samples | "
+                    + ("not shown by this router" if gc_seen is None else
+                       f"{gc_seen} (longest {_f(ing.get('gc_pause_max_ms'), 2)} ms; "
+                       f"{ing.get('slow_samples_with_gc')} of the slowest 1% of samples overlap one)") + " |"]
         for note in ing.get("notes", []):
             out.append(f"| note | {note} |")
         out.append("")
