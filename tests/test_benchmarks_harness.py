@@ -386,3 +386,16 @@ def test_the_hand_written_profile_notes_follow_the_figures():
     assert "## Where the time goes (profiles)" in md
     assert md.index("## Where the time goes (profiles)") > md.index("## Targets")
     assert notes in md
+
+
+def test_publish_to_routable_explains_itself_with_the_floor_and_gc_pauses():
+    res = _results()
+    res["ingest"] = {**res["ingest"], "latency_samples": 1000, "routable_p99_ms": 5.7, "request_p50_ms": 0.17,
+                     "request_p99_ms": 2.56, "not_found_p50_ms": 0.1, "not_found_p99_ms": 0.24,
+                     "routable_polls_p99": 3, "gc_pauses_in_window": 2, "gc_pause_max_ms": 1.25,
+                     "slow_samples_with_gc": 1}
+    md = report.render_markdown(res)
+    assert "| same loop: a proxied request to a routable host, p50 / p99 | 0.170 / 2.560 ms |" in md
+    assert "| router GC pauses >= 0.5 ms during the samples | 2 (longest 1.25 ms; 1 of the slowest 1%" in md
+    row = {r["name"]: r for r in report.evaluate_targets(res)}["Publish-to-routable p99"]
+    assert row["met"] is False and row["value"] == "5.700 ms (1,000 samples; a proxied request alone: p99 2.560 ms)"
