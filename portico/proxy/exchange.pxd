@@ -3,8 +3,10 @@
 # cpdef method is not overridden, costing an attribute lookup on every call). A new field goes in
 # exchange_state.py and .pxd. The methods the connections call (and the exchange's own steps) are cpdef: C calls
 # from the compiled client and backend connections, ordinary methods to Python.
+cimport cython
 from portico.proxy.exchange_state cimport ExchangeState
 from portico.proxy.backend_side cimport BackendSide
+from portico.proxy.response_head cimport ResponseHeadRules
 
 cdef class Exchange(ExchangeState):
     cpdef start(self)
@@ -16,6 +18,7 @@ cdef class Exchange(ExchangeState):
     cpdef request_done(self)
     cpdef pause_client_reading(self)
     cpdef resume_client_reading(self)
+    @cython.locals(rules=ResponseHeadRules, out=list)
     cpdef response_head(self, BackendSide conn, int status, bytes reason, list headers)
     cpdef response_body(self, chunk)
     cpdef response_trailers(self, list headers)
