@@ -1,12 +1,12 @@
-# Compiled layout of portico/proxy/exchange.py: the fields are ExchangeState's typed slots; `__dict__` keeps
-# the class open to fields added elsewhere at run time. The methods the connections call (and the exchange's
-# own steps) are cpdef: C calls from the compiled client and backend connections, ordinary methods to Python.
+# Compiled layout of portico/proxy/exchange.py: the fields are ExchangeState's typed slots, and nothing else (no
+# `__dict__`: Cython would make a dict per exchange, and its fresh version defeats the cached check that a
+# cpdef method is not overridden, costing an attribute lookup on every call). A new field goes in
+# exchange_state.py and .pxd. The methods the connections call (and the exchange's own steps) are cpdef: C calls
+# from the compiled client and backend connections, ordinary methods to Python.
 from portico.proxy.exchange_state cimport ExchangeState
 from portico.proxy.backend_side cimport BackendSide
 
 cdef class Exchange(ExchangeState):
-    cdef dict __dict__
-
     cpdef start(self)
     cpdef attempt(self)
     cpdef _attach(self, BackendSide conn)
