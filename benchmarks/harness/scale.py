@@ -11,7 +11,8 @@ from pathlib import Path
 from .httpprobe import Probe, get_json, wait_for_status
 from .load import closed_loop, fmt
 from .natspub import NatsPublisher, pub_frame, register_payload
-from .parse import parse_varz_registrations, percentile
+from .paired import paired_runs
+from .parse import median, parse_varz_registrations, percentile
 from .procs import cpu_seconds, rss_kb
 
 REGISTER = "router.register"
@@ -69,6 +70,8 @@ class RouteScaleStep:
     bytes_per_route: float | None = None        # RSS growth per route, after traffic to the routes
     rss_kb_applied: int | None = None           # RSS right after applying, before any request
     bytes_per_route_table: float | None = None  # the table alone: growth per route added by this step, before load
+    one_route_rps: float | None = None          # Host r0 alone, in runs alternating with this step's (paired.py)
+    pair_ratios: list[float] = field(default_factory=list)   # ratio_to_1: their median
 
 
 def route_scale(wrk: str, target, pub: NatsPublisher, backend_port: int, steps: list[int], connections: int,
@@ -90,21 +93,33 @@ def route_scale(wrk: str, target, pub: NatsPublisher, backend_port: int, steps: 
         rss_applied = rss_kb(target.pids())
         all_hosts = [scale_host(i) for i in range(n)]
         bad = check_sample(target.port, all_hosts)
-        res = closed_loop(wrk, _with_host(target, None), connections, duration, warmup, runs, load_cpus,
-                          script=script, script_args=[str(n)], log=log)
+        one_rps = None
+        pair_ratios: list[float] = []
+        if n == 1:
+            res = closed_loop(wrk, _with_host(target, None), connections, duration, warmup, runs, load_cpus,
+                              script=script, script_args=[str(n)], log=log)
+            rps, p99, cpu = res.rps, res.p99_ms, res.cpu_us_per_req
+        else:   # n routes and 1 route alternately on this router (harness/paired.py): the ratio is theirs
+            paired = paired_runs(wrk, _with_host(target, None), n, connections, duration, warmup, runs, load_cpus,
+                                 script, log=log)
+            rps, p99, cpu, one_rps = paired.n_rps, paired.n_p99_ms, paired.n_cpu_us, paired.one_rps
+            pair_ratios = [b / a for a, b in paired.pairs]
         rss = rss_kb(target.pids())
-        step = RouteScaleStep(routes=n, rps=res.rps, p99_ms=res.p99_ms, cpu_us_per_req=res.cpu_us_per_req,
-                              rss_kb=rss, register_s=took, sample_failures=bad, rss_kb_applied=rss_applied)
+        step = RouteScaleStep(routes=n, rps=rps, p99_ms=p99, cpu_us_per_req=cpu, rss_kb=rss, register_s=took,
+                              sample_failures=bad, rss_kb_applied=rss_applied, one_route_rps=one_rps,
+                              pair_ratios=pair_ratios)
         if base_rss is None:
-            base_rss, base_rps = rss, res.rps
+            base_rss, base_rps = rss, rps
         else:
             step.bytes_per_route = (rss - base_rss) * 1024 / max(1, n - steps[0])
             # the table alone: what applying this step's new routes added, from the RSS after the previous
             # step's load (that load's buffers and the earlier routes' traffic are not the table's)
             step.bytes_per_route_table = (rss_applied - prev_rss) * 1024 / max(1, n - prev_n)
         prev_rss, prev_n = rss, n
-        if base_rps:
-            step.ratio_to_1 = (res.rps or 0) / base_rps
+        if n == 1 or one_rps is None:
+            step.ratio_to_1 = (rps or 0) / base_rps if base_rps else None
+        else:
+            step.ratio_to_1 = median(pair_ratios) if pair_ratios else None
         log(f"  {n:,} routes: {fmt(step.rps, 0)} req/s (x{fmt(step.ratio_to_1)} of 1 route), RSS {rss / 1024:.1f} MiB"
             + (f", {step.bytes_per_route:.0f} B/route" if step.bytes_per_route is not None else "")
             + (f", {bad} of sample not 200" if bad else ""))

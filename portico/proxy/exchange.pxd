@@ -7,6 +7,7 @@ cimport cython
 from portico.proxy.exchange_state cimport ExchangeState
 from portico.proxy.backend_side cimport BackendSide
 from portico.proxy.flow cimport Flow
+from portico.proxy.response_head cimport ResponseHeadRules
 
 cdef class Exchange(ExchangeState):
     cpdef start(self)
@@ -19,6 +20,7 @@ cdef class Exchange(ExchangeState):
     cpdef _unpause_body(self)
     cpdef request_trailers(self, list headers)
     cpdef request_done(self)
+    @cython.locals(rules=ResponseHeadRules, out=list)
     cpdef response_head(self, BackendSide conn, int status, bytes reason, list headers)
     cpdef response_body(self, chunk)
     cpdef response_trailers(self, list headers)

@@ -31,7 +31,6 @@ FRAME_CHUNKED = 2    # re-chunked for the client
 FRAME_CLOSE = 3      # close-delimited: the client connection ends the body
 
 PENDING_BODY_LIMIT = 256 * 1024
-_NO_BODY_STATUS = frozenset({204, 304})
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
 
@@ -222,7 +221,6 @@ class Exchange(ExchangeState):
             self._interim_response(status, reason, headers)
             return
         if self.ctx.limit_response_heads:
-            # the module, not the name: compiled, response_head cimports Exchange, so either may be imported first
             too_big = response_head.response_head_too_big(headers, self.ctx.max_response_headers,
                                                           self.ctx.max_response_header_bytes)
             if too_big:   # a 502, as gorouter's
@@ -239,14 +237,14 @@ class Exchange(ExchangeState):
         if named:
             out, content_length, chunked, named = rules.forwarded(self, status, reason, headers, named)
         if not self.has_vcap_id_in_response:
-            out += (b"X-Vcap-Request-Id: ", self.request_id, b"\r\n")
+            out.extend((b"X-Vcap-Request-Id: ", self.request_id, b"\r\n"))   # compiled: appends, no tuple
         if status == 101:
             self.upgraded = True
             out.append(b"Connection: Upgrade\r\n\r\n")
             client.write(b"".join(out))
             return
         keep_alive = self.keep_alive
-        if self.is_head or status in _NO_BODY_STATUS:
+        if self.is_head or status == 204 or status == 304:   # no body, whatever the head says
             self.framing = FRAME_NONE
         elif content_length is not None and not chunked:
             self.framing = FRAME_LENGTH
