@@ -22,7 +22,7 @@ from .h2 import H2Listeners, h2_runs
 from .load import closed_loop, open_loop
 from .natspub import NatsPublisher, register_payload
 from .report import evaluate_targets, peak, render_markdown
-from .scale import REGISTER, ingest, publish_to_routable, route_scale
+from .scale import REGISTER, ROUTABLE_SAMPLES, ROUTABLE_SAMPLES_QUICK, ingest, publish_to_routable, route_scale
 from .workers import workers_runs
 from .targets import (BENCH_DIR, BENCH_HOST, start_builtin_backend, start_forwarder, start_haproxy,
                       start_nginx_backend, start_nginx_proxy, start_portico)
@@ -447,7 +447,8 @@ def _scale_runs(args, tools, backend, nats, workdir: Path, lua: Path, proxy_cpus
     log(f"ingest: {args.ingest:,} registrations")
     with _portico_phase("ingest", res, nats, workdir / "ingest", proxy_cpus) as (target, pub):
         ing = ingest(target, pub, backend.port, args.ingest, log=log)
-        publish_to_routable(target, pub, backend.port, 100 if args.quick else 200, ing, log=log)
+        publish_to_routable(target, pub, backend.port, ROUTABLE_SAMPLES_QUICK if args.quick else ROUTABLE_SAMPLES,
+                            ing, log=log)
         from .procs import rss_kb
 
         ing.rss_kb_after = rss_kb(target.pids())
