@@ -20,6 +20,7 @@ from portico._compiled import PURE_ENV, selection
 from portico.bus.pruner import Pruner
 from portico.bus.subscriber import RouteBus
 from portico.config.settings import RouterConfig
+from portico.gc_pauses import GC_PAUSES
 from portico.proxy.server import ProxyServer
 from portico.proxy.tracing import headers_to_log
 from portico.route_snapshot import RouteSnapshotKeeper
@@ -108,6 +109,7 @@ class RouterApp:
     async def _start(self) -> None:
         config = self.config
         tune_garbage_collector()
+        GC_PAUSES.install()   # /varz gc_pauses: the collector's stops of the loop, per generation
         if self.worker_index == 0:
             _log_implementation()
         if self.status is not None:

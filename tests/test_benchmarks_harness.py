@@ -239,7 +239,7 @@ def test_markdown_has_tables_ratios_and_missing_tools():
     assert "| target | goal | measured | result |" in md
     assert "| 50 | 0.40x | 0.34x | 2.67x | 2.86x |" in md
     assert "| peak | 0.40x | 0.34x | | |" in md
-    assert "| 100,000 | 9,700 | 0.97 |" in md
+    assert "| 100,000 | 9,700 | - | 0.97 |" in md
     assert "**ingest rate** | **125,000 msg/s**" in md
     assert "**no**" in md  # the open-loop run that did not hold its rate
     assert "- a note" in md
@@ -386,3 +386,51 @@ def test_the_hand_written_profile_notes_follow_the_figures():
     assert "## Where the time goes (profiles)" in md
     assert md.index("## Where the time goes (profiles)") > md.index("## Targets")
     assert notes in md
+
+
+def test_publish_to_routable_explains_itself_with_the_floor_and_gc_pauses():
+    res = _results()
+    res["ingest"] = {**res["ingest"], "latency_samples": 1000, "routable_p99_ms": 5.7, "request_p50_ms": 0.17,
+                     "request_p99_ms": 2.56, "not_found_p50_ms": 0.1, "not_found_p99_ms": 0.24,
+                     "routable_polls_p99": 3, "gc_pauses_in_window": 2, "gc_pause_max_ms": 1.25,
+                     "slow_samples_with_gc": 1}
+    md = report.render_markdown(res)
+    assert "| same loop: a proxied request to a routable host, p50 / p99 | 0.170 / 2.560 ms |" in md
+    assert "| router GC pauses >= 0.5 ms during the samples | 2 (longest 1.25 ms; 1 of the slowest 1%" in md
+    row = {r["name"]: r for r in report.evaluate_targets(res)}["Publish-to-routable p99"]
+    assert row["met"] is False and row["value"] == "5.700 ms (1,000 samples; a proxied request alone: p99 2.560 ms)"
+
+
+def test_big_table_ratios_come_from_alternating_runs_on_one_router():
+    pairs = [(10_000.0, 9_000.0), (6_000.0, 5_700.0), (12_000.0, 11_000.0)]
+    m = {**MILLION, "baseline_rps": 4_670.0, "one_route_rps": 10_000.0, "rps": 9_000.0, "ratio_to_1": 0.917,
+         "pair_ratios": [b / a for a, b in pairs], "ratio_to_baseline": 9_000.0 / 4_670.0}
+    rows = {r["name"]: r for r in report.evaluate_targets({**_results(), "million": m})}
+    row = rows["1,000,000 routes: throughput vs 1 route"]
+    assert row["met"] is True and row["value"].startswith("0.92x (9,000 vs 10,000 req/s, alternating on one router")
+    assert "before loading: 4,670 req/s" in row["value"]
+    md = report.render_markdown({**_results(), "million": m})
+    assert ("| 1 route, alternating with those runs: req/s, CPU us/req; ratio of each pair | "
+            "10,000, -; 0.90, 0.95, 0.92 |") in md
+
+
+def test_paired_runs_take_the_median_of_neighbouring_ratios(monkeypatch):
+    from harness import paired
+    from harness.load import ClosedResult, ClosedRun
+
+    figures = iter([10_000.0, 9_000.0, 6_000.0, 5_700.0, 12_000.0, 11_000.0])
+    seen = []
+
+    def fake_closed_loop(wrk, target, connections, duration, warmup, runs, cpus, script=None, script_args=None,
+                         log=print):
+        seen.append((script_args, warmup))
+        res = ClosedResult("portico", connections)
+        res.runs = [ClosedRun(next(figures), 1000, 0, 1.0, 2.0, 50.0, 1.0, 0.0)]
+        return res
+
+    monkeypatch.setattr(paired, "closed_loop", fake_closed_loop)
+    out = paired.paired_runs("wrk", object(), 1_000_000, 50, 8, 2, 3, None, "x.lua", log=lambda *_: None)
+    assert [a for a, _ in seen] == [["1"], ["1000000"]] * 3
+    assert [w for _, w in seen] == [2, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert out.one_rps == 10_000.0 and out.n_rps == 9_000.0
+    assert round(out.ratio, 3) == 0.917    # the pairs give 0.90, 0.95, 0.917: their median, not 9,000 / 10,000

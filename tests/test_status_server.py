@@ -159,6 +159,7 @@ async def test_varz(current):
     assert set(varz["latency"]) >= {"50", "75", "90", "95", "99"}
     assert varz["requests_per_sec"] == 0 and len(varz["rate"]) == 3
     assert varz["ms_since_last_registry_update"] == -1 and varz["top10_app_requests"] == []
+    assert len(varz["gc_pauses"]["collections"]) == 3 and isinstance(varz["gc_pauses"]["recent"], list)
 
 
 def _samples(body: bytes) -> dict:

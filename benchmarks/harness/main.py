@@ -22,16 +22,17 @@ from .h2 import H2Listeners, h2_runs
 from .load import closed_loop, open_loop
 from .natspub import NatsPublisher, register_payload
 from .report import evaluate_targets, peak, render_markdown
-from .scale import REGISTER, ingest, publish_to_routable, route_scale
+from .scale import REGISTER, ROUTABLE_SAMPLES, ROUTABLE_SAMPLES_QUICK, ingest, publish_to_routable, route_scale
 from .workers import workers_runs
-from .targets import (BENCH_DIR, BENCH_HOST, start_builtin_backend, start_haproxy, start_nginx_backend,
-                      start_nginx_proxy, start_portico)
+from .targets import (BENCH_DIR, BENCH_HOST, start_builtin_backend, start_forwarder, start_haproxy,
+                      start_nginx_backend, start_nginx_proxy, start_portico)
 from .httpprobe import get_json, wait_for_status
 from .load import OWN_PIDS, RANDOM_HOST_LUA
 from .tools import find_tools, machine, versions
 
 # stack: the whole entrance (harness/stack.py); portico-pure: the same router with PORTICO_PURE_PYTHON=1 (goals.py)
-ALL_TARGETS = ("nginx", "haproxy", "portico", "portico-pure", "stack")
+# forwarder: a featureless uvloop+httptools forwarder (harness/forwarder.py), the floor under Portico
+ALL_TARGETS = ("nginx", "haproxy", "forwarder", "portico", "portico-pure", "stack")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--million", type=int, help="routes for the big-table run: applied time, RSS, throughput vs 1 "
                     "route, /routes streamed (default 1000000, about 2 min; quick 0; 0 skips it)")
     ap.add_argument("--skip-kube", action="store_true", help="skip the Kubernetes propagation run")
+    ap.add_argument("--instructions", type=float, help="seconds of load per proxy for the instructions-per-request "
+                    "run under callgrind (default 10, quick 0; 0 skips it; harness/instructions.py)")
     ap.add_argument("--kube-only", action="store_true", help="only the Kubernetes propagation run")
     ap.add_argument("--kube-ingresses", type=int, default=1000, help="Ingresses in the cluster (default 1000)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin proxy and load generator to separate cores")
@@ -73,6 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.ingest = args.ingest or (20000 if q else 100000)
     if args.million is None:
         args.million = 0 if q else 1_000_000
+    if args.instructions is None:
+        args.instructions = 0.0 if q else 10.0
     return args
 
 
@@ -206,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     lines, h2_ports = h2.haproxy() if h2 else ("", {})
                     target = start_haproxy(tools.haproxy, backend.port, workdir / "haproxy", proxy_cpus, lines)
+                elif name == "forwarder":
+                    target = start_forwarder(backend.port, workdir / "forwarder", proxy_cpus)
                 else:
                     if nats is None:
                         nats = _start_nats(workdir, load_cpus)
@@ -246,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                         res["open"].append(d)
                 elif not tools.h2load:
                     res["notes"].append("Open-loop runs not done: h2load missing (apt-get install -y nghttp2-client).")
-                if h2 and name != "portico-pure":
+                if h2 and name not in ("portico-pure", "forwarder"):
                     target.extra.update(h2_ports)
                     h2_runs(tools.h2load, target, args, load_cpus, res, log=log)
                 if name == "portico" and args.dashboard_cost:
@@ -260,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
                     pub.close()
                 if target:
                     target.stop()
+
+        if args.instructions and not args.kube_only:
+            _instructions_runs(args, tools, backend, workdir, res)
 
         if "stack" in args.only and not args.kube_only:
             _whole_stack_runs(args, tools, backend, workdir, res)
@@ -296,6 +306,21 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     return 1 if res["errors"] else 0
+
+
+def _instructions_runs(args, tools, backend, workdir: Path, res: dict) -> None:
+    """Instructions per request under callgrind for each proxy (harness/instructions.py): its own NATS."""
+    from .instructions import instructions_runs
+
+    log(f"instructions per request under callgrind ({args.instructions:g} s of load each) ...")
+    names = [n for n in args.only if n != "stack"]
+    nats = _start_nats(workdir / "instructions-nats", None) if any(n.startswith("portico") for n in names) else None
+    try:
+        res["instructions"] = instructions_runs(tools, backend.port, nats.port if nats else None, names,
+                                                workdir / "instructions", args.instructions, log=log)
+    finally:
+        if nats is not None:
+            nats.stop()
 
 
 def _h2_listeners(args, tools, workdir: Path, res: dict):
@@ -422,7 +447,8 @@ def _scale_runs(args, tools, backend, nats, workdir: Path, lua: Path, proxy_cpus
     log(f"ingest: {args.ingest:,} registrations")
     with _portico_phase("ingest", res, nats, workdir / "ingest", proxy_cpus) as (target, pub):
         ing = ingest(target, pub, backend.port, args.ingest, log=log)
-        publish_to_routable(target, pub, backend.port, 100 if args.quick else 200, ing, log=log)
+        publish_to_routable(target, pub, backend.port, ROUTABLE_SAMPLES_QUICK if args.quick else ROUTABLE_SAMPLES,
+                            ing, log=log)
         from .procs import rss_kb
 
         ing.rss_kb_after = rss_kb(target.pids())

@@ -1,9 +1,10 @@
 """The 1,000,000-route case: time to apply, resident memory, throughput against 1 route, and /routes answering.
 
-One router, in this order: 1 route and its closed-loop throughput (the baseline), then the other 999,999
-registrations published and timed until the last one answers 200, then closed-loop throughput with a random one
-of the million routes per request, then a whole GET /routes read while the router's RSS is sampled (it is
-streamed, so it must answer without holding the body).
+One router, in this order: 1 route and its closed-loop throughput (before loading, kept for reference), then
+the other 999,999 registrations published and timed until the last one answers 200, then closed-loop runs that
+alternate between one host (r0) and a random one of the million per request (harness/paired.py: the ratio is
+taken between neighbouring runs on the same router, so a swing of the host's speed cannot fake it), then a whole
+GET /routes read while the router's RSS is sampled (it is streamed, so it must answer without holding the body).
 
 Publishing is paced so NATS never drops the router as a slow consumer (its default limit is 64 MB pending per
 subscriber, about 200k of these registrations): a chunk is sent only once the chunk two before it is routable.
@@ -22,6 +23,7 @@ from .httpprobe import Probe, wait_for_status
 from .load import closed_loop, fmt
 from .natspub import NatsPublisher, pub_frame
 from .procs import rss_kb
+from .paired import paired_runs
 from .scale import REGISTER, _with_host, check_sample, scale_host
 
 CHUNK = 50_000            # registrations per paced chunk
@@ -31,7 +33,7 @@ BLOB = 2_000              # registrations per socket write
 @dataclass
 class MillionResult:
     routes: int
-    baseline_rps: float | None = None       # 1 route, same router, same run
+    baseline_rps: float | None = None       # 1 route, same router, before loading (reference only)
     baseline_cpu_us: float | None = None
     applied_s: float | None = None          # first publish -> last route answers 200
     applied_msgs_per_s: float | None = None
@@ -42,7 +44,11 @@ class MillionResult:
     rps: float | None = None
     p99_ms: float | None = None
     cpu_us_per_req: float | None = None
-    ratio_to_1: float | None = None
+    ratio_to_1: float | None = None         # the goal's ratio: n routes / 1 route, alternating, after loading
+    one_route_rps: float | None = None      # Host r0 alone, in the runs alternating with the n-route ones
+    one_route_cpu_us: float | None = None
+    ratio_to_baseline: float | None = None  # n routes / the 1-route figure from before loading (drifts with the host)
+    pair_ratios: list[float] = field(default_factory=list)
     rss_kb_after_load: int | None = None
     routes_status: int | None = None
     routes_first_byte_s: float | None = None
@@ -167,14 +173,16 @@ def million_routes(wrk: str, target, pub: NatsPublisher, backend_port: int, n: i
     log(f"    applied in {res.applied_s:.2f}s ({fmt(res.applied_msgs_per_s, 0)} routes/s), RSS "
         f"{res.rss_kb_applied / 1024:.1f} MiB, {res.bytes_per_route:.0f} B/route")
 
-    big = closed_loop(wrk, _with_host(target, None), connections, duration, warmup, runs, load_cpus,
-                      script=script, script_args=[str(n)], log=log)
-    res.rps, res.p99_ms, res.cpu_us_per_req = big.rps, big.p99_ms, big.cpu_us_per_req
-    if base.rps and big.rps:
-        res.ratio_to_1 = big.rps / base.rps
+    big = paired_runs(wrk, _with_host(target, None), n, connections, duration, warmup, runs, load_cpus, script,
+                      log=log)
+    res.rps, res.p99_ms, res.cpu_us_per_req = big.n_rps, big.n_p99_ms, big.n_cpu_us
+    res.one_route_rps, res.one_route_cpu_us, res.ratio_to_1 = big.one_rps, big.one_cpu_us, big.ratio
+    res.pair_ratios = [b / a for a, b in big.pairs]
+    if base.rps and big.n_rps:
+        res.ratio_to_baseline = big.n_rps / base.rps
     res.rss_kb_after_load = rss_kb(target.pids())
-    log(f"  {n:,} routes: {fmt(big.rps, 0)} req/s (x{fmt(res.ratio_to_1)} of 1 route), RSS "
-        f"{res.rss_kb_after_load / 1024:.1f} MiB")
+    log(f"  {n:,} routes: {fmt(res.rps, 0)} req/s (x{fmt(res.ratio_to_1)} of 1 route alongside, "
+        f"x{fmt(res.ratio_to_baseline)} of the 1 route before loading), RSS {res.rss_kb_after_load / 1024:.1f} MiB")
 
     listing = read_routes(target.extra["routes_port"], target.pids)
     res.routes_status, res.routes_s = listing["status"], listing["s"]

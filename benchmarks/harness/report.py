@@ -120,20 +120,26 @@ def render_markdown(res: dict) -> str:
         out.append("")
 
     out += hot_path_section(res)
+    out += instructions_section(res.get("instructions") or [])
     out += h2_section(res.get("h2") or [])
     out += whole_stack_section(res.get("whole_stack") or [])
 
     scale = res.get("route_scale")
     if scale:
         out += ["## Route scale (Portico, random Host per request)", "",
-                "| routes | req/s | x of 1 route | p99 ms | CPU us/req | RSS MiB | bytes/route | bytes/route, table alone | time to apply | sample misses |",
-                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                "| routes | req/s | 1 route alongside, req/s | x of 1 route | p99 ms | CPU us/req | RSS MiB | bytes/route "
+                "| bytes/route, table alone | time to apply | sample misses |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for s in scale:
-            out.append(f"| {s['routes']:,} | {_f(s['rps'])} | {_f(s.get('ratio_to_1'))} | {_f(s.get('p99_ms'))} | "
+            out.append(f"| {s['routes']:,} | {_f(s['rps'])} | {_f(s.get('one_route_rps'))} | {_f(s.get('ratio_to_1'))} | "
+                       f"{_f(s.get('p99_ms'))} | "
                        f"{_f(s.get('cpu_us_per_req'), 1)} | {s['rss_kb'] / 1024:.1f} | {_f(s.get('bytes_per_route'), 0)} | "
                        f"{_f(s.get('bytes_per_route_table'), 0)} | "
                        f"{_f(s.get('register_s'), 2, ' s')} | {s.get('sample_failures', 0)} |")
-        out += ["", "bytes/route: RSS growth over the 1-route step, measured after the load (every route has "
+        out += ["", "x of 1 route: above 1 route, the median ratio of closed-loop runs that alternated on the same "
+                "router between a random one of the step's routes and one host (r0, '1 route alongside'), so a "
+                "swing of the host's speed between steps cannot move it (harness/paired.py).", "",
+                "bytes/route: RSS growth over the 1-route step, measured after the load (every route has "
                 "served traffic: its per-route counters exist, one packed int on its Pool); table alone: the RSS a "
                 "step's new routes added, from after the previous step's load to right after they were applied "
                 "(before any request to them).", ""]
@@ -156,6 +162,17 @@ def render_markdown(res: dict) -> str:
                 f"| publish-to-routable samples | {ing.get('latency_samples', 0)} (timeouts: {ing.get('routable_timeouts', 0)}) |",
                 f"| publish-to-routable p50 / p99 / max | {_f(ing.get('routable_p50_ms'), 3)} / "
                 f"{_f(ing.get('routable_p99_ms'), 3)} / {_f(ing.get('routable_max_ms'), 3)} ms |"]
+        if ing.get("request_p99_ms") is not None:
+            gc_seen = ing.get("gc_pauses_in_window")
+            out += [f"| same loop: a proxied request to a routable host, p50 / p99 | {_f(ing.get('request_p50_ms'), 3)} / "
+                    f"{_f(ing.get('request_p99_ms'), 3)} ms |",
+                    f"| same loop: the router's 404 for an unknown host, p50 / p99 | {_f(ing.get('not_found_p50_ms'), 3)} / "
+                    f"{_f(ing.get('not_found_p99_ms'), 3)} ms |",
+                    f"| requests per sample, p99 | {ing.get('routable_polls_p99')} |",
+                    "| router GC pauses >= 0.5 ms during the samples | "
+                    + ("not shown by this router" if gc_seen is None else
+                       f"{gc_seen} (longest {_f(ing.get('gc_pause_max_ms'), 2)} ms; "
+                       f"{ing.get('slow_samples_with_gc')} of the slowest 1% of samples overlap one)") + " |"]
         for note in ing.get("notes", []):
             out.append(f"| note | {note} |")
         out.append("")
@@ -217,6 +234,26 @@ def _ratios(closed: list[dict]) -> list[str]:
                      f"{_f(pp['rps'] / ph['rps']) + 'x' if ph else '-'} | | |")
         any_row = True
     return lines + [""] if any_row else []
+
+
+def instructions_section(rows: list[dict]) -> list[str]:
+    """Instructions per request under callgrind (harness/instructions.py), each proxy against nginx."""
+    if not rows:
+        return []
+    base = {r["target"]: r.get("instructions_per_request") for r in rows}
+    nginx = base.get("nginx")
+    out = ["## Instructions per request (callgrind): the noise-free comparison", "",
+           "User-space instructions each proxy executes per proxied request, under `valgrind --tool=callgrind` "
+           "at 8 connections (harness/instructions.py). Repeat runs agree to ~0.1 %, so this ratio holds on a busy "
+           "machine where CPU seconds do not. The kernel's share (the same two reads and two writes per request "
+           "for every proxy here) is not counted.", "",
+           "| proxy | requests | instructions per request | x nginx |", "|---|---:|---:|---:|"]
+    for r in rows:
+        ir = r.get("instructions_per_request")
+        ratio = f"{ir / nginx:.2f}x" if ir and nginx else "-"
+        out.append(f"| {r['target']} | {r.get('requests', 0):,} | {_f(ir, 0)} | {ratio} |"
+                   + (f" failed: `{r['error'][:120]}`" if r.get("error") else ""))
+    return out + [""]
 
 
 def whole_stack_section(rows: list[dict]) -> list[str]:

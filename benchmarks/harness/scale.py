@@ -11,7 +11,8 @@ from pathlib import Path
 from .httpprobe import Probe, get_json, wait_for_status
 from .load import closed_loop, fmt
 from .natspub import NatsPublisher, pub_frame, register_payload
-from .parse import parse_varz_registrations, percentile
+from .paired import paired_runs
+from .parse import median, parse_varz_registrations, percentile
 from .procs import cpu_seconds, rss_kb
 
 REGISTER = "router.register"
@@ -69,6 +70,8 @@ class RouteScaleStep:
     bytes_per_route: float | None = None        # RSS growth per route, after traffic to the routes
     rss_kb_applied: int | None = None           # RSS right after applying, before any request
     bytes_per_route_table: float | None = None  # the table alone: growth per route added by this step, before load
+    one_route_rps: float | None = None          # Host r0 alone, in runs alternating with this step's (paired.py)
+    pair_ratios: list[float] = field(default_factory=list)   # ratio_to_1: their median
 
 
 def route_scale(wrk: str, target, pub: NatsPublisher, backend_port: int, steps: list[int], connections: int,
@@ -90,21 +93,33 @@ def route_scale(wrk: str, target, pub: NatsPublisher, backend_port: int, steps: 
         rss_applied = rss_kb(target.pids())
         all_hosts = [scale_host(i) for i in range(n)]
         bad = check_sample(target.port, all_hosts)
-        res = closed_loop(wrk, _with_host(target, None), connections, duration, warmup, runs, load_cpus,
-                          script=script, script_args=[str(n)], log=log)
+        one_rps = None
+        pair_ratios: list[float] = []
+        if n == 1:
+            res = closed_loop(wrk, _with_host(target, None), connections, duration, warmup, runs, load_cpus,
+                              script=script, script_args=[str(n)], log=log)
+            rps, p99, cpu = res.rps, res.p99_ms, res.cpu_us_per_req
+        else:   # n routes and 1 route alternately on this router (harness/paired.py): the ratio is theirs
+            paired = paired_runs(wrk, _with_host(target, None), n, connections, duration, warmup, runs, load_cpus,
+                                 script, log=log)
+            rps, p99, cpu, one_rps = paired.n_rps, paired.n_p99_ms, paired.n_cpu_us, paired.one_rps
+            pair_ratios = [b / a for a, b in paired.pairs]
         rss = rss_kb(target.pids())
-        step = RouteScaleStep(routes=n, rps=res.rps, p99_ms=res.p99_ms, cpu_us_per_req=res.cpu_us_per_req,
-                              rss_kb=rss, register_s=took, sample_failures=bad, rss_kb_applied=rss_applied)
+        step = RouteScaleStep(routes=n, rps=rps, p99_ms=p99, cpu_us_per_req=cpu, rss_kb=rss, register_s=took,
+                              sample_failures=bad, rss_kb_applied=rss_applied, one_route_rps=one_rps,
+                              pair_ratios=pair_ratios)
         if base_rss is None:
-            base_rss, base_rps = rss, res.rps
+            base_rss, base_rps = rss, rps
         else:
             step.bytes_per_route = (rss - base_rss) * 1024 / max(1, n - steps[0])
             # the table alone: what applying this step's new routes added, from the RSS after the previous
             # step's load (that load's buffers and the earlier routes' traffic are not the table's)
             step.bytes_per_route_table = (rss_applied - prev_rss) * 1024 / max(1, n - prev_n)
         prev_rss, prev_n = rss, n
-        if base_rps:
-            step.ratio_to_1 = (res.rps or 0) / base_rps
+        if n == 1 or one_rps is None:
+            step.ratio_to_1 = (rps or 0) / base_rps if base_rps else None
+        else:
+            step.ratio_to_1 = median(pair_ratios) if pair_ratios else None
         log(f"  {n:,} routes: {fmt(step.rps, 0)} req/s (x{fmt(step.ratio_to_1)} of 1 route), RSS {rss / 1024:.1f} MiB"
             + (f", {step.bytes_per_route:.0f} B/route" if step.bytes_per_route is not None else "")
             + (f", {bad} of sample not 200" if bad else ""))
@@ -140,6 +155,14 @@ class IngestResult:
     routable_p99_ms: float | None = None
     routable_max_ms: float | None = None
     routable_timeouts: int = 0
+    routable_polls_p99: int | None = None     # requests a sample needed (the first ones answer 404)
+    request_p50_ms: float | None = None       # the same loop: a proxied request to a host already routable
+    request_p99_ms: float | None = None
+    not_found_p50_ms: float | None = None     # ... and the router's 404 for an unknown host
+    not_found_p99_ms: float | None = None
+    gc_pauses_in_window: int | None = None    # router GC pauses >= 0.5 ms during the samples (/varz)
+    gc_pause_max_ms: float | None = None
+    slow_samples_with_gc: int | None = None   # of the slowest 1% of samples, how many overlap a GC pause
     rss_kb_after: int | None = None
     router_cpu_s: float | None = None       # the router's CPU time from the first publish to the last route
     msgs_per_cpu_s: float | None = None     # registrations per router CPU-second: holds on a busy machine too
@@ -185,41 +208,95 @@ def ingest(target, pub: NatsPublisher, backend_port: int, n: int, log=print) -> 
     return res
 
 
+ROUTABLE_SAMPLES = 1000          # full run; p99 of 1,000 is the 10th slowest sample, not one outlier
+ROUTABLE_SAMPLES_QUICK = 300
+
+
 def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: int, res: IngestResult,
                         log=print) -> None:
-    """Publish one registration for a fresh host, then poll the proxy with that Host until it answers 200."""
+    """Publish one registration for a fresh host, then poll the proxy with that Host until it answers 200.
+
+    So that the figure explains itself, each sample is followed by two requests on the same connection: one
+    to the host just made routable (a proxied request's own latency, through the backend: the floor under any
+    publish-to-routable sample) and one to an unknown host (the router's 404, no backend). The router's
+    garbage-collector pauses during the samples are read from /varz (gc_pauses.recent, monotonic clock
+    readings comparable with this process's) and lined up with the slowest 1% of the samples.
+    """
     probe = Probe(target.port)
-    lat = []
+    lat: list[float] = []
+    spans: list[tuple[float, float]] = []
+    floor_200: list[float] = []
+    floor_404: list[float] = []
+    polls: list[int] = []
     timeouts = 0
+    window_start = time.monotonic()
     try:
         probe.get("warmup.latency.local")
         for i in range(samples):
             host = f"l{i}-{uuid.uuid4().hex[:8]}.latency.local"
             frame = route_frames(backend_port, [host])[0]
-            t0 = time.perf_counter()
+            t0 = time.monotonic()
             pub.sock.sendall(frame)
             ok = False
-            for _ in range(100_000):
-                status = probe.get(host)
-                if status == 200:
+            tries = 0
+            while tries < 100_000:
+                tries += 1
+                if probe.get(host) == 200:
                     ok = True
                     break
-                if time.perf_counter() - t0 > 2.0:
+                if time.monotonic() - t0 > 2.0:
                     break
+            t1 = time.monotonic()
             if ok:
-                lat.append(time.perf_counter() - t0)
+                lat.append(t1 - t0)
+                spans.append((t0, t1))
+                polls.append(tries)
+                if probe.get(host) == 200:
+                    floor_200.append(time.monotonic() - t1)
+                t2 = time.monotonic()
+                probe.get(f"unknown-{i}.latency.local")
+                floor_404.append(time.monotonic() - t2)
             else:
                 timeouts += 1
             time.sleep(0.005)
     finally:
         probe.close()
+    window_end = time.monotonic()
     res.latency_samples = len(lat)
     res.routable_timeouts = timeouts
-    res.routable_p50_ms = (percentile(lat, 50) or 0) * 1e3 if lat else None
-    res.routable_p99_ms = (percentile(lat, 99) or 0) * 1e3 if lat else None
+    def ms(values: list[float], p: float) -> float | None:
+        return (percentile(values, p) or 0) * 1e3 if values else None
+
+    res.routable_p50_ms, res.routable_p99_ms = ms(lat, 50), ms(lat, 99)
     res.routable_max_ms = max(lat) * 1e3 if lat else None
+    res.request_p50_ms, res.request_p99_ms = ms(floor_200, 50), ms(floor_200, 99)
+    res.not_found_p50_ms, res.not_found_p99_ms = ms(floor_404, 50), ms(floor_404, 99)
+    res.routable_polls_p99 = int(percentile(polls, 99) or 0) if polls else None
+    pauses = _gc_pauses(target, window_start, window_end)
+    if pauses is not None:
+        res.gc_pauses_in_window = len(pauses)
+        res.gc_pause_max_ms = max((p["ms"] for p in pauses), default=0.0)
+        slow = sorted(spans, key=lambda span: span[1] - span[0])[-max(1, len(spans) // 100):] if spans else []
+        res.slow_samples_with_gc = sum(
+            1 for t0, t1 in slow
+            if any(p["monotonic"] < t1 and p["monotonic"] + p["ms"] / 1e3 > t0 for p in pauses))
     log(f"  publish-to-routable ({len(lat)} samples): p50 {fmt(res.routable_p50_ms, 3)} ms, "
-        f"p99 {fmt(res.routable_p99_ms, 3)} ms, max {fmt(res.routable_max_ms, 3)} ms, timeouts {timeouts}")
+        f"p99 {fmt(res.routable_p99_ms, 3)} ms, max {fmt(res.routable_max_ms, 3)} ms, timeouts {timeouts}; "
+        f"a proxied request to a routable host p50 {fmt(res.request_p50_ms, 3)} / p99 {fmt(res.request_p99_ms, 3)} ms, "
+        f"a 404 p99 {fmt(res.not_found_p99_ms, 3)} ms; router GC pauses >= 0.5 ms in the window: "
+        f"{res.gc_pauses_in_window if pauses is not None else 'unknown'}"
+        + (f" (longest {res.gc_pause_max_ms:.2f} ms, {res.slow_samples_with_gc} of the slowest 1% overlap one)"
+           if pauses else ""))
+
+
+def _gc_pauses(target, start: float, end: float) -> list[dict] | None:
+    """The router's GC pauses (/varz gc_pauses.recent) that began between `start` and `end`; None if not shown."""
+    try:
+        varz = get_json(f"http://127.0.0.1:{target.extra['status_port']}/varz", "admin", "admin", 10)
+        recent = varz["gc_pauses"]["recent"]
+    except Exception:  # noqa: BLE001 - an older router without the field
+        return None
+    return [p for p in recent if start <= p["monotonic"] <= end]
 
 
 def _varz_count(status_port: int, routes_port: int) -> int | None:

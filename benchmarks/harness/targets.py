@@ -80,12 +80,15 @@ def start_builtin_backend(workdir: Path, cpus: set[int] | None) -> Target:
 
 
 def start_nginx_proxy(nginx: str, backend_port: int, workdir: Path, cpus: set[int] | None,
-                      extra_listen: str = "") -> Target:
+                      extra_listen: str = "", wrap: tuple[str, ...] = ()) -> Target:
     """nginx, 1 worker, upstream keep-alive, access log to a file, X-Forwarded-* and a request id added;
     `extra_listen`: more listen lines in the same server (harness/h2.py's HTTP/2 ones)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    conf = _nginx_common(workdir) + f"""
+    # under valgrind (`wrap`) one process: callgrind then counts the process that serves the requests
+    common = _nginx_common(workdir).replace("master_process on;", "master_process off;") if wrap else \
+        _nginx_common(workdir)
+    conf = common + f"""
   log_format bench '$host - [$time_local] "$request" $status $request_length $body_bytes_sent '
                    '"$http_referer" "$http_user_agent" "$remote_addr:$remote_port" "$upstream_addr" '
                    'x_forwarded_for:"$proxy_add_x_forwarded_for" vcap_request_id:"$request_id" '
@@ -113,15 +116,15 @@ def start_nginx_proxy(nginx: str, backend_port: int, workdir: Path, cpus: set[in
 }}
 """
     (workdir / "nginx.conf").write_text(conf)
-    argv = taskset_prefix(cpus) + [nginx, "-p", str(workdir), "-c", str(workdir / "nginx.conf")]
+    argv = taskset_prefix(cpus) + [*wrap, nginx, "-p", str(workdir), "-c", str(workdir / "nginx.conf")]
     proc = ManagedProcess("nginx", argv, workdir / "stdout.log").start()
-    wait_for_port(port, timeout=10, process=proc.popen)
-    wait_for_status(port, BENCH_HOST, 200, timeout=10)
+    wait_for_port(port, timeout=120 if wrap else 10, process=proc.popen)
+    wait_for_status(port, BENCH_HOST, 200, timeout=120 if wrap else 10)
     return Target("nginx", port, proc)
 
 
 def start_haproxy(haproxy: str, backend_port: int, workdir: Path, cpus: set[int] | None,
-                  extra_bind: str = "") -> Target:
+                  extra_bind: str = "", wrap: tuple[str, ...] = ()) -> Target:
     """HAProxy, 1 thread, http-reuse always, log lines to stdout (a file), X-Forwarded-For and a request id;
     `extra_bind`: more bind lines in the same frontend (harness/h2.py's HTTP/2 ones)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -154,11 +157,25 @@ backend be
   server b1 127.0.0.1:{backend_port} maxconn 10000
 """
     (workdir / "haproxy.cfg").write_text(conf)
-    argv = taskset_prefix(cpus) + [haproxy, "-db", "-f", str(workdir / "haproxy.cfg")]
+    argv = taskset_prefix(cpus) + [*wrap, haproxy, "-db", "-f", str(workdir / "haproxy.cfg")]
     proc = ManagedProcess("haproxy", argv, workdir / "haproxy.log").start()
-    wait_for_port(port, timeout=10, process=proc.popen)
-    wait_for_status(port, BENCH_HOST, 200, timeout=10)
+    wait_for_port(port, timeout=120 if wrap else 10, process=proc.popen)
+    wait_for_status(port, BENCH_HOST, 200, timeout=120 if wrap else 10)
     return Target("haproxy", port, proc)
+
+
+def start_forwarder(backend_port: int, workdir: Path, cpus: set[int] | None, wrap: tuple[str, ...] = ()) -> Target:
+    """The featureless uvloop + httptools forwarder (harness/forwarder.py): the floor under Portico."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    argv = taskset_prefix(cpus) + [*wrap, sys.executable, "-m", "harness.forwarder", str(port), str(backend_port)]
+    proc = ManagedProcess("forwarder", argv, workdir / "stdout.log", cwd=str(BENCH_DIR)).start()
+    wait_for_port(port, timeout=120 if wrap else 10, process=proc.popen)
+    wait_for_status(port, BENCH_HOST, 200, timeout=120 if wrap else 10)
+    return Target(FORWARDER, port, proc)
+
+
+FORWARDER = "bare uvloop+httptools forwarder"
 
 
 def portico_config(workdir: Path, nats_port: int, port: int, status_port: int, routes_port: int) -> str:
@@ -186,14 +203,16 @@ route_snapshot:
 
 
 def start_portico(nats_port: int, workdir: Path, cpus: set[int] | None, workers: int = 1,
-                  timeout: float = 30.0, attempts: int = 2, extra_config: str = "", pure: bool = False) -> Target:
+                  timeout: float = 30.0, attempts: int = 2, extra_config: str = "", pure: bool = False,
+                  wrap: tuple[str, ...] = ()) -> Target:
     """`python -m portico router -c FILE [--workers N]`, waited for until /health answers 200; a router that
     dies while starting is started once more (the failure is kept in STARTUP_FAILURES for the report).
-    `pure`: PORTICO_PURE_PYTHON=1, the pure-Python modules instead of the compiled ones (target `portico (pure)`)."""
+    `pure`: PORTICO_PURE_PYTHON=1, the pure-Python modules instead of the compiled ones (target `portico (pure)`);
+    `wrap`: a command the router runs under (harness/instructions.py's valgrind)."""
     for attempt in range(attempts):
         try:
             return _start_portico(nats_port, workdir / f"try{attempt}" if attempt else workdir, cpus, workers,
-                                  timeout, extra_config, pure)
+                                  timeout, extra_config, pure, wrap)
         except (RuntimeError, TimeoutError) as err:
             STARTUP_FAILURES.append(f"{type(err).__name__}: {str(err)[:300]}")
             if attempt == attempts - 1:
@@ -205,12 +224,12 @@ STARTUP_FAILURES: list[str] = []
 
 
 def _start_portico(nats_port: int, workdir: Path, cpus: set[int] | None, workers: int,
-                   timeout: float, extra_config: str = "", pure: bool = False) -> Target:
+                   timeout: float, extra_config: str = "", pure: bool = False, wrap: tuple[str, ...] = ()) -> Target:
     workdir.mkdir(parents=True, exist_ok=True)
     port, status_port, routes_port = free_port(), free_port(), free_port()
     cfg = workdir / "portico.yml"
     cfg.write_text(portico_config(workdir, nats_port, port, status_port, routes_port) + extra_config)
-    argv = taskset_prefix(cpus) + [sys.executable, "-m", "portico", "router", "-c", str(cfg)]
+    argv = taskset_prefix(cpus) + [*wrap, sys.executable, "-m", "portico", "router", "-c", str(cfg)]
     if workers != 1:
         argv += ["--workers", str(workers)]
     env = {**os.environ, "PORTICO_PURE_PYTHON": "1" if pure else "0"}

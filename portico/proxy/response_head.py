@@ -9,10 +9,13 @@ router without http_rewrite does no per-response work for it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from portico.proxy import errors
 from portico.proxy.headers import HOP_BY_HOP, connection_tokens, header_kind
+
+if TYPE_CHECKING:
+    from portico.proxy.exchange_state import ExchangeState
 
 _STATUS_LINES: dict[tuple[int, bytes, bool], bytes] = {}
 # Response header names the router acts on, by kind; every other header is copied unchanged.
@@ -56,11 +59,24 @@ class ResponseHeadRules:
         self.rewrites = bool(remove or add_if_absent)     # http_rewrite applies to router answers too
         self.add_if_absent = tuple((n.lower().encode("latin-1"), n.encode("latin-1") + b": "
                                     + v.encode("latin-1") + b"\r\n") for n, v in add_if_absent)
+        # The last status line made, by what it was made from: a backend answers `200 OK` over and over.
+        self._last_status = 0
+        self._last_reason = b""
+        self._last_http11 = True
+        self._last_line = b""
 
-    def forwarded(self, ex: Any, status: int, reason: bytes, headers: list, skip: tuple
+    def forwarded(self, ex: ExchangeState, status: int, reason: bytes, headers: list, skip: tuple
                   ) -> tuple[list, bytes | None, bool, tuple]:
         """(head parts, Content-Length, chunked, extra hop-by-hop names from Connection) for the client."""
-        out = [status_line(status, reason, ex.http11)]
+        http11 = ex.http11
+        if status == self._last_status and http11 == self._last_http11 and reason == self._last_reason:
+            line = self._last_line
+        else:
+            line = self._last_line = status_line(status, reason, http11)
+            self._last_status = status
+            self._last_reason = reason
+            self._last_http11 = http11
+        out = [line]
         content_length = None
         chunked = False
         named: tuple = ()
@@ -72,16 +88,17 @@ class ResponseHeadRules:
                 kind = header_kind(kinds, self.special, name, _R_PLAIN)
             if kind is _R_PLAIN:
                 if not skip or name.lower() not in skip:
-                    out += (name, b": ", value, b"\r\n")
+                    out.extend((name, b": ", value, b"\r\n"))   # compiled: four appends, no tuple
                 continue
             if kind is _R_HOP:
                 lname = name.lower()
                 if lname == b"transfer-encoding":
                     chunked = b"chunked" in value.lower()
                 elif lname == b"connection":
-                    named = tuple([t for t in connection_tokens(value) if t not in _CONNECTION_OPTIONS])
+                    if value != b"keep-alive" and value != b"close":   # the usual values name no header
+                        named = tuple([t for t in connection_tokens(value) if t not in _CONNECTION_OPTIONS])
                 elif lname == b"upgrade" and status == 101:
-                    out += (name, b": ", value, b"\r\n")
+                    out.extend((name, b": ", value, b"\r\n"))
                 continue
             if kind is _R_DROP:
                 continue
@@ -93,7 +110,7 @@ class ResponseHeadRules:
                 sticky.observe_set_cookie(ex, value)
             elif kind is _R_AUTHENTICATE and value[:9].lower() == b"negotiate":
                 ex.negotiate_response = True
-            out += (name, b": ", value, b"\r\n")
+            out.extend((name, b": ", value, b"\r\n"))
         if sticky is not None and (ex.session_cookie or ex.sticky_id or ex.negotiate_response):
             sticky.add_vcap_cookie(ex, out)
         if ex.trace_debug and ex.endpoint is not None:

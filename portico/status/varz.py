@@ -3,7 +3,7 @@
 Kept: type, index, uuid, host, start, uptime, urls, droplets, requests, rate (1/5/15-minute), requests_per_sec,
 responses_2xx..responses_xxx, bad_requests, bad_gateways, latency (percentiles in seconds),
 top10_app_requests and ms_since_last_registry_update; plus Portico's own counters and `implementation`
-(compiled or pure, the compiled modules, why pure).
+(compiled or pure, the compiled modules, why pure) and `gc_pauses` (the garbage collector's stops of the loop).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from portico._compiled import selection
+from portico.gc_pauses import GC_PAUSES
 from portico.observe.live import LiveStats
 from portico.observe.metrics import CLASSES
 from portico.routes import RouteTable
@@ -47,6 +48,7 @@ def varz(*, index: int, host: str, state: RouterState, table: RouteTable, live: 
         "ms_since_last_registry_update": -1 if age is None else int(age * 1000),
         "router_errors": snapshot["router_errors"],
         "implementation": selection().as_json(),
+        "gc_pauses": GC_PAUSES.as_json(),
     }
     out.update(snapshot["counters"])
     by_class = snapshot["by_class"]
