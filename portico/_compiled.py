@@ -30,6 +30,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.context",
     "portico.proxy.backend_side",
     "portico.proxy.client_base",
+    "portico.proxy.flow",          # backpressure between a client and its backend, both ways (flow.pxd)
     "portico.proxy.exchange_state",
     "portico.proxy.exchange",
     "portico.proxy.routing",

@@ -6,12 +6,14 @@ once when the body is sent or the exchange ends, so a large upload never stalls 
 
 from portico.proxy.client_base import ClientBase
 from portico.proxy.exchange import PENDING_BODY_LIMIT, Exchange
+from portico.proxy.flow import Flow
 from portico.proxy.upstream import UpstreamConnection
 
 
 class RecordingClient(ClientBase):
     def __init__(self):
         self.ctx = None
+        self.flow = Flow(self)
         self.paused = 0
         self.pauses = 0
         self.finished = []

@@ -3,6 +3,7 @@
 # Cimports nothing, so the exchange and the connections may all cimport it.
 
 cdef class BackendSide:
+    cdef public object flow     # the client's Flow while attached (flow.pxd cimports this file), else None
     cpdef attach(self, ex)
     cpdef detach(self)
     cpdef bint reused(self) except -1

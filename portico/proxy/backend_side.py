@@ -14,14 +14,20 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from portico.proxy.exchange import Exchange
+    from portico.proxy.flow import Flow
     from portico.routes.endpoint import Endpoint
 
 
 class BackendSide:
     """The backend-connection interface the Exchange uses; the response comes back through the Exchange's
-    `response_head`, `response_body`, `response_trailers`, `response_done` and `upstream_lost`."""
+    `response_head`, `response_body`, `response_trailers`, `response_done` and `upstream_lost`.
 
-    __slots__ = ()
+    `flow` is the Flow (portico.proxy.flow) of the client this connection serves, set by Flow.attach and
+    cleared by Flow.detach (None while idle); the connection's pause_writing/resume_writing report to it.
+    Only the flow calls `pause_reading`/`resume_reading`."""
+
+    __slots__ = ("flow",)
+    flow: Flow | None
 
     def attach(self, ex: Exchange) -> None:
         """`ex` sends its request over this connection now; the response callbacks go to it."""

@@ -2,6 +2,7 @@
 # vtable call to the HTTP/1.1 connection; the HTTP/2 stream overrides them in Python). Cimports nothing.
 
 cdef class ClientBase:
+    cdef public object flow     # its Flow (flow.pxd cimports this file, so it is typed where it is used)
     cpdef write(self, data)
     cpdef send_trailers(self, list headers)
     cpdef cork(self)

@@ -14,12 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from portico.proxy.exchange import Exchange
+    from portico.proxy.flow import Flow
 
 
 class ClientBase:
-    """What an Exchange may ask of its client: write the response, pause or resume reading, be told the end."""
+    """What an Exchange may ask of its client: write the response, pause or resume reading, be told the end.
 
-    __slots__ = ()
+    `flow` (portico.proxy.flow.Flow) is the client's backpressure with whichever backend serves it; each
+    subclass makes its own in `__init__`. Only the flow calls `pause_reading`/`resume_reading`."""
+
+    __slots__ = ("flow",)
+    flow: Flow
 
     def write(self, data: bytes) -> None:
         """A complete response head (or a whole local response) first, then body bytes."""

@@ -19,6 +19,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser, par
 from portico.proxy import errors
 from portico.proxy.client_base import ClientBase
 from portico.proxy.exchange import Exchange
+from portico.proxy.flow import CLOSING, PIPELINE, Flow
 from portico.proxy.headers import HOP_BY_HOP
 from portico.proxy.tunnel import Tunnel
 
@@ -57,6 +58,7 @@ class ClientConnection(ClientBase):
         self.closed = False
         self.http11 = True
         self.read_paused = 0
+        self.flow = Flow(self)                     # backpressure with the backend serving it (flow.py)
         self.tunnel = None
         self.last_activity = 0.0
         self.head_started = 0.0                    # when the current request head began (0: not reading one)
@@ -143,18 +145,11 @@ class ClientConnection(ClientBase):
         self.queue.clear()
 
     def pause_writing(self) -> None:
-        ex = self.active
-        if ex is not None and ex.upstream is not None:
-            ex.upstream.pause_reading()
-        if self.tunnel is not None:
-            self.tunnel.pause_backend()
+        """The write buffer is over its high-water mark: the backend serving this client (now or next) waits."""
+        self.flow.client_write_full()
 
     def resume_writing(self) -> None:
-        ex = self.active
-        if ex is not None and ex.upstream is not None:
-            ex.upstream.resume_reading()
-        if self.tunnel is not None:
-            self.tunnel.resume_backend()
+        self.flow.client_write_drained()
 
     def _h2c_preface(self, data: bytes) -> bool:
         """HTTP/2 over cleartext with prior knowledge: hand this connection to the HTTP/2 protocol."""
@@ -225,7 +220,7 @@ class ClientConnection(ClientBase):
         else:
             self.queue.append(ex)
             if len(self.queue) == PIPELINE_LIMIT + 1:
-                self.pause_reading()  # once; resumed once when the queue drains back to the limit
+                self.flow.stop_client(PIPELINE)   # given back when the queue drains back to the limit
 
     def on_body(self, body: bytes) -> None:
         ex = self.parsing
@@ -301,7 +296,7 @@ class ClientConnection(ClientBase):
             nxt = self.queue.popleft()
             self.active = nxt
             if len(self.queue) == PIPELINE_LIMIT:
-                self.resume_reading()
+                self.flow.go_client(PIPELINE)
             nxt.start()
 
     def _protocol_error(self, status: int, code: str, reason: str = "") -> None:
@@ -330,7 +325,7 @@ class ClientConnection(ClientBase):
             ex.keep_alive = False
             ex.body_done = True
             self.queue.append(ex)
-            self.pause_reading()
+            self.flow.stop_client(CLOSING)
 
     def _malformed_body(self, ex: Exchange, data: bytes, status: int, reason: str) -> None:
         """A request body that breaks its framing (bad chunk size, bare LF, chunk data without CRLF...).
@@ -349,7 +344,7 @@ class ClientConnection(ClientBase):
                 return
             # Queued behind earlier pipelined requests: it answers the error in its turn; read no further.
             ex.replace_with_local(data, status)
-            self.pause_reading()
+            self.flow.stop_client(CLOSING)
             return
         # Already answered (a local error whose body was being skipped): the error follows in order.
         if self.active is None:
@@ -359,7 +354,7 @@ class ClientConnection(ClientBase):
         err = Exchange(self, b"-", b"-")
         err.replace_with_local(data, status)
         self.queue.append(err)
-        self.pause_reading()
+        self.flow.stop_client(CLOSING)
 
     def _upgrade_requested(self, rest: bytes) -> None:
         ex = self.parsing

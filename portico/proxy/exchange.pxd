@@ -6,27 +6,32 @@
 cimport cython
 from portico.proxy.exchange_state cimport ExchangeState
 from portico.proxy.backend_side cimport BackendSide, BackendSource
+from portico.proxy.flow cimport Flow
 from portico.proxy.response_head cimport ResponseHeadRules
 
 cdef class Exchange(ExchangeState):
     cpdef start(self)
     @cython.locals(connector=BackendSource, conn=BackendSide)
     cpdef attempt(self)
+    @cython.locals(flow=Flow)
     cpdef _attach(self, BackendSide conn)
+    @cython.locals(flow=Flow)
     cpdef request_body(self, chunk)
+    @cython.locals(flow=Flow)
     cpdef _unpause_body(self)
     cpdef request_trailers(self, list headers)
     cpdef request_done(self)
-    cpdef pause_client_reading(self)
-    cpdef resume_client_reading(self)
     @cython.locals(rules=ResponseHeadRules, out=list)
     cpdef response_head(self, BackendSide conn, int status, bytes reason, list headers)
     cpdef response_body(self, chunk)
     cpdef response_trailers(self, list headers)
     cpdef response_done(self, BackendSide conn, bint reusable)
     cpdef response_upgraded(self, BackendSide conn, bytes rest)
+    @cython.locals(flow=Flow)
     cpdef _release_upstream(self, BackendSide conn, bint reusable)
     cpdef _release_endpoint(self)
+    @cython.locals(flow=Flow)
     cpdef upstream_lost(self, BackendSide conn, exc, bint malformed=*)
+    @cython.locals(flow=Flow)
     cpdef abandon_upstream(self)
     cpdef finish(self, bint aborted=*)

@@ -18,6 +18,7 @@ from portico.proxy import errors, response_head
 from portico.proxy.backend_side import last_chunk
 from portico.proxy.dial_errors import DialError, describe_read_error
 from portico.proxy.exchange_state import FRAME_NONE, ExchangeState
+from portico.proxy.flow import PENDING_BODY, Flow
 
 if TYPE_CHECKING:
     from portico.proxy.downstream import ClientConnection
@@ -146,6 +147,8 @@ class Exchange(ExchangeState):
         self.upstream = conn
         self.sent_at = monotonic()
         conn.attach(self)
+        flow: Flow = self.client.flow
+        flow.attach(conn)    # paused at once if the client cannot take more yet
         pending = self.pending
         if pending:
             self.pending = None
@@ -171,12 +174,14 @@ class Exchange(ExchangeState):
         self.pending_size += len(chunk)
         if self.pending_size > PENDING_BODY_LIMIT and not self.body_paused:
             self.body_paused = True
-            self.client.pause_reading()
+            flow: Flow = self.client.flow
+            flow.stop_client(PENDING_BODY)
 
     def _unpause_body(self) -> None:
         if self.body_paused:
             self.body_paused = False
-            self.client.resume_reading()
+            flow: Flow = self.client.flow
+            flow.go_client(PENDING_BODY)
 
     def request_trailers(self, headers: list) -> None:
         """Trailers ((name, value) byte pairs) that end the client's body; request_done() follows."""
@@ -209,12 +214,6 @@ class Exchange(ExchangeState):
         self.pending = None
         self.pending_size = 0
         self._unpause_body()
-
-    def pause_client_reading(self) -> None:
-        self.client.pause_reading()
-
-    def resume_client_reading(self) -> None:
-        self.client.resume_reading()
 
     # ---- the response ----------------------------------------------------------------------------------------------
 
@@ -303,6 +302,8 @@ class Exchange(ExchangeState):
 
     def _release_upstream(self, conn: BackendConnection, reusable: bool) -> None:
         self.upstream = None
+        flow: Flow = self.client.flow
+        flow.detach(conn)    # it reads again, and gives back any pause of the client it held
         self._release_endpoint()
         if reusable and self.ctx.keep_alive:
             conn.release()
@@ -318,6 +319,8 @@ class Exchange(ExchangeState):
     def upstream_lost(self, conn: BackendConnection, exc: BaseException | None, malformed: bool = False) -> None:
         """The backend connection closed or sent garbage while this exchange used it."""
         self.upstream = None
+        flow: Flow = self.client.flow
+        flow.detach(conn)
         if self.finished:
             return
         if self.response_started:
@@ -352,6 +355,8 @@ class Exchange(ExchangeState):
         self.upstream = None
         self._release_endpoint()
         if conn is not None:
+            flow: Flow = self.client.flow
+            flow.detach(conn)
             conn.detach()
             conn.abort()
 

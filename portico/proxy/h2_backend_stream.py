@@ -64,7 +64,7 @@ def request_headers(head: bytes, scheme: bytes) -> list[tuple[bytes, bytes]]:
 class H2Stream(BackendSide):
     """One request/response on an H2Upstream: the HTTP/2 side of the backend-connection interface."""
 
-    __slots__ = ("client_paused", "conn", "end_pending", "exchange", "held", "on_used_conn", "reading_paused",
+    __slots__ = ("conn", "end_pending", "exchange", "held", "on_used_conn", "reading_paused",
                  "refused", "remote_ended", "sent_end", "stream_id", "trailers_pending", "unacked")
 
     def __init__(self, conn: H2Upstream) -> None:
@@ -78,7 +78,7 @@ class H2Stream(BackendSide):
         self.remote_ended = False
         self.reading_paused = False   # the client is slow: received DATA is not acknowledged
         self.unacked = 0
-        self.client_paused: Exchange | None = None   # whose client reading we paused (window 0, backend full)
+        self.flow = None              # the client's Flow while attached: told when this stream cannot send
         self.refused = False          # GOAWAY said the backend never processed it: safe to retry
         self.on_used_conn = False     # sent on a connection that had carried streams before
 
@@ -317,17 +317,16 @@ class H2Stream(BackendSide):
     # ---- client reading, paused while this stream cannot send ------------------------------------------------
 
     def pause_client(self) -> None:
-        ex = self.exchange
-        if self.client_paused is None and ex is not None:
-            self.client_paused = ex
-            ex.pause_client_reading()
+        """Window 0 or the connection's buffer full: the client's Flow stops reading the request body."""
+        flow = self.flow
+        if flow is not None:
+            flow.backend_write_full(self)
 
     def resume_client(self) -> None:
-        """Undo our pause on the exchange that we paused, even when it has let go of this stream since."""
-        ex = self.client_paused
-        if ex is not None:
-            self.client_paused = None
-            ex.resume_client_reading()
+        """Once detached the Flow took back this stream's pause itself (flow is None then)."""
+        flow = self.flow
+        if flow is not None:
+            flow.backend_write_drained(self)
 
 
 def canonical_name(name: bytes) -> bytes:

@@ -12,7 +12,8 @@ Flow control, both ways, per stream:
   i.e. once the backend connection has taken the bytes; while paused the count waits in `_unacked`.
 - response body: what the client's window does not admit waits in `_out`, and reading from this stream's
   backend is paused until the window opens; the connection's own write buffer being full pauses every
-  stream's backend (H2ClientConnection.pause_writing).
+  stream's backend (H2ClientConnection.pause_writing). The stream's Flow (portico.proxy.flow) does the pausing:
+  it knows the backend attached now, and pauses the next one on attach while the window is still shut.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from typing import TYPE_CHECKING
 from h2.errors import ErrorCodes
 
 from portico.proxy.client_base import ClientBase
+from portico.proxy.flow import Flow
 
 if TYPE_CHECKING:
     from portico.proxy.exchange import Exchange
     from portico.proxy.h2_front import H2ClientConnection
-    from portico.proxy.upstream import BackendConnection
 
 # Response fields that mean nothing (or are forbidden) in HTTP/2 (RFC 9113 8.2.2).
 _DROPPED = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"})
@@ -49,7 +50,6 @@ class H2Stream(ClientBase):
         "_holding",
         "_out",
         "_out_size",
-        "_paused_backend",
         "_read_paused",
         "_unacked",
         "active",
@@ -85,7 +85,7 @@ class H2Stream(ClientBase):
         self._end_pending = False        # the response is complete once `_out` drains
         self._read_paused = 0
         self._unacked = 0                # request body bytes taken but not yet acknowledged (reading paused)
-        self._paused_backend: BackendConnection | None = None   # whose reading this stream paused
+        self.flow = Flow(self)           # backpressure with the backend serving this stream
         self._held: list[bytes] | None = None     # body bytes to send when the connection next writes
         self._held_size = 0
         self._head: list | None = None            # the response head, likewise
@@ -271,7 +271,7 @@ class H2Stream(ClientBase):
             self._held.append(data)
             self._held_size += len(data)
         self._hold()
-        if self._held_size > _HOLD_LIMIT and self._paused_backend is None:
+        if self._held_size > _HOLD_LIMIT:
             # A fast backend can deliver many reads before the connection next writes; without this its
             # bytes would pile up here, acknowledged to the backend before the client's window was known.
             self._pause_backend()
@@ -288,7 +288,7 @@ class H2Stream(ClientBase):
             return
         self._send_head(False)
         held = self._take_held()
-        if held and self._push(held, False) and self._paused_backend is not None:
+        if held and self._push(held, False) and self.flow.backend_stops:
             self._sync_backend()     # all of it went: a backend paused for holding too much reads again
 
     def _send_head(self, end: bool) -> None:
@@ -344,23 +344,15 @@ class H2Stream(ClientBase):
     def _sync_backend(self) -> None:
         """Backend reading is paused while this stream's output waits or the connection's buffer is full."""
         if self._out or self.conn.write_blocked:
-            if self._paused_backend is None:
-                self._pause_backend()
+            self._pause_backend()
         else:
             self._resume_backend()
 
     def _pause_backend(self) -> None:
-        ex = self.active
-        upstream = ex.upstream if ex is not None else None
-        if upstream is not None:
-            upstream.pause_reading()
-            self._paused_backend = upstream
+        self.flow.client_write_full()
 
     def _resume_backend(self) -> None:
-        upstream = self._paused_backend
-        if upstream is not None:
-            self._paused_backend = None
-            upstream.resume_reading()
+        self.flow.client_write_drained()
 
 
 _HOLD_LIMIT = 256 * 1024     # body bytes a stream holds between two writes of its connection before pausing its backend

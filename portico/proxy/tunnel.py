@@ -1,7 +1,9 @@
 """A two-way byte tunnel after a 101 Switching Protocols (WebSockets and other upgrades).
 
 Bytes are copied as they arrive in both directions, with backpressure: when one side's write buffer is full,
-reading from the other side pauses. Closing either side closes the other. endpoint_timeout does not apply;
+reading from the other side pauses. That is the client's Flow (portico.proxy.flow), the same object that carried
+the exchange's backpressure: the backend stays attached to it for the tunnel's life, and both connections'
+pause_writing/resume_writing report to it. Closing either side closes the other. endpoint_timeout does not apply;
 the idle sweep leaves tunnels alone, and drain gives them until drain_timeout.
 """
 
@@ -41,18 +43,6 @@ class Tunnel:
     def from_backend(self, data: bytes) -> None:
         self.client.write(data)
 
-    def pause_backend(self) -> None:
-        self.backend.pause_reading()
-
-    def resume_backend(self) -> None:
-        self.backend.resume_reading()
-
-    def pause_client(self) -> None:
-        self.client.pause_reading()
-
-    def resume_client(self) -> None:
-        self.client.resume_reading()
-
     def client_closed(self) -> None:
         self._close()
 
@@ -64,6 +54,7 @@ class Tunnel:
             return
         self.closed = True
         self.ctx.tunnels.discard(self)
+        self.client.flow.detach(self.backend)
         self.backend.tunnel = None
         self.backend.close()
         self.client.close()

@@ -15,7 +15,7 @@ cdef class UpstreamConnection(BackendSide):
     cdef public Exchange exchange
     cdef public list _headers
     cdef public Py_ssize_t _head_count, uses
-    cdef public bint _stop_after_head, closed, parser_keep_alive, tls, chunked, reading_paused
+    cdef public bint _stop_after_head, closed, parser_keep_alive, tls, chunked, write_full
 
     cpdef attach(self, ex)
     cpdef detach(self)

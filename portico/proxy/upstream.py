@@ -40,8 +40,8 @@ class UpstreamConnection(BackendSide):
     """
 
     __slots__ = ("_head_count", "_headers", "_reason", "_stop_after_head", "address", "cf_block", "cf_endpoint",
-                 "chunked", "closed", "connector", "exchange", "parser", "parser_keep_alive", "pool_key",
-                 "reading_paused", "tls", "transport", "tunnel", "uses")
+                 "chunked", "closed", "connector", "exchange", "parser", "parser_keep_alive", "pool_key", "tls",
+                 "transport", "tunnel", "uses", "write_full")
 
     def __init__(self, connector: Connector, address: str, tls: bool = False,
                  pool_key: Hashable | None = None) -> None:
@@ -61,7 +61,8 @@ class UpstreamConnection(BackendSide):
         self.tls = tls
         self.tunnel = None          # set when a 101 turned this connection into a byte tunnel
         self.chunked = False        # the request being sent is chunked: body chunks get chunk framing
-        self.reading_paused = False  # paused for a client whose write buffer is full (see release)
+        self.flow = None            # the Flow of the client it serves (set and cleared by the Flow)
+        self.write_full = False     # our write buffer is over its high-water mark (never pooled so: see release)
         self.cf_endpoint: Endpoint | None = None   # the endpoint whose X-CF-* lines cf_block holds
         self.cf_block = b""
 
@@ -115,13 +116,12 @@ class UpstreamConnection(BackendSide):
             self.transport.write(data)
 
     def pause_reading(self) -> None:
+        """Called by the Flow only: the client cannot take more of the response."""
         if not self.closed:
-            self.reading_paused = True
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
         if not self.closed:
-            self.reading_paused = False
             self.transport.resume_reading()
 
     def release(self) -> None:
@@ -194,20 +194,17 @@ class UpstreamConnection(BackendSide):
             ex.upstream_lost(self, exc)
 
     def pause_writing(self) -> None:
-        if self.tunnel is not None:
-            self.tunnel.pause_client()
-            return
-        ex = self.exchange
-        if ex is not None:
-            ex.pause_client_reading()
+        """The backend is not taking the request (or tunnel) bytes fast enough: the client waits."""
+        self.write_full = True
+        flow = self.flow
+        if flow is not None:
+            flow.backend_write_full(self)
 
     def resume_writing(self) -> None:
-        if self.tunnel is not None:
-            self.tunnel.resume_client()
-            return
-        ex = self.exchange
-        if ex is not None:
-            ex.resume_client_reading()
+        self.write_full = False
+        flow = self.flow
+        if flow is not None:     # None once released: a late call changes no client's reading
+            flow.backend_write_drained(self)
 
     # ---- httptools callbacks ---------------------------------------------------------------------------------
 
@@ -342,13 +339,16 @@ class Connector(BackendSource):
         return None
 
     def release(self, conn: UpstreamConnection) -> None:
-        """Keep a connection whose last exchange ended cleanly, or close it when the pool is full. One paused
-        for a slow client reads again first: its response ended, and its next one must be read."""
+        """Keep a connection whose last exchange ended cleanly, or close it when the pool is full. (The Flow
+        detached it first, so it reads again.) One whose write buffer is still over its high-water mark with
+        the last request's body is closed, as Go's transport does not reuse a connection whose request write
+        has not finished: it would send the next client's request behind it without pausing that client."""
         conn.exchange = None
         if conn.closed:
             return
-        if conn.reading_paused:
-            conn.resume_reading()
+        if conn.write_full:
+            conn.close()
+            return
         conns = self.idle.get(conn.pool_key)
         if conns is None:
             conns = self.idle[conn.pool_key] = []

@@ -33,6 +33,8 @@ class MemoryTransport(asyncio.Transport):
         self.closed = False
         self.aborted = False
         self.reading = True
+        self.high_water: int | None = None    # set: pause_writing past it, as a real transport's buffer does
+        self.writing_paused = False
         self.extra: dict[str, Any] = {"peername": peer, "socket": None, "sockname": ("127.0.0.1", 8081)}
 
     def attach(self, protocol: asyncio.BaseProtocol) -> None:
@@ -42,6 +44,17 @@ class MemoryTransport(asyncio.Transport):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         assert not self.closed, "write after close"
         self.data += data
+        if self.high_water is not None and len(self.data) > self.high_water and not self.writing_paused:
+            self.writing_paused = True
+            self.protocol.pause_writing()   # type: ignore[union-attr]
+
+    def drain(self) -> bytes:
+        """The peer read everything written so far: what it got, and resume_writing if writing was paused."""
+        out = self.take()
+        if self.writing_paused:
+            self.writing_paused = False
+            self.protocol.resume_writing()   # type: ignore[union-attr]
+        return out
 
     def take(self) -> bytes:
         """What was written since the last take."""
