@@ -198,3 +198,24 @@ def test_integer_index_zero_is_not_empty(tmp_path):
     log.close()
     [line] = read(path)
     assert 'app_index:"0"' in line and "response_time:- " in line
+
+
+def test_a_batch_grows_past_its_first_size_and_is_given_back_after_a_flush(tmp_path):
+    """Lines longer than the batch's first size (here one 300 kB user agent, then 20 lines of 200 kB past
+    KEEP_BUFFER_BYTES) arrive whole and in order; after the flush the batch is small again."""
+    path = tmp_path / "access.log"
+    log = AccessLog(str(path))
+    big = "a" * (access_log_module.INITIAL_BUFFER_BYTES * 5)
+    write(log, **sample(user_agent=big))
+    for i in range(20):
+        write(log, **sample(uri=f"/{i}/" + "u" * 200_000))
+    write(log, **sample(user_agent="small"))
+    log.flush()
+    assert len(log._buffer) == access_log_module.INITIAL_BUFFER_BYTES
+    write(log, **sample(uri="/after"))
+    log.close()
+    lines = read(path)
+    assert len(lines) == 23
+    assert f'"{big}"' in lines[0] and lines[0].endswith('x_cf_routererror:"-"')
+    assert all(f"GET /{i}/uuu" in lines[1 + i] and lines[1 + i].endswith('x_cf_routererror:"-"') for i in range(20))
+    assert '"small"' in lines[21] and "GET /after HTTP/1.1" in lines[22]

@@ -1,11 +1,16 @@
-# cython: annotation_typing=False
+# cython: annotation_typing=False, cdivision=True
+# (compiled: a str value is read as its UTF-8 form, which for ASCII is the str's own storage)
+# cython: c_string_encoding=utf8
 """The access log: one gorouter-format line per request, buffered in memory and written in batches.
 
-`log()` runs on the hot path (ExchangeObserver calls it once per request), so it only formats one line into
-the batch (one bytearray); the timestamp prefix is formatted once per second. Compiled (access_log.pxd), the
-line is written straight into the batch by C loops: each value scanned once for bytes that need escaping,
-numbers written digit by digit, no Python object per field. Pure Python formats the same line with one bytes
-%-template and checks it with one translate; tests compare the two byte for byte. `flush()` writes the whole batch with
+`write_line()` runs on the hot path (ExchangeObserver calls it once per request, with the values as arguments;
+`log()` is the same with them in a tuple), so it only formats one line into the batch; the timestamp prefix is
+formatted once per second. The batch is one bytearray used as a buffer: its first `_size` bytes are lines, the
+rest is room, kept between flushes. Compiled (access_log.pxd), the line is written into it by C loops: each
+value scanned once for bytes that need escaping while it is copied, numbers written digit by digit, an ASCII
+str (an endpoint's address and ids) copied from its own storage without an encode, no Python object per
+field. Pure Python formats the same line with one bytes %-template and checks it with one translate; tests
+compare the two byte for byte. `flush()` writes the whole batch with
 one O_APPEND os.write, from a loop timer every 0.2 s and at close. Writing on the loop thread (not a worker
 thread) is deliberate: a batch goes to the page cache in well under a millisecond per MB, a thread would add GIL
 hand-offs and ordering bookkeeping for no gain on a local disk, and one O_APPEND write per batch keeps lines
@@ -27,6 +32,7 @@ import asyncio
 import logging
 import os
 import time
+from typing import Any
 
 try:
     import cython
@@ -86,51 +92,18 @@ def _template(extra_names: tuple[str, ...]) -> bytes:
 # Every printable ASCII byte but `"` and `\`: deleting these from a line leaves only the format's own quotes
 # and newline when no value needs escaping. One C pass instead of a regex and a count.
 _SAFE_BYTES = bytes(b for b in range(0x20, 0x7F) if b not in (0x22, 0x5C))
+# The compiled writer's table: 1 for a byte that sends its value to quote_bytes (control, `"`, `\`, non-ASCII).
+_NEEDS_QUOTING = bytes(0 if 0x20 <= b < 0x7F and b not in (0x22, 0x5C) else 1 for b in range(256))
+_DASH = b"-"
+INITIAL_BUFFER_BYTES = 64 << 10   # the batch's first size; it grows as needed and is reused after each flush
+KEEP_BUFFER_BYTES = 4 << 20       # a batch grown past this (a burst of long lines) is given back after flush
 
 
-# ---- the compiled line's pieces (access_log.pxd makes them C functions; pure Python uses _format) ----------
-
-def _put_value(buf: bytearray, value: bytes) -> None:
-    """A value between quotes: `-` when empty, escaped (quote_bytes) only when a byte needs it."""
-    n = len(value)
-    if n == 0:
-        buf += b"-"
-        return
-    for i in range(n):
-        c = value[i]
-        if c < 0x20 or c > 0x7E or c == 0x22 or c == 0x5C:
-            buf += quote_bytes(value)
-            return
-    buf += value
-
-
-def _put_digits(buf: bytearray, n: int, width: int) -> None:
-    """`n` in decimal, zero-padded to `width` digits (as %d and %06d)."""
-    if n < 0:
-        buf += b"-"
-        n = -n
-    scale = 1
-    digits = 1
-    while scale <= n // 10:
-        scale *= 10
-        digits += 1
-    while digits < width:
-        buf += b"0"
-        digits += 1
-    while scale:
-        buf.append(48 + (n // scale) % 10)
-        scale //= 10
-
-
-def _put_seconds(buf: bytearray, seconds: float | None) -> None:
-    """Seconds with six decimals (`0.024618`), or `-` when unknown or negative."""
-    if seconds is None or seconds < 0:
-        buf += b"-"
-        return
-    micros = int(seconds * 1e6 + 0.5)
-    _put_digits(buf, micros // 1_000_000, 1)
-    buf += b"."
-    _put_digits(buf, micros % 1_000_000, 6)
+def _as_bytes(value: bytes | str | None) -> bytes:
+    """A value as the pure line takes it: str (an endpoint's, a router error) as UTF-8, None as empty."""
+    if isinstance(value, str):
+        return value.encode()
+    return value or b""
 
 
 class AccessLog:
@@ -143,11 +116,13 @@ class AccessLog:
         self._field_count = _BASE_FIELDS + len(self.extra_headers)
         self._extra_count = len(self.extra_headers)
         self._leftover = b'"' * (2 * (12 + self._extra_count)) + b"\n"  # what translate leaves of a clean line
-        self._buffer = bytearray()
+        self._buffer = bytearray(INITIAL_BUFFER_BYTES)   # the batch: its first `_size` bytes are lines
+        self._size = 0
+        self._quoting = _NEEDS_QUOTING
         self._lines = 0
         self._extra_keys = tuple(b" " + header_field_name(h).encode() + b':"' for h in self.extra_headers)
         self._second = -1
-        self._second_text = b""
+        self._second_text: bytes = b""
         self._fd = -1
         self._inode: tuple[int, int] | None = None
         self._next_rotation_check = 0.0
@@ -161,11 +136,33 @@ class AccessLog:
 
     def log(self, start_time: float, status: int, request_bytes: int, response_bytes: int,
             response_time: float | None, gorouter_time: float | None, fields: tuple) -> None:
-        """Format one line from bytes values and buffer it; the proxy calls this once per request.
+        """Format one line from a tuple of values and buffer it (write_line with the values in a tuple).
 
         `fields`: host, method, uri, proto, referer, user agent, client addr, backend addr, x_forwarded_for,
         x_forwarded_proto, vcap_request_id, app_id, app_index, instance_id, router error, then one value per
-        extra header. Empty values are written as `-`.
+        extra header. Empty values are written as `-`; a missing or negative time as `-`.
+        """
+        if len(fields) != self._field_count:
+            fields = (tuple(fields) + (b"",) * self._field_count)[:self._field_count]
+        self.write_line(start_time, status, request_bytes, response_bytes,
+                        -1.0 if response_time is None else response_time,
+                        -1.0 if gorouter_time is None else gorouter_time,
+                        fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6], fields[7],
+                        fields[8], fields[9], fields[10], fields[11], fields[12], fields[13], fields[14],
+                        tuple(fields[15:]))
+
+    def write_line(self, start_time: float, status: int, request_bytes: int, response_bytes: int,
+                   response_time: float, gorouter_time: float, host: bytes, method: bytes, uri: bytes,
+                   proto: bytes, referer: bytes, user_agent: bytes, client_addr: bytes, backend: str | bytes,
+                   x_forwarded_for: bytes, x_forwarded_proto: bytes, request_id: bytes, app_id: str | bytes,
+                   app_index: str | bytes, instance_id: str | bytes, router_error: str | bytes,
+                   extra: tuple | None) -> None:
+        """One line into the batch; ExchangeObserver calls this once per request (compiled: a C call).
+
+        The values come as separate arguments, not a tuple, so the compiled call builds nothing. Each is bytes,
+        or str for those the router holds as str (the endpoint's address and ids, the router error): compiled,
+        an ASCII str is copied from its own storage, never encoded. A time below zero is unknown (`-`).
+        `extra`: one value per extra logged header, missing ones `-`.
         """
         second = int(start_time)
         micros = int((start_time - second) * 1e6 + 0.5)  # a float epoch time holds no real nanoseconds
@@ -174,76 +171,160 @@ class AccessLog:
         if second != self._second:
             self._second = second
             self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)).encode()
-        if len(fields) != self._field_count:
-            fields = (tuple(fields) + (b"",) * self._field_count)[:self._field_count]
         if COMPILED:
-            self._write_line(micros, status, request_bytes, response_bytes, response_time, gorouter_time, fields)
+            self._put(host, b" - [")
+            self._put_raw(self._second_text)
+            self._put_number(micros, 6, b'000Z] "')
+            self._put(method, b" ")
+            self._put(uri, b" ")
+            self._put(proto, b'" ')
+            self._put_number(status, 1, b" ")
+            self._put_number(request_bytes, 1, b" ")
+            self._put_number(response_bytes, 1, b' "')
+            self._put(referer, b'" "')
+            self._put(user_agent, b'" "')
+            self._put(client_addr, b'" "')
+            self._put(backend, b'" x_forwarded_for:"')
+            self._put(x_forwarded_for, b'" x_forwarded_proto:"')
+            self._put(x_forwarded_proto, b'" vcap_request_id:"')
+            self._put(request_id, b'" response_time:')
+            self._put_seconds(response_time, b" gorouter_time:")
+            self._put_seconds(gorouter_time, b' app_id:"')
+            self._put(app_id, b'" app_index:"')
+            self._put(app_index, b'" instance_id:"')
+            self._put(instance_id, b'" x_cf_routererror:"')
+            self._put(router_error, b'"')
+            n = len(extra) if extra is not None else 0
+            for i in range(self._extra_count):
+                self._put_raw(self._extra_keys[i])
+                self._put(extra[i] if i < n else None, b'"')  # type: ignore[index]
+            self._put_raw(b"\n")
         else:
-            line = self._format(micros, status, request_bytes, response_bytes, response_time, gorouter_time,
-                                fields)
-            if line.translate(None, _SAFE_BYTES) != self._leftover:
-                # Rare: a value holds a quote, a backslash or a control character. Escape each and build again.
-                line = self._format(micros, status, request_bytes, response_bytes, response_time, gorouter_time,
-                                    tuple([quote_bytes(v or b"-") for v in fields]))
-            self._buffer += line
+            self._append(self._line(micros, status, request_bytes, response_bytes, response_time, gorouter_time,
+                                    (host, method, uri, proto, referer, user_agent, client_addr,
+                                     _as_bytes(backend), x_forwarded_for, x_forwarded_proto, request_id,
+                                     _as_bytes(app_id), _as_bytes(app_index), _as_bytes(instance_id),
+                                     _as_bytes(router_error)), extra))
         self._lines += 1
         if self._lines >= MAX_BUFFERED_LINES:
             self.flush()
 
-    def _write_line(self, micros, status, request_bytes, response_bytes, response_time, gorouter_time,
-                    v: tuple) -> None:
-        """The compiled form of `_format`: the same line, written into the batch field by field."""
-        buf = self._buffer
-        _put_value(buf, v[0])
-        buf += b" - ["
-        buf += self._second_text
-        _put_digits(buf, micros, 6)
-        buf += b'000Z] "'
-        _put_value(buf, v[1])
-        buf += b" "
-        _put_value(buf, v[2])
-        buf += b" "
-        _put_value(buf, v[3])
-        buf += b'" '
-        _put_digits(buf, status, 1)
-        buf += b" "
-        _put_digits(buf, request_bytes, 1)
-        buf += b" "
-        _put_digits(buf, response_bytes, 1)
-        buf += b' "'
-        _put_value(buf, v[4])
-        buf += b'" "'
-        _put_value(buf, v[5])
-        buf += b'" "'
-        _put_value(buf, v[6])
-        buf += b'" "'
-        _put_value(buf, v[7])
-        buf += b'" x_forwarded_for:"'
-        _put_value(buf, v[8])
-        buf += b'" x_forwarded_proto:"'
-        _put_value(buf, v[9])
-        buf += b'" vcap_request_id:"'
-        _put_value(buf, v[10])
-        buf += b'" response_time:'
-        _put_seconds(buf, response_time)
-        buf += b" gorouter_time:"
-        _put_seconds(buf, gorouter_time)
-        buf += b' app_id:"'
-        _put_value(buf, v[11])
-        buf += b'" app_index:"'
-        _put_value(buf, v[12])
-        buf += b'" instance_id:"'
-        _put_value(buf, v[13])
-        buf += b'" x_cf_routererror:"'
-        _put_value(buf, v[14])
-        buf += b'"'
-        i = 15
-        for key in self._extra_keys:
-            buf += key
-            _put_value(buf, v[i])
-            buf += b'"'
-            i += 1
-        buf += b"\n"
+    # ---- the compiled line's pieces: C loops writing into the batch (access_log.pxd types them) -------------
+    # Each writes at `_size` and moves it on; `p` is the batch's storage, re-read after any growth.
+
+    def _grow(self, n: int) -> None:
+        """Room for `n` more bytes after `_size` (the batch at least doubles, so growing is rare)."""
+        size = len(self._buffer)
+        self._buffer.extend(bytes(max(self._size + n, 2 * size) - size))
+
+    def _put(self, value: bytes | str | None, after: bytes) -> int:
+        """`value` (`-` when empty), then the literal `after`. A value with a byte that needs escaping (or any
+        non-ASCII byte) is written through quote_bytes instead (rare)."""
+        if type(value) is bytes:
+            data: Any = value
+            n = len(data)
+            s: Any = data           # compiled: the bytes' own storage
+        elif value:
+            text: Any = value
+            n = len(text)           # characters; UTF-8 is longer only with a non-ASCII one, which the scan stops at
+            s = text                # compiled: its UTF-8 form, which for an ASCII str is its own storage
+        else:
+            n = 0
+        m = len(after)
+        size = self._size
+        if size + n + m + 1 > len(self._buffer):
+            self._grow(n + m + 1)
+        p = self._buffer
+        if n == 0:
+            p[size] = 45            # "-"
+            size += 1
+        else:
+            t = self._quoting
+            for j in range(n):
+                c = s[j]
+                if t[c]:
+                    self._put_raw(quote_bytes(_as_bytes(value)))
+                    self._put_raw(after)
+                    return 0
+                p[size + j] = c
+            size += n
+        a = after
+        for j in range(m):
+            p[size + j] = a[j]
+        self._size = size + m
+        return 0
+
+    def _put_raw(self, data: bytes) -> int:
+        """`data` as it is."""
+        n = len(data)
+        size = self._size
+        if size + n > len(self._buffer):
+            self._grow(n)
+        p = self._buffer
+        s = data
+        for j in range(n):
+            p[size + j] = s[j]
+        self._size = size + n
+        return 0
+
+    def _put_number(self, n: int, width: int, after: bytes) -> int:
+        """`n` in decimal, zero-padded to `width` digits (as %d and %06d), then `after`."""
+        m = len(after)
+        size = self._size
+        if size + 21 + width + m > len(self._buffer):
+            self._grow(21 + width + m)
+        p = self._buffer
+        if n < 0:
+            p[size] = 45
+            size += 1
+            n = -n
+        digits = 1
+        x = n
+        while x >= 10:
+            x //= 10
+            digits += 1
+        end = size + (digits if digits > width else width)
+        i = end
+        while i > size:             # from the last digit back; past the number's own digits n is 0: padding
+            i -= 1
+            p[i] = 48 + n % 10
+            n //= 10
+        a = after
+        for j in range(m):
+            p[end + j] = a[j]
+        self._size = end + m
+        return 0
+
+    def _put_seconds(self, seconds: float, after: bytes) -> int:
+        """Seconds with six decimals (`0.024618`), or `-` when below zero (unknown); then `after`."""
+        if seconds < 0:
+            return self._put(None, after)
+        micros = int(seconds * 1e6 + 0.5)
+        self._put_number(micros // 1_000_000, 1, b".")
+        return self._put_number(micros % 1_000_000, 6, after)
+
+    # ---- the pure line: one %-template ---------------------------------------------------------------------
+
+    def _line(self, micros: int, status: int, request_bytes: int, response_bytes: int, response_time: float,
+              gorouter_time: float, v: tuple, extra: tuple | None) -> bytes:
+        """The line, formatted by _format; values with a byte that needs escaping are escaped first (rare)."""
+        if self._extra_count:
+            extra = tuple(extra or ())
+            if len(extra) != self._extra_count:
+                extra = (extra + (b"",) * self._extra_count)[:self._extra_count]
+            v += extra
+        line = self._format(micros, status, request_bytes, response_bytes, response_time, gorouter_time, v)
+        if line.translate(None, _SAFE_BYTES) != self._leftover:
+            # Rare: a value holds a quote, a backslash or a control character. Escape each and build again.
+            line = self._format(micros, status, request_bytes, response_bytes, response_time, gorouter_time,
+                                tuple([quote_bytes(x or b"-") for x in v]))
+        return line
+
+    def _append(self, data: bytes) -> None:
+        """`data` after the batch's `_size` bytes (the bytearray grows when it must)."""
+        end = self._size + len(data)
+        self._buffer[self._size:end] = data
+        self._size = end
 
     def _format(self, micros, status, request_bytes, response_bytes, response_time, gorouter_time, v) -> bytes:
         d = b"-"
@@ -278,16 +359,16 @@ class AccessLog:
 
     def flush(self) -> None:
         """Write everything buffered in one append; on a write error drop the batch and log once."""
-        if not self._buffer:
+        if not self._size:
             return
-        data = self._buffer
-        self._buffer = bytearray()
+        size = self._size
+        self._size = 0
         self._lines = 0
         self._check_rotation()
         try:
             if self._fd < 0:
                 self._open()
-            view = memoryview(data)
+            view = memoryview(self._buffer)[:size]   # released on return, before the batch can grow again
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
@@ -296,6 +377,8 @@ class AccessLog:
             if not self._failing:
                 log.error("access log %s: write failed, dropping lines: %s", self.path, exc)
             self._failing = True
+        if len(self._buffer) > KEEP_BUFFER_BYTES:
+            self._buffer = bytearray(INITIAL_BUFFER_BYTES)
 
     def close(self) -> None:
         """Stop the timer, write what is left, close the file. Safe to call twice."""

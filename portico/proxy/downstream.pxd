@@ -1,11 +1,12 @@
 # Compiled layout of portico/proxy/downstream.py: the HTTP/1.1 client connection as a cdef class with typed
 # fields; the Exchange's calls to it (ClientBase's cpdef methods) and its calls to the Exchange and the observer
-# are C calls (not the router's: routing.py imports from this module, so cimporting it here would be a cycle).
+# are C calls, and so is its call to the request router.
 cimport cython
 from portico.proxy.client_base cimport ClientBase
 from portico.proxy.context cimport ProxyContext
 from portico.proxy.exchange cimport Exchange
 from portico.proxy.observer cimport ExchangeObserver
+from portico.proxy.routing cimport RequestRouter
 
 cdef class ClientConnection(ClientBase):
     cdef dict __dict__
@@ -31,7 +32,7 @@ cdef class ClientConnection(ClientBase):
     cpdef start_tunnel(self, ex, conn, bytes rest)
     cpdef peer_certificate(self)
     cpdef close(self)
-    @cython.locals(ex=Exchange)
+    @cython.locals(ex=Exchange, router=RequestRouter)
     cpdef on_headers_complete(self)
     @cython.locals(ex=Exchange)
     cpdef on_body(self, body)

@@ -14,7 +14,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser, parse_url
+from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from portico.proxy import errors
 from portico.proxy.client_base import ClientBase
@@ -26,6 +26,7 @@ from portico.proxy.tunnel import Tunnel
 if TYPE_CHECKING:
     from portico.proxy.context import ProxyContext
     from portico.proxy.observer import ExchangeObserver
+    from portico.proxy.routing import RequestRouter
 
 log = logging.getLogger("portico.proxy")
 
@@ -193,7 +194,8 @@ class ClientConnection(ClientBase):
         self._url = b""
         self._headers = []
         self._head_size = 0
-        self.head_started = self.ctx.loop.time()
+        # the clock of the read this head begins in (uvloop's time is per loop turn anyway): no call per request
+        self.head_started = self.last_activity
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -212,7 +214,8 @@ class ClientConnection(ClientBase):
     def on_headers_complete(self) -> None:
         self.head_started = 0.0
         self._head_count = len(self._headers)     # fields after these are the body's trailers
-        ex = self.ctx.router.route(self, self.parser, self._url, self._headers)
+        router: RequestRouter = self.ctx.router
+        ex = router.route(self, self.parser, self._url, self._headers)
         self.parsing = ex
         if self.active is None:
             self.active = ex
@@ -387,14 +390,3 @@ def request_trailers(fields: list) -> list:
 
 
 _NOT_TRAILERS = HOP_BY_HOP | {b"content-length", b"host"}
-
-
-def absolute_form_host(url: bytes) -> bytes | None:
-    """The host of an absolute-form request target (`GET http://a.com/x`), which overrides Host."""
-    if url[:1] == b"/":
-        return None
-    try:
-        parsed = parse_url(url)
-    except Exception:
-        return None
-    return parsed.host

@@ -1,13 +1,13 @@
-# Compiled layout of portico/proxy/headers.py: the request id pool's offsets as C sizes.
+# Compiled layout of portico/proxy/headers.py: the request id pool as a typed list and a C index.
 cimport cython
 
 cdef class _RequestIds:
-    cdef public bytes ids
+    cdef public list ids
     cdef public Py_ssize_t next
 
-    @cython.locals(start=Py_ssize_t)
+    @cython.locals(rid=bytes)
     cpdef bytes take(self)
-    @cython.locals(raw=bytearray, ids=bytearray, digits=bytearray)
+    @cython.locals(raw=bytearray, ids=bytearray, width=Py_ssize_t, offset=Py_ssize_t)
     cpdef refill(self)
     cpdef forget(self)
 

@@ -1,12 +1,19 @@
-# Compiled layout of portico/proxy/observer.py: the finished exchange read through typed slots.
+# Compiled layout of portico/proxy/observer.py: the finished exchange read through typed slots, the counters
+# C adds, and the access log line one C call (AccessLog.write_line, its values as arguments).
 cimport cython
 from portico.proxy.exchange cimport Exchange
+from portico.proxy.client_base cimport ClientBase
 from portico.observe.metrics cimport RouterMetrics
+from portico.observe.access_log cimport AccessLog
 
 cdef class ExchangeObserver:
     cdef dict __dict__
     cdef public RouterMetrics metrics
-    cdef public object access_log
+    cdef public AccessLog access_log
 
-    @cython.locals(status=int, c=int, total=double, bucket=int, waited=double, i=int, gorouter_time=double)
+    @cython.locals(status=int, c=int, total=double, bucket=int, waited=double, gorouter_time=double, uri=bytes,
+                   client=ClientBase, log=AccessLog)
     cpdef exchange_done(self, Exchange ex, bint aborted)
+
+@cython.locals(ticks=cython.longlong, bucket=int, last=int)
+cdef int _bucket(double seconds)

@@ -8,16 +8,22 @@ another.
 
 from __future__ import annotations
 
-import base64
-import re
-import time
 from time import monotonic
+from time import time as wall_clock
 from typing import TYPE_CHECKING
 
 from portico.proxy import errors
-from portico.proxy.downstream import absolute_form_host
 from portico.proxy.exchange import Exchange
 from portico.proxy.headers import HOP_BY_HOP, connection_tokens, header_kind, request_id
+from portico.proxy.request_rules import (
+    APP_INSTANCE_PATTERN,
+    absolute_form_host,
+    address_route_service,
+    drop_connection_named,
+    forwarded_client_cert,
+    log_value,
+    sticky_instance,
+)
 from portico.proxy.route_services import Outbound, Refusal
 from portico.proxy.tracing import headers_to_log
 from portico.routes.uri import host_without_port
@@ -67,23 +73,40 @@ class RequestRouter:
         # as they came, without a lower-cased copy of each (clients repeat the same few spellings).
         self.kinds: dict[bytes, object] = {}
         self._host_names: dict[bytes, str] = {}
+        self._start_ms = -1                  # the millisecond _start_line was made for
+        self._start_line = b""
+        self._start_second = -1              # the second _second_prefix was made for
+        self._second_prefix = b""
 
     def route(self, client, parser, url: bytes, headers: list) -> Exchange:
+        """The Exchange for one parsed request head (answered by the router itself when it must be)."""
+        self.metrics.requests += 1
+        if parser.should_keep_alive():
+            # llhttp keeps a request alive as HTTP/1.1 without Connection: close, or as another version with
+            # Connection: keep-alive: 1.1 is presumed (and asked only when a Connection header came), which
+            # spares formatting the version string per request.
+            return self._route(client, parser, url, headers, _PRESUMED_11)
+        return self._route(client, parser, url, headers, parser.get_http_version())
+
+    def _route(self, client, parser, url: bytes, headers: list, version: str) -> Exchange:
         ctx = self.ctx
         method = parser.get_method()
-        ex = Exchange(client, method, url)
+        ex = _new_exchange(client, method, url)
         ex.started_at = monotonic()
-        ex.started_wall = time.time()
+        ex.started_wall = wall_clock()
         ex.request_id = rid = request_id()
-        self.metrics.requests += 1
-        version = parser.get_http_version()
-        client.http11 = http11 = version == "1.1"
+        presumed = not version
+        if presumed:
+            http11 = keep_alive = True
+        else:
+            # not kept alive by llhttp, or asked: only HTTP/1.1 is ever kept alive (not 1.0's keep-alive)
+            http11 = version == "1.1"
+            keep_alive = False
+        client.http11 = http11
         if not http11:
             ex.http11 = False
-        keep_alive = http11 and parser.should_keep_alive()
         ex.keep_alive = keep_alive
-        if version[:2] != "1.":
-            ex.keep_alive = False
+        if not presumed and version[:2] != "1.":
             if version[:2] == "0.":
                 # `GET /` with no version (HTTP/0.9) is a malformed request to Go's server: 400
                 return self._local(ex, errors.bare_response(400, close=True), 400, "")
@@ -106,7 +129,7 @@ class RequestRouter:
         rs_raw: list = None  # type: ignore[assignment]  # their header lines: a list once rs_values is set
         extra_log = self.extra_log
         log_values = [b""] * len(extra_log) if extra_log else None
-        out = [method, b" ", url, b" HTTP/1.1\r\n"]
+        out = [method, b" ", url, b" HTTP/1.1\r\n"]   # then 4 pieces per header (see _drop_connection_named)
         kinds = self.kinds
         traceparent = tracestate = authorization = b""
         xfcc: list | None = None      # X-Forwarded-Client-Cert values, read only when not always_forward
@@ -119,10 +142,15 @@ class RequestRouter:
                 if lname in extra_log:
                     log_values[extra_log.index(lname)] = value
             if kind is _PLAIN:
-                out += (name, b": ", value, b"\r\n")
+                out.append(name)
+                out.append(b": ")
+                out.append(value)
+                out.append(b"\r\n")
                 continue
             if kind is _HOST:
                 if host_seen:
+                    if presumed and parser.get_http_version() != "1.1":
+                        return self._route(client, parser, url, headers, parser.get_http_version())
                     # Two Host headers: which one names the route is ambiguous (Go: "too many Host headers")
                     ex.keep_alive = False
                     return self._local(ex, errors.bare_response(400, close=True), 400, "")
@@ -140,6 +168,12 @@ class RequestRouter:
                 continue
             elif kind is _HOP:
                 lname = name.lower()
+                if presumed and (lname == b"connection" or lname == b"proxy-connection"):
+                    # the header that may have kept another version alive: ask once, start over if so
+                    version = parser.get_http_version()
+                    if version != "1.1":
+                        return self._route(client, parser, url, headers, version)
+                    presumed = False
                 if lname == b"transfer-encoding":
                     chunked = True
                 elif lname == b"connection":
@@ -181,7 +215,10 @@ class RequestRouter:
                 rs_values.setdefault(name.lower(), value)
                 rs_raw += (name, b": ", value, b"\r\n")
                 continue
-            out += (name, b": ", value, b"\r\n")
+            out.append(name)
+            out.append(b": ")
+            out.append(value)
+            out.append(b"\r\n")
         if log_values is not None:
             ex.log_values = tuple(log_values)
 
@@ -192,7 +229,7 @@ class RequestRouter:
             return ex
 
         if named_hop:
-            out = _drop_connection_named(out, named_hop, self.keep_named)
+            out = drop_connection_named(out, named_hop, self.keep_named)
         if url[:1] != b"/":
             absolute = absolute_form_host(url)
             if absolute:
@@ -228,10 +265,10 @@ class RequestRouter:
         elif cookie:
             if self.negotiate and authorization[:9].lower() == b"negotiate":
                 # sticky_sessions_for_auth_negotiate: __VCAP_ID__ alone pins it, and to that instance only
-                ex.sticky_id = _sticky_instance(cookie, ())
+                ex.sticky_id = sticky_instance(cookie, ())
                 ex.must_be_sticky = bool(ex.sticky_id)
             if not ex.sticky_id and self.sticky_names:
-                ex.sticky_id = _sticky_instance(cookie, self.sticky_names)
+                ex.sticky_id = sticky_instance(cookie, self.sticky_names)
         service_url = pool.endpoints[0].route_service_url
         outbound = None
         if service_url or rs_values is not None:
@@ -245,29 +282,35 @@ class RequestRouter:
             rid = ex.request_id
             out += (b"traceparent: ", traceparent, b"\r\ntracestate: ", tracestate, b"\r\n")
             if log_values is not None:
-                _log_value(log_values, extra_log, b"traceparent", traceparent)
-                _log_value(log_values, extra_log, b"tracestate", tracestate)
+                log_value(log_values, extra_log, b"traceparent", traceparent)
+                log_value(log_values, extra_log, b"tracestate", tracestate)
                 ex.log_values = tuple(log_values)
         client_ip = client.client_ip
         ex.x_forwarded_for = xff = (xff + b", " + client_ip) if xff else client_ip
         if self.forced_proto and not (rs_values and ctx.route_services.is_route_service_traffic(rs_values)):
             xfp = self.forced_proto
         ex.x_forwarded_proto = xfp = xfp or ctx.scheme
-        out += (b"X-Forwarded-For: ", xff, b"\r\nX-Forwarded-Proto: ", xfp, b"\r\nX-Vcap-Request-Id: ", rid,
-                b"\r\n")
-        if not has_request_start:
-            out += (b"X-Request-Start: ", b"%d" % int(ex.started_wall * 1000), b"\r\n")
+        out.append(b"X-Forwarded-For: ")
+        out.append(xff)
+        out.append(b"\r\nX-Forwarded-Proto: ")
+        out.append(xfp)
+        out.append(b"\r\nX-Vcap-Request-Id: ")
+        out.append(rid)
+        out.append(b"\r\n" if has_request_start else self._request_start(ex.started_wall))
         if ctx.zipkin is not None:
             added = ctx.zipkin.add_headers(headers, out)
             if added and log_values is not None:
                 for name, value in added:
-                    _log_value(log_values, extra_log, name, value)
+                    log_value(log_values, extra_log, name, value)
                 ex.log_values = tuple(log_values)
         if self.client_cert_mode:
             arrived = bool(service_url) and outbound is None   # back from its route service, validated
-            self._client_cert(client, xfcc or [], rs_values, arrived, out)
+            der = client.peer_certificate()
+            service_traffic = der is not None and rs_values is not None and bool(rs_values) and \
+                ctx.route_services.is_route_service_traffic(rs_values)
+            forwarded_client_cert(self.client_cert_mode, der, xfcc or [], service_traffic, arrived, out)
         if outbound is not None:
-            _address_route_service(out, outbound)
+            address_route_service(out, outbound)
             ex.route_service = outbound.endpoint
         if upgrade and parser.should_upgrade():
             # WebSockets and other upgrades: the only hop-by-hop fields passed on, so the backend can say 101.
@@ -286,6 +329,19 @@ class RequestRouter:
                 ex.has_body = True
             ex.tail = _CLOSE_TAIL if close_upstream else _TAIL
         return ex
+
+    def _request_start(self, wall: float) -> bytes:
+        """The X-Request-Start line (milliseconds since the epoch), made once per millisecond (requests that
+        start in the same one share it) from the second's digits, made once per second, and the last three."""
+        ms = int(wall * 1000)
+        if ms != self._start_ms:
+            self._start_ms = ms
+            second = ms // 1000
+            if second != self._start_second:
+                self._start_second = second
+                self._second_prefix = b"\r\nX-Request-Start: %d" % second
+            self._start_line = self._second_prefix + _MILLIS[ms % 1000]
+        return self._start_line
 
     def _normalise_host(self, host: bytes) -> str:
         """Host header -> route table host (lower case, no port); cached, since few distinct values arrive."""
@@ -324,28 +380,13 @@ class RequestRouter:
             return None
         return verdict
 
-    def _client_cert(self, client, values: list, rs_values: dict | None, arrived: bool, out: list) -> None:
-        """X-Forwarded-Client-Cert under `forward` or `sanitize_set`, as gorouter's clientcert handler."""
-        der = client.peer_certificate()
-        tls = der is not None
-        if tls and rs_values and self.ctx.route_services.is_route_service_traffic(rs_values):
-            kept = values                                   # a route service's request over TLS: untouched
-        elif self.client_cert_mode == "forward":
-            kept = values if der else []                    # trusted only from a client with a certificate
-        else:
-            kept = [base64.b64encode(der)] if der else []   # sanitize_set: the client's own certificate
-        if arrived and self.client_cert_mode == "forward":
-            kept = []
-        for value in kept:
-            out += (b"X-Forwarded-Client-Cert: ", value, b"\r\n")
-
     def _app_instance(self, ex: Exchange, pool, value: bytes):
         """X-CF-APP-INSTANCE: `<app guid>:<index>` names one instance; a bad or unknown one is a 400.
 
         The guid must be lower-case 8-4-4-4-12 hex and the index decimal, as gorouter's pattern says.
         """
         close = not ex.keep_alive
-        match = _APP_INSTANCE_PATTERN.match(value.strip())
+        match = APP_INSTANCE_PATTERN.match(value.strip())
         if match is None:
             self._local(ex, errors.error_response(400, "invalid_cf_app_instance_header",
                                                   "Invalid X-CF-App-Instance Header", close=close,
@@ -364,24 +405,16 @@ class RequestRouter:
         return target
 
 
-_APP_INSTANCE_PATTERN = re.compile(rb"([0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}):([0-9]+)\Z")
-
-def _log_value(values: list, names: tuple, name: bytes, value: bytes) -> None:
-    """Log the value the router forwarded (a tracing header it set), not the one the client sent."""
-    if name in names:
-        values[names.index(name)] = value
-
-
-def _address_route_service(out: list, outbound: Outbound) -> None:
-    """Point the forwarded head at the route service: its request target, its Host, the signed headers."""
-    out[2] = outbound.target
-    for i in range(4, len(out), 4):
-        if out[i].lower() == b"host":
-            out[i + 2] = outbound.host
-            break
-    else:
-        out += (b"Host: ", outbound.host, b"\r\n")
-    out.append(outbound.headers)
+def _new_exchange(client, method: bytes, url: bytes) -> Exchange:
+    """Exchange(client, method, url), made without a Python-level call of its __init__ (a C call when
+    compiled): the same five fields. tests/unit/test_request_router.py checks it against the constructor."""
+    ex = Exchange.__new__(Exchange)
+    ex.client = client
+    ex.ctx = client.ctx
+    ex.method = method
+    ex.uri = url
+    ex.is_head = method == b"HEAD"
+    return ex
 
 
 # Request header names the router reads or replaces, by kind; every other header is copied unchanged.
@@ -400,33 +433,9 @@ _SPECIAL = {
     **{name: _HOP for name in HOP_BY_HOP},
 }
 
+_MILLIS = tuple(b"%03d\r\n" % n for n in range(1000))   # X-Request-Start's last 3 digits, and the line's end
+_PRESUMED_11 = ""    # RequestRouter._route's version when llhttp kept the request alive: HTTP/1.1 until asked
 _TAIL = b"\r\n"
 _CLOSE_TAIL = b"Connection: close\r\n\r\n"
 _CHUNKED_TAIL = b"Transfer-Encoding: chunked\r\n\r\n"
 _CHUNKED_CLOSE_TAIL = b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-
-
-def _sticky_instance(cookie: bytes, session_names: tuple[bytes, ...]) -> str:
-    """The __VCAP_ID__ a request asks for, only when it also carries a session cookie (gorouter's rule);
-    with no session names (an auth-negotiate request), __VCAP_ID__ alone."""
-    vcap = ""
-    has_session = False
-    for part in cookie.split(b";"):
-        name, _, value = part.strip().partition(b"=")
-        if name == b"__VCAP_ID__":
-            vcap = value.decode("latin-1")
-        elif name in session_names:
-            has_session = True
-    return vcap if has_session or not session_names else ""
-
-
-def _drop_connection_named(out: list, names: tuple[bytes, ...], keep: frozenset = frozenset()) -> list:
-    """Remove request headers named in Connection: they are hop-by-hop for this message (except `keep`)."""
-    skip = {n for n in names if n not in (b"close", b"keep-alive", b"upgrade") and n not in keep}
-    if not skip:
-        return out
-    kept = out[:4]
-    for i in range(4, len(out), 4):
-        if out[i].lower() not in skip:
-            kept += out[i:i + 4]
-    return kept

@@ -31,6 +31,14 @@ CASES: list[tuple] = [
     (1624460842.25, 200, 1, 2, 0.5, 0.25, {15: b"span", 16: b"", 17: b'q"uote'}),
 ]
 
+# write_line, as ExchangeObserver calls it: the endpoint's address and ids and the router error as str (plain
+# ASCII, non-ASCII, a quote and a control character, empty), extra values short of the extra headers.
+STR_CASES: list[tuple] = [
+    ("10.0.0.2:8080", "app-guid", "3", "inst", "", (b"span",)),
+    ("10.0.0.2:8080", "caf\u00e9", "\u2603", 'in"st\x01', "endpoint_failure (EOF)", ()),
+    ("", "", "", "", "unknown_route", None),
+]
+
 
 def lines(path: Path) -> list[bytes]:
     """Every case written by this process's AccessLog, with three extra logged headers."""
@@ -41,6 +49,9 @@ def lines(path: Path) -> list[bytes]:
             fields[i] = value
         short = tuple(fields[:15]) if 15 not in replaced else tuple(fields)   # fewer fields: padded with "-"
         log.log(start, status, sent, received, rt, gt, short)
+    for backend, app_id, app_index, instance_id, error, extra in STR_CASES:
+        log.write_line(1624460842.25, 200, 1, 2, 0.5, -1.0, *BASE[:7], backend, *BASE[8:11], app_id, app_index,
+                       instance_id, error, extra)
     log.close()
     return path.read_bytes().splitlines(keepends=True)
 
@@ -55,7 +66,7 @@ def test_the_compiled_and_pure_lines_are_the_same_bytes(tmp_path):
                          env={**os.environ, PURE_ENV: "1"}, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
     pure = [bytes.fromhex(h) for h in out.stdout.split()]
-    assert len(here) == len(CASES) == len(pure)
+    assert len(here) == len(CASES) + len(STR_CASES) == len(pure)
     for mine, reference in zip(here, pure, strict=True):
         assert mine == reference
 
@@ -70,3 +81,8 @@ def test_the_tricky_lines_read_as_gorouter_writes_them(tmp_path):
     assert "\"caf\u00e9 \u2603\"".encode() in got[5] and b'x_forwarded_for:"\\x7f\\x00"' in got[5]
     assert got[6].startswith(b'- - [') and b'"- - -" 200 1 2 "-" "-" "-" "-" x_forwarded_for:"-"' in got[6]
     assert got[7].endswith(b'span_id:"span" x_b3_traceid:"-" true_client_ip:"q\\"uote"\n')
+    assert (b'"10.0.0.2:8080" x_forwarded_for:' in got[8] and b'gorouter_time:- app_id:"app-guid" app_index:"3" '
+            b'instance_id:"inst" x_cf_routererror:"-" span_id:"span" x_b3_traceid:"-" true_client_ip:"-"\n' in got[8])
+    assert 'app_id:"caf\u00e9" app_index:"\u2603" instance_id:"in\\"st\\x01"'.encode() in got[9]
+    assert b'"-" x_forwarded_for:' in got[10]
+    assert b'app_id:"-" app_index:"-" instance_id:"-" x_cf_routererror:"unknown_route"' in got[10]
