@@ -35,9 +35,6 @@ cdef class AccessLog:
     cdef inline int _put_number(self, long long n, int width, bytes after) except -1
     @cython.locals(micros=cython.longlong)
     cdef int _put_seconds(self, double seconds, bytes after) except -1
-    cpdef bytes _line(self, micros, status, request_bytes, response_bytes, response_time, gorouter_time, tuple v,
-                      extra)
     @cython.locals(rt_s=cython.longlong, rt_us=cython.longlong, gt_s=cython.longlong, gt_us=cython.longlong,
                    values=tuple)
     cpdef bytes _format(self, micros, status, request_bytes, response_bytes, response_time, gorouter_time, v)
-    cpdef _append(self, bytes data)

@@ -200,11 +200,25 @@ class AccessLog:
                 self._put(extra[i] if i < n else None, b'"')  # type: ignore[index]
             self._put_raw(b"\n")
         else:
-            self._append(self._line(micros, status, request_bytes, response_bytes, response_time, gorouter_time,
-                                    (host, method, uri, proto, referer, user_agent, client_addr,
-                                     _as_bytes(backend), x_forwarded_for, x_forwarded_proto, request_id,
-                                     _as_bytes(app_id), _as_bytes(app_index), _as_bytes(instance_id),
-                                     _as_bytes(router_error)), extra))
+            v: tuple = (host, method, uri, proto, referer, user_agent, client_addr,
+                          backend.encode() if type(backend) is str else backend, x_forwarded_for, x_forwarded_proto,
+                          request_id, app_id.encode() if type(app_id) is str else app_id,
+                          app_index.encode() if type(app_index) is str else app_index,
+                          instance_id.encode() if type(instance_id) is str else instance_id,
+                          router_error.encode() if type(router_error) is str else router_error)
+            if self._extra_count:
+                extra = tuple(extra or ())
+                if len(extra) != self._extra_count:
+                    extra = (extra + (b"",) * self._extra_count)[:self._extra_count]
+                v += extra
+            line = self._format(micros, status, request_bytes, response_bytes, response_time, gorouter_time, v)
+            if line.translate(None, _SAFE_BYTES) != self._leftover:
+                # Rare: a value holds a quote, a backslash or a control character. Escape each and build again.
+                line = self._format(micros, status, request_bytes, response_bytes, response_time, gorouter_time,
+                                    tuple([quote_bytes(x or b"-") for x in v]))
+            end = self._size + len(line)
+            self._buffer[self._size:end] = line     # grows the bytearray when the line passes its end
+            self._size = end
         self._lines += 1
         if self._lines >= MAX_BUFFERED_LINES:
             self.flush()
@@ -303,28 +317,7 @@ class AccessLog:
         self._put_number(micros // 1_000_000, 1, b".")
         return self._put_number(micros % 1_000_000, 6, after)
 
-    # ---- the pure line: one %-template ---------------------------------------------------------------------
-
-    def _line(self, micros: int, status: int, request_bytes: int, response_bytes: int, response_time: float,
-              gorouter_time: float, v: tuple, extra: tuple | None) -> bytes:
-        """The line, formatted by _format; values with a byte that needs escaping are escaped first (rare)."""
-        if self._extra_count:
-            extra = tuple(extra or ())
-            if len(extra) != self._extra_count:
-                extra = (extra + (b"",) * self._extra_count)[:self._extra_count]
-            v += extra
-        line = self._format(micros, status, request_bytes, response_bytes, response_time, gorouter_time, v)
-        if line.translate(None, _SAFE_BYTES) != self._leftover:
-            # Rare: a value holds a quote, a backslash or a control character. Escape each and build again.
-            line = self._format(micros, status, request_bytes, response_bytes, response_time, gorouter_time,
-                                tuple([quote_bytes(x or b"-") for x in v]))
-        return line
-
-    def _append(self, data: bytes) -> None:
-        """`data` after the batch's `_size` bytes (the bytearray grows when it must)."""
-        end = self._size + len(data)
-        self._buffer[self._size:end] = data
-        self._size = end
+    # ---- the pure line: one %-template (write_line escapes and appends it) -----------------------------------
 
     def _format(self, micros, status, request_bytes, response_bytes, response_time, gorouter_time, v) -> bytes:
         d = b"-"
