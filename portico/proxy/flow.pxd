@@ -11,9 +11,13 @@ cdef class Flow:
     cdef public BackendSide backend
     cdef public int client_stops, backend_stops
 
+    @cython.locals(stops=int)
     cpdef stop_client(self, int reason)
+    @cython.locals(stops=int)
     cpdef go_client(self, int reason)
+    @cython.locals(stops=int)
     cpdef stop_backend(self, int reason)
+    @cython.locals(stops=int)
     cpdef go_backend(self, int reason)
     cpdef client_write_full(self)
     cpdef client_write_drained(self)

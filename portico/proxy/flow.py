@@ -112,7 +112,7 @@ class Flow:
         conn.flow = None
         if self.backend_stops:
             conn.resume_reading()
-        if self.client_stops & WRITE_FULL:
+        if self.client_stops:   # a C test first: a module constant is a Python object when compiled
             self.go_client(WRITE_FULL)
 
     def stopped(self) -> tuple[int, int]:

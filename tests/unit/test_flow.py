@@ -110,6 +110,28 @@ async def test_the_next_backend_starts_paused_while_the_client_cannot_take_more(
     assert client_out.take().endswith(b"\r\n\r\ntwo")
 
 
+async def test_a_backend_draining_after_it_left_does_not_resume_another_client() -> None:
+    """Through the protocol callbacks alone. Before, the connection below went back to the pool still full of the
+    first client's body (that client stayed paused), served a second client paused for its own reason (too many
+    pipelined requests), and its drain resumed that second client early."""
+    proxy = proxy_with_route()
+    first, first_out = proxy.client()
+    body = b"y" * 5000
+    first.data_received(b"POST /up HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n%s" % (HOST, len(body), body))
+    backend = proxy.connector.backend()
+    backend.high_water = 1000
+    await turn()
+    backend.protocol.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    assert first_out.is_reading()
+
+    second, second_out = proxy.client(("10.1.1.2", 50001))
+    second.data_received(get() * 66)             # past the pipeline bound: the second client is paused
+    await turn()
+    assert not second_out.is_reading()
+    backend.drain()                              # the first connection's buffer drains only now
+    assert not second_out.is_reading(), "a backend's drain resumed a client it does not serve"
+
+
 async def test_a_late_resume_from_a_backend_that_left_does_not_resume_another_client() -> None:
     proxy = proxy_with_route()
     first, first_out = proxy.client()
