@@ -334,16 +334,14 @@ class RequestRouter:
         return ex
 
     def _proto_line(self, xfp: bytes) -> bytes:
-        """The X-Forwarded-Proto line and the start of X-Vcap-Request-Id's as one piece, kept for the few values
-        seen (usually just the scheme), so the forwarded head has two pieces fewer to join."""
+        """The X-Forwarded-Proto line and X-Vcap-Request-Id's name as one piece, kept per value (two fewer to join)."""
         line = b"\r\nX-Forwarded-Proto: " + xfp + b"\r\nX-Vcap-Request-Id: "
         if len(self._proto_lines) < _PROTO_CACHE_SIZE:
             self._proto_lines[xfp] = line
         return line
 
     def _request_start(self, wall: float) -> bytes:
-        """The X-Request-Start line (milliseconds since the epoch), made once per millisecond (requests that
-        start in the same one share it) from the second's digits, made once per second, and the last three."""
+        """The X-Request-Start line (ms since the epoch): made once per ms from the second's digits and the last 3."""
         ms = int(wall * 1000)
         if ms != self._start_ms:
             self._start_ms = ms
