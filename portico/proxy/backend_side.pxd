@@ -16,3 +16,7 @@ cdef class BackendSide:
     cpdef release(self)
     cpdef close(self)
     cpdef abort(self)
+    cpdef bytes endpoint_headers(self, endpoint)
+
+cdef class BackendSource:
+    cpdef BackendSide take_idle_for(self, endpoint, bint upgrade=*)

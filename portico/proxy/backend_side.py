@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from portico.proxy.exchange import Exchange
     from portico.proxy.flow import Flow
+    from portico.routes.endpoint import Endpoint
 
 
 class BackendSide:
@@ -68,6 +69,24 @@ class BackendSide:
         raise NotImplementedError
 
     def abort(self) -> None:
+        raise NotImplementedError
+
+    def endpoint_headers(self, endpoint: Endpoint) -> bytes:
+        """The X-CF-* request header lines for `endpoint` (an HTTP/1.1 connection remembers its last ones)."""
+        return endpoint.cf_headers
+
+
+class BackendSource:
+    """Where an Exchange gets a backend connection (Connector, upstream.py, is the one implementation).
+
+    Compiled (backend_side.pxd), a cdef class: the Exchange's call for an idle connection is a C call, with no
+    import cycle (upstream.pxd cimports the Exchange's layout, so the Exchange cannot cimport the Connector's).
+    """
+
+    __slots__ = ()
+
+    def take_idle_for(self, endpoint: Endpoint, upgrade: bool = False) -> BackendSide | None:
+        """An idle connection (or a new HTTP/2 stream) fit for `endpoint`, if one is kept."""
         raise NotImplementedError
 
 

@@ -5,12 +5,13 @@
 # from the compiled client and backend connections, ordinary methods to Python.
 cimport cython
 from portico.proxy.exchange_state cimport ExchangeState
-from portico.proxy.backend_side cimport BackendSide
+from portico.proxy.backend_side cimport BackendSide, BackendSource
 from portico.proxy.flow cimport Flow
 from portico.proxy.response_head cimport ResponseHeadRules
 
 cdef class Exchange(ExchangeState):
     cpdef start(self)
+    @cython.locals(connector=BackendSource, conn=BackendSide)
     cpdef attempt(self)
     @cython.locals(flow=Flow)
     cpdef _attach(self, BackendSide conn)

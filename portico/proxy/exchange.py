@@ -85,7 +85,8 @@ class Exchange(ExchangeState):
         ep.active += 1
         if ctx.endpoint_timeout:
             self.deadline = now + ctx.endpoint_timeout
-        conn = ctx.connector.take_idle_for(ep, self.upgrade_request)
+        connector = ctx.connector   # compiled: typed as its BackendSource base, so the call is a C call
+        conn = connector.take_idle_for(ep, self.upgrade_request)
         if conn is not None:
             self._attach(conn)
         else:
@@ -152,8 +153,8 @@ class Exchange(ExchangeState):
         if pending:
             self.pending = None
             self.pending_size = 0
-        conn.send_request(self.head + self.endpoint.cf_headers + self.tail, self.chunked_request, pending,
-                          self.body_done, self.request_trailers_list)
+        head = b"".join((self.head, conn.endpoint_headers(self.endpoint), self.tail))
+        conn.send_request(head, self.chunked_request, pending, self.body_done, self.request_trailers_list)
         if pending:
             self._unpause_body()
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
-from portico.proxy.backend_side import BackendSide, last_chunk
+from portico.proxy.backend_side import BackendSide, BackendSource, last_chunk
 from portico.proxy.dial_errors import DialError, describe_dial_error, describe_read_error, describe_tls_error  # noqa: F401 (re-exported)
 from portico.proxy.h2_upstream import H2Stream, H2Upstream, shared_dial_done
 from portico.proxy.headers import HOP_BY_HOP
@@ -39,25 +39,9 @@ class UpstreamConnection(BackendSide):
     inheritance (asyncio and uvloop take any such object): compiled, a cdef class (upstream.pxd).
     """
 
-    __slots__ = (
-        "_head_count",
-        "_headers",
-        "_reason",
-        "_stop_after_head",
-        "address",
-        "chunked",
-        "closed",
-        "connector",
-        "exchange",
-        "parser",
-        "parser_keep_alive",
-        "pool_key",
-        "tls",
-        "transport",
-        "tunnel",
-        "uses",
-        "write_full",
-    )
+    __slots__ = ("_head_count", "_headers", "_reason", "_stop_after_head", "address", "cf_block", "cf_endpoint",
+                 "chunked", "closed", "connector", "exchange", "parser", "parser_keep_alive", "pool_key", "tls",
+                 "transport", "tunnel", "uses", "write_full")
 
     def __init__(self, connector: Connector, address: str, tls: bool = False,
                  pool_key: Hashable | None = None) -> None:
@@ -79,6 +63,8 @@ class UpstreamConnection(BackendSide):
         self.chunked = False        # the request being sent is chunked: body chunks get chunk framing
         self.flow = None            # the Flow of the client it serves (set and cleared by the Flow)
         self.write_full = False     # our write buffer is over its high-water mark (never pooled so: see release)
+        self.cf_endpoint: Endpoint | None = None   # the endpoint whose X-CF-* lines cf_block holds
+        self.cf_block = b""
 
     # ---- the backend-connection interface (used by the Exchange and the Tunnel) -------------------------------
 
@@ -141,6 +127,14 @@ class UpstreamConnection(BackendSide):
     def release(self) -> None:
         """The exchange ended cleanly: back to the idle pool (or closed when the pool is full)."""
         self.connector.release(self)
+
+    def endpoint_headers(self, endpoint: Endpoint) -> bytes:
+        """The endpoint's X-CF-* lines, built again only when this connection serves another endpoint (a kept
+        connection mostly serves the same one; the block is not kept per endpoint, see Endpoint.cf_headers)."""
+        if endpoint is not self.cf_endpoint:
+            self.cf_block = endpoint.cf_headers
+            self.cf_endpoint = endpoint
+        return self.cf_block
 
     # ---- asyncio.Protocol -----------------------------------------------------------------------------------
 
@@ -273,7 +267,7 @@ class _HeadDone(Exception):
     """Raised inside the parser callback to stop parsing after a HEAD response's head."""
 
 
-class Connector:
+class Connector(BackendSource):
     """Dials backends and keeps idle keep-alive connections, at most `max_idle` per connection identity.
 
     Endpoints registered with protocol `http2` get HTTP/2 (portico.proxy.h2_upstream) over TLS with ALPN `h2`
