@@ -2,6 +2,7 @@
 # byte into the batch (a bytearray used as a C buffer: `_size` bytes of lines, the rest room to grow into).
 cimport cython
 
+@cython.final   # nothing derives from it: its own calls are direct C calls, not through a vtable
 cdef class AccessLog:
     cdef dict __dict__
     cdef public object path, extra_headers, _template, _leftover, _inode, _timer, _loop
@@ -26,12 +27,12 @@ cdef class AccessLog:
     @cython.locals(data=bytes, text=str, n=Py_ssize_t, m=Py_ssize_t, size=Py_ssize_t, j=Py_ssize_t,
                    p='unsigned char*', s='const unsigned char*', t='const unsigned char*', a='const unsigned char*',
                    c=cython.uchar)
-    cdef int _put(self, value, bytes after) except -1
+    cdef inline int _put(self, value, bytes after) except -1
     @cython.locals(n=Py_ssize_t, size=Py_ssize_t, j=Py_ssize_t, p='unsigned char*', s='const unsigned char*')
     cdef int _put_raw(self, bytes data) except -1
     @cython.locals(m=Py_ssize_t, size=Py_ssize_t, j=Py_ssize_t, i=Py_ssize_t, end=Py_ssize_t, digits=int,
                    x=cython.longlong, p='unsigned char*', a='const unsigned char*')
-    cdef int _put_number(self, long long n, int width, bytes after) except -1
+    cdef inline int _put_number(self, long long n, int width, bytes after) except -1
     @cython.locals(micros=cython.longlong)
     cdef int _put_seconds(self, double seconds, bytes after) except -1
     cpdef bytes _line(self, micros, status, request_bytes, response_bytes, response_time, gorouter_time, tuple v,

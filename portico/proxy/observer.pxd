@@ -1,6 +1,7 @@
 # Compiled layout of portico/proxy/observer.py: the finished exchange read through typed slots, the counters
 # C adds, and the access log line one C call (AccessLog.write_line, its values as arguments).
 cimport cython
+from cpython.time cimport monotonic
 from portico.proxy.exchange cimport Exchange
 from portico.proxy.client_base cimport ClientBase
 from portico.observe.metrics cimport RouterMetrics
