@@ -12,6 +12,8 @@ cdef class ResponseHeadRules:
     cdef public int _last_status
     cdef public bytes _last_reason, _last_line
     cdef public bint _last_http11
+    cdef public list _order_names, _order_kinds
 
-    @cython.locals(kinds=dict, out=list, chunked=bint, http11=bint)
+    @cython.locals(kinds=dict, out=list, chunked=bint, http11=bint, order_names=list, order_kinds=list,
+                   known=Py_ssize_t, i=Py_ssize_t)
     cpdef tuple forwarded(self, ExchangeState ex, int status, bytes reason, headers, tuple skip)

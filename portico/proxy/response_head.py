@@ -22,6 +22,7 @@ _STATUS_LINES: dict[tuple[int, bytes, bool], bytes] = {}
 _R_HOP, _R_LENGTH, _R_VCAP_ID, _R_SET_COOKIE, _R_DROP, _R_AUTHENTICATE = (object() for _ in range(6))
 _R_PLAIN = object()   # copied unchanged
 _CONNECTION_OPTIONS = (b"close", b"keep-alive", b"upgrade")
+_ORDER_LIMIT = 64     # header places remembered by ResponseHeadRules (see _order_names)
 
 
 def status_line(status: int, reason: bytes, http11: bool = True) -> bytes:
@@ -64,6 +65,11 @@ class ResponseHeadRules:
         self._last_reason = b""
         self._last_http11 = True
         self._last_line = b""
+        # The header names of the last response, in order, with their kinds: a backend sends the same names in
+        # the same order, and comparing a name with the one at its place is cheaper than hashing it (at most
+        # _ORDER_LIMIT places; the lookup below stays the truth, this only remembers its answers).
+        self._order_names: list[bytes] = []
+        self._order_kinds: list[object] = []
 
     def forwarded(self, ex: ExchangeState, status: int, reason: bytes, headers: list, skip: tuple
                   ) -> tuple[list, bytes | None, bool, tuple]:
@@ -82,10 +88,25 @@ class ResponseHeadRules:
         named: tuple = ()
         kinds = self.kinds
         sticky = self.sticky
+        order_names = self._order_names
+        order_kinds = self._order_kinds
+        known = len(order_names)
+        i = 0
         for name, value in headers:
-            kind = kinds.get(name)
-            if kind is None:
-                kind = header_kind(kinds, self.special, name, _R_PLAIN)
+            if i < known and name == order_names[i]:
+                kind = order_kinds[i]
+            else:
+                kind = kinds.get(name)
+                if kind is None:
+                    kind = header_kind(kinds, self.special, name, _R_PLAIN)
+                if i < known:
+                    order_names[i] = name
+                    order_kinds[i] = kind
+                elif known < _ORDER_LIMIT:    # here i == known: the places fill in order
+                    order_names.append(name)
+                    order_kinds.append(kind)
+                    known += 1
+            i += 1
             if kind is _R_PLAIN:
                 if not skip or name.lower() not in skip:
                     out.extend((name, b": ", value, b"\r\n"))   # compiled: four appends, no tuple

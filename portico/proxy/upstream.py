@@ -165,6 +165,7 @@ class UpstreamConnection(BackendSide):
         if self._stop_after_head:
             self._stop_after_head = False
             self.parser = HttpResponseParser(self)
+            self._headers = []
             if ex is not None:
                 ex.response_done(self, self.parser_keep_alive)
             return
@@ -208,8 +209,8 @@ class UpstreamConnection(BackendSide):
 
     # ---- httptools callbacks ---------------------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self._headers = []
+    # No on_message_begin (httptools calls only the callbacks a protocol has): the header list is made afresh when
+    # a response ends (on_message_complete, or the stop after a HEAD response's head), one Python call fewer.
 
     def on_status(self, reason: bytes) -> None:
         self._reason = reason
@@ -236,10 +237,12 @@ class UpstreamConnection(BackendSide):
             ex.response_body(body)
 
     def on_message_complete(self) -> None:
+        headers = self._headers
+        self._headers = []    # for the next response (response_done may hand this connection to another request)
         ex = self.exchange
         if ex is not None:
-            if len(self._headers) > self._head_count:   # a chunked body's trailers (gRPC-style status)
-                ex.response_trailers([(n, v) for n, v in self._headers[self._head_count:]
+            if len(headers) > self._head_count:   # a chunked body's trailers (gRPC-style status)
+                ex.response_trailers([(n, v) for n, v in headers[self._head_count:]
                                       if n.lower() not in _NOT_TRAILERS])
             ex.response_done(self, self.parser.should_keep_alive())
 
