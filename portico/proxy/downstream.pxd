@@ -23,11 +23,12 @@ cdef class ClientConnection(ClientBase):
     cpdef write(self, data)
     cpdef send_trailers(self, list headers)
     cpdef cork(self)
+    @cython.locals(out=list)
     cpdef uncork(self)
     cpdef bint attached(self, ex) except -1
     cpdef pause_reading(self)
     cpdef resume_reading(self)
-    @cython.locals(observe=ExchangeObserver, nxt=Exchange)
+    @cython.locals(observe=ExchangeObserver, nxt=Exchange, done=Exchange, keep_alive=bint)
     cpdef exchange_finished(self, ex, bint aborted=*)
     cpdef start_tunnel(self, ex, conn, bytes rest)
     cpdef peer_certificate(self)

@@ -285,13 +285,15 @@ class ClientConnection(ClientBase):
             self.active = None
         if self.closed:
             return
-        if aborted or not ex.keep_alive:
+        done: Exchange = ex        # typed when compiled: its fields are slot reads
+        keep_alive = done.keep_alive
+        if aborted or not keep_alive:
             self.uncork()
         if aborted:
-            self.transport.abort() if ex.response_started else self.transport.close()
+            self.transport.abort() if done.response_started else self.transport.close()
             self.closed = True
             return
-        if not ex.keep_alive:
+        if not keep_alive:
             self.transport.close()
             self.closed = True
             return

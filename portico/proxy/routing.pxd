@@ -12,7 +12,7 @@ cdef class RequestRouter:
     cdef public ProxyContext ctx
     cdef public object table, healthcheck_ua, sticky_names, extra_log, forced_proto, keep_named
     cdef public object client_cert_mode, trace_key
-    cdef public dict kinds, special, _host_names
+    cdef public dict kinds, special, _host_names, _proto_lines
     cdef public RouterMetrics metrics
     cdef public bint close_100_continue, negotiate
     cdef long long _start_ms, _start_second
@@ -25,8 +25,9 @@ cdef class RequestRouter:
                    value=bytes, lname=bytes, expect=bytes, cookie=bytes, app_instance=bytes, upgrade=bytes,
                    content_length=bytes, traceparent=bytes, tracestate=bytes, authorization=bytes,
                    named_hop=tuple, host_name=str, service_url=str, log_values=list, extra_log=tuple,
-                   rs_values=dict, rs_raw=list)
+                   rs_values=dict, rs_raw=list, proto_line=bytes)
     cdef Exchange _route(self, client, parser, bytes url, list headers, str version)
+    cdef bytes _proto_line(self, bytes xfp)
     @cython.locals(ms="long long", second="long long")
     cdef bytes _request_start(self, double wall)
     cpdef Exchange _local(self, Exchange ex, bytes data, int status, str code, str counter=*)
