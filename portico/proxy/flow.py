@@ -6,13 +6,14 @@ read; when it can again, reading resumes. Several reasons can stop one side at o
 is full *and* a pending request body reached its bound), so each reason is a bit that only its owner sets and
 clears: one reason ending never resumes reading another still holds, and a reason given back twice is a no-op.
 
-A client connection (or HTTP/2 front stream) owns one Flow for its life. The backend serving the current
-exchange is attached (Exchange._attach) and detached when the exchange lets go of it; a WebSocket tunnel
-keeps the backend attached. Detaching gives back everything the backend held: a paused backend reads again
-before it is pooled, and a client paused because that backend's write buffer was full reads again. A
-backend's late `resume_writing` after it left (pooled, then maybe serving another client) finds itself no
-longer attached and changes nothing. Reasons taken while no backend is attached (the client's buffer filled
-between two pipelined exchanges) apply to the next backend the moment it attaches.
+A client connection (or HTTP/2 front stream) owns one Flow for its life, for both directions: the unit that changes
+is the pair (this client, the backend serving it now), so one object means one attach and one detach per exchange,
+and a tunnel simply keeps the pair. The backend serving the current exchange is attached (Exchange._attach) and
+detached when the exchange lets go of it; a WebSocket tunnel keeps it attached. Detaching gives back everything the
+backend held: a paused backend reads again before it is pooled, and a client paused because that backend's write
+buffer was full reads again. A backend's late `resume_writing` after it left (pooled, then maybe serving another
+client) finds itself no longer attached and changes nothing. Reasons taken while no backend is attached (the
+client's buffer filled between two pipelined exchanges) apply to the next backend the moment it attaches.
 
 A plain GET touches the flow twice (attach, detach): two C calls when compiled (flow.pxd).
 """
