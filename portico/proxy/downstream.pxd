@@ -9,7 +9,8 @@ from portico.proxy.observer cimport ExchangeObserver
 from portico.proxy.routing cimport RequestRouter
 
 cdef class ClientConnection(ClientBase):
-    cdef dict __dict__
+    # no __dict__: a dict per connection defeats the cached check that a cpdef method is not overridden in
+    # Python (each instance dict has its own version), so every cpdef call on the client looked itself up by name
     cdef public ProxyContext ctx
     cdef public object transport, parser, tunnel, queue, _corked
     cdef public bytes client_ip, client_addr_bytes, log_protocol, _url
