@@ -151,8 +151,8 @@ class RequestRouter:
                 continue
             if kind is _HOST:
                 if host_seen:
-                    if presumed and parser.get_http_version() != "1.1":
-                        return self._route(client, parser, url, headers, parser.get_http_version())
+                    if presumed and (version := parser.get_http_version()) != "1.1":
+                        return self._route(client, parser, url, headers, version)
                     # Two Host headers: which one names the route is ambiguous (Go: "too many Host headers")
                     ex.keep_alive = False
                     return self._local(ex, errors.bare_response(400, close=True), 400, "")
