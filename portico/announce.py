@@ -46,7 +46,8 @@ class RouterAnnouncer:
             return
         self._task = asyncio.create_task(self._run(), name=f"announce {self.router_id}")
         try:
-            await asyncio.wait_for(asyncio.shield(self.registered.wait()), first_timeout)
+            async with asyncio.timeout(first_timeout):
+                await asyncio.shield(self.registered.wait())
         except TimeoutError:
             log.warning("announce: %s not yet registered in etcd; will keep trying", self.key)
 
@@ -64,7 +65,8 @@ class RouterAnnouncer:
         self._index = (self._index + 1) % len(self.endpoints)
         if client is not None:
             try:
-                await asyncio.wait_for(client.close(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await client.close()
             except Exception:
                 pass
 
@@ -116,7 +118,8 @@ class RouterAnnouncer:
                 await client.revoke_lease(self._lease_id)
 
         try:
-            await asyncio.wait_for(cleanup(), timeout)
+            async with asyncio.timeout(timeout):
+                await cleanup()
             log.info("announce: %s removed from etcd", self.key)
         except Exception as exc:
             log.warning("announce: could not remove %s (%s); its lease will expire in %ds", self.key, exc, self.ttl)
@@ -124,6 +127,7 @@ class RouterAnnouncer:
             client, self._client = self._client, None
             if client is not None:
                 try:
-                    await asyncio.wait_for(client.close(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await client.close()
                 except Exception:
                     pass

@@ -186,17 +186,20 @@ class RouterApp:
     async def _shutdown(self) -> None:
         self.proxy.close()
         try:
-            await asyncio.wait_for(self.snapshot.stop(), 5.0)
+            async with asyncio.timeout(5.0):
+                await self.snapshot.stop()
         except Exception as exc:  # a slow disk must not keep the router from exiting
             log.warning("route snapshot not written at stop: %s", exc)
         if self.announcer is not None:
             try:
-                await asyncio.wait_for(self.announcer.stop(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await self.announcer.stop()
             except Exception:
                 pass
         await self.pruner.stop()
         try:
-            await asyncio.wait_for(self.bus.stop(), 2.0)
+            async with asyncio.timeout(2.0):
+                await self.bus.stop()
         except Exception:
             pass
         if self.stats_writer is not None:

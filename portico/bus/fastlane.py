@@ -344,10 +344,11 @@ class FastLane:
             self._handshake = self._connect_frames(user, password)
             try:
                 # the factory is used within this await, so it cannot see a later iteration's proto
-                await asyncio.wait_for(loop.create_connection(lambda: proto, host, port),  # noqa: B023
-                                       self.connect_timeout)
+                async with asyncio.timeout(self.connect_timeout):
+                    await loop.create_connection(lambda: proto, host, port)  # noqa: B023
                 self._proto = proto
-                await asyncio.wait_for(asyncio.shield(proto.ready_fut), self.connect_timeout)
+                async with asyncio.timeout(self.connect_timeout):
+                    await asyncio.shield(proto.ready_fut)
             except (TimeoutError, OSError, ConnectionError) as err:
                 if proto.transport is not None:
                     proto.transport.abort()
@@ -375,7 +376,8 @@ class FastLane:
     async def _keepalive(self, proto: _LaneProtocol):
         while True:
             try:
-                return await asyncio.wait_for(asyncio.shield(proto.closed), self.ping_interval)
+                async with asyncio.timeout(self.ping_interval):
+                    return await asyncio.shield(proto.closed)
             except TimeoutError:
                 proto.ping()
 

@@ -30,7 +30,8 @@ async def connect(urls: list[str], *, timeout: float = 2.0) -> Client:
     attempt = nats.connect(urls, allow_reconnect=False, max_reconnect_attempts=1, reconnect_time_wait=0.2,
                            connect_timeout=timeout, error_cb=on_error, name="portico-register")
     try:
-        return await asyncio.wait_for(attempt, timeout=(timeout + 0.5) * 2 * len(urls) + 1)
+        async with asyncio.timeout((timeout + 0.5) * 2 * len(urls) + 1):
+            return await attempt
     except Exception as err:
         reason = errors[-1] if errors else (str(err) or err.__class__.__name__)
         where = ", ".join(redact(u) for u in urls)

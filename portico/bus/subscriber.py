@@ -168,7 +168,8 @@ class RouteBus:
         if nc is not None and not nc.is_closed:
             try:
                 if nc.is_connected:
-                    await asyncio.wait_for(nc.drain(), timeout=5.0)
+                    async with asyncio.timeout(5.0):
+                        await nc.drain()
             except Exception as err:  # draining is best effort; close below regardless
                 log.debug("NATS drain failed: %s", err)
             if not nc.is_closed:

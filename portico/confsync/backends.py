@@ -115,7 +115,8 @@ class EtcdBackend:
         client, self._client = self._client, None
         if client is not None:
             try:
-                await asyncio.wait_for(client.close(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await client.close()
             except Exception:  # closing a broken channel may fail; it is gone either way
                 pass
         if rotate:
@@ -144,7 +145,8 @@ class EtcdBackend:
         for _ in self.endpoints:
             try:
                 client = await self._get_client()
-                await asyncio.wait_for(self._read_all(client), self.timeout + 1)
+                async with asyncio.timeout(self.timeout + 1):
+                    await self._read_all(client)
                 self._mark_connected()
                 return self.snapshot()
             except (TimeoutError, aetcd.exceptions.ClientError, OSError) as exc:
@@ -166,7 +168,8 @@ class EtcdBackend:
             handler = getattr(client._watcher, "_request_handler", None)
             if handler is None or handler.done():
                 raise ConnectionError("watch stream closed")
-            resp = await asyncio.wait_for(client.get_prefix(b"\0portico-probe"), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                resp = await client.get_prefix(b"\0portico-probe")
             if resp.header.cluster_id != self.cluster_id or (self.revision or 0) > resp.header.revision:
                 raise _ClusterReplaced(f"etcd at {self.endpoint} is a different cluster or lost data")
 
@@ -192,7 +195,8 @@ class EtcdBackend:
             try:
                 client = await self._get_client()
                 if self.revision is None:
-                    changed = await asyncio.wait_for(self._read_all(client), self.timeout + 1)
+                    async with asyncio.timeout(self.timeout + 1):
+                        changed = await self._read_all(client)
                     on_change(changed or None)
                 follow = asyncio.ensure_future(self._follow(client, on_change))
                 probe = asyncio.ensure_future(self._probe(client))

@@ -112,7 +112,8 @@ class ResourceWorker:
             if remaining <= 0:
                 break
             try:
-                await asyncio.wait_for(self.dirty.wait(), min(r.debounce, remaining))
+                async with asyncio.timeout(min(r.debounce, remaining)):
+                    await self.dirty.wait()
             except TimeoutError:
                 break
         spacing = self._last_reload_mono + r.min_reload_interval - time.monotonic()

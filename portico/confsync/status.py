@@ -15,7 +15,8 @@ async def serve_status(get_status: Callable[[], dict], port: int, host: str = "1
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
+            async with asyncio.timeout(5.0):
+                head = await reader.readuntil(b"\r\n\r\n")
             method, target = ([*head.split(b"\r\n", 1)[0].decode("latin-1").split(" "), "", ""])[:2]
             if method not in ("GET", "HEAD"):
                 code, body = 405, {"error": "use GET"}

@@ -48,7 +48,8 @@ async def run_command(cmd: str, timeout: float) -> CommandResult:
         cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL,
         start_new_session=True)
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        async with asyncio.timeout(timeout):
+            out, _ = await proc.communicate()
         return CommandResult(proc.returncode, out.decode(errors="replace").strip())
     except TimeoutError:
         _kill_group(proc.pid)

@@ -107,7 +107,8 @@ class ZookeeperBackend:
             if changed:
                 on_change(changed)
             try:   # a watch event, or a periodic re-read in case a watch was lost with a session
-                await asyncio.wait_for(self._fired.wait(), 30.0)
+                async with asyncio.timeout(30.0):
+                    await self._fired.wait()
             except TimeoutError:
                 pass
 

@@ -50,7 +50,8 @@ async def run_script(path: str, timeout: float) -> CheckResult:
     except OSError as exc:
         return CheckResult(False, f"cannot run {path}: {exc.strerror or exc}")
     try:
-        output, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        async with asyncio.timeout(timeout):
+            output, _ = await proc.communicate()
     except TimeoutError:
         _kill_group(proc)
         await proc.wait()
@@ -86,7 +87,8 @@ def _get(url: str, timeout: float) -> int:
 async def get_url(url: str, timeout: float) -> CheckResult:
     """GET `url`; healthy on a 2xx answer within `timeout` (redirects are followed)."""
     try:
-        status = await asyncio.wait_for(asyncio.to_thread(_get, url, timeout), timeout)
+        async with asyncio.timeout(timeout):
+            status = await asyncio.to_thread(_get, url, timeout)
     except TimeoutError:
         return CheckResult(False, f"GET {url} did not answer within {timeout:g}s")
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:

@@ -220,7 +220,8 @@ class Registrar:
                     break
                 state.wake.clear()
                 try:
-                    await asyncio.wait_for(state.wake.wait(), remaining)
+                    async with asyncio.timeout(remaining):
+                        await state.wake.wait()
                 except TimeoutError:
                     pass
 

@@ -121,6 +121,28 @@ async def test_compaction_while_behind_triggers_full_reread(tmp_path, etcd_serve
         await backend.close()
 
 
+async def test_cancel_as_the_full_read_lands_still_stops_the_watch(etcd_server, client):
+    """A cancel that arrives in the same loop turn as the re-read's answer must end the watch: Python 3.11's
+    asyncio.wait_for returned the answer instead and the watch ran on (CI hung on this once)."""
+    await client.put(b"/svc/pool/a", b"1")
+    backend = EtcdBackend([etcd_server.url], ["/svc/pool"], probe_interval=0.5)
+    try:
+        for round_ in range(5):
+            await client.put(b"/svc/pool/a", str(round_).encode())
+            backend.revision = None        # the watch starts with a full read
+            before = backend.snapshot()
+            task = asyncio.ensure_future(backend.watch(lambda changed: None))
+            async with asyncio.timeout(10):
+                while backend.snapshot() == before:    # every loop turn: cancel the moment the read lands
+                    await asyncio.sleep(0)
+            task.cancel()
+            async with asyncio.timeout(5):
+                await asyncio.gather(task, return_exceptions=True)
+            assert task.cancelled(), f"round {round_}: the watch swallowed its cancellation"
+    finally:
+        await backend.close()
+
+
 async def test_empty_prefix_is_refused_and_reported_on_status_port(tmp_path, etcd_server, client):
     await client.put(b"/svc/pool/a", b"1")
     confdir, dest, reloads = _confdir(tmp_path, debounce=0.05)
