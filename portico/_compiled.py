@@ -41,6 +41,8 @@ COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.downstream",
     "portico.proxy.upstream",
     "portico.bus.fastlane",     # the route feed's MSG frame cutter (ingest): C-sized offsets, see its .pxd
+    "portico.bus.messages",     # a decoded registration into an Endpoint and the table (ingest), see its .pxd
+    "portico.bus.applier",      # the route feed's decode + apply per message, one C call (ingest)
 )
 
 PURE_ENV = "PORTICO_PURE_PYTHON"
