@@ -173,9 +173,8 @@ def selection() -> Selection:
     """This process's choice, made once (on the first import of a module that has an extension beside it)."""
     global _selection
     if _selection is None:
-        _selection = select()
-        if _selection.problems:
-            log.warning("using the pure-Python modules: %s", "; ".join(_selection.problems))
+        _selection = select()   # not logged here: this runs at import, before logging is set up (the
+        # line would bypass --log-format json); `portico router` logs describe() in its start lines
     return _selection
 
 
