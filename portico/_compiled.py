@@ -33,6 +33,8 @@ COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.flow",          # backpressure between a client and its backend, both ways (flow.pxd)
     "portico.proxy.exchange_state",
     "portico.proxy.exchange",
+    "portico.proxy.host_names",    # Host value -> route table host, cached (routing.pxd cimports it)
+    "portico.proxy.forwarded_lines",  # the X-Forwarded-Proto and X-Request-Start lines, reused
     "portico.proxy.routing",
     "portico.proxy.response_head",
     "portico.proxy.observer",
@@ -174,9 +176,8 @@ def selection() -> Selection:
     """This process's choice, made once (on the first import of a module that has an extension beside it)."""
     global _selection
     if _selection is None:
-        _selection = select()
-        if _selection.problems:
-            log.warning("using the pure-Python modules: %s", "; ".join(_selection.problems))
+        _selection = select()   # not logged here: this runs at import, before logging is set up (the
+        # line would bypass --log-format json); `portico router` logs describe() in its start lines
     return _selection
 
 
