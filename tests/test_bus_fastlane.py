@@ -10,6 +10,7 @@ import logging
 import nats
 import pytest
 from polling import eventually
+from ports import stop_keeping_port
 
 from portico.bus.applier import RateLimitedLog
 from portico.bus.fastlane import FastLane
@@ -232,7 +233,7 @@ async def test_reconnect_after_restart_resubscribes(nats_server, tmp_path):
     try:
         await lane.start()
         assert events == [("up", True)]
-        server.stop()
+        stop_keeping_port(server)
         await eventually(lambda: not lane.connected)
         server = start_nats(port=port, workdir=tmp_path / "nats2")
         await eventually(lambda: lane.connected, timeout=10)

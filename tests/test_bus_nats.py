@@ -9,6 +9,7 @@ import logging
 import nats
 import pytest
 from polling import eventually
+from ports import stop_keeping_port
 
 from portico.bus.subscriber import RouteBus, redact
 from portico.config.settings import NatsServer, NatsSettings, RouterConfig
@@ -110,7 +111,7 @@ async def test_router_start_on_connect_and_after_nats_restart(nats_server, tmp_p
         await eventually(lambda: len(starts) == 1)
         assert starts[0]["id"] == state.id and starts[0]["hosts"] == ["10.9.8.7"]
 
-        server.stop()
+        stop_keeping_port(server)
         await eventually(lambda: not state.nats_connected)
         server = await asyncio.to_thread(start_nats, port=port, workdir=tmp_path / "nats2")
         await eventually(lambda: len(starts) >= 2, timeout=60)
@@ -166,7 +167,7 @@ async def test_one_router_start_when_the_route_feed_returns_during_the_reconnect
         bus.lane.reconnect_wait = bus.lane.max_reconnect_wait = 0.6
         for cycle in range(4):
             before = len(starts)
-            server.stop()
+            stop_keeping_port(server)
             await eventually(lambda: not bus.connected)
             server = await asyncio.to_thread(start_nats, port=port, workdir=tmp_path / f"nats{cycle}")
             await eventually(lambda b=before: len(starts) > b and bus.connected, timeout=60)

@@ -23,6 +23,7 @@ import time
 import nats
 import pytest
 from polling import eventually
+from ports import stop_keeping_port
 
 from portico.bus.subscriber import RouteBus
 from portico.config.settings import NatsServer, NatsSettings, RouterConfig
@@ -80,7 +81,7 @@ async def test_router_start_within_half_a_second_of_nats_return(nats_server, tmp
         await bus.start()
         for cycle in range(CYCLES):
             before = len(sent)
-            server.stop()
+            stop_keeping_port(server)
             await eventually(lambda: not bus.connected, message="bus noticed the outage")
             await asyncio.sleep(random.uniform(0.6, 1.2))   # long enough for the backoff to reach its cap
             starting = loop.run_in_executor(None, lambda c=cycle: start_nats(port=port,
