@@ -209,7 +209,8 @@ async def test_credentials_are_sent(tmp_path, caplog):
     try:
         await eventually(lambda: any("Authorization" in r.getMessage() for r in caplog.records))
         assert not task.done() and not wrong.connected
-        await asyncio.wait_for(right.start(), 5)
+        async with asyncio.timeout(5):
+            await right.start()
         nc = await nats.connect(f"nats://u:s3cret@127.0.0.1:{port}")
         await nc.publish("router.register", b'{"host":"10.0.0.1","port":80,"uris":["auth.com"]}')
         await nc.flush()
@@ -254,7 +255,8 @@ async def test_servers_are_rotated(nats_server):
     lane = FastLane([f"nats://127.0.0.1:{dead}", nats_server.url], RouteTable(), RouterState(),
                     reconnect_wait=0.05)
     try:
-        await asyncio.wait_for(lane.start(), 5)
+        async with asyncio.timeout(5):
+            await lane.start()
         assert lane.connected_server == f"127.0.0.1:{nats_server.port}"
     finally:
         await lane.stop()

@@ -47,11 +47,13 @@ async def _first_accept(port: int, timeout: float = 20.0) -> tuple[float, float]
             continue
         at = time.monotonic()
         try:
-            info = await asyncio.wait_for(reader.readline(), timeout)
+            async with asyncio.timeout(timeout):
+                info = await reader.readline()
             assert info.startswith(b"INFO "), info
             writer.write(b'CONNECT {"verbose":false,"pedantic":false}\r\nPING\r\n')
-            while (line := await asyncio.wait_for(reader.readline(), timeout)) != b"PONG\r\n":
-                assert line, "nats-server closed the probe's connection"
+            async with asyncio.timeout(timeout):
+                while (line := await reader.readline()) != b"PONG\r\n":
+                    assert line, "nats-server closed the probe's connection"
             return at, time.monotonic() - at
         finally:
             writer.close()
