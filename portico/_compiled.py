@@ -43,6 +43,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.downstream",
     "portico.proxy.upstream",
     "portico.bus.fastlane",     # the route feed's MSG frame cutter (ingest): C-sized offsets, see its .pxd
+    "portico.routes.endpoint",  # the X-CF-* block (built per request on a big table) and __post_init__ as C
 )
 
 PURE_ENV = "PORTICO_PURE_PYTHON"
