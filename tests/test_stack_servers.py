@@ -4,8 +4,10 @@ import errno
 import socket
 
 import pytest
+from ports import stop_keeping_port
 
 from portico.stack.processes import free_port
+from portico.stack.servers import start_nats
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -47,3 +49,16 @@ def test_free_port_is_held_for_the_server_it_was_picked_for():
     # create_server sets SO_REUSEADDR, as asyncio, Go, HAProxy and redis do
     with socket.create_server(("127.0.0.1", port)) as server, socket.create_connection(("127.0.0.1", port), 2):
         server.accept()[0].close()
+
+
+def test_a_stopped_servers_port_is_held_for_its_restart(nats_server, tmp_path):
+    stop_keeping_port(nats_server)
+    with socket.socket() as plain, pytest.raises(OSError) as taken:
+        plain.bind(("127.0.0.1", nats_server.port))
+    assert taken.value.errno == errno.EADDRINUSE
+    again = start_nats(port=nats_server.port, workdir=tmp_path / "again")
+    try:
+        with socket.create_connection((again.host, again.port), timeout=2) as sock:
+            assert sock.recv(4).startswith(b"INFO")
+    finally:
+        again.stop()
