@@ -33,6 +33,8 @@ COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.flow",          # backpressure between a client and its backend, both ways (flow.pxd)
     "portico.proxy.exchange_state",
     "portico.proxy.exchange",
+    "portico.proxy.host_names",    # Host value -> route table host, cached (routing.pxd cimports it)
+    "portico.proxy.forwarded_lines",  # the X-Forwarded-Proto and X-Request-Start lines, reused
     "portico.proxy.routing",
     "portico.proxy.response_head",
     "portico.proxy.observer",
@@ -41,6 +43,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.downstream",
     "portico.proxy.upstream",
     "portico.bus.fastlane",     # the route feed's MSG frame cutter (ingest): C-sized offsets, see its .pxd
+    "portico.routes.endpoint",  # the X-CF-* block (built per request on a big table) and __post_init__ as C
 )
 
 PURE_ENV = "PORTICO_PURE_PYTHON"

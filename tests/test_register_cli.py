@@ -21,7 +21,8 @@ from portico.state import RouterState
 async def cli(*args: str, timeout: float = 20.0) -> subprocess.CompletedProcess:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "portico", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    async with asyncio.timeout(timeout):
+        out, err = await proc.communicate()
     return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
 
 
@@ -121,7 +122,8 @@ async def test_repeat_keeps_registering_until_interrupted(nats_server):
         assert len(set(got)) == 1
     finally:
         proc.send_signal(signal.SIGINT)
-        _, err = await asyncio.wait_for(proc.communicate(), 10)
+        async with asyncio.timeout(10):
+            _, err = await proc.communicate()
         await nc.close()
     assert proc.returncode == 0, err.decode()
     assert b"Traceback" not in err
