@@ -33,6 +33,8 @@ COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.flow",          # backpressure between a client and its backend, both ways (flow.pxd)
     "portico.proxy.exchange_state",
     "portico.proxy.exchange",
+    "portico.proxy.host_names",    # Host value -> route table host, cached (routing.pxd cimports it)
+    "portico.proxy.forwarded_lines",  # the X-Forwarded-Proto and X-Request-Start lines, reused
     "portico.proxy.routing",
     "portico.proxy.response_head",
     "portico.proxy.observer",
@@ -41,6 +43,10 @@ COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.downstream",
     "portico.proxy.upstream",
     "portico.bus.fastlane",     # the route feed's MSG frame cutter (ingest): C-sized offsets, see its .pxd
+    "portico.routes.endpoint",  # the X-CF-* block (built per request on a big table) and __post_init__ as C
+    "portico.routes.uri",       # host_without_port: each Host the host name cache has no room for (uri.pxd)
+    "portico.routes.pool",      # Pool.pick, once per request (compiled as is: no Python frame per call)
+    "portico.routes.table",     # RouteTable.lookup, once per request, and the register path (compiled as is)
     "portico.bus.messages",     # a decoded registration into an Endpoint and the table (ingest), see its .pxd
     "portico.bus.applier",      # the route feed's decode + apply per message, one C call (ingest)
 )
@@ -175,9 +181,8 @@ def selection() -> Selection:
     """This process's choice, made once (on the first import of a module that has an extension beside it)."""
     global _selection
     if _selection is None:
-        _selection = select()
-        if _selection.problems:
-            log.warning("using the pure-Python modules: %s", "; ".join(_selection.problems))
+        _selection = select()   # not logged here: this runs at import, before logging is set up (the
+        # line would bypass --log-format json); `portico router` logs describe() in its start lines
     return _selection
 
 

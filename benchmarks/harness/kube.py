@@ -112,13 +112,13 @@ def propagation(router, nats_url: str, backend_port: int, workdir: Path, ingress
             host, obj = f"s{i}.kube.bench", ingress(f"sample-{i}", f"s{i}.kube.bench")
             t = time.perf_counter()
             api.apply(obj)
-            if _wait(lambda: probe.get(host) == 200, 10):
+            if _wait(lambda host=host: probe.get(host) == 200, 10):
                 res.create_ms.append((time.perf_counter() - t) * 1e3)
             else:
                 res.timeouts += 1
             t = time.perf_counter()
             api.delete(obj)
-            if _wait(lambda: probe.get(host) == 404, 10):
+            if _wait(lambda host=host: probe.get(host) == 404, 10):
                 res.delete_ms.append((time.perf_counter() - t) * 1e3)
             else:
                 res.timeouts += 1
@@ -131,7 +131,7 @@ def propagation(router, nats_url: str, backend_port: int, workdir: Path, ingress
                 table = get_json(routes_url, "admin", "admin", 10)
                 return any(e["address"] == address for e in table.get(hosts[0], []))
 
-            if _wait(lambda: listed() is ready, 10):
+            if _wait(lambda ready=ready: listed() is ready, 10):
                 if not ready:
                     res.not_ready_ms.append((time.perf_counter() - t) * 1e3)
             else:
@@ -151,7 +151,8 @@ def propagation(router, nats_url: str, backend_port: int, workdir: Path, ingress
 def render(kube: dict) -> list[str]:
     """The BENCHMARKS.md section."""
     def row(name: str, s: dict) -> str:
-        f = (lambda v: "-" if v is None else f"{v:.1f}")
+        def f(v: float | None) -> str:
+            return "-" if v is None else f"{v:.1f}"
         return f"| {name} | {s['samples']} | {f(s['p50_ms'])} | {f(s['p99_ms'])} | {f(s['max_ms'])} |"
 
     out = ["## Kubernetes propagation (`portico kube`, real kube-apiserver)", "",

@@ -84,23 +84,23 @@ class ClosedResult:
     def summary(self) -> dict:
         return {"target": self.target, "connections": self.connections, "rps": self.rps,
                 "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "cpu_us_per_req": self.cpu_us_per_req,
-                "proxy_cpu_util": self.proxy_cpu_util,
-                "foreign_cpu_util": self.foreign_cpu_util, "attempts": self.attempts, "errors": self.errors, "rss_kb": self.rss_kb,
+                "proxy_cpu_util": self.proxy_cpu_util, "foreign_cpu_util": self.foreign_cpu_util,
+                "attempts": self.attempts, "errors": self.errors, "rss_kb": self.rss_kb,
                 "runs": [asdict(r) for r in self.runs]}
 
 
 def run_wrk(wrk: str, port: int, host_header: str | None, connections: int, duration: float,
             cpus: set[int] | None, script: Path | None = None, script_args: list[str] | None = None,
             threads: int = 1) -> tuple[WrkResult, str]:
-    argv = taskset_prefix(cpus) + [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
-                                   "--latency", "--timeout", "5s"]
+    argv = [*taskset_prefix(cpus), wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
+            "--latency", "--timeout", "5s"]
     if host_header:
         argv += ["-H", f"Host: {host_header}"]
     if script:
         argv += ["-s", str(script)]
     argv.append(f"http://127.0.0.1:{port}/")
     if script_args:
-        argv += ["--"] + script_args
+        argv += ["--", *script_args]
     out = run_bounded(argv, duration + bounded.GRACE, "wrk")
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr[-1000:]} {out.stdout[-1000:]}")
@@ -182,8 +182,8 @@ def open_loop(h2load: str, target, rate: float, duration: float, warmup: float, 
     per_client = rate / connections
     with tempfile.TemporaryDirectory(prefix="bench-h2load-") as tmp:
         logfile = Path(tmp) / "requests.log"
-        argv = taskset_prefix(cpus) + [
-            h2load, "--h1", "-t1", "-c", str(connections), "--rps", f"{per_client:.3f}",
+        argv = [
+            *taskset_prefix(cpus), h2load, "--h1", "-t1", "-c", str(connections), "--rps", f"{per_client:.3f}",
             "-D", str(max(1, round(duration))), "--warm-up-time", str(max(0, round(warmup))),
             "--log-file", str(logfile), "-H", f":authority: {target.host_header}",
             f"http://127.0.0.1:{target.port}/",
@@ -195,7 +195,10 @@ def open_loop(h2load: str, target, rate: float, duration: float, warmup: float, 
         reqlog = parse_h2load_log(logfile.read_text())
     lat = reqlog.ok_latencies_s()
     achieved = reqlog.count / max(duration, 1e-9)
-    ms = (lambda v: v * 1e3 if v is not None else None)
+
+    def ms(v: float | None) -> float | None:
+        return v * 1e3 if v is not None else None
+
     res = OpenResult(
         target=target.name, rate=rate, connections=connections, duration_s=duration,
         achieved_rps=achieved, count=reqlog.count, errors=reqlog.errors,
@@ -203,8 +206,8 @@ def open_loop(h2load: str, target, rate: float, duration: float, warmup: float, 
         p999_ms=ms(percentile(lat, 99.9)), max_ms=ms(max(lat) if lat else None),
         sustained=achieved >= 0.97 * rate and reqlog.errors == 0,
     )
-    log(f"    {target.name} open loop {rate:,.0f} req/s over {connections} connections: achieved {achieved:,.0f}, p50 {fmt(res.p50_ms)} ms, "
-        f"p99 {fmt(res.p99_ms)} ms, p99.9 {fmt(res.p999_ms)} ms, errors {res.errors}"
+    log(f"    {target.name} open loop {rate:,.0f} req/s over {connections} connections: achieved {achieved:,.0f}, "
+        f"p50 {fmt(res.p50_ms)} ms, p99 {fmt(res.p99_ms)} ms, p99.9 {fmt(res.p999_ms)} ms, errors {res.errors}"
         + ("" if res.sustained else "  (RATE NOT SUSTAINED)"))
     return res
 

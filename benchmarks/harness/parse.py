@@ -121,7 +121,7 @@ class RequestLog:
         return (max(self.starts_us) - min(self.starts_us)) / 1e6
 
     def ok_latencies_s(self) -> list[float]:
-        return [lat / 1e6 for lat, st in zip(self.latencies_us, self.statuses) if 200 <= st < 400]
+        return [lat / 1e6 for lat, st in zip(self.latencies_us, self.statuses, strict=False) if 200 <= st < 400]
 
     @property
     def errors(self) -> int:

@@ -64,7 +64,7 @@ def start_nginx_backend(nginx: str, workdir: Path, cpus: set[int] | None) -> Tar
 }}
 """
     (workdir / "nginx.conf").write_text(conf)
-    argv = taskset_prefix(cpus) + [nginx, "-p", str(workdir), "-c", str(workdir / "nginx.conf")]
+    argv = [*taskset_prefix(cpus), nginx, "-p", str(workdir), "-c", str(workdir / "nginx.conf")]
     proc = ManagedProcess("backend-nginx", argv, workdir / "stdout.log").start()
     wait_for_port(port, timeout=10, process=proc.popen)
     return Target("backend (nginx return 200)", port, proc)
@@ -73,7 +73,7 @@ def start_nginx_backend(nginx: str, workdir: Path, cpus: set[int] | None) -> Tar
 def start_builtin_backend(workdir: Path, cpus: set[int] | None) -> Target:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    argv = taskset_prefix(cpus) + [sys.executable, "-m", "harness.backend", str(port)]
+    argv = [*taskset_prefix(cpus), sys.executable, "-m", "harness.backend", str(port)]
     proc = ManagedProcess("backend-builtin", argv, workdir / "stdout.log", cwd=str(BENCH_DIR)).start()
     wait_for_port(port, timeout=10, process=proc.popen)
     return Target("backend (built-in uvloop)", port, proc)
@@ -116,7 +116,7 @@ def start_nginx_proxy(nginx: str, backend_port: int, workdir: Path, cpus: set[in
 }}
 """
     (workdir / "nginx.conf").write_text(conf)
-    argv = taskset_prefix(cpus) + [*wrap, nginx, "-p", str(workdir), "-c", str(workdir / "nginx.conf")]
+    argv = [*taskset_prefix(cpus), *wrap, nginx, "-p", str(workdir), "-c", str(workdir / "nginx.conf")]
     proc = ManagedProcess("nginx", argv, workdir / "stdout.log").start()
     wait_for_port(port, timeout=120 if wrap else 10, process=proc.popen)
     wait_for_status(port, BENCH_HOST, 200, timeout=120 if wrap else 10)
@@ -157,7 +157,7 @@ backend be
   server b1 127.0.0.1:{backend_port} maxconn 10000
 """
     (workdir / "haproxy.cfg").write_text(conf)
-    argv = taskset_prefix(cpus) + [*wrap, haproxy, "-db", "-f", str(workdir / "haproxy.cfg")]
+    argv = [*taskset_prefix(cpus), *wrap, haproxy, "-db", "-f", str(workdir / "haproxy.cfg")]
     proc = ManagedProcess("haproxy", argv, workdir / "haproxy.log").start()
     wait_for_port(port, timeout=120 if wrap else 10, process=proc.popen)
     wait_for_status(port, BENCH_HOST, 200, timeout=120 if wrap else 10)
@@ -168,7 +168,7 @@ def start_forwarder(backend_port: int, workdir: Path, cpus: set[int] | None, wra
     """The featureless uvloop + httptools forwarder (harness/forwarder.py): the floor under Portico."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    argv = taskset_prefix(cpus) + [*wrap, sys.executable, "-m", "harness.forwarder", str(port), str(backend_port)]
+    argv = [*taskset_prefix(cpus), *wrap, sys.executable, "-m", "harness.forwarder", str(port), str(backend_port)]
     proc = ManagedProcess("forwarder", argv, workdir / "stdout.log", cwd=str(BENCH_DIR)).start()
     wait_for_port(port, timeout=120 if wrap else 10, process=proc.popen)
     wait_for_status(port, BENCH_HOST, 200, timeout=120 if wrap else 10)
@@ -229,7 +229,7 @@ def _start_portico(nats_port: int, workdir: Path, cpus: set[int] | None, workers
     port, status_port, routes_port = free_port(), free_port(), free_port()
     cfg = workdir / "portico.yml"
     cfg.write_text(portico_config(workdir, nats_port, port, status_port, routes_port) + extra_config)
-    argv = taskset_prefix(cpus) + [*wrap, sys.executable, "-m", "portico", "router", "-c", str(cfg)]
+    argv = [*taskset_prefix(cpus), *wrap, sys.executable, "-m", "portico", "router", "-c", str(cfg)]
     if workers != 1:
         argv += ["--workers", str(workers)]
     env = {**os.environ, "PORTICO_PURE_PYTHON": "1" if pure else "0"}

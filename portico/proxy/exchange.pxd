@@ -4,6 +4,7 @@
 # exchange_state.py and .pxd. The methods the connections call (and the exchange's own steps) are cpdef: C calls
 # from the compiled client and backend connections, ordinary methods to Python.
 cimport cython
+from cpython.time cimport monotonic
 from portico.proxy.exchange_state cimport ExchangeState
 from portico.proxy.backend_side cimport BackendSide, BackendSource
 from portico.proxy.flow cimport Flow
@@ -21,7 +22,7 @@ cdef class Exchange(ExchangeState):
     cpdef _unpause_body(self)
     cpdef request_trailers(self, list headers)
     cpdef request_done(self)
-    @cython.locals(rules=ResponseHeadRules, out=list)
+    @cython.locals(rules=ResponseHeadRules)
     cpdef response_head(self, BackendSide conn, int status, bytes reason, list headers)
     cpdef response_body(self, chunk)
     cpdef response_trailers(self, list headers)

@@ -11,7 +11,7 @@ backend paused while the client's write buffer is full.
 
 from __future__ import annotations
 
-from time import monotonic
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from portico.proxy import errors, response_head
@@ -19,6 +19,16 @@ from portico.proxy.backend_side import last_chunk
 from portico.proxy.dial_errors import DialError, describe_read_error
 from portico.proxy.exchange_state import FRAME_NONE, ExchangeState
 from portico.proxy.flow import PENDING_BODY, Flow
+
+try:
+    import cython
+except ImportError:   # no Cython installed: certainly the pure module
+    cython = SimpleNamespace(compiled=False)
+
+if not cython.compiled:
+    # Compiled, Cython drops this branch (cython.compiled is a constant there) and exchange.pxd cimports
+    # cpython.time's monotonic: the clock read as a C double, no float object and no Python call.
+    from time import monotonic
 
 if TYPE_CHECKING:
     from portico.proxy.downstream import ClientConnection
@@ -234,15 +244,14 @@ class Exchange(ExchangeState):
         self.deadline = 0.0
         client = self.client
         rules = self.ctx.response_rules
-        out, content_length, chunked, named = rules.forwarded(self, status, reason, headers, ())
+        content_length, chunked, named = rules.forwarded(self, status, reason, headers, ())
         if named:
-            out, content_length, chunked, named = rules.forwarded(self, status, reason, headers, named)
+            content_length, chunked, named = rules.forwarded(self, status, reason, headers, named)
         if not self.has_vcap_id_in_response:
-            out.extend((b"X-Vcap-Request-Id: ", self.request_id, b"\r\n"))   # compiled: appends, no tuple
+            rules.add_field(b"X-Vcap-Request-Id", self.request_id)
         if status == 101:
             self.upgraded = True
-            out.append(b"Connection: Upgrade\r\n\r\n")
-            client.write(b"".join(out))
+            client.write(rules.take(b"Connection: Upgrade\r\n\r\n"))
             return
         keep_alive = self.keep_alive
         if self.is_head or status == 204 or status == 304:   # no body, whatever the head says
@@ -256,15 +265,12 @@ class Exchange(ExchangeState):
                 self.framing = FRAME_LENGTH     # HTTP/2: DATA frames delimit the body, passed unframed
             elif self.http11:
                 self.framing = FRAME_CHUNKED
-                out.append(b"Transfer-Encoding: chunked\r\n")
+                rules.add(b"Transfer-Encoding: chunked\r\n")
             else:
                 self.framing = FRAME_CLOSE
                 keep_alive = False
         self.keep_alive = keep_alive
-        if not keep_alive:
-            out.append(b"Connection: close\r\n")
-        out.append(b"\r\n")
-        data = b"".join(out)
+        data = rules.take(b"\r\n" if keep_alive else b"Connection: close\r\n\r\n")
         self.response_bytes = 0
         client.write(data)
 

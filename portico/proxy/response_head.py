@@ -14,15 +14,25 @@ from typing import TYPE_CHECKING, Any
 from portico.proxy import errors
 from portico.proxy.headers import HOP_BY_HOP, connection_tokens, header_kind
 
+try:
+    import cython
+except ImportError:   # no Cython installed: certainly the pure module
+    from types import SimpleNamespace
+    cython = SimpleNamespace(compiled=False)
+
 if TYPE_CHECKING:
     from portico.proxy.exchange_state import ExchangeState
 
 _STATUS_LINES: dict[tuple[int, bytes, bool], bytes] = {}
 # Response header names the router acts on, by kind; every other header is copied unchanged.
 _R_HOP, _R_LENGTH, _R_VCAP_ID, _R_SET_COOKIE, _R_DROP, _R_AUTHENTICATE = (object() for _ in range(6))
+# hop-by-hop names the router reads before dropping them (by kind, so a spelling is never lower-cased again)
+_R_TRANSFER_ENCODING, _R_CONNECTION, _R_UPGRADE = (object() for _ in range(3))
 _R_PLAIN = object()   # copied unchanged
 _CONNECTION_OPTIONS = (b"close", b"keep-alive", b"upgrade")
 _ORDER_LIMIT = 64     # header places remembered by ResponseHeadRules (see _order_names)
+_HEAD_BUFFER_BYTES = 4096          # the compiled head buffer's first size; it grows for a bigger head ...
+_KEEP_HEAD_BUFFER_BYTES = 64 << 10  # ... and is given back after one past this
 
 
 def status_line(status: int, reason: bytes, http11: bool = True) -> bytes:
@@ -48,6 +58,7 @@ class ResponseHeadRules:
             b"x-cf-proxy-signature": _R_DROP,   # never shown to clients, as gorouter (it is a credential)
             **{name.lower().encode("latin-1"): _R_DROP for name in remove},
             **{name: _R_HOP for name in HOP_BY_HOP},
+            b"transfer-encoding": _R_TRANSFER_ENCODING, b"connection": _R_CONNECTION, b"upgrade": _R_UPGRADE,
         }
         if sticky is not None:
             self.special[b"set-cookie"] = _R_SET_COOKIE
@@ -70,10 +81,21 @@ class ResponseHeadRules:
         # _ORDER_LIMIT places; the lookup below stays the truth, this only remembers its answers).
         self._order_names: list[bytes] = []
         self._order_kinds: list[object] = []
+        # The head being built (forwarded, add, add_field, take): compiled, the first `_size` bytes of a reused
+        # buffer; pure Python, a list of pieces.
+        self._buffer = bytearray(_HEAD_BUFFER_BYTES)
+        self._size = 0
+        self._out: list[bytes] = []
 
     def forwarded(self, ex: ExchangeState, status: int, reason: bytes, headers: list, skip: tuple
-                  ) -> tuple[list, bytes | None, bool, tuple]:
-        """(head parts, Content-Length, chunked, extra hop-by-hop names from Connection) for the client."""
+                  ) -> tuple[bytes | None, bool, tuple]:
+        """Start the client's head: the status line and the backend's fields as the client gets them.
+
+        Returns (Content-Length, chunked, extra hop-by-hop names from Connection). The caller adds its own
+        lines (add, add_field) and takes the head (take). Called again with `skip`, it starts over.
+        Compiled, the head is written into one reused buffer (a C copy per piece, no list and no join);
+        pure Python collects the pieces in a list and joins them once in take().
+        """
         http11 = ex.http11
         if status == self._last_status and http11 == self._last_http11 and reason == self._last_reason:
             line = self._last_line
@@ -82,7 +104,11 @@ class ResponseHeadRules:
             self._last_status = status
             self._last_reason = reason
             self._last_http11 = http11
-        out = [line]
+        if cython.compiled:
+            self._size = 0
+            self._put(line)
+        else:
+            out = self._out = [line]
         content_length = None
         chunked = False
         named: tuple = ()
@@ -109,17 +135,23 @@ class ResponseHeadRules:
             i += 1
             if kind is _R_PLAIN:
                 if not skip or name.lower() not in skip:
-                    out.extend((name, b": ", value, b"\r\n"))   # compiled: four appends, no tuple
+                    if cython.compiled:
+                        self._put_field(name, value)
+                    else:
+                        out.extend((name, b": ", value, b"\r\n"))
                 continue
             if kind is _R_HOP:
-                lname = name.lower()
-                if lname == b"transfer-encoding":
-                    chunked = b"chunked" in value.lower()
-                elif lname == b"connection":
-                    if value != b"keep-alive" and value != b"close":   # the usual values name no header
-                        named = tuple([t for t in connection_tokens(value) if t not in _CONNECTION_OPTIONS])
-                elif lname == b"upgrade" and status == 101:
-                    out.extend((name, b": ", value, b"\r\n"))
+                continue
+            if kind is _R_CONNECTION:
+                if value != b"keep-alive" and value != b"close":   # the usual values name no header
+                    named = tuple([t for t in connection_tokens(value) if t not in _CONNECTION_OPTIONS])
+                continue
+            if kind is _R_TRANSFER_ENCODING:
+                chunked = b"chunked" in value.lower()
+                continue
+            if kind is _R_UPGRADE:
+                if status == 101:
+                    self.add_field(name, value)
                 continue
             if kind is _R_DROP:
                 continue
@@ -131,19 +163,100 @@ class ResponseHeadRules:
                 sticky.observe_set_cookie(ex, value)
             elif kind is _R_AUTHENTICATE and value[:9].lower() == b"negotiate":
                 ex.negotiate_response = True
-            out.extend((name, b": ", value, b"\r\n"))
+            if cython.compiled:
+                self._put_field(name, value)
+            else:
+                out.extend((name, b": ", value, b"\r\n"))
         if sticky is not None and (ex.session_cookie or ex.sticky_id or ex.negotiate_response):
-            sticky.add_vcap_cookie(ex, out)
+            cookie: list = []
+            sticky.add_vcap_cookie(ex, cookie)
+            for piece in cookie:
+                self.add(piece)
         if ex.trace_debug and ex.endpoint is not None:
             addr = ex.endpoint.address.encode()
-            out += (b"X-Vcap-Router: ", self.router_ip, b"\r\nX-Vcap-Backend: ", addr, b"\r\nX-Cf-Routeendpoint: ",
-                    addr, b"\r\n")
+            self.add_field(b"X-Vcap-Router", self.router_ip)
+            self.add_field(b"X-Vcap-Backend", addr)
+            self.add_field(b"X-Cf-Routeendpoint", addr)
         if self.add_if_absent:
             present = {name.lower() for name, _ in headers} - self.removed  # removed first, as gorouter
             for lname, line in self.add_if_absent:
                 if lname not in present:
-                    out.append(line)
-        return out, content_length, chunked, (named if not skip else ())
+                    self.add(line)
+        return content_length, chunked, (named if not skip else ())
+
+    def add(self, piece: bytes) -> None:
+        """Append `piece` (whole lines) to the head being built."""
+        if cython.compiled:
+            self._put(piece)
+        else:
+            self._out.append(piece)
+
+    def add_field(self, name: bytes, value: bytes) -> None:
+        """Append the line `name: value` to the head being built."""
+        if cython.compiled:
+            self._put_field(name, value)
+        else:
+            self._out += (name, b": ", value, b"\r\n")
+
+    def take(self, end: bytes) -> bytes:
+        """The head built since forwarded(), with `end` (its last lines and the blank line) appended."""
+        if cython.compiled:
+            self._put(end)
+            p: Any = self._buffer
+            head: bytes = p[:self._size]     # compiled: one bytes copied from the buffer's storage
+            self._size = 0
+            if len(self._buffer) > _KEEP_HEAD_BUFFER_BYTES:
+                self._buffer = bytearray(_HEAD_BUFFER_BYTES)
+            return head
+        out = self._out
+        out.append(end)
+        self._out = []
+        return b"".join(out)
+
+    # ---- the compiled head's pieces: C loops writing into the buffer (response_head.pxd types them) ---------
+    # Each writes at `_size` and moves it on; `p` is the buffer's storage, re-read after any growth.
+
+    def _grow(self, n: int) -> None:
+        """Room for `n` more bytes after `_size` (the buffer at least doubles, so growing is rare)."""
+        size = len(self._buffer)
+        self._buffer.extend(bytes(max(self._size + n, 2 * size) - size))
+
+    def _put(self, data: bytes) -> int:
+        """`data` as it is."""
+        n = len(data)
+        size = self._size
+        if size + n > len(self._buffer):
+            self._grow(n)
+        p = self._buffer
+        s = data
+        for j in range(n):
+            p[size + j] = s[j]
+        self._size = size + n
+        return 0
+
+    def _put_field(self, name: bytes, value: bytes) -> int:
+        """`name: value` and its line end."""
+        n = len(name)
+        m = len(value)
+        size = self._size
+        if size + n + m + 4 > len(self._buffer):
+            self._grow(n + m + 4)
+        p = self._buffer
+        s = name
+        for j in range(n):
+            p[size + j] = s[j]
+        size += n
+        p[size] = 58          # ":"
+        p[size + 1] = 32      # " "
+        size += 2
+        s = value
+        for j in range(m):
+            p[size + j] = s[j]
+        size += m
+        p[size] = 13          # "\r"
+        p[size + 1] = 10      # "\n"
+        self._size = size + 2
+        return 0
 
     def rewrite_local(self, response: bytes) -> bytes:
         """http_rewrite on a response the router wrote itself (errors, health checks), as gorouter does."""

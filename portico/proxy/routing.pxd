@@ -6,17 +6,19 @@ from portico.proxy.exchange cimport Exchange
 from portico.proxy.context cimport ProxyContext
 from portico.observe.metrics cimport RouterMetrics
 from portico.proxy.headers cimport request_id, header_kind, connection_tokens
+from portico.proxy.host_names cimport HostNames
+from portico.proxy.forwarded_lines cimport ForwardedLines
 
 cdef class RequestRouter:
     cdef dict __dict__
     cdef public ProxyContext ctx
     cdef public object table, healthcheck_ua, sticky_names, extra_log, forced_proto, keep_named
     cdef public object client_cert_mode, trace_key
-    cdef public dict kinds, special, _host_names, _proto_lines
+    cdef public dict kinds, special
     cdef public RouterMetrics metrics
+    cdef public HostNames hosts
+    cdef public ForwardedLines lines
     cdef public bint close_100_continue, negotiate
-    cdef long long _start_ms, _start_second
-    cdef bytes _start_line, _second_prefix
 
     cpdef Exchange route(self, client, parser, bytes url, list headers)
     @cython.locals(ex=Exchange, ctx=ProxyContext, kinds=dict, out=list, http11=bint, keep_alive=bint,
@@ -25,11 +27,10 @@ cdef class RequestRouter:
                    value=bytes, lname=bytes, expect=bytes, cookie=bytes, app_instance=bytes, upgrade=bytes,
                    content_length=bytes, traceparent=bytes, tracestate=bytes, authorization=bytes,
                    named_hop=tuple, host_name=str, service_url=str, log_values=list, extra_log=tuple,
-                   rs_values=dict, rs_raw=list, proto_line=bytes)
+                   rs_values=dict, rs_raw=list, again=Exchange)
     cdef Exchange _route(self, client, parser, bytes url, list headers, str version)
-    cdef bytes _proto_line(self, bytes xfp)
-    @cython.locals(ms="long long", second="long long")
-    cdef bytes _request_start(self, double wall)
+    @cython.locals(version=str)
+    cdef Exchange _routed_again(self, client, parser, bytes url, list headers)
     cpdef Exchange _local(self, Exchange ex, bytes data, int status, str code, str counter=*)
 
 @cython.locals(ex=Exchange)

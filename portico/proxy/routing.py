@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 
 from portico.proxy import errors
 from portico.proxy.exchange import Exchange
+from portico.proxy.forwarded_lines import ForwardedLines
 from portico.proxy.headers import HOP_BY_HOP, connection_tokens, header_kind, request_id
+from portico.proxy.host_names import HostNames
 from portico.proxy.request_rules import (
     APP_INSTANCE_PATTERN,
     absolute_form_host,
@@ -26,13 +28,10 @@ from portico.proxy.request_rules import (
 )
 from portico.proxy.route_services import Outbound, Refusal
 from portico.proxy.tracing import headers_to_log
-from portico.routes.uri import host_without_port
 
 if TYPE_CHECKING:
     from portico.proxy.context import ProxyContext
 
-_HOST_CACHE_SIZE = 4096
-_PROTO_CACHE_SIZE = 16      # X-Forwarded-Proto values whose forwarded line is kept (a client may send any)
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n\r\nok\n"
 _UNAVAILABLE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
                 b"Content-Length: 0\r\n\r\n")
@@ -73,12 +72,8 @@ class RequestRouter:
         # Header names as clients spell them -> their kind (_PLAIN: copied): a request's names are looked up
         # as they came, without a lower-cased copy of each (clients repeat the same few spellings).
         self.kinds: dict[bytes, object] = {}
-        self._host_names: dict[bytes, str] = {}
-        self._proto_lines: dict[bytes, bytes] = {}
-        self._start_ms = -1                  # the millisecond _start_line was made for
-        self._start_line = b""
-        self._start_second = -1              # the second _second_prefix was made for
-        self._second_prefix = b""
+        self.hosts = HostNames()
+        self.lines = ForwardedLines()
 
     def route(self, client, parser, url: bytes, headers: list) -> Exchange:
         """The Exchange for one parsed request head (answered by the router itself when it must be)."""
@@ -151,8 +146,10 @@ class RequestRouter:
                 continue
             if kind is _HOST:
                 if host_seen:
-                    if presumed and (version := parser.get_http_version()) != "1.1":
-                        return self._route(client, parser, url, headers, version)
+                    if presumed:
+                        again = self._routed_again(client, parser, url, headers)
+                        if again is not None:
+                            return again
                     # Two Host headers: which one names the route is ambiguous (Go: "too many Host headers")
                     ex.keep_alive = False
                     return self._local(ex, errors.bare_response(400, close=True), 400, "")
@@ -172,9 +169,9 @@ class RequestRouter:
                 lname = name.lower()
                 if presumed and (lname == b"connection" or lname == b"proxy-connection"):
                     # the header that may have kept another version alive: ask once, start over if so
-                    version = parser.get_http_version()
-                    if version != "1.1":
-                        return self._route(client, parser, url, headers, version)
+                    again = self._routed_again(client, parser, url, headers)
+                    if again is not None:
+                        return again
                     presumed = False
                 if lname == b"transfer-encoding":
                     chunked = True
@@ -237,9 +234,7 @@ class RequestRouter:
             if absolute:
                 host = absolute
         ex.host = host
-        host_name = self._host_names.get(host)
-        if host_name is None:
-            host_name = self._normalise_host(host)
+        host_name = self.hosts.name(host)
         if not host_name or host_name == client.client_ip_str:
             return self._local(ex, errors.empty_host(not keep_alive), 400, "empty_host", "empty_hosts")
 
@@ -294,12 +289,9 @@ class RequestRouter:
         ex.x_forwarded_proto = xfp = xfp or ctx.scheme
         out.append(b"X-Forwarded-For: ")
         out.append(xff)
-        proto_line = self._proto_lines.get(xfp)
-        if proto_line is None:
-            proto_line = self._proto_line(xfp)
-        out.append(proto_line)
+        out.append(self.lines.proto_line(xfp))
         out.append(rid)
-        out.append(b"\r\n" if has_request_start else self._request_start(ex.started_wall))
+        out.append(b"\r\n" if has_request_start else self.lines.request_start(ex.started_wall))
         if ctx.zipkin is not None:
             added = ctx.zipkin.add_headers(headers, out)
             if added and log_values is not None:
@@ -333,31 +325,13 @@ class RequestRouter:
             ex.tail = _CLOSE_TAIL if close_upstream else _TAIL
         return ex
 
-    def _proto_line(self, xfp: bytes) -> bytes:
-        """The X-Forwarded-Proto line and X-Vcap-Request-Id's name as one piece, kept per value (two fewer to join)."""
-        line = b"\r\nX-Forwarded-Proto: " + xfp + b"\r\nX-Vcap-Request-Id: "
-        if len(self._proto_lines) < _PROTO_CACHE_SIZE:
-            self._proto_lines[xfp] = line
-        return line
-
-    def _request_start(self, wall: float) -> bytes:
-        """The X-Request-Start line (ms since the epoch): made once per ms from the second's digits and the last 3."""
-        ms = int(wall * 1000)
-        if ms != self._start_ms:
-            self._start_ms = ms
-            second = ms // 1000
-            if second != self._start_second:
-                self._start_second = second
-                self._second_prefix = b"\r\nX-Request-Start: %d" % second
-            self._start_line = self._second_prefix + _MILLIS[ms % 1000]
-        return self._start_line
-
-    def _normalise_host(self, host: bytes) -> str:
-        """Host header -> route table host (lower case, no port); cached, since few distinct values arrive."""
-        name = host_without_port(host.decode("latin-1")).strip().lower() if host else ""
-        if len(self._host_names) < _HOST_CACHE_SIZE:
-            self._host_names[host] = name  # the first hosts seen are usually the busy ones; never churn
-        return name
+    def _routed_again(self, client, parser, url: bytes, headers: list) -> Exchange | None:
+        """Ask the parser's HTTP version, presumed 1.1 so far: the request routed again with it when it is not
+        1.1 (a header that llhttp's keep-alive verdict depends on came, or a second Host), else None."""
+        version = parser.get_http_version()
+        if version != "1.1":
+            return self._route(client, parser, url, headers, version)
+        return None
 
     def _local(self, ex: Exchange, data: bytes, status: int, code: str, counter: str = "") -> Exchange:
         ex.local_response = data
@@ -442,7 +416,6 @@ _SPECIAL = {
     **{name: _HOP for name in HOP_BY_HOP},
 }
 
-_MILLIS = tuple(b"%03d\r\n" % n for n in range(1000))   # X-Request-Start's last 3 digits, and the line's end
 _PRESUMED_11 = ""    # RequestRouter._route's version when llhttp kept the request alive: HTTP/1.1 until asked
 _TAIL = b"\r\n"
 _CLOSE_TAIL = b"Connection: close\r\n\r\n"

@@ -1,0 +1,14 @@
+# Compiled layout of portico/proxy/forwarded_lines.py: its caches as typed slots, reached by C calls
+# (routing.pxd cimports ForwardedLines). Cimports nothing of the proxy.
+cimport cython
+
+@cython.final
+cdef class ForwardedLines:
+    cdef dict _proto_lines
+    cdef long long _start_ms, _start_second
+    cdef bytes _start_line, _second_prefix
+
+    @cython.locals(line=bytes)
+    cpdef bytes proto_line(self, bytes xfp)
+    @cython.locals(ms="long long", second="long long")
+    cpdef bytes request_start(self, double wall)
