@@ -30,11 +30,11 @@ from polling import wait_for  # type: ignore[import-not-found]  # noqa: E402
 from support import Backend, Router, get, loop_thread, nats_publish, registration, unique_host  # type: ignore[import-not-found]  # noqa: E402
 
 from portico.stack.binaries import etcd_binary, nats_server_binary  # noqa: E402
-from portico.stack.processes import ManagedProcess, free_port, wait_for_port  # noqa: E402
+from portico.stack.processes import ManagedProcess, free_port, hold_port, wait_for_port  # noqa: E402
 from portico.stack.servers import RunningServer, start_etcd, start_nats  # noqa: E402
 
 __all__ = ["Backend", "EtcdNode", "Heartbeat", "NatsNode", "Router", "RunningServer", "Stack", "free_port", "get",
-           "nats_log_times", "nats_publish", "registration", "unique_host", "wait_for"]
+           "hold_port", "nats_log_times", "nats_publish", "registration", "unique_host", "wait_for"]
 
 
 class Heartbeat:

@@ -10,6 +10,7 @@ import logging
 import nats
 import pytest
 from polling import eventually
+from ports import stop_keeping_port
 
 from portico.bus.applier import RateLimitedLog
 from portico.bus.fastlane import FastLane
@@ -208,7 +209,8 @@ async def test_credentials_are_sent(tmp_path, caplog):
     try:
         await eventually(lambda: any("Authorization" in r.getMessage() for r in caplog.records))
         assert not task.done() and not wrong.connected
-        await asyncio.wait_for(right.start(), 5)
+        async with asyncio.timeout(5):
+            await right.start()
         nc = await nats.connect(f"nats://u:s3cret@127.0.0.1:{port}")
         await nc.publish("router.register", b'{"host":"10.0.0.1","port":80,"uris":["auth.com"]}')
         await nc.flush()
@@ -232,7 +234,7 @@ async def test_reconnect_after_restart_resubscribes(nats_server, tmp_path):
     try:
         await lane.start()
         assert events == [("up", True)]
-        server.stop()
+        stop_keeping_port(server)
         await eventually(lambda: not lane.connected)
         server = start_nats(port=port, workdir=tmp_path / "nats2")
         await eventually(lambda: lane.connected, timeout=10)
@@ -253,7 +255,8 @@ async def test_servers_are_rotated(nats_server):
     lane = FastLane([f"nats://127.0.0.1:{dead}", nats_server.url], RouteTable(), RouterState(),
                     reconnect_wait=0.05)
     try:
-        await asyncio.wait_for(lane.start(), 5)
+        async with asyncio.timeout(5):
+            await lane.start()
         assert lane.connected_server == f"127.0.0.1:{nats_server.port}"
     finally:
         await lane.stop()

@@ -9,6 +9,7 @@ import logging
 import nats
 import pytest
 from polling import eventually
+from ports import stop_keeping_port
 
 from portico.bus.subscriber import RouteBus, redact
 from portico.config.settings import NatsServer, NatsSettings, RouterConfig
@@ -100,7 +101,8 @@ async def test_router_start_on_connect_and_after_nats_restart(nats_server, tmp_p
     await observer.flush()
 
     async def wait_for_observer():  # so the bus's router.start after reconnect is not missed by the test
-        await asyncio.wait_for(observer_back.wait(), 60)
+        async with asyncio.timeout(60):
+            await observer_back.wait()
 
     state = RouterState()
     bus = RouteBus(make_config(port), RouteTable(), state, reconnect_wait=0.05, on_reconnect=wait_for_observer)
@@ -110,7 +112,7 @@ async def test_router_start_on_connect_and_after_nats_restart(nats_server, tmp_p
         await eventually(lambda: len(starts) == 1)
         assert starts[0]["id"] == state.id and starts[0]["hosts"] == ["10.9.8.7"]
 
-        server.stop()
+        stop_keeping_port(server)
         await eventually(lambda: not state.nats_connected)
         server = await asyncio.to_thread(start_nats, port=port, workdir=tmp_path / "nats2")
         await eventually(lambda: len(starts) >= 2, timeout=60)
@@ -166,7 +168,7 @@ async def test_one_router_start_when_the_route_feed_returns_during_the_reconnect
         bus.lane.reconnect_wait = bus.lane.max_reconnect_wait = 0.6
         for cycle in range(4):
             before = len(starts)
-            server.stop()
+            stop_keeping_port(server)
             await eventually(lambda: not bus.connected)
             server = await asyncio.to_thread(start_nats, port=port, workdir=tmp_path / f"nats{cycle}")
             await eventually(lambda b=before: len(starts) > b and bus.connected, timeout=60)
@@ -215,7 +217,8 @@ async def test_start_waits_for_nats_and_logs_each_failure(tmp_path, caplog):
         assert not task.done() and not state.nats_connected
         assert all("secret" not in r.getMessage() for r in caplog.records)
         server = start_nats(port=port, workdir=tmp_path / "nats")  # no auth: the credentials are ignored
-        await asyncio.wait_for(task, 10)
+        async with asyncio.timeout(10):
+            await task
         assert state.nats_connected
     finally:
         if not task.done():
@@ -241,7 +244,8 @@ async def test_a_start_waiting_for_nats_always_ends_when_cancelled():
         await cancel_and_wait(task)
 
     try:
-        await asyncio.wait_for(asyncio.gather(*(cancel_later(i, t) for i, t in enumerate(starts))), 30)
+        async with asyncio.timeout(30):
+            await asyncio.gather(*(cancel_later(i, t) for i, t in enumerate(starts)))
         assert all(task.cancelled() for task in starts)
     finally:
         for bus in buses:

@@ -97,7 +97,8 @@ async def test_confsync_etcd_backend_over_tls_with_password(secure_etcd):
         await writer.close()
     backend = EtcdBackend([etcd.url], ["/svc/secure"], username="root", password=ROOT_PASSWORD, tls=tls)
     try:
-        values = await asyncio.wait_for(backend.fetch(), 15)
+        async with asyncio.timeout(15):
+            values = await backend.fetch()
         assert values == {"/svc/secure/a": "10.0.0.1:80"}
     finally:
         await backend.close()

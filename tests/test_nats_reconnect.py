@@ -23,6 +23,7 @@ import time
 import nats
 import pytest
 from polling import eventually
+from ports import stop_keeping_port
 
 from portico.bus.subscriber import RouteBus
 from portico.config.settings import NatsServer, NatsSettings, RouterConfig
@@ -46,11 +47,13 @@ async def _first_accept(port: int, timeout: float = 20.0) -> tuple[float, float]
             continue
         at = time.monotonic()
         try:
-            info = await asyncio.wait_for(reader.readline(), timeout)
+            async with asyncio.timeout(timeout):
+                info = await reader.readline()
             assert info.startswith(b"INFO "), info
             writer.write(b'CONNECT {"verbose":false,"pedantic":false}\r\nPING\r\n')
-            while (line := await asyncio.wait_for(reader.readline(), timeout)) != b"PONG\r\n":
-                assert line, "nats-server closed the probe's connection"
+            async with asyncio.timeout(timeout):
+                while (line := await reader.readline()) != b"PONG\r\n":
+                    assert line, "nats-server closed the probe's connection"
             return at, time.monotonic() - at
         finally:
             writer.close()
@@ -80,7 +83,7 @@ async def test_router_start_within_half_a_second_of_nats_return(nats_server, tmp
         await bus.start()
         for cycle in range(CYCLES):
             before = len(sent)
-            server.stop()
+            stop_keeping_port(server)
             await eventually(lambda: not bus.connected, message="bus noticed the outage")
             await asyncio.sleep(random.uniform(0.6, 1.2))   # long enough for the backoff to reach its cap
             starting = loop.run_in_executor(None, lambda c=cycle: start_nats(port=port,

@@ -7,6 +7,7 @@ import json
 
 import nats
 from polling import eventually
+from ports import stop_keeping_port
 
 from portico.bus.messages import apply_registration, decode_registration
 from portico.bus.pruner import Pruner
@@ -152,7 +153,7 @@ async def test_suspend_with_real_nats_and_refresh_on_reconnect(nats_server, tmp_
         await nc.close()
         await eventually(lambda: table.lookup("keep.com") is not None)
 
-        server.stop()
+        stop_keeping_port(server)
         await eventually(lambda: not state.nats_connected)
         clock.now += 1000                       # far past the TTL while NATS is down
         await eventually(lambda: pruner.suspended)

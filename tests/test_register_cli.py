@@ -21,7 +21,8 @@ from portico.state import RouterState
 async def cli(*args: str, timeout: float = 20.0) -> subprocess.CompletedProcess:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "portico", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    async with asyncio.timeout(timeout):
+        out, err = await proc.communicate()
     return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
 
 
@@ -104,8 +105,15 @@ async def test_nats_down_exits_1_with_one_line_error():
 async def test_bad_options_are_usage_errors(nats_server):
     bads = (["--route-service-url", "http://rs"], ["--tag", "novalue"], ["--protocol", "http3"],
             ["--lb", "random"], ["--port", "70000"])
-    results = await asyncio.gather(*(cli("register", "--nats", nats_server.url, "--uri", "a.com", *bad)
-                                     for bad in bads), cli("register", "--nats", nats_server.url))
+    # Two at a time: each start costs about a second of CPU, and six started at once on a loaded 2-core
+    # machine shared that CPU six ways, so one ran into cli()'s 20 s hang guard (seen once).
+    two_at_a_time = asyncio.Semaphore(2)
+
+    async def run(*args: str) -> subprocess.CompletedProcess:
+        async with two_at_a_time:
+            return await cli("register", "--nats", nats_server.url, *args)
+
+    results = await asyncio.gather(*(run("--uri", "a.com", *bad) for bad in bads), run())
     for bad, result in zip([*bads, ["no --uri"]], results, strict=False):
         assert result.returncode == 2, (bad, result.stderr)
         assert "Traceback" not in result.stderr
@@ -121,7 +129,8 @@ async def test_repeat_keeps_registering_until_interrupted(nats_server):
         assert len(set(got)) == 1
     finally:
         proc.send_signal(signal.SIGINT)
-        _, err = await asyncio.wait_for(proc.communicate(), 10)
+        async with asyncio.timeout(10):
+            _, err = await proc.communicate()
         await nc.close()
     assert proc.returncode == 0, err.decode()
     assert b"Traceback" not in err

@@ -257,9 +257,11 @@ async def test_stop_closes_open_connections(current):
     writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
     head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 ") and b"connection: close" not in head.lower()  # kept alive
-    await asyncio.wait_for(current.server.stop(), 5)
+    async with asyncio.timeout(5):
+        await current.server.stop()
     # stop() must close the idle keep-alive connection: reading ends at EOF instead of hanging
-    await asyncio.wait_for(reader.read(), 5)
+    async with asyncio.timeout(5):
+        await reader.read()
     assert reader.at_eof()
     writer.close()
 

@@ -2,6 +2,12 @@
 # byte into the batch (a bytearray used as a C buffer: `_size` bytes of lines, the rest room to grow into).
 cimport cython
 
+# the word test's constants (access_log.py): C constants, not Python ints
+cdef unsigned long long _LOW, _HIGH, _SPACES, _QUOTES, _BACKSLASHES, _DELETES
+
+@cython.locals(j=Py_ssize_t)
+cdef inline void _copy(unsigned char* p, const unsigned char* s, Py_ssize_t n)
+
 @cython.final   # nothing derives from it: its own calls are direct C calls, not through a vtable
 cdef class AccessLog:
     cdef dict __dict__
@@ -26,7 +32,7 @@ cdef class AccessLog:
     cdef void _grow(self, Py_ssize_t n) except *
     @cython.locals(data=bytes, text=str, n=Py_ssize_t, m=Py_ssize_t, size=Py_ssize_t, j=Py_ssize_t,
                    p='unsigned char*', s='const unsigned char*', t='const unsigned char*', a='const unsigned char*',
-                   c=cython.uchar)
+                   c=cython.uchar, w=cython.ulonglong, x=cython.ulonglong, y=cython.ulonglong, z=cython.ulonglong)
     cdef inline int _put(self, value, bytes after) except -1
     @cython.locals(n=Py_ssize_t, size=Py_ssize_t, j=Py_ssize_t, p='unsigned char*', s='const unsigned char*')
     cdef int _put_raw(self, bytes data) except -1

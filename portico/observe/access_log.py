@@ -95,6 +95,15 @@ _SAFE_BYTES = bytes(b for b in range(0x20, 0x7F) if b not in (0x22, 0x5C))
 # The compiled writer's table: 1 for a byte that sends its value to quote_bytes (control, `"`, `\`, non-ASCII).
 _NEEDS_QUOTING = bytes(0 if 0x20 <= b < 0x7F and b not in (0x22, 0x5C) else 1 for b in range(256))
 _DASH = b"-"
+# The compiled writer's word test, eight bytes in one 64-bit word w: the high bit of (w - 0x20 in each byte) & ~w
+# is set only under a byte below 0x20, of (v - 0x01 in each byte) & ~v only under a zero byte of v (so for
+# v = w ^ 0x22.. under a `"`), and w's own high bit under a non-ASCII byte. Exact for "is there one".
+_LOW = 0x0101010101010101
+_HIGH = 0x8080808080808080
+_SPACES = 0x2020202020202020
+_QUOTES = 0x2222222222222222
+_BACKSLASHES = 0x5C5C5C5C5C5C5C5C
+_DELETES = 0x7F7F7F7F7F7F7F7F
 INITIAL_BUFFER_BYTES = 64 << 10   # the batch's first size; it grows as needed and is reused after each flush
 KEEP_BUFFER_BYTES = 4 << 20       # a batch grown past this (a burst of long lines) is given back after flush
 
@@ -104,6 +113,17 @@ def _as_bytes(value: bytes | str | None) -> bytes:
     if isinstance(value, str):
         return value.encode()
     return value or b""
+
+
+def _copy(p: Any, s: Any, n: int) -> None:
+    """Compiled only: `n` bytes from `s` to `p`, eight at a time (the batch has room; they never overlap)."""
+    j = 0
+    while j + 8 <= n:
+        cython.cast(cython.p_ulonglong, p + j)[0] = cython.cast(cython.p_ulonglong, s + j)[0]
+        j += 8
+    while j < n:
+        p[j] = s[j]
+        j += 1
 
 
 class AccessLog:
@@ -248,23 +268,34 @@ class AccessLog:
         size = self._size
         if size + n + m + 1 > len(self._buffer):
             self._grow(n + m + 1)
-        p = self._buffer
+        p: Any = self._buffer       # compiled: the batch's storage
         if n == 0:
             p[size] = 45            # "-"
             size += 1
         else:
+            # Eight bytes at a time while none needs escaping (one word test: see _LOW), then the rest,
+            # and the word with such a byte, one by one against the table.
+            j = 0
+            while j + 8 <= n:
+                w = cython.cast(cython.p_ulonglong, s + j)[0]
+                x = w ^ _QUOTES
+                y = w ^ _BACKSLASHES
+                z = w ^ _DELETES
+                if (w | ((w - _SPACES) & ~w) | ((x - _LOW) & ~x) | ((y - _LOW) & ~y) | ((z - _LOW) & ~z)) & _HIGH:
+                    break
+                cython.cast(cython.p_ulonglong, p + size + j)[0] = w
+                j += 8
             t = self._quoting
-            for j in range(n):
+            while j < n:
                 c = s[j]
                 if t[c]:
                     self._put_raw(quote_bytes(_as_bytes(value)))
                     self._put_raw(after)
                     return 0
                 p[size + j] = c
+                j += 1
             size += n
-        a = after
-        for j in range(m):
-            p[size + j] = a[j]
+        _copy(p + size, after, m)
         self._size = size + m
         return 0
 
@@ -274,10 +305,8 @@ class AccessLog:
         size = self._size
         if size + n > len(self._buffer):
             self._grow(n)
-        p = self._buffer
-        s = data
-        for j in range(n):
-            p[size + j] = s[j]
+        p: Any = self._buffer       # compiled: the batch's storage
+        _copy(p + size, data, n)
         self._size = size + n
         return 0
 
@@ -287,7 +316,7 @@ class AccessLog:
         size = self._size
         if size + 21 + width + m > len(self._buffer):
             self._grow(21 + width + m)
-        p = self._buffer
+        p: Any = self._buffer       # compiled: the batch's storage
         if n < 0:
             p[size] = 45
             size += 1
@@ -303,9 +332,7 @@ class AccessLog:
             i -= 1
             p[i] = 48 + n % 10
             n //= 10
-        a = after
-        for j in range(m):
-            p[end + j] = a[j]
+        _copy(p + end, after, m)
         self._size = end + m
         return 0
 

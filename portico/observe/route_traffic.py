@@ -101,13 +101,14 @@ class RouteTraffic:
     again later starts from zero (a counter reset, which Prometheus' rate() expects), as it did before.
     """
 
-    __slots__ = ("_chosen", "_chosen_at", "_chosen_for", "pools")
+    __slots__ = ("_chosen", "_chosen_at", "_chosen_for", "_cursor", "pools")
 
     def __init__(self) -> None:
         self.pools: list[Pool] = []                  # every pool whose traffic went from 0 to counting
-        self._chosen: list[Pool] | None = None       # the busiest at the last full scan
-        self._chosen_at = 0.0
+        self._chosen: list[Pool] | None = None       # the busiest of the routes looked at so far
+        self._chosen_at = 0.0                        # when routes were last looked at
         self._chosen_for = 0
+        self._cursor = 0                             # where in `pools` the next slice starts
 
     def started(self, pool: Pool) -> None:
         """A pool's first request since it was (re)made: the hot path calls this once per route."""
@@ -124,20 +125,57 @@ class RouteTraffic:
         return len(self.pools)
 
     def busiest(self, max_routes: int) -> list[Pool]:
-        """The busiest routes, busiest first. Choosing them scans every route with traffic (~15-40 ms per
-        100k routes with traffic, on the event loop, and the status server snapshots every second), so with
-        many routes the choice is remade only every `rescan_seconds` (10 s, and 10 s more per 100k routes with
-        traffic past the first 100k, so the scans cost the same share of a second at any size); in between the
-        same routes are re-ranked by their live counters, so a newly busy route shows up within that time."""
+        """The busiest routes, busiest first.
+
+        Up to RESCAN_ABOVE_ROUTES routes with traffic, every call looks at all of them. Past that a whole scan
+        (~15-40 ms per 100k routes, on the event loop, and the status server asks every second) would stall
+        the loop, so the routes are looked at a slice at a time: each call takes as many as the time since the
+        last one is owed at one full pass per `rescan_seconds` (10 s, and 10 s more per 100k routes past the
+        first 100k), and the busiest of that slice and of the last choice are kept. The work per second is what
+        a whole scan every `rescan_seconds` cost, spread evenly (~10k routes a second); the chosen routes are
+        re-ranked by their live counters on every call, and a newly busy route shows up within one pass."""
         now = time.monotonic()
         chosen = self._chosen
-        if (len(self.pools) > RESCAN_ABOVE_ROUTES and chosen is not None and self._chosen_for == max_routes
-                and now - self._chosen_at < rescan_seconds(len(self.pools))):
-            return sorted((p for p in chosen if p.endpoints), key=_rank_pool, reverse=True)
-        self.forget_removed()
-        top = heapq.nlargest(max_routes, self.pools, key=_rank_pool)
-        self._chosen, self._chosen_at, self._chosen_for = top, now, max_routes
-        return top
+        total = len(self.pools)
+        owed = total if chosen is None else int(total * (now - self._chosen_at) / rescan_seconds(total))
+        if total <= RESCAN_ABOVE_ROUTES or self._chosen_for != max_routes or owed >= total:
+            self.forget_removed()
+            top = heapq.nlargest(max_routes, self.pools, key=_rank_pool)
+            self._chosen, self._chosen_at, self._chosen_for, self._cursor = top, now, max_routes, 0
+            return top
+        assert chosen is not None
+        if owed:
+            looked = self._next_slice(owed)
+            self._chosen_at = now
+            candidates = dict.fromkeys([*chosen, *looked])
+            chosen = self._chosen = heapq.nlargest(max_routes, (p for p in candidates if p.endpoints),
+                                                   key=_rank_pool)
+        return sorted((p for p in chosen if p.endpoints), key=_rank_pool, reverse=True)
+
+    def _next_slice(self, count: int) -> list[Pool]:
+        """The next `count` pools from the cursor on (wrapping round), those left empty dropped as they pass."""
+        pools = self.pools
+        start = self._cursor if self._cursor < len(pools) else 0
+        end = min(len(pools), start + count)
+        part = self._kept(start, end)
+        self._cursor = start + len(part)
+        if end - start < count and self._cursor >= len(self.pools):   # the pass ends here: go on from the start
+            more = self._kept(0, min(count - (end - start), start))
+            self._cursor = len(more)
+            part += more
+        return part
+
+    def _kept(self, start: int, end: int) -> list[Pool]:
+        """pools[start:end] without the pools left empty, which leave the list (their series end, see
+        forget_removed)."""
+        part = self.pools[start:end]
+        kept = [p for p in part if p.endpoints]
+        if len(kept) != len(part):
+            for pool in part:
+                if not pool.endpoints:
+                    pool.traffic = 0
+            self.pools[start:end] = kept
+        return kept
 
     def matching(self, keep: Callable[[Pool], bool]) -> Iterator[tuple[int, Pool]]:
         """(requests, pool) of the routes with traffic that still have endpoints and that `keep` accepts."""

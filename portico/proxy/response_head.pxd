@@ -19,7 +19,7 @@ cdef class ResponseHeadRules:
 
     @cython.locals(kinds=dict, out=list, chunked=bint, http11=bint, order_names=list, order_kinds=list,
                    known=Py_ssize_t, i=Py_ssize_t, line=bytes)
-    cpdef tuple forwarded(self, ExchangeState ex, int status, bytes reason, headers, tuple skip)
+    cpdef tuple forwarded(self, ExchangeState ex, int status, bytes reason, list headers, tuple skip)
     cpdef add(self, bytes piece)
     cpdef add_field(self, bytes name, bytes value)
     @cython.locals(p='unsigned char*', head=bytes)

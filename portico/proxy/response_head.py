@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 _STATUS_LINES: dict[tuple[int, bytes, bool], bytes] = {}
 # Response header names the router acts on, by kind; every other header is copied unchanged.
 _R_HOP, _R_LENGTH, _R_VCAP_ID, _R_SET_COOKIE, _R_DROP, _R_AUTHENTICATE = (object() for _ in range(6))
+# hop-by-hop names the router reads before dropping them (by kind, so a spelling is never lower-cased again)
+_R_TRANSFER_ENCODING, _R_CONNECTION, _R_UPGRADE = (object() for _ in range(3))
 _R_PLAIN = object()   # copied unchanged
 _CONNECTION_OPTIONS = (b"close", b"keep-alive", b"upgrade")
 _ORDER_LIMIT = 64     # header places remembered by ResponseHeadRules (see _order_names)
@@ -56,6 +58,7 @@ class ResponseHeadRules:
             b"x-cf-proxy-signature": _R_DROP,   # never shown to clients, as gorouter (it is a credential)
             **{name.lower().encode("latin-1"): _R_DROP for name in remove},
             **{name: _R_HOP for name in HOP_BY_HOP},
+            b"transfer-encoding": _R_TRANSFER_ENCODING, b"connection": _R_CONNECTION, b"upgrade": _R_UPGRADE,
         }
         if sticky is not None:
             self.special[b"set-cookie"] = _R_SET_COOKIE
@@ -138,13 +141,16 @@ class ResponseHeadRules:
                         out.extend((name, b": ", value, b"\r\n"))
                 continue
             if kind is _R_HOP:
-                lname = name.lower()
-                if lname == b"transfer-encoding":
-                    chunked = b"chunked" in value.lower()
-                elif lname == b"connection":
-                    if value != b"keep-alive" and value != b"close":   # the usual values name no header
-                        named = tuple([t for t in connection_tokens(value) if t not in _CONNECTION_OPTIONS])
-                elif lname == b"upgrade" and status == 101:
+                continue
+            if kind is _R_CONNECTION:
+                if value != b"keep-alive" and value != b"close":   # the usual values name no header
+                    named = tuple([t for t in connection_tokens(value) if t not in _CONNECTION_OPTIONS])
+                continue
+            if kind is _R_TRANSFER_ENCODING:
+                chunked = b"chunked" in value.lower()
+                continue
+            if kind is _R_UPGRADE:
+                if status == 101:
                     self.add_field(name, value)
                 continue
             if kind is _R_DROP:

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The endpoints of one route and the choice among them (round-robin or least-connection)."""
 
 from __future__ import annotations

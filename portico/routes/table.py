@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The route table: route keys to pools, with gorouter's matching rules. Pure and synchronous, no I/O.
 
 Lookup is a dict hit on the host (then on each shorter wildcard suffix) and at most one dict hit per path

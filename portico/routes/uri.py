@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """Route keys, as gorouter makes them: lower-cased, cut at '?', trailing '/' trimmed."""
 
 from __future__ import annotations

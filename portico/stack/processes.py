@@ -22,10 +22,32 @@ from pathlib import Path
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """Ask the kernel for a port that is free right now on `host`."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """A port free on `host` that nobody else is handed before the caller's server binds it.
+
+    A port merely bound and released goes straight back into the pool: the kernel picks bind(0) ports at
+    random, so the next few calls in any process repeat it about once in 3,500, and a server started on it a
+    moment later then fails with "Address already in use" (tests and `portico up` pick several ports, then
+    start the processes). So the port is held (hold_port) instead.
+    """
+    return hold_port(0, host)
+
+
+def hold_port(port: int, host: str = "127.0.0.1") -> int:
+    """Leave `port` (0: any free one) in TIME_WAIT and return it: a connection to it is accepted and closed
+    from this side first. For the minute TIME_WAIT lasts the kernel gives the port to no bind(0) and no
+    outgoing connection, while a server that sets SO_REUSEADDR binds it at once (nats-server, etcd, HAProxy,
+    redis, ZooKeeper, asyncio servers and Portico's listeners all do); a connection to it is refused until
+    then. A test that stops a server to start it again on the same port holds the port in between.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(1)
+        address = listener.getsockname()
+        with socket.create_connection(address[:2]):
+            accepted, _ = listener.accept()
+            accepted.close()   # this side closes first, so it is this side (the port) that waits
+        return int(address[1])
 
 
 def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0,

@@ -6,7 +6,7 @@ import time
 
 from reliability.core import Result, scenario
 from reliability.load import SteadyLoad
-from reliability.parts import Heartbeat, Stack, nats_log_times, registration, unique_host, wait_for
+from reliability.parts import Heartbeat, Stack, hold_port, nats_log_times, registration, unique_host, wait_for
 
 GOAL = ("suspend_pruning_if_nats_unavailable on: 0 failed requests through a 25 s NATS outage (endpoint TTL "
         "10 s); router.start within 0.5 s of NATS accepting again, in both modes (off: routes are pruned "
@@ -27,6 +27,7 @@ def _outage(stack: Stack, suspend: bool, outage: float, ttl: int, beat_every: fl
     load = SteadyLoad(router.port, host, "/echo", rate=100, connections=4).start()
     time.sleep(3.0)
     nats.stop()
+    hold_port(nats.port)   # it comes back on this port: no one else may be handed it meanwhile
     down_at = time.monotonic()
     time.sleep(outage)
     back = stack.nats(port=nats.port, trace=True)

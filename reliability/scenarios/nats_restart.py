@@ -17,7 +17,7 @@ import time
 from reliability.core import Result, scenario
 from reliability.entrance import Entrance
 from reliability.load import SteadyLoad
-from reliability.parts import Stack, nats_publish, registration, unique_host, wait_for, wait_for_port
+from reliability.parts import Stack, hold_port, nats_publish, registration, unique_host, wait_for, wait_for_port
 
 GOAL = ("0 failed requests (no 404: routes survive) while nats-server is down, also for a route whose TTL "
         "runs out during the outage; the registrar's registrations reach the routers again within 10 s of "
@@ -46,6 +46,7 @@ def run(quick: bool) -> Result:
         time.sleep(2.0)
         logged = {i: len(up.router_log(i)) for i in range(1, routers + 1)}
         nats.process.stop(signum=signal.SIGKILL)
+        hold_port(nats.port)   # it comes back on this port: no one else may be handed it meanwhile
         time.sleep(outage)
         nats.process.start()
         wait_for_port(nats.port, timeout=30, process=nats.process.popen)

@@ -8,6 +8,7 @@ import time
 
 import aetcd
 from polling import poll_until
+from ports import stop_keeping_port
 
 from portico.announce import RouterAnnouncer
 from portico.config.settings import EtcdAnnounceSettings
@@ -31,7 +32,7 @@ async def test_announce_keepalive_restart_and_stop(tmp_path, etcd_server):
         await asyncio.sleep(3.0)     # longer than the TTL: the keepalive must hold the key
         assert await _get(etcd_server.port, "/portico/routers/r1") is not None
 
-        await asyncio.to_thread(etcd_server.stop)
+        await asyncio.to_thread(stop_keeping_port, etcd_server)
         await asyncio.sleep(2.5)     # the lease runs out while etcd is down
         restarted = await asyncio.to_thread(start_etcd, etcd_server.port, None, tmp_path / "etcd")
         # the lease expired during the outage: the announcer must grant a new one and write the key again

@@ -10,6 +10,7 @@ import aetcd
 import pytest
 from confsync_helpers import write_confdir
 from polling import eventually
+from ports import stop_keeping_port
 
 from portico.confsync.backends import EtcdBackend
 from portico.confsync.render import Renderer
@@ -81,7 +82,7 @@ async def test_etcd_restart_mid_watch_resumes(tmp_path, etcd_server):
     try:
         await eventually(lambda: _read(dest) == "a=1\n", message="first render")
         revision = runner.backend.revision
-        await asyncio.to_thread(etcd_server.stop)
+        await asyncio.to_thread(stop_keeping_port, etcd_server)
         await eventually(lambda: not runner.backend.connected, message="outage noticed")
         assert "unreachable" in runner.status()["backend"]["error"]
         restarted = await asyncio.to_thread(start_etcd, etcd_server.port, None, tmp_path / "etcd")

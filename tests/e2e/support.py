@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 from polling import wait_for
 
-from portico.stack.processes import ManagedProcess, free_port
+from portico.stack.processes import ManagedProcess, free_port, hold_port
 
 PYTHON = sys.executable
 REPO = Path(__file__).resolve().parents[2]
@@ -470,9 +470,16 @@ class Router:
         return text
 
     def stop(self) -> int | None:
-        if self.process is not None:
-            return self.process.stop()
-        return None
+        """Stop the router and hold its ports (hold_port): a test may start it again on them."""
+        if self.process is None:
+            return None
+        code = self.process.stop()
+        for port in {self.port, self.status_port, self.routes_port, self.ssl_port} - {None, 0}:
+            try:
+                hold_port(port)
+            except OSError:   # not ours to hold (an override pointed the router at a port in use)
+                pass
+        return code
 
     @property
     def pid(self) -> int:

@@ -180,7 +180,12 @@ def test_drain_sends_goaway_and_lets_open_streams_finish(router_factory, backend
     with H2Client(r.port) as c:
         assert c.get("/echo", host).status == 200
         slow = c.request("GET", "/slow?s=2", host)
-        time.sleep(0.3)
+        # drain once the router has the slow stream (it reached the backend), not after a guessed pause: a
+        # stream the router has not read yet when it drains is refused by the GOAWAY, as it should be
+        def at_backend() -> bool:
+            return any(req["path"] == "/slow" and any(k.lower() == "host" and v == host for k, v in req["headers"])
+                       for req in list(backend.requests))
+        wait_for(at_backend, 10, 0.01, "the slow request at the backend")
         r.process.send_signal(signal.SIGUSR1)
         resp = c.wait(slow, timeout=15)
         assert resp.status == 200

@@ -10,8 +10,11 @@ import select
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from polling import wait_for
@@ -34,6 +37,32 @@ def scene(router_factory, backend):
     return router, url, busy, broken
 
 
+@contextmanager
+def steady_traffic(router, busy: str, broken: str) -> Iterator[None]:
+    """`status` shows the worst routes of the last 10 s: with only the scene's requests, a loaded machine
+    (each `portico status` takes seconds to start) let the window pass them by and the table read "no
+    traffic". A request to each route every 0.2 s keeps both in the window for as long as the test reads."""
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def send() -> None:
+        while not stop.is_set():
+            for host, expected in ((busy, 200), (broken, 502)):
+                status = get(router.port, host, "/echo" if host == busy else "/").status
+                if status != expected:
+                    failures.append(f"{host}: {status}")
+            stop.wait(0.2)
+
+    sender = threading.Thread(target=send, name="steady-traffic", daemon=True)
+    sender.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        sender.join(30)
+    assert not failures, failures
+
+
 def _status_json(url: str) -> dict:
     done = subprocess.run([*PORTICO, "status", "--url", url, "--json"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
@@ -41,8 +70,10 @@ def _status_json(url: str) -> dict:
 
 
 def test_status_json_names_the_worst_route(scene):
-    _, url, busy, broken = scene
-    out = wait_for(lambda: (s := _status_json(url))["worst_routes"] and s, timeout=15, message="worst routes")
+    router, url, busy, broken = scene
+    with steady_traffic(router, busy, broken):
+        out = wait_for(lambda: (s := _status_json(url))["worst_routes"] and s, timeout=15,
+                       message="worst routes")
     assert out["router"]["phase"] == "healthy" and out["router"]["nats_connected"] is True
     assert out["router"]["routes"] >= 2 and out["router"]["since_registry_update"] >= 0
     worst = out["worst_routes"]
@@ -57,6 +88,8 @@ def _run_in_pty(argv: list[str], timeout: float = 30.0) -> tuple[int, str]:
     out = b""
     deadline = time.monotonic() + timeout
     try:
+        # Read until the pty hangs up (EIO once the child has exited and its output is all read): stopping
+        # as soon as the child is seen gone could drop output it wrote just before exiting.
         while time.monotonic() < deadline:
             ready, _, _ = select.select([master], [], [], 0.2)
             if ready:
@@ -67,8 +100,6 @@ def _run_in_pty(argv: list[str], timeout: float = 30.0) -> tuple[int, str]:
                 if not chunk:
                     break
                 out += chunk
-            elif proc.poll() is not None:
-                break
         return proc.wait(10), out.decode(errors="replace")
     finally:
         if proc.poll() is None:
@@ -78,9 +109,10 @@ def _run_in_pty(argv: list[str], timeout: float = 30.0) -> tuple[int, str]:
 
 
 def test_status_tables_in_a_terminal(scene):
-    _, url, _busy, broken = scene
-    wait_for(lambda: _status_json(url)["worst_routes"], timeout=15, message="worst routes")
-    code, text = _run_in_pty([*PORTICO, "status", "--url", url])
+    router, url, busy, broken = scene
+    with steady_traffic(router, busy, broken):
+        wait_for(lambda: _status_json(url)["worst_routes"], timeout=15, message="worst routes")
+        code, text = _run_in_pty([*PORTICO, "status", "--url", url])
     assert code == 0, text
     assert "healthy" in text and "connected" in text and "Worst routes" in text
     assert broken in text and "100.0 %" in text

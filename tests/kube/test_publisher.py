@@ -41,7 +41,8 @@ async def test_changes_are_published_once_and_a_new_leader_unregisters_what_went
     assert not starting.done()
     server = start_nats(port=port, workdir=tmp_path / "nats")
     try:
-        await asyncio.wait_for(starting, 10)
+        async with asyncio.timeout(10):
+            await starting
         nc, seen = await _collect(server.url)
         await publisher.update({A, B})          # not leading: nothing goes out
         await publisher.update({A, C})          # B went away while following

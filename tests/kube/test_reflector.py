@@ -27,7 +27,8 @@ async def test_list_then_watch_follows_adds_changes_and_deletes(kube_api):
                           lambda: changes.append(1), page_size=1)  # page_size=1: the list is paged
     task = asyncio.create_task(reflector.run())
     try:
-        await asyncio.wait_for(reflector.synced.wait(), 20)
+        async with asyncio.timeout(20):
+            await reflector.synced.wait()
         assert ("default", "before") in reflector.store
         await asyncio.to_thread(kube_api.apply, _cm("after"))
         await eventually(lambda: ("default", "after") in reflector.store, message="ADDED seen")
@@ -47,7 +48,8 @@ async def test_list_then_watch_follows_adds_changes_and_deletes(kube_api):
             await etcd.compact(int(latest["metadata"]["resourceVersion"]))
         reflector.resource_version = old_version
         with pytest.raises(Gone):
-            await asyncio.wait_for(reflector._watch(), 20)
+            async with asyncio.timeout(20):
+                await reflector._watch()
         reflector.resource_version, before = old_version, len(changes)
         task = asyncio.create_task(reflector.run())
         await eventually(lambda: reflector.relists == 2, message="listed again after 410 Gone")
@@ -76,7 +78,8 @@ async def test_a_big_object_arrives_through_the_watch(kube_api):
     reflector = Reflector("ConfigMap", client.CoreV1Api(api).list_config_map_for_all_namespaces, lambda: None)
     task = asyncio.create_task(reflector.run())
     try:
-        await asyncio.wait_for(reflector.synced.wait(), 20)
+        async with asyncio.timeout(20):
+            await reflector.synced.wait()
         big = "x" * (300 * 1024)
         await asyncio.to_thread(kube_api.apply, _cm("big", big))
         await eventually(lambda: reflector.store.get(("default", "big"), {}).get("data", {}).get("v") == big,

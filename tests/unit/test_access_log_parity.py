@@ -31,6 +31,12 @@ CASES: list[tuple] = [
     (1624460842.25, 200, 1, 2, 0.5, 0.25, {15: b"span", 16: b"", 17: b'q"uote'}),
 ]
 
+# Each byte that needs escaping (and its printable neighbours) at every place of a 1- to 3-word value: the
+# compiled writer tests eight bytes at a time, so the byte is in the first word, a later one, or the tail.
+WORD_CASES: list[tuple] = [(1624460842.25, 200, 1, 2, 0.5, 0.25, {5: b"a" * k + ch + b"b" * (19 - k)})
+          for ch in (b'"', b"\\", b"\x00", b"\x1f", b" ", b"!", b"~", b"\x7f", b"\x80", b"\xff", b"\xc3\xa9")
+          for k in range(20)]
+
 # write_line, as ExchangeObserver calls it: the endpoint's address and ids and the router error as str (plain
 # ASCII, non-ASCII, a quote and a control character, empty), extra values short of the extra headers.
 STR_CASES: list[tuple] = [
@@ -38,6 +44,7 @@ STR_CASES: list[tuple] = [
     ("10.0.0.2:8080", "caf\u00e9", "\u2603", 'in"st\x01', "endpoint_failure (EOF)", ()),
     ("", "", "", "", "unknown_route", None),
 ]
+WORD_STR_CASES = [("10.0.0.2:8080", "x" * k + "\u00e9" + "y" * (17 - k), "3", "i" * k + '"', "", ()) for k in range(18)]
 
 
 def lines(path: Path) -> list[bytes]:
@@ -49,9 +56,11 @@ def lines(path: Path) -> list[bytes]:
             fields[i] = value
         short = tuple(fields[:15]) if 15 not in replaced else tuple(fields)   # fewer fields: padded with "-"
         log.log(start, status, sent, received, rt, gt, short)
-    for backend, app_id, app_index, instance_id, error, extra in STR_CASES:
+    for backend, app_id, app_index, instance_id, error, extra in STR_CASES + WORD_STR_CASES:
         log.write_line(1624460842.25, 200, 1, 2, 0.5, -1.0, *BASE[:7], backend, *BASE[8:11], app_id, app_index,
                        instance_id, error, extra)
+    for start, status, sent, received, rt, gt, replaced in WORD_CASES:   # after the lines tests read by place
+        log.log(start, status, sent, received, rt, gt, (*BASE[:5], replaced[5], *BASE[6:]))
     log.close()
     return path.read_bytes().splitlines(keepends=True)
 
@@ -66,7 +75,7 @@ def test_the_compiled_and_pure_lines_are_the_same_bytes(tmp_path):
                          env={**os.environ, PURE_ENV: "1"}, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
     pure = [bytes.fromhex(h) for h in out.stdout.split()]
-    assert len(here) == len(CASES) + len(STR_CASES) == len(pure)
+    assert len(here) == len(CASES) + len(STR_CASES) + len(WORD_STR_CASES) + len(WORD_CASES) == len(pure)
     for mine, reference in zip(here, pure, strict=True):
         assert mine == reference
 

@@ -149,6 +149,38 @@ def test_many_routes_busiest_rechosen_on_a_timer_and_rows_stay_live(monkeypatch)
     assert pools[-2].traffic == 0 and pools[-2] not in traffic.pools
 
 
+def test_many_routes_are_looked_at_a_slice_per_call_and_every_one_within_a_pass(monkeypatch) -> None:
+    """Past RESCAN_ABOVE_ROUTES no call scans every route: each looks at the share the time since the last call
+    is owed (one pass per rescan_seconds), from where the last one stopped, wrapping round; routes left empty
+    leave the list as their slice passes."""
+    clock = [1000.0]
+    monkeypatch.setattr(route_traffic.time, "monotonic", lambda: clock[0])
+    traffic = RouteTraffic()
+    n = 2 * route_traffic.RESCAN_ABOVE_ROUTES
+    pools = [_pool(i) for i in range(n)]
+    for pool in pools:
+        traffic.count(pool, 2, 0.0003, False)
+    assert traffic.busiest(2) != []                      # the first choice scans everything
+    tenth = route_traffic.RESCAN_SECONDS / 10            # a tenth of a pass: n / 10 routes
+    early, late = pools[n // 20], pools[n // 2]          # in the first tenth, and half way
+    for _ in range(5):
+        traffic.count(early, 2, 0.0003, False)
+        traffic.count(late, 2, 0.0003, False)
+    pools[n // 40].remove("127.0.0.1:8080")              # left the table, in the first tenth too
+    clock[0] += tenth
+    assert traffic.busiest(2)[0] is early                # looked at; `late` not yet
+    assert late not in traffic.busiest(2)
+    assert pools[n // 40].traffic == 0 and pools[n // 40] not in traffic.pools
+    for _ in range(5):                                   # past half a pass in all: `late` is reached
+        clock[0] += tenth
+        traffic.busiest(2)
+    assert traffic.busiest(2) == [early, late]
+    for _ in range(20):                                  # round and round: still those two, nothing lost
+        clock[0] += tenth
+        assert traffic.busiest(2) == [early, late]
+    assert len(traffic) == n - 1
+
+
 def test_a_one_endpoint_pool_picks_as_the_general_path_does() -> None:
     """The one-endpoint fast path of Pool.pick answers as the loop did: benched or not, unless tried or full,
     under both algorithms."""

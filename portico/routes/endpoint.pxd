@@ -1,0 +1,8 @@
+# Compiled layout of portico/routes/endpoint.py. Endpoint stays a msgspec Struct (a Python class Cython compiles
+# like any other); what this buys is its methods and the module's functions as C: above all the X-CF-* block a
+# request to a route no kept backend connection has served builds (each request, on a big table).
+cimport cython
+
+@cython.locals(app=str, index=str, instance=str, text=str)
+cpdef bytes _cf_header_block(ep)
+cpdef bytes _latin1(str value)
