@@ -47,6 +47,8 @@ COMPILED_MODULES: tuple[str, ...] = (
     "portico.routes.uri",       # host_without_port: each Host the host name cache has no room for (uri.pxd)
     "portico.routes.pool",      # Pool.pick, once per request (compiled as is: no Python frame per call)
     "portico.routes.table",     # RouteTable.lookup, once per request, and the register path (compiled as is)
+    "portico.bus.messages",     # a decoded registration into an Endpoint and the table (ingest), see its .pxd
+    "portico.bus.applier",      # the route feed's decode + apply per message, one C call (ingest)
 )
 
 PURE_ENV = "PORTICO_PURE_PYTHON"

@@ -185,3 +185,27 @@ def test_endpoints_of_one_instance_share_host_port_and_address_objects():
     assert tls.address is eps[0].address and tls.tls   # the same address string, TLS or not
     other = registration_to_endpoint(decode_registration(b'{"host":"10.1.2.3","port":61002}'), table, 0)
     assert other.address == "10.1.2.3:61002" and other.host is eps[0].host
+
+
+def test_the_strict_and_the_null_tolerant_decodes_give_the_same_endpoint():
+    """The feed's path reads a registration's fields by position (astuple): both decoded types keep one order."""
+    from portico.bus.messages import StrictRegistration, decode_registration_strict_first, strict_decode
+
+    assert StrictRegistration.__struct_fields__ == Registration.__struct_fields__
+    table = RouteTable(droplet_stale_threshold=120)
+    strict = registration_to_endpoint(strict_decode(enc(FULL)), table, 7.0)
+    nulls = {**FULL, "isolation_segment": None, "server_cert_domain_san": None}
+    tolerant = registration_to_endpoint(decode_registration_strict_first(enc(nulls)), table, 7.0)
+    assert strict.to_json() == {**tolerant.to_json(), "isolation_segment": "seg",
+                                "server_cert_domain_san": "san.a.com"}
+    assert (strict.app_id, strict.private_instance_index, strict.ttl, strict.updated_at_ns) == \
+        (tolerant.app_id, tolerant.private_instance_index, tolerant.ttl, tolerant.updated_at_ns)
+
+
+def test_instance_indexes_are_one_shared_string_per_value():
+    table = RouteTable()
+    a = registration_to_endpoint(decode_registration(b'{"host":"h","port":1,"private_instance_index":"17"}'),
+                                 table, 0)
+    b = registration_to_endpoint(decode_registration(b'{"host":"h","port":2,"private_instance_index":"17"}'),
+                                 table, 0)
+    assert a.private_instance_index == "17" and a.private_instance_index is b.private_instance_index

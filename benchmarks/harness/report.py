@@ -162,6 +162,11 @@ def render_markdown(res: dict) -> str:
                 f"| publish-to-routable samples | {ing.get('latency_samples', 0)} (timeouts: {ing.get('routable_timeouts', 0)}) |",
                 f"| publish-to-routable p50 / p99 / max | {_f(ing.get('routable_p50_ms'), 3)} / "
                 f"{_f(ing.get('routable_p99_ms'), 3)} / {_f(ing.get('routable_max_ms'), 3)} ms |"]
+        if ing.get("applied_p99_ms") is not None:
+            out += [f"| of which publish -> applied, p50 / p99 (until the request that found the route was sent) | "
+                    f"{_f(ing.get('applied_p50_ms'), 3)} / {_f(ing.get('applied_p99_ms'), 3)} ms |",
+                    f"| of which applied -> first proxied answer, p50 / p99 (that request's own time) | "
+                    f"{_f(ing.get('first_request_p50_ms'), 3)} / {_f(ing.get('first_request_p99_ms'), 3)} ms |"]
         if ing.get("request_p99_ms") is not None:
             gc_seen = ing.get("gc_pauses_in_window")
             out += [f"| same loop: a proxied request to a routable host, p50 / p99 | {_f(ing.get('request_p50_ms'), 3)} / "

@@ -156,6 +156,10 @@ class IngestResult:
     routable_max_ms: float | None = None
     routable_timeouts: int = 0
     routable_polls_p99: int | None = None     # requests a sample needed (the first ones answer 404)
+    applied_p50_ms: float | None = None       # publish -> applied: until the request that found the route was sent
+    applied_p99_ms: float | None = None       # (an upper bound, within one 404 round trip of the apply)
+    first_request_p50_ms: float | None = None  # applied -> routable: that first successful request's own time
+    first_request_p99_ms: float | None = None
     request_p50_ms: float | None = None       # the same loop: a proxied request to a host already routable
     request_p99_ms: float | None = None
     not_found_p50_ms: float | None = None     # ... and the router's 404 for an unknown host
@@ -228,6 +232,8 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
     floor_200: list[float] = []
     floor_404: list[float] = []
     polls: list[int] = []
+    applied: list[float] = []      # publish -> the send of the request that found the route (the router's apply
+    first: list[float] = []        # lies between the previous 404 and it) and that request's own time
     timeouts = 0
     window_start = time.monotonic()
     try:
@@ -239,8 +245,10 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
             pub.sock.sendall(frame)
             ok = False
             tries = 0
+            sent = t0
             while tries < 100_000:
                 tries += 1
+                sent = time.monotonic()
                 if probe.get(host) == 200:
                     ok = True
                     break
@@ -249,6 +257,8 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
             t1 = time.monotonic()
             if ok:
                 lat.append(t1 - t0)
+                applied.append(sent - t0)
+                first.append(t1 - sent)
                 spans.append((t0, t1))
                 polls.append(tries)
                 if probe.get(host) == 200:
@@ -270,6 +280,8 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
     res.routable_p50_ms, res.routable_p99_ms = ms(lat, 50), ms(lat, 99)
     res.routable_max_ms = max(lat) * 1e3 if lat else None
     res.request_p50_ms, res.request_p99_ms = ms(floor_200, 50), ms(floor_200, 99)
+    res.applied_p50_ms, res.applied_p99_ms = ms(applied, 50), ms(applied, 99)
+    res.first_request_p50_ms, res.first_request_p99_ms = ms(first, 50), ms(first, 99)
     res.not_found_p50_ms, res.not_found_p99_ms = ms(floor_404, 50), ms(floor_404, 99)
     res.routable_polls_p99 = int(percentile(polls, 99) or 0) if polls else None
     pauses = _gc_pauses(target, window_start, window_end)
@@ -281,7 +293,9 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
             1 for t0, t1 in slow
             if any(p["monotonic"] < t1 and p["monotonic"] + p["ms"] / 1e3 > t0 for p in pauses))
     log(f"  publish-to-routable ({len(lat)} samples): p50 {fmt(res.routable_p50_ms, 3)} ms, "
-        f"p99 {fmt(res.routable_p99_ms, 3)} ms, max {fmt(res.routable_max_ms, 3)} ms, timeouts {timeouts}; "
+        f"p99 {fmt(res.routable_p99_ms, 3)} ms, max {fmt(res.routable_max_ms, 3)} ms, timeouts {timeouts} "
+        f"(publish -> applied p50 {fmt(res.applied_p50_ms, 3)} / p99 {fmt(res.applied_p99_ms, 3)} ms, applied -> "
+        f"first proxied answer p50 {fmt(res.first_request_p50_ms, 3)} / p99 {fmt(res.first_request_p99_ms, 3)} ms); "
         f"a proxied request to a routable host p50 {fmt(res.request_p50_ms, 3)} / p99 {fmt(res.request_p99_ms, 3)} ms, "
         f"a 404 p99 {fmt(res.not_found_p99_ms, 3)} ms; router GC pauses >= 0.5 ms in the window: "
         f"{res.gc_pauses_in_window if pauses is not None else 'unknown'}"

@@ -70,7 +70,10 @@ def _routable_value(ing: dict) -> str:
     if p99 is None:
         return "-"
     floor = ing.get("request_p99_ms")
+    applied = ing.get("applied_p99_ms")
     return (f"{_n(p99, 3)} ms ({ing.get('latency_samples', 0):,} samples"
+            + (f"; publish -> applied p99 {_n(applied, 3)} ms, applied -> first answer p99 "
+               f"{_n(ing.get('first_request_p99_ms'), 3)} ms" if applied is not None else "")
             + (f"; a proxied request alone: p99 {_n(floor, 3)} ms" if floor is not None else "") + ")")
 
 

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """Decode and apply router.register / router.unregister payloads: one place for both NATS readers.
 
 The fast lane (portico.bus.fastlane) and nats-py's subscription (portico.bus.subscriber, used with NATS TLS)
@@ -85,6 +86,7 @@ class PayloadApplier:
         self.batch_time: float | None = None
         self._malformed_log = RateLimitedLog()
         self._freeze_at = FREEZE_EVERY
+        self._headroom = FREEZE_EVERY - table.route_count   # routes to add before the size is worth reading
 
     def register(self, data: bytes) -> None:
         try:
@@ -100,16 +102,26 @@ class PayloadApplier:
             now = self.clock()
         table = self.table
         try:
-            apply_registration(table, reg, now)
+            endpoint = apply_registration(table, reg, now)
         except Exception:  # a table bug must not stop the feed
             self._apply_failed(REGISTER, data)
             return
         metrics = self.metrics
         metrics.registrations += 1
         metrics.last_registry_update = now
-        if table.route_count >= self._freeze_at:
-            self._freeze_at = table.route_count + FREEZE_EVERY
+        if endpoint is not None:
+            # the table grew by at most one route per uri: its size is read (a Python attribute) only when that
+            # could have reached the next freeze point
+            self._headroom -= len(reg.uris)
+            if self._headroom <= 0:
+                self._check_freeze()
+
+    def _check_freeze(self) -> None:
+        count = self.table.route_count
+        if count >= self._freeze_at:
+            self._freeze_at = count + FREEZE_EVERY
             gc.freeze()
+        self._headroom = self._freeze_at - count
 
     def unregister(self, data: bytes) -> None:
         try:

@@ -12,7 +12,7 @@ from portico.proxy.response_head cimport ResponseHeadRules
 
 cdef class Exchange(ExchangeState):
     cpdef start(self)
-    @cython.locals(connector=BackendSource, conn=BackendSide)
+    @cython.locals(connector=BackendSource, conn=BackendSide, now=double)
     cpdef attempt(self)
     @cython.locals(flow=Flow)
     cpdef _attach(self, BackendSide conn)
@@ -30,6 +30,7 @@ cdef class Exchange(ExchangeState):
     cpdef response_upgraded(self, BackendSide conn, bytes rest)
     @cython.locals(flow=Flow)
     cpdef _release_upstream(self, BackendSide conn, bint reusable)
+    @cython.locals(active=Py_ssize_t)
     cpdef _release_endpoint(self)
     @cython.locals(flow=Flow)
     cpdef upstream_lost(self, BackendSide conn, exc, bint malformed=*)

@@ -75,7 +75,9 @@ class Exchange(ExchangeState):
 
     def attempt(self) -> None:
         ctx = self.ctx
-        now = ctx.loop.time()
+        # The balancer's clock (Endpoint.benched_until, the deadline): monotonic, the loop's own clock
+        # (loop.time() is the same one, read at the start of the loop's turn); compiled, a C call.
+        now = monotonic()
         ep = self.route_service or self.app_instance
         if ep is None and self.sticky_id:
             ep = self._sticky_endpoint(now)
@@ -134,7 +136,7 @@ class Exchange(ExchangeState):
             ep.active -= 1
             self.last_error = err
             self.tried = [*self.tried, ep]
-            now = self.ctx.loop.time()
+            now = monotonic()
             service = self.route_service is not None
             if not service:
                 ep.benched_until = now + self.ctx.bench_seconds
@@ -319,8 +321,10 @@ class Exchange(ExchangeState):
 
     def _release_endpoint(self) -> None:
         ep = self.endpoint
-        if ep is not None and ep.active > 0:
-            ep.active -= 1
+        if ep is not None:
+            active = ep.active      # one read of the endpoint's field, not two
+            if active > 0:
+                ep.active = active - 1
 
     def upstream_lost(self, conn: BackendConnection, exc: BaseException | None, malformed: bool = False) -> None:
         """The backend connection closed or sent garbage while this exchange used it."""

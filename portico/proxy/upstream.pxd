@@ -41,6 +41,7 @@ cdef class Connector(BackendSource):
 
     cpdef bint speaks_h2(self, endpoint, bint upgrade=*) except -1
     cpdef object pool_key(self, endpoint)
+    @cython.locals(protocol=str)
     cpdef BackendSide take_idle_for(self, endpoint, bint upgrade=*)
     @cython.locals(conn=UpstreamConnection)
     cpdef UpstreamConnection take_idle(self, key)

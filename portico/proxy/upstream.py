@@ -323,14 +323,17 @@ class Connector(BackendSource):
     def take_idle_for(self, endpoint: Endpoint, upgrade: bool = False) -> BackendConnection | None:
         """An idle connection made for exactly this endpoint's identity (see pool_key), if one is kept; for an
         HTTP/2 endpoint, a new stream on a connection with room."""
-        if endpoint.protocol == "http2" and self.speaks_h2(endpoint, upgrade):
+        protocol = endpoint.protocol    # compiled: a str compared as one (upstream.pxd)
+        if protocol == "http2" and self.speaks_h2(endpoint, upgrade):
             key = self._identity(endpoint, True)[0]
             for h2conn in self.h2_conns.get(key, ()):
                 if h2conn.has_room():
                     self.metrics.backend_reuses += 1
                     return h2conn.new_stream()
             return self.take_idle(key)   # HTTP/1.1 connections of an endpoint whose ALPN chose http/1.1
-        return self.take_idle(self.pool_key(endpoint))
+        if endpoint.tls:
+            return self.take_idle(self._identity(endpoint)[0])
+        return self.take_idle(endpoint.address)    # pool_key's plaintext case, without the call
 
     def take_idle(self, key: Hashable) -> UpstreamConnection | None:
         conns = self.idle.get(key)
