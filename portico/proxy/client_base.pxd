@@ -3,6 +3,9 @@
 
 cdef class ClientBase:
     cdef public object flow     # its Flow (flow.pxd cimports this file, so it is typed where it is used)
+    cdef public bytes client_ip, client_addr_bytes, log_protocol
+    cdef public str client_ip_str
+    cdef public bint http11
     cpdef write(self, data)
     cpdef send_trailers(self, list headers)
     cpdef cork(self)

@@ -21,10 +21,17 @@ class ClientBase:
     """What an Exchange may ask of its client: write the response, pause or resume reading, be told the end.
 
     `flow` (portico.proxy.flow.Flow) is the client's backpressure with whichever backend serves it; each
-    subclass makes its own in `__init__`. Only the flow calls `pause_reading`/`resume_reading`."""
+    subclass makes its own in `__init__`. Only the flow calls `pause_reading`/`resume_reading`. The fields the
+    router and the observer read of every client are here too (typed slots when compiled: C reads), and each
+    subclass sets them in `__init__` (a class attribute would not be seen by a C read)."""
 
-    __slots__ = ("flow",)
+    __slots__ = ("client_addr_bytes", "client_ip", "client_ip_str", "flow", "http11", "log_protocol")
     flow: Flow
+    client_ip: bytes            # X-Forwarded-For
+    client_ip_str: str          # a Host naming the client's own address is an empty host
+    client_addr_bytes: bytes    # the access log's client address
+    http11: bool                # set by the router per request
+    log_protocol: bytes         # the access log's protocol (b"": HTTP/1.x by the request line)
 
     def write(self, data: bytes) -> None:
         """A complete response head (or a whole local response) first, then body bytes."""

@@ -13,10 +13,10 @@ cdef class ClientConnection(ClientBase):
     # Python (each instance dict has its own version), so every cpdef call on the client looked itself up by name
     cdef public ProxyContext ctx
     cdef public object transport, parser, tunnel, queue, _corked
-    cdef public bytes client_ip, client_addr_bytes, log_protocol, _url
-    cdef public str client_ip_str, client_addr
+    cdef public bytes _url                       # client_ip, client_addr_bytes, log_protocol: ClientBase's
+    cdef public str client_addr                  # client_ip_str: ClientBase's
     cdef public Exchange active, parsing
-    cdef public bint closed, http11, sent_anything, reframes_body
+    cdef public bint closed, sent_anything, reframes_body   # http11: ClientBase's
     cdef public Py_ssize_t read_paused, _head_size, _head_count
     cdef public double last_activity, head_started
     cdef public list _headers

@@ -38,7 +38,6 @@ class H2Stream(ClientBase):
     """The client side of one Exchange carried by an HTTP/2 stream (see the module docstring)."""
 
     reframes_body = False     # DATA frames delimit the body: the Exchange passes body bytes unframed
-    log_protocol = HTTP2      # the access log's protocol field
     tunnel = None
 
     __slots__ = (
@@ -54,13 +53,9 @@ class H2Stream(ClientBase):
         "_unacked",
         "active",
         "client_addr",
-        "client_addr_bytes",
-        "client_ip",
-        "client_ip_str",
         "closed",
         "conn",
         "ctx",
-        "http11",
         "request_ended",
         "response_ended",
         "stream_id",
@@ -74,6 +69,7 @@ class H2Stream(ClientBase):
         self.client_ip_str = conn.client_ip_str
         self.client_addr = conn.client_addr
         self.client_addr_bytes = conn.client_addr_bytes
+        self.log_protocol = HTTP2        # the access log's protocol field (ClientBase's slot: set, not a class value)
         self.active: Exchange | None = None
         self.http11 = True               # HTTP/1.1 semantics: never close-delimited (the router sets it too)
         self.closed = False              # reset, or its connection is gone: nothing more is written

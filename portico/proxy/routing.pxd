@@ -3,6 +3,7 @@
 # request head reaches route() by a C call.
 cimport cython
 from portico.proxy.exchange cimport Exchange
+from portico.proxy.client_base cimport ClientBase
 from portico.proxy.context cimport ProxyContext
 from portico.observe.metrics cimport RouterMetrics
 from portico.proxy.headers cimport request_id, header_kind, connection_tokens
@@ -20,7 +21,7 @@ cdef class RequestRouter:
     cdef public ForwardedLines lines
     cdef public bint close_100_continue, negotiate
 
-    cpdef Exchange route(self, client, parser, bytes url, list headers)
+    cpdef Exchange route(self, ClientBase client, parser, bytes url, list headers)
     @cython.locals(ex=Exchange, ctx=ProxyContext, kinds=dict, out=list, http11=bint, keep_alive=bint,
                    presumed=bint, host_seen=bint, has_request_start=bint, chunked=bint, close_upstream=bint,
                    method=bytes, rid=bytes, xff=bytes, xfp=bytes, client_ip=bytes, host=bytes, name=bytes,
@@ -28,9 +29,9 @@ cdef class RequestRouter:
                    content_length=bytes, traceparent=bytes, tracestate=bytes, authorization=bytes,
                    named_hop=tuple, host_name=str, service_url=str, log_values=list, extra_log=tuple,
                    rs_values=dict, rs_raw=list, again=Exchange)
-    cdef Exchange _route(self, client, parser, bytes url, list headers, str version)
+    cdef Exchange _route(self, ClientBase client, parser, bytes url, list headers, str version)
     @cython.locals(version=str)
-    cdef Exchange _routed_again(self, client, parser, bytes url, list headers)
+    cdef Exchange _routed_again(self, ClientBase client, parser, bytes url, list headers)
     cpdef Exchange _local(self, Exchange ex, bytes data, int status, str code, str counter=*)
 
 @cython.locals(ex=Exchange)
