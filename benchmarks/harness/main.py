@@ -19,16 +19,23 @@ from .bounded import LoadToolTimeout
 from .h2 import POINTS as H2_POINTS
 from .h2 import QUICK_POINTS as H2_QUICK_POINTS
 from .h2 import H2Listeners, h2_runs
-from .load import closed_loop, open_loop
+from .httpprobe import get_json, wait_for_status
+from .load import OWN_PIDS, RANDOM_HOST_LUA, closed_loop, open_loop
 from .natspub import NatsPublisher, register_payload
 from .report import evaluate_targets, peak, render_markdown
 from .scale import REGISTER, ROUTABLE_SAMPLES, ROUTABLE_SAMPLES_QUICK, ingest, publish_to_routable, route_scale
-from .workers import workers_runs
-from .targets import (BENCH_DIR, BENCH_HOST, start_builtin_backend, start_forwarder, start_haproxy,
-                      start_nginx_backend, start_nginx_proxy, start_portico)
-from .httpprobe import get_json, wait_for_status
-from .load import OWN_PIDS, RANDOM_HOST_LUA
+from .targets import (
+    BENCH_DIR,
+    BENCH_HOST,
+    start_builtin_backend,
+    start_forwarder,
+    start_haproxy,
+    start_nginx_backend,
+    start_nginx_proxy,
+    start_portico,
+)
 from .tools import find_tools, machine, versions
+from .workers import workers_runs
 
 # stack: the whole entrance (harness/stack.py); portico-pure: the same router with PORTICO_PURE_PYTHON=1 (goals.py)
 # forwarder: a featureless uvloop+httptools forwarder (harness/forwarder.py), the floor under Portico
@@ -260,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                     _dashboard_cost(tools, target, args, load_cpus, res)
                 if name.startswith("portico"):
                     _check_portico_log(target, res)
-            except Exception as err:  # noqa: BLE001 - record and go on with the other targets
+            except Exception as err:  # record and go on with the other targets
                 _record_failure(res, name, err)
             finally:
                 if pub:
@@ -349,7 +356,7 @@ def _whole_stack_runs(args, tools, backend, workdir: Path, res: dict) -> None:
     try:
         res["whole_stack"] = whole_stack(tools.wrk, tools.haproxy, backend.port, args.connections, args.duration,
                                          args.warmup, args.runs, workdir / "stack", log=log)
-    except Exception as err:  # noqa: BLE001 - record and go on
+    except Exception as err:  # record and go on
         _record_failure(res, "stack", err)
 
 
@@ -369,7 +376,7 @@ def _implementation(target) -> dict:
     """What the router's /varz says it runs: compiled modules, or pure Python and why."""
     try:
         return get_json(f"http://127.0.0.1:{target.extra['status_port']}/varz", "admin", "admin", 10)["implementation"]
-    except Exception as err:  # noqa: BLE001 - an older router without the field
+    except Exception as err:  # an older router without the field
         return {"implementation": "unknown", "reason": str(err)[:200]}
 
 
@@ -405,7 +412,7 @@ def _portico_phase(name: str, res: dict, nats, workdir: Path, cpus, **start_kwar
         pub = NatsPublisher("127.0.0.1", nats.port)
         yield target, pub
         _check_portico_log(target, res)
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         _record_failure(res, name, err)
     finally:
         if pub:

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from .httpprobe import Probe, wait_for_status
 from .load import closed_loop, fmt
 from .natspub import NatsPublisher, pub_frame
-from .procs import rss_kb
 from .paired import paired_runs
+from .procs import rss_kb
 from .scale import REGISTER, _with_host, check_sample, scale_host
 
 CHUNK = 50_000            # registrations per paced chunk

@@ -238,7 +238,7 @@ def _ratios(closed: list[dict]) -> list[str]:
         lines.append(f"| peak | {_f(pp['rps'] / pn['rps']) + 'x' if pn else '-'} | "
                      f"{_f(pp['rps'] / ph['rps']) + 'x' if ph else '-'} | | |")
         any_row = True
-    return lines + [""] if any_row else []
+    return [*lines, ""] if any_row else []
 
 
 def instructions_section(rows: list[dict]) -> list[str]:
@@ -258,7 +258,7 @@ def instructions_section(rows: list[dict]) -> list[str]:
         ratio = f"{ir / nginx:.2f}x" if ir and nginx else "-"
         out.append(f"| {r['target']} | {r.get('requests', 0):,} | {_f(ir, 0)} | {ratio} |"
                    + (f" failed: `{r['error'][:120]}`" if r.get("error") else ""))
-    return out + [""]
+    return [*out, ""]
 
 
 def whole_stack_section(rows: list[dict]) -> list[str]:

@@ -308,7 +308,7 @@ def _gc_pauses(target, start: float, end: float) -> list[dict] | None:
     try:
         varz = get_json(f"http://127.0.0.1:{target.extra['status_port']}/varz", "admin", "admin", 10)
         recent = varz["gc_pauses"]["recent"]
-    except Exception:  # noqa: BLE001 - an older router without the field
+    except Exception:  # an older router without the field
         return None
     return [p for p in recent if start <= p["monotonic"] <= end]
 
@@ -317,7 +317,7 @@ def _varz_count(status_port: int, routes_port: int) -> int | None:
     for port in (status_port, routes_port):
         try:
             return parse_varz_registrations(get_json(f"http://127.0.0.1:{port}/varz", "admin", "admin", 10))
-        except Exception:  # noqa: BLE001 - /varz shape or location unknown: optional cross-check
+        except Exception:  # /varz shape or location unknown: optional cross-check
             continue
     return None
 
@@ -325,7 +325,7 @@ def _varz_count(status_port: int, routes_port: int) -> int | None:
 def _routes_count(routes_port: int, suffix: str) -> int | None:
     try:
         table = get_json(f"http://127.0.0.1:{routes_port}/routes", "admin", "admin", 60)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     return sum(1 for key in table if key.endswith(suffix))
 
