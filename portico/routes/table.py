@@ -91,7 +91,7 @@ class RouteTable:
                 # a new route (most of a burst): the pool is made with its endpoint, no put() to search it
                 algorithm = endpoint.load_balancing_algorithm
                 exact[host] = Pool(host, "", algorithm if algorithm in ALGORITHMS else self.default_algorithm,
-                                   (endpoint,))
+                                   endpoint)
                 self.route_count += 1
                 self.generation += 1
                 self._endpoint_count += 1
@@ -115,9 +115,9 @@ class RouteTable:
         if endpoint.load_balancing_algorithm in ALGORITHMS:
             pool.algorithm = endpoint.load_balancing_algorithm
         self.generation += 1
-        had = len(pool.endpoints)
+        had = len(pool)
         endpoint = pool.put(endpoint)
-        self._endpoint_count += len(pool.endpoints) - had
+        self._endpoint_count += len(pool) - had
         return endpoint
 
     def unregister(self, uri: str, address: str) -> Endpoint | None:
@@ -131,7 +131,7 @@ class RouteTable:
         if removed is not None:
             self.generation += 1
             self._endpoint_count -= 1
-            if not pool.endpoints:
+            if not pool.members:
                 if self.keep_empty_for:
                     self._emptied[id(pool)] = (bucket, host, path, pool, removed.updated_at)
                 else:
@@ -169,7 +169,7 @@ class RouteTable:
 
     def _drop_expired_empty_pools(self, now: float) -> None:
         for key, (bucket, host, path, pool, last_update) in list(self._emptied.items()):
-            if pool.endpoints or self._find_pool(bucket, host, path) is not pool:
+            if pool.members or self._find_pool(bucket, host, path) is not pool:
                 del self._emptied[key]          # registered again, or already gone
             elif now - last_update > self.keep_empty_for:
                 del self._emptied[key]
