@@ -266,7 +266,10 @@ class RequestRouter:
                 ex.must_be_sticky = bool(ex.sticky_id)
             if not ex.sticky_id and self.sticky_names:
                 ex.sticky_id = sticky_instance(cookie, self.sticky_names)
-        service_url = pool.endpoints[0].route_service_url
+        first = pool.members    # the pool's one Endpoint, or a tuple of 2+ (portico.routes.pool); not empty here
+        if isinstance(first, tuple):
+            first = first[0]
+        service_url = first.route_service_url
         outbound = None
         if service_url or rs_values is not None:
             outbound = self._route_service(ex, pool, service_url, rs_values, rs_raw, out,
