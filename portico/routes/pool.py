@@ -12,6 +12,17 @@ from portico.routes.endpoint import Endpoint
 ROUND_ROBIN = "round-robin"
 LEAST_CONNECTION = "least-connection"
 ALGORITHMS = (ROUND_ROBIN, LEAST_CONNECTION)
+LEAST_CONNECTION_CURSOR = -2   # Pool._next's value under least-connection
+
+
+def cursor_for(algorithm: str) -> int:
+    """The `_next` a new Pool starts with under `algorithm` (Pool(key, members, cursor_for(algorithm)))."""
+    return LEAST_CONNECTION_CURSOR if algorithm == LEAST_CONNECTION else -1
+
+
+def new_pool(host: str, context_path: str = "", algorithm: str = ROUND_ROBIN) -> Pool:
+    """An empty pool for the route `host` + `context_path` (its `key`)."""
+    return Pool(host + context_path, (), cursor_for(algorithm))
 
 
 class Pool(msgspec.Struct, gc=False, eq=False):
@@ -27,18 +38,37 @@ class Pool(msgspec.Struct, gc=False, eq=False):
     route's traffic counters (`traffic`), written by the proxy's observer and read by portico.observe.route_traffic.
     """
 
-    host: str
-    context_path: str = ""
-    algorithm: str = ROUND_ROBIN
+    key: str    # host + context path, as /routes shows it; a plain host's is the table's own key string
     members: Endpoint | tuple[Endpoint, ...] = ()   # the one endpoint, or a tuple of 0 or 2+ (see above)
-    _next: int = -1  # round-robin cursor; -1 until the first pick draws a random start
+    # the round-robin cursor (-1 until the first pick draws a random start), or LEAST_CONNECTION_CURSOR for that
+    # algorithm (which keeps no cursor): one field for both keeps a Pool in pymalloc's 48-B class
+    _next: int = -1
     # this route's requests, 5xx, durations and latency histogram packed in one int (observe/route_traffic.py):
     # counted on the pool a request has already touched, 0 (a shared object) until its first request
     traffic: int = 0
 
     @property
-    def key(self) -> str:
-        return self.host + self.context_path
+    def host(self) -> str:
+        key = self.key
+        slash = key.find("/")
+        return key if slash < 0 else key[:slash]
+
+    @property
+    def context_path(self) -> str:
+        key = self.key
+        slash = key.find("/")
+        return "" if slash < 0 else key[slash:]
+
+    @property
+    def algorithm(self) -> str:
+        return LEAST_CONNECTION if self._next == LEAST_CONNECTION_CURSOR else ROUND_ROBIN
+
+    @algorithm.setter
+    def algorithm(self, algorithm: str) -> None:
+        if algorithm == LEAST_CONNECTION:
+            self._next = LEAST_CONNECTION_CURSOR
+        elif self._next == LEAST_CONNECTION_CURSOR:
+            self._next = -1
 
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:
@@ -113,7 +143,7 @@ class Pool(msgspec.Struct, gc=False, eq=False):
         n = len(eps)
         if n == 0:
             return None
-        if self.algorithm == LEAST_CONNECTION:
+        if self._next == LEAST_CONNECTION_CURSOR:
             return self._least_connection(now, max_conns, exclude)
         start = self._next
         if start < 0:
@@ -146,7 +176,7 @@ class Pool(msgspec.Struct, gc=False, eq=False):
                  and not (max_conns and ep.active >= max_conns) and not (exclude and ep in exclude)]
         if not local:
             return None
-        if self.algorithm == LEAST_CONNECTION:
+        if self._next == LEAST_CONNECTION_CURSOR:
             least = min(ep.active for ep in local)
             return random.choice([ep for ep in local if ep.active == least])
         eps = self.endpoints
