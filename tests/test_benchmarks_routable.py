@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 from harness import report
-from harness.hostshare import idle_share, parse_idle_ticks, sched_ns
+from harness.hostshare import idle_share, parse_idle_ticks, pids_listening_as, sched_ns
 from harness.natspub import NatsPublisher, register_payload
 from harness.natssub import NatsSubscriber
 from harness.scale import REGISTER, IngestResult, publish_to_routable
@@ -52,6 +52,11 @@ def test_idle_share_comes_from_proc_stat_deltas() -> None:
     assert idle_share(None, after) is None
 
 
+def test_nats_server_is_found_by_its_port(nats) -> None:
+    assert pids_listening_as("nats-server", nats.port) == [nats.process.pid]
+    assert pids_listening_as("nats-server", 1) == []
+
+
 def test_run_queue_counters_grow_while_a_process_runs() -> None:
     run0, wait0 = sched_ns([os.getpid()])
     sum(i * i for i in range(200_000))
@@ -86,6 +91,7 @@ def test_the_step_times_real_publishes_to_a_real_router(nats, tmp_path) -> None:
         assert res.after_delivery_p99_ms is not None and res.after_delivery_p99_ms > 0
         assert res.request_p99_ms is not None and res.not_found_p99_ms is not None
         assert res.router_cpu_us_per_sample is not None and res.router_cpu_us_per_sample > 0
+        assert res.nats_cpu_us_per_sample is not None and res.nats_cpu_us_per_sample > 0
         assert res.idle_all is not None and res.steal_all is not None
     finally:
         if pub:

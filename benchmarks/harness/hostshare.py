@@ -7,6 +7,7 @@ woken process has to queue for (run-queue wait). These counters say which of the
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 Ticks = dict[str, tuple[int, int]]   # "cpu" / "cpu0" ... -> (idle incl. iowait, all) in ticks
@@ -56,3 +57,21 @@ def sched_ns(pids: list[int]) -> tuple[int, int]:
                 continue
             run, wait = run + int(fields[0]), wait + int(fields[1])
     return run, wait
+
+
+def pids_listening_as(comm: str, port: int) -> list[int]:
+    """Processes named `comm` whose command line has `-p PORT` or `--port PORT` (how the harness starts
+    nats-server): lets a step that only holds a connection find the server's pid for sched_ns."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text().strip() != comm:
+                continue
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a in (b"-p", b"--port") and b == str(port).encode() for a, b in pairwise(args)):
+            found.append(int(proc.name))
+    return found
