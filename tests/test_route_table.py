@@ -6,7 +6,16 @@ import json
 
 import pytest
 
-from portico.routes import LEAST_CONNECTION, ROUND_ROBIN, Endpoint, Pool, RouteTable, host_without_port, split_route
+from portico.routes import (
+    LEAST_CONNECTION,
+    ROUND_ROBIN,
+    Endpoint,
+    Pool,
+    RouteTable,
+    host_without_port,
+    new_pool,
+    split_route,
+)
 
 
 def ep(address: str, **kw) -> Endpoint:
@@ -205,7 +214,7 @@ def test_refresh_all():
 # ---- balancing -----------------------------------------------------------------------------------------------
 
 def pool_of(n: int, algorithm: str = ROUND_ROBIN) -> Pool:
-    pool = Pool("a.com", "", algorithm)
+    pool = new_pool("a.com", "", algorithm)
     for i in range(n):
         pool.put(ep(f"10.0.0.{i}:80"))
     return pool

@@ -8,6 +8,9 @@ reported in their own table (workers.py), with how they were pinned.
 
 from __future__ import annotations
 
+from .load import FOREIGN_LIMIT
+from .steal import STEAL_LIMIT
+
 GOAL_CONNECTIONS = 50
 COMPILED = "portico"
 PURE = "portico (pure)"
@@ -67,10 +70,32 @@ def hot_path_targets(res: dict) -> list[dict]:
         if not half["sustained"]:
             value += f" (not sustained: {_num(half['achieved_rps'])} req/s, {half['errors']} errors)"
         met = bool(half["sustained"] and half["p99_ms"] is not None and half["p99_ms"] <= 2.0)
+        value += _steal_note(half, _open_half(res.get("open", []), "nginx"))
         row(name, "sustained, p99 <= 2 ms", value, met)
     else:
         row(name, "sustained, p99 <= 2 ms", "not measured", None)
     return rows
+
+
+def _steal_note(run: dict, nginx: dict | None) -> str:
+    """The host's share in a tail figure: steal on the proxy's CPU and other processes' cores during the run,
+    and nginx's p99 at the same rate."""
+    steal, foreign = run.get("steal"), run.get("foreign_cpu_util")
+    if steal is None and foreign is None:
+        return ""
+    note = f"; steal on the proxy's CPU {_share(steal)}, foreign {_num(foreign, 2)} cores"
+    if (steal or 0.0) > STEAL_LIMIT or (foreign or 0.0) > FOREIGN_LIMIT:
+        note += (f" in the least disturbed of {len(run.get('tries') or [1])} tries: the host's stalls are in "
+                 "this p99")
+    if nginx and nginx.get("p99_ms") is not None:
+        note += f"; nginx at the same rate: p99 {_num(nginx['p99_ms'], 2)} ms"
+        if nginx.get("steal") is not None:
+            note += f", steal {_share(nginx['steal'])}"
+    return note
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
 
 
 def hot_path_section(res: dict) -> list[str]:

@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                 for c in args.connections:
                     try:
                         r = closed_loop(tools.wrk, target, c, args.duration, args.warmup, args.runs, load_cpus,
-                                        log=log)
+                                        log=log, proxy_cpus=proxy_cpus)
                     except LoadToolTimeout as err:   # one point lost, not the target's others
                         _note_failed_point(res, f"{target.name} at {c} connections (wrk)", err)
                         continue
@@ -251,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                     for fraction in (0.25, 0.5):
                         rate = open_basis["peak_rps"] * fraction
                         try:
-                            o = open_loop(tools.h2load, target, rate, args.duration, args.warmup, load_cpus, log=log)
+                            o = open_loop(tools.h2load, target, rate, args.duration, args.warmup, load_cpus, log=log,
+                                          proxy_cpus=proxy_cpus)
                         except LoadToolTimeout as err:
                             _note_failed_point(res, f"{target.name} open loop at {rate:,.0f} req/s", err)
                             continue

@@ -6,7 +6,10 @@ from pathlib import Path
 
 from .goals import hot_path_section, hot_path_targets
 from .h2 import h2_section, h2_targets
+from .load import FOREIGN_LIMIT, OPEN_TRIES
+from .load import pct as _pct
 from .scale_goals import control_plane_targets, million_section
+from .steal import STEAL_LIMIT
 from .workers import workers_note
 
 GOROUTER = {
@@ -93,14 +96,15 @@ def render_markdown(res: dict) -> str:
     closed = res.get("closed", [])
     if closed or res.get("direct"):
         out += ["## Closed loop (wrk): median of runs", "",
-                "| proxy | connections | req/s | p50 ms | p99 ms | proxy CPU us/req | proxy cores busy | foreign cores | errors | RSS MiB |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                "| proxy | connections | req/s | p50 ms | p99 ms | proxy CPU us/req | proxy cores busy | foreign cores | steal | errors | RSS MiB |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         rows_ = ([res["direct"]] if res.get("direct") else []) + closed
         for r in rows_:
             rss = r.get("rss_kb")
             out.append(f"| {r['target']} | {r['connections']} | {_f(r.get('rps'))} | {_f(r.get('p50_ms'))} | "
                        f"{_f(r.get('p99_ms'))} | {_f(r.get('cpu_us_per_req'), 1)} | {_f(r.get('proxy_cpu_util'))} | "
-                       f"{_f(r.get('foreign_cpu_util'))} | {r.get('errors', 0)} | {_f(rss / 1024 if rss else None, 1)} |")
+                       f"{_f(r.get('foreign_cpu_util'))} | {_pct(r.get('steal'))} | {r.get('errors', 0)} | "
+                       f"{_f(rss / 1024 if rss else None, 1)} |")
         out.append("")
         out += _ratios(closed)
 
@@ -110,13 +114,21 @@ def render_markdown(res: dict) -> str:
         out += ["## Open loop (h2load --rps): latency at fixed rates, free of coordinated omission", "",
                 f"Rates are fractions of {basis.get('name', 'nginx')}'s peak closed-loop rate "
                 f"({_f(basis.get('peak_rps'))} req/s). A run that did not sustain its rate is marked; its latencies "
-                "would be understated.", "",
-                "| proxy | rate req/s | achieved | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | sustained |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+                "would be understated. Steal: the share of the proxy's CPU time the hypervisor gave to other "
+                "machines; foreign: cores used by processes that are not part of the benchmark. A point is run "
+                f"again (up to {OPEN_TRIES} tries) while steal is above {STEAL_LIMIT * 100:.0f}% or foreign above "
+                f"{FOREIGN_LIMIT} cores, and the least disturbed try is shown, every try in the last column. A "
+                "stolen or shared CPU stalls whatever runs on it for milliseconds, so a tail measured then is the "
+                "host's (harness/steal.py).", "",
+                "| proxy | rate req/s | achieved | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | sustained "
+                "| steal | foreign cores | tries: steal, foreign, p99 ms |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
         for r in open_runs:
+            tries = "; ".join(f"{_pct(st)}, {_f(fo)}, {_f(p99)}" for st, fo, p99 in r.get("tries") or [])
             out.append(f"| {r['target']} | {_f(r['rate'])} ({r.get('fraction', 0):.2f}x) | {_f(r['achieved_rps'])} | "
                        f"{_f(r['p50_ms'], 3)} | {_f(r['p90_ms'], 3)} | {_f(r['p99_ms'], 3)} | {_f(r['p999_ms'], 3)} | "
-                       f"{_f(r['max_ms'], 3)} | {r['errors']} | {'yes' if r['sustained'] else '**no**'} |")
+                       f"{_f(r['max_ms'], 3)} | {r['errors']} | {'yes' if r['sustained'] else '**no**'} | "
+                       f"{_pct(r.get('steal'))} | {_f(r.get('foreign_cpu_util'))} | {tries or '-'} |")
         out.append("")
 
     out += hot_path_section(res)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .hostshare import idle_share, idle_ticks, pids_listening_as, sched_ns
 from .httpprobe import Probe, get_json, wait_for_status
 from .load import closed_loop, fmt
 from .natspub import NatsPublisher, pub_frame, register_payload
+from .natssub import NatsSubscriber
 from .paired import paired_runs
 from .parse import median, parse_varz_registrations, percentile
 from .procs import cpu_seconds, rss_kb
+from .steal import sample as steal_sample
+from .steal import steal_fraction
 
 REGISTER = "router.register"
 
@@ -156,6 +161,18 @@ class IngestResult:
     routable_max_ms: float | None = None
     routable_timeouts: int = 0
     routable_polls_p99: int | None = None     # requests a sample needed (the first ones answer 404)
+    delivered_p50_ms: float | None = None     # publish -> nats-server delivered it (a twin subscriber read it)
+    delivered_p99_ms: float | None = None
+    after_delivery_p50_ms: float | None = None  # delivered -> the first 200: the router's apply + that request
+    after_delivery_p99_ms: float | None = None
+    steal_all: float | None = None            # CPU steal during the samples, all CPUs (share of their ticks)
+    steal_router_cpus: float | None = None    # ... and on the CPUs the router is pinned to
+    idle_all: float | None = None             # idle share of all CPUs then (low: something else was running)
+    router_cpu_us_per_sample: float | None = None        # the router on a CPU, per sample (schedstat) ...
+    router_runq_wait_us_per_sample: float | None = None  # ... and ready but waiting for one
+    nats_cpu_us_per_sample: float | None = None          # the same for nats-server (found by its port)
+    nats_runq_wait_us_per_sample: float | None = None
+    routable_window_s: float | None = None
     applied_p50_ms: float | None = None       # publish -> applied: until the request that found the route was sent
     applied_p99_ms: float | None = None       # (an upper bound, within one 404 round trip of the apply)
     first_request_p50_ms: float | None = None  # applied -> routable: that first successful request's own time
@@ -218,23 +235,37 @@ ROUTABLE_SAMPLES_QUICK = 300
 
 def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: int, res: IngestResult,
                         log=print) -> None:
-    """Publish one registration for a fresh host, then poll the proxy with that Host until it answers 200.
+    """Publish one registration for a fresh host and time it until the proxy answers that Host with 200.
 
+    The chain is split where nats-server delivers: a second subscriber to the router's subject (natssub.py)
+    gets each message in the same fan-out as the router, so publish -> delivered is the NATS hop. Only then
+    does the probe ask the router (again on a 404 until 200): delivered -> routable is the router's apply
+    plus that request's own time. Asking only after delivery keeps the probe from hammering the router with
+    404s while NATS is still moving the message (earlier runs sent up to 133 requests a sample).
     So that the figure explains itself, each sample is followed by two requests on the same connection: one
     to the host just made routable (a proxied request's own latency, through the backend: the floor under any
     publish-to-routable sample) and one to an unknown host (the router's 404, no backend). The router's
     garbage-collector pauses during the samples are read from /varz (gc_pauses.recent, monotonic clock
-    readings comparable with this process's) and lined up with the slowest 1% of the samples.
+    readings comparable with this process's) and lined up with the slowest 1% of the samples. The host's
+    share: CPU steal (steal.py) and idle over the step, and the router's time on a CPU and waiting for one
+    (run-queue wait, hostshare.py) per sample, and the same for nats-server. This process keeps off the
+    router's CPUs while it measures, as wrk does.
     """
+    nats_host, nats_port = pub.sock.getpeername()[:2]
+    twin = NatsSubscriber(nats_host, nats_port, REGISTER)
     probe = Probe(target.port)
     lat: list[float] = []
     spans: list[tuple[float, float]] = []
     floor_200: list[float] = []
     floor_404: list[float] = []
     polls: list[int] = []
+    delivered: list[float] = []    # publish -> the twin subscriber read the message (nats-server delivered it)
     applied: list[float] = []      # publish -> the send of the request that found the route (the router's apply
     first: list[float] = []        # lies between the previous 404 and it) and that request's own time
     timeouts = 0
+    router_cpus, own_cpus = _keep_off_router_cpus(target)
+    nats_pids = pids_listening_as("nats-server", nats_port)
+    steal0, idle0, sched0, nats0 = steal_sample(), idle_ticks(), sched_ns(target.pids()), sched_ns(nats_pids)
     window_start = time.monotonic()
     try:
         probe.get("warmup.latency.local")
@@ -243,6 +274,12 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
             frame = route_frames(backend_port, [host])[0]
             t0 = time.monotonic()
             pub.sock.sendall(frame)
+            try:
+                twin.wait_for(host.encode(), timeout=2.0)
+            except TimeoutError:
+                timeouts += 1
+                continue
+            t_delivered = time.monotonic()
             ok = False
             tries = 0
             sent = t0
@@ -257,6 +294,7 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
             t1 = time.monotonic()
             if ok:
                 lat.append(t1 - t0)
+                delivered.append(t_delivered - t0)
                 applied.append(sent - t0)
                 first.append(t1 - sent)
                 spans.append((t0, t1))
@@ -271,7 +309,20 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
             time.sleep(0.005)
     finally:
         probe.close()
+        twin.close()
+        if own_cpus is not None:
+            os.sched_setaffinity(0, own_cpus)
     window_end = time.monotonic()
+    steal1, idle1, sched1, nats1 = steal_sample(), idle_ticks(), sched_ns(target.pids()), sched_ns(nats_pids)
+    res.routable_window_s = window_end - window_start
+    res.steal_all, res.idle_all = steal_fraction(steal0, steal1), idle_share(idle0, idle1)
+    res.steal_router_cpus = steal_fraction(steal0, steal1, router_cpus)
+    per_sample = max(1, len(lat) + timeouts)
+    res.router_cpu_us_per_sample = (sched1[0] - sched0[0]) / per_sample / 1e3
+    res.router_runq_wait_us_per_sample = (sched1[1] - sched0[1]) / per_sample / 1e3
+    if nats_pids:
+        res.nats_cpu_us_per_sample = (nats1[0] - nats0[0]) / per_sample / 1e3
+        res.nats_runq_wait_us_per_sample = (nats1[1] - nats0[1]) / per_sample / 1e3
     res.latency_samples = len(lat)
     res.routable_timeouts = timeouts
     def ms(values: list[float], p: float) -> float | None:
@@ -280,6 +331,9 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
     res.routable_p50_ms, res.routable_p99_ms = ms(lat, 50), ms(lat, 99)
     res.routable_max_ms = max(lat) * 1e3 if lat else None
     res.request_p50_ms, res.request_p99_ms = ms(floor_200, 50), ms(floor_200, 99)
+    res.delivered_p50_ms, res.delivered_p99_ms = ms(delivered, 50), ms(delivered, 99)
+    after_delivery = [a - b for a, b in zip(lat, delivered, strict=True)]
+    res.after_delivery_p50_ms, res.after_delivery_p99_ms = ms(after_delivery, 50), ms(after_delivery, 99)
     res.applied_p50_ms, res.applied_p99_ms = ms(applied, 50), ms(applied, 99)
     res.first_request_p50_ms, res.first_request_p99_ms = ms(first, 50), ms(first, 99)
     res.not_found_p50_ms, res.not_found_p99_ms = ms(floor_404, 50), ms(floor_404, 99)
@@ -294,13 +348,39 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
             if any(p["monotonic"] < t1 and p["monotonic"] + p["ms"] / 1e3 > t0 for p in pauses))
     log(f"  publish-to-routable ({len(lat)} samples): p50 {fmt(res.routable_p50_ms, 3)} ms, "
         f"p99 {fmt(res.routable_p99_ms, 3)} ms, max {fmt(res.routable_max_ms, 3)} ms, timeouts {timeouts} "
-        f"(publish -> applied p50 {fmt(res.applied_p50_ms, 3)} / p99 {fmt(res.applied_p99_ms, 3)} ms, applied -> "
-        f"first proxied answer p50 {fmt(res.first_request_p50_ms, 3)} / p99 {fmt(res.first_request_p99_ms, 3)} ms); "
+        f"(publish -> delivered by NATS p50 {fmt(res.delivered_p50_ms, 3)} / p99 {fmt(res.delivered_p99_ms, 3)} ms, "
+        f"delivered -> routable p50 {fmt(res.after_delivery_p50_ms, 3)} / p99 {fmt(res.after_delivery_p99_ms, 3)} ms; "
+        f"requests per sample p99 {res.routable_polls_p99}); "
         f"a proxied request to a routable host p50 {fmt(res.request_p50_ms, 3)} / p99 {fmt(res.request_p99_ms, 3)} ms, "
-        f"a 404 p99 {fmt(res.not_found_p99_ms, 3)} ms; router GC pauses >= 0.5 ms in the window: "
+        f"a 404 p99 {fmt(res.not_found_p99_ms, 3)} ms; in {res.routable_window_s:.1f} s: steal "
+        f"{_pct(res.steal_all)} of all CPUs ({_pct(res.steal_router_cpus)} of the router's), "
+        f"idle {_pct(res.idle_all)}; "
+        f"the router per sample {res.router_cpu_us_per_sample:.0f} us on a CPU, "
+        f"{res.router_runq_wait_us_per_sample:.0f} us waiting for one; "
+        f"nats-server {fmt(res.nats_cpu_us_per_sample, 0)} us on a CPU, "
+        f"{fmt(res.nats_runq_wait_us_per_sample, 0)} us waiting; router GC pauses >= 0.5 ms in the window: "
         f"{res.gc_pauses_in_window if pauses is not None else 'unknown'}"
         + (f" (longest {res.gc_pause_max_ms:.2f} ms, {res.slow_samples_with_gc} of the slowest 1% overlap one)"
            if pauses else ""))
+
+
+def _keep_off_router_cpus(target) -> tuple[set[int] | None, set[int] | None]:
+    """Move this process off the router's CPUs when the router is pinned to some of them (as wrk is kept off):
+    the probe must not take the router's CPU while it waits. Returns (router's CPUs, this process's before)."""
+    try:
+        router = set(os.sched_getaffinity(target.pids()[0]))
+        mine = set(os.sched_getaffinity(0))
+    except (OSError, IndexError, AttributeError):
+        return None, None
+    rest = mine - router
+    if not rest or router >= set(range(os.cpu_count() or 1)):
+        return router, None
+    os.sched_setaffinity(0, rest)
+    return router, mine
+
+
+def _pct(share: float | None) -> str:
+    return "?" if share is None else f"{share * 100:.1f}%"
 
 
 def _gc_pauses(target, start: float, end: float) -> list[dict] | None:

@@ -65,16 +65,29 @@ def control_plane_targets(res: dict) -> list[dict]:
 
 
 def _routable_value(ing: dict) -> str:
-    """The p99, its sample count, and the floor under it: a proxied request's own p99 in the same loop."""
+    """The p99, its sample count, where the chain splits (NATS hop / router), the floor under it (a proxied
+    request's own p99 in the same loop) and the host's share (steal, run-queue wait)."""
     p99 = ing.get("routable_p99_ms")
     if p99 is None:
         return "-"
     floor = ing.get("request_p99_ms")
     applied = ing.get("applied_p99_ms")
-    return (f"{_n(p99, 3)} ms ({ing.get('latency_samples', 0):,} samples"
-            + (f"; publish -> applied p99 {_n(applied, 3)} ms, applied -> first answer p99 "
-               f"{_n(ing.get('first_request_p99_ms'), 3)} ms" if applied is not None else "")
-            + (f"; a proxied request alone: p99 {_n(floor, 3)} ms" if floor is not None else "") + ")")
+    delivered = ing.get("delivered_p99_ms")
+    if delivered is not None:
+        split = (f"; publish -> delivered by NATS p99 {_n(delivered, 3)} ms, delivered -> routable p99 "
+                 f"{_n(ing.get('after_delivery_p99_ms'), 3)} ms")
+    elif applied is not None:
+        split = (f"; publish -> applied p99 {_n(applied, 3)} ms, applied -> first answer p99 "
+                 f"{_n(ing.get('first_request_p99_ms'), 3)} ms")
+    else:
+        split = ""
+    host = ""
+    if ing.get("steal_router_cpus") is not None:
+        host = f"; steal {ing['steal_router_cpus'] * 100:.1f}% on the router's CPU"
+        if ing.get("router_runq_wait_us_per_sample") is not None:
+            host += f", the router waited {_n(ing['router_runq_wait_us_per_sample'])} us a sample for a CPU"
+    return (f"{_n(p99, 3)} ms ({ing.get('latency_samples', 0):,} samples" + split
+            + (f"; a proxied request alone: p99 {_n(floor, 3)} ms" if floor is not None else "") + host + ")")
 
 
 def _million_rows(m: dict | None) -> list[dict]:

@@ -148,9 +148,9 @@ class RouteTraffic:
             looked = self._next_slice(owed)
             self._chosen_at = now
             candidates = dict.fromkeys([*chosen, *looked])
-            chosen = self._chosen = heapq.nlargest(max_routes, (p for p in candidates if p.endpoints),
+            chosen = self._chosen = heapq.nlargest(max_routes, (p for p in candidates if p.members),
                                                    key=_rank_pool)
-        return sorted((p for p in chosen if p.endpoints), key=_rank_pool, reverse=True)
+        return sorted((p for p in chosen if p.members), key=_rank_pool, reverse=True)
 
     def _next_slice(self, count: int) -> list[Pool]:
         """The next `count` pools from the cursor on (wrapping round), those left empty dropped as they pass."""
@@ -169,10 +169,10 @@ class RouteTraffic:
         """pools[start:end] without the pools left empty, which leave the list (their series end, see
         forget_removed)."""
         part = self.pools[start:end]
-        kept = [p for p in part if p.endpoints]
+        kept = [p for p in part if p.members]
         if len(kept) != len(part):
             for pool in part:
-                if not pool.endpoints:
+                if not pool.members:
                     pool.traffic = 0
             self.pools[start:end] = kept
         return kept
@@ -180,17 +180,17 @@ class RouteTraffic:
     def matching(self, keep: Callable[[Pool], bool]) -> Iterator[tuple[int, Pool]]:
         """(requests, pool) of the routes with traffic that still have endpoints and that `keep` accepts."""
         for pool in self.pools:
-            if pool.endpoints and keep(pool):
+            if pool.members and keep(pool):
                 yield _rank(pool.traffic), pool
 
     def forget_removed(self) -> None:
         """A pool left empty has been taken out of the table: its series ends with it."""
         pools = self.pools
-        if all(p.endpoints for p in pools):
+        if all(p.members for p in pools):
             return
         kept = []
         for pool in pools:
-            if pool.endpoints:
+            if pool.members:
                 kept.append(pool)
             else:
                 pool.traffic = 0

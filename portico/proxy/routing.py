@@ -246,7 +246,7 @@ class RequestRouter:
             close_upstream = close_upstream or self.close_100_continue
 
         pool = self.table.lookup(host_name, url)
-        if pool is None or not pool.endpoints:
+        if pool is None or not pool.members:
             if pool is not None and ctx.config.empty_pool_response_code_503:
                 return self._local(ex, errors.no_endpoints(not keep_alive, host.decode("latin-1")), 503,
                                    "no_endpoints", "no_endpoints")

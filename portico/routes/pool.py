@@ -12,31 +12,74 @@ from portico.routes.endpoint import Endpoint
 ROUND_ROBIN = "round-robin"
 LEAST_CONNECTION = "least-connection"
 ALGORITHMS = (ROUND_ROBIN, LEAST_CONNECTION)
+LEAST_CONNECTION_CURSOR = -2   # Pool._next's value under least-connection
+
+
+def cursor_for(algorithm: str) -> int:
+    """The `_next` a new Pool starts with under `algorithm` (Pool(key, members, cursor_for(algorithm)))."""
+    return LEAST_CONNECTION_CURSOR if algorithm == LEAST_CONNECTION else -1
+
+
+def new_pool(host: str, context_path: str = "", algorithm: str = ROUND_ROBIN) -> Pool:
+    """An empty pool for the route `host` + `context_path` (its `key`)."""
+    return Pool(host + context_path, (), cursor_for(algorithm))
 
 
 class Pool(msgspec.Struct, gc=False, eq=False):
     """All endpoints registered for one route key (host + context path).
 
-    Endpoints live in a tuple, replaced whole on a change: pools are small and change rarely next to how
-    often they are read, a one-endpoint tuple is 40 B smaller than a list (a 1M-route table is mostly such
-    pools), and a reader (a request, a /routes listing) can never see one half-changed. A msgspec Struct
-    with `gc=False` like Endpoint (it refers to nothing that refers back), so a big table adds nothing to
-    the garbage collector's walks; `eq=False`: pools compare by identity. The pool also carries its route's
-    traffic counters (`traffic`), written by the proxy's observer and read by portico.observe.route_traffic.
+    Endpoints live in `members`, replaced whole on a change: pools are small and change rarely next to how
+    often they are read, and a reader (a request, a /routes listing) can never see one half-changed. A pool
+    of one endpoint (most of a 1M-route table) holds the Endpoint itself, any other a tuple (`()` when
+    empty): no 1-tuple (48 B a route) and one object fewer to reach on a request. `endpoints` is the tuple
+    view every reader outside this class uses; `members` is truthy exactly when the pool has an endpoint.
+    A msgspec Struct with `gc=False` like Endpoint (it refers to nothing that refers back), so a big table adds
+    nothing to the garbage collector's walks; `eq=False`: pools compare by identity. The pool also carries its
+    route's traffic counters (`traffic`), written by the proxy's observer and read by portico.observe.route_traffic.
     """
 
-    host: str
-    context_path: str = ""
-    algorithm: str = ROUND_ROBIN
-    endpoints: tuple[Endpoint, ...] = ()
-    _next: int = -1  # round-robin cursor; -1 until the first pick draws a random start
+    key: str    # host + context path, as /routes shows it; a plain host's is the table's own key string
+    members: Endpoint | tuple[Endpoint, ...] = ()   # the one endpoint, or a tuple of 0 or 2+ (see above)
+    # the round-robin cursor (-1 until the first pick draws a random start), or LEAST_CONNECTION_CURSOR for that
+    # algorithm (which keeps no cursor): one field for both keeps a Pool in pymalloc's 48-B class
+    _next: int = -1
     # this route's requests, 5xx, durations and latency histogram packed in one int (observe/route_traffic.py):
     # counted on the pool a request has already touched, 0 (a shared object) until its first request
     traffic: int = 0
 
     @property
-    def key(self) -> str:
-        return self.host + self.context_path
+    def host(self) -> str:
+        key = self.key
+        slash = key.find("/")
+        return key if slash < 0 else key[:slash]
+
+    @property
+    def context_path(self) -> str:
+        key = self.key
+        slash = key.find("/")
+        return "" if slash < 0 else key[slash:]
+
+    @property
+    def algorithm(self) -> str:
+        return LEAST_CONNECTION if self._next == LEAST_CONNECTION_CURSOR else ROUND_ROBIN
+
+    @algorithm.setter
+    def algorithm(self, algorithm: str) -> None:
+        if algorithm == LEAST_CONNECTION:
+            self._next = LEAST_CONNECTION_CURSOR
+        elif self._next == LEAST_CONNECTION_CURSOR:
+            self._next = -1
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        """The endpoints as a tuple (a one-endpoint pool makes its 1-tuple here, for the reader only)."""
+        members = self.members
+        if isinstance(members, tuple):
+            return members
+        return (members,)
+
+    def _keep(self, endpoints: tuple[Endpoint, ...]) -> None:
+        self.members = endpoints[0] if len(endpoints) == 1 else endpoints
 
     def find(self, address: str) -> Endpoint | None:
         for ep in self.endpoints:
@@ -50,24 +93,36 @@ class Pool(msgspec.Struct, gc=False, eq=False):
         A re-registration that changes nothing keeps the existing object (and its live counters) and only
         refreshes its timestamp.
         """
-        eps = self.endpoints
         address = endpoint.address
+        members = self.members
+        if not isinstance(members, tuple):
+            # the common re-registration (a heartbeat to a one-instance route): no tuple made to look
+            if members.address == address:
+                if members.same_registration(endpoint):
+                    members.updated_at = endpoint.updated_at
+                    members.updated_at_ns = endpoint.updated_at_ns
+                    return members
+                self.members = endpoint
+                return endpoint
+            self.members = (members, endpoint)
+            return endpoint
+        eps = members
         for i, old in enumerate(eps):
             if old.address == address:
                 if old.same_registration(endpoint):
                     old.updated_at = endpoint.updated_at
                     old.updated_at_ns = endpoint.updated_at_ns
                     return old
-                self.endpoints = (*eps[:i], endpoint, *eps[i + 1:])
+                self._keep((*eps[:i], endpoint, *eps[i + 1:]))
                 return endpoint
-        self.endpoints = (*eps, endpoint)
+        self._keep((*eps, endpoint))
         return endpoint
 
     def remove(self, address: str) -> Endpoint | None:
         eps = self.endpoints
         for i, ep in enumerate(eps):
             if ep.address == address:
-                self.endpoints = (*eps[:i], *eps[i + 1:])
+                self._keep((*eps[:i], *eps[i + 1:]))
                 return ep
         return None
 
@@ -78,18 +133,17 @@ class Pool(msgspec.Struct, gc=False, eq=False):
         benched, then all are tried again) and ones at `max_conns` in-flight requests. None means nothing is
         left: the caller tells "empty", "all tried" and "all full" apart.
         """
-        eps = self.endpoints
-        n = len(eps)
-        if n == 1:
+        eps = self.members
+        if not isinstance(eps, tuple):
             # most routes have one instance: it is the answer unless tried or full, benched or not (as the
             # loop's fallback), under either algorithm; no cursor written (the pool's line stays clean)
-            ep = eps[0]
-            if (exclude and ep in exclude) or (max_conns and ep.active >= max_conns):
+            if (exclude and eps in exclude) or (max_conns and eps.active >= max_conns):
                 return None
-            return ep
+            return eps
+        n = len(eps)
         if n == 0:
             return None
-        if self.algorithm == LEAST_CONNECTION:
+        if self._next == LEAST_CONNECTION_CURSOR:
             return self._least_connection(now, max_conns, exclude)
         start = self._next
         if start < 0:
@@ -122,7 +176,7 @@ class Pool(msgspec.Struct, gc=False, eq=False):
                  and not (max_conns and ep.active >= max_conns) and not (exclude and ep in exclude)]
         if not local:
             return None
-        if self.algorithm == LEAST_CONNECTION:
+        if self._next == LEAST_CONNECTION_CURSOR:
             least = min(ep.active for ep in local)
             return random.choice([ep for ep in local if ep.active == least])
         eps = self.endpoints
@@ -172,7 +226,8 @@ class Pool(msgspec.Struct, gc=False, eq=False):
         return None
 
     def __len__(self) -> int:
-        return len(self.endpoints)
+        members = self.members
+        return len(members) if isinstance(members, tuple) else 1
 
     def __repr__(self) -> str:
         return f"Pool({self.key!r}, {self.endpoints!r})"

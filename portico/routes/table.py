@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from portico.routes.endpoint import Endpoint
-from portico.routes.pool import ALGORITHMS, ROUND_ROBIN, Pool
+from portico.routes.pool import ALGORITHMS, LEAST_CONNECTION, LEAST_CONNECTION_CURSOR, ROUND_ROBIN, Pool, new_pool
 from portico.routes.uri import route_key, split_route, wildcard_suffixes
 
 
@@ -90,8 +90,9 @@ class RouteTable:
             if pool is None:
                 # a new route (most of a burst): the pool is made with its endpoint, no put() to search it
                 algorithm = endpoint.load_balancing_algorithm
-                exact[host] = Pool(host, "", algorithm if algorithm in ALGORITHMS else self.default_algorithm,
-                                   (endpoint,))
+                if algorithm not in ALGORITHMS:
+                    algorithm = self.default_algorithm
+                exact[host] = Pool(host, endpoint, LEAST_CONNECTION_CURSOR if algorithm == LEAST_CONNECTION else -1)
                 self.route_count += 1
                 self.generation += 1
                 self._endpoint_count += 1
@@ -105,7 +106,7 @@ class RouteTable:
         bucket, host = self._bucket(host)
         pool = self._find_pool(bucket, host, path)
         if pool is None:
-            pool = Pool(host if bucket is self._exact else "*." + host, path, self.default_algorithm)
+            pool = new_pool(host if bucket is self._exact else "*." + host, path, self.default_algorithm)
             self._insert_pool(bucket, host, path, pool)
             self.route_count += 1
         return self._put(pool, endpoint)
@@ -115,9 +116,9 @@ class RouteTable:
         if endpoint.load_balancing_algorithm in ALGORITHMS:
             pool.algorithm = endpoint.load_balancing_algorithm
         self.generation += 1
-        had = len(pool.endpoints)
+        had = len(pool)
         endpoint = pool.put(endpoint)
-        self._endpoint_count += len(pool.endpoints) - had
+        self._endpoint_count += len(pool) - had
         return endpoint
 
     def unregister(self, uri: str, address: str) -> Endpoint | None:
@@ -131,7 +132,7 @@ class RouteTable:
         if removed is not None:
             self.generation += 1
             self._endpoint_count -= 1
-            if not pool.endpoints:
+            if not pool.members:
                 if self.keep_empty_for:
                     self._emptied[id(pool)] = (bucket, host, path, pool, removed.updated_at)
                 else:
@@ -169,7 +170,7 @@ class RouteTable:
 
     def _drop_expired_empty_pools(self, now: float) -> None:
         for key, (bucket, host, path, pool, last_update) in list(self._emptied.items()):
-            if pool.endpoints or self._find_pool(bucket, host, path) is not pool:
+            if pool.members or self._find_pool(bucket, host, path) is not pool:
                 del self._emptied[key]          # registered again, or already gone
             elif now - last_update > self.keep_empty_for:
                 del self._emptied[key]

@@ -152,7 +152,7 @@ class Dashboard:
         if len(chosen) < TABLE_ROUTES:
             have = set(chosen)
             for pool in self.table.pools():
-                if pool in have or not pool.endpoints or (route_filter and route_filter not in pool.key):
+                if pool in have or not pool.members or (route_filter and route_filter not in pool.key):
                     continue
                 chosen.append(pool)
                 if len(chosen) >= TABLE_ROUTES:

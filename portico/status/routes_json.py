@@ -47,7 +47,7 @@ class RoutesJson:
         comma = b""
         for start in range(0, len(pools), CHUNK_POOLS):
             chunk = {pool.key: [ep.to_json() for ep in pool.endpoints] for pool in pools[start:start + CHUNK_POOLS]
-                     if pool.endpoints or table.holds(pool)}
+                     if pool.members or table.holds(pool)}
             if chunk:
                 yield comma + _encode(chunk)[1:-1]  # "k":[...],"k2":[...] without the braces
                 comma = b","

@@ -13,7 +13,7 @@ import portico.observe.route_traffic as route_traffic
 from portico.observe.metrics import BUCKETS, RouterMetrics, bucket_index
 from portico.observe.route_traffic import RouteTraffic, add_request, buckets_of, duration_sum_of, errors_of, requests_of
 from portico.routes.endpoint import Endpoint
-from portico.routes.pool import Pool
+from portico.routes.pool import Pool, new_pool
 from portico.routes.table import RouteTable
 
 ROUTES = 20_000
@@ -185,7 +185,7 @@ def test_a_one_endpoint_pool_picks_as_the_general_path_does() -> None:
     """The one-endpoint fast path of Pool.pick answers as the loop did: benched or not, unless tried or full,
     under both algorithms."""
     for algorithm in ("round-robin", "least-connection"):
-        pool = Pool("one.example.com", algorithm=algorithm)
+        pool = new_pool("one.example.com", algorithm=algorithm)
         ep = pool.put(Endpoint("10.0.0.1", 80))
         assert pool.pick(10.0) is ep
         ep.benched_until = 20.0
