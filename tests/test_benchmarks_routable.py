@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 from harness import report
-from harness.hostshare import parse_cpu_ticks, sched_ns, shares
+from harness.hostshare import idle_share, parse_idle_ticks, pids_listening_as, sched_ns
 from harness.natspub import NatsPublisher, register_payload
 from harness.natssub import NatsSubscriber
 from harness.scale import REGISTER, IngestResult, publish_to_routable
@@ -43,15 +43,18 @@ def test_the_twin_subscriber_waits_for_the_message_it_names(nats) -> None:
         twin.close()
 
 
-def test_steal_and_idle_shares_come_from_proc_stat_deltas() -> None:
-    before = parse_cpu_ticks("cpu  100 0 100 700 0 0 0 100 0 0\n"
-                             "cpu0 50 0 50 350 0 0 0 50 0 0\ncpu1 50 0 50 350 0 0 0 50 0 0\n")
-    after = parse_cpu_ticks("cpu  200 0 100 800 100 0 0 300 7 0\n"      # guest (9th) is inside user already
-                            "cpu0 100 0 50 400 50 0 0 100 7 0\ncpu1 100 0 50 400 50 0 0 250 0 0\n")
-    assert shares(before, after) == (200 / 500, 200 / 500)
-    assert shares(before, after, {1}) == (200 / 350, 100 / 350)   # idle counts iowait too
-    assert shares(before, after, {7}) is None
-    assert shares(None, after) is None
+def test_idle_share_comes_from_proc_stat_deltas() -> None:
+    before = parse_idle_ticks("cpu  100 0 100 700 0 0 0 100 0 0\ncpu0 50 0 50 350 0 0 0 50 0 0\n")
+    after = parse_idle_ticks("cpu  200 0 100 800 100 0 0 300 7 0\n"      # guest (9th) is inside user already
+                             "cpu0 100 0 50 400 50 0 0 100 7 0\n")
+    assert after["cpu0"] == (450, 700)
+    assert idle_share(before, after) == 200 / 500   # idle counts iowait too
+    assert idle_share(None, after) is None
+
+
+def test_nats_server_is_found_by_its_port(nats) -> None:
+    assert pids_listening_as("nats-server", nats.port) == [nats.process.pid]
+    assert pids_listening_as("nats-server", 1) == []
 
 
 def test_run_queue_counters_grow_while_a_process_runs() -> None:
@@ -88,6 +91,7 @@ def test_the_step_times_real_publishes_to_a_real_router(nats, tmp_path) -> None:
         assert res.after_delivery_p99_ms is not None and res.after_delivery_p99_ms > 0
         assert res.request_p99_ms is not None and res.not_found_p99_ms is not None
         assert res.router_cpu_us_per_sample is not None and res.router_cpu_us_per_sample > 0
+        assert res.nats_cpu_us_per_sample is not None and res.nats_cpu_us_per_sample > 0
         assert res.idle_all is not None and res.steal_all is not None
     finally:
         if pub:

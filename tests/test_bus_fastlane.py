@@ -82,6 +82,13 @@ def test_same_registration_compares_every_registration_field():
                 (value + 1 if isinstance(value, (int, float)) else {"x": "y"} if isinstance(value, dict)
                  else value + "x"))
         assert not base.same_registration(other), name
+    # the registration's fields lead the Struct (same_registration compares that leading slice), and what the
+    # proxy changes later (live counters, the address it was given) is not part of it
+    assert Endpoint.__struct_fields__[:len(_REGISTRATION_FIELDS)] == _REGISTRATION_FIELDS
+    busy = new_endpoint("h", 1, False, "a", "i", "0", "s", "https://r", {"k": "v"}, 30.0, "seg", "http1", "z",
+                        "", 3.0, 3)
+    busy.active, busy.benched_until = 5, 99.0
+    assert base.same_registration(busy) and busy.same_registration(base)
 
 
 # ---- against a real nats-server -----------------------------------------------------------------------------

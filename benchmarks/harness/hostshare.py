@@ -1,4 +1,4 @@
-"""The host's share in a latency figure: CPU steal, idle time, and how long a process waited for a CPU.
+"""The host's share in a latency figure, beside steal (steal.py): idle time, and how long a process waited for a CPU.
 
 Why: a publish-to-routable sample is a chain of process wake-ups (probe, nats-server, router, backend). On a
 shared 2-vCPU host a p99 of a few milliseconds is the size of one descheduled vCPU (steal) or of a busy CPU the
@@ -7,43 +7,38 @@ woken process has to queue for (run-queue wait). These counters say which of the
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
-Ticks = dict[str, tuple[int, int, int]]   # "cpu" / "cpu0" ... -> (steal, idle incl. iowait, all) in ticks
+Ticks = dict[str, tuple[int, int]]   # "cpu" / "cpu0" ... -> (idle incl. iowait, all) in ticks
 
 
-def parse_cpu_ticks(proc_stat: str) -> Ticks:
-    """Steal, idle and total ticks of each `cpu` line of /proc/stat (the first eight numbers; guest time is
-    already inside user)."""
+def parse_idle_ticks(proc_stat: str) -> Ticks:
+    """Idle (idle + iowait) and total ticks of each `cpu` line of /proc/stat (the first eight numbers, as
+    steal.parse_steal counts them)."""
     out: Ticks = {}
     for line in proc_stat.splitlines():
         if line.startswith("cpu"):
             name, *values = line.split()
             ticks = [int(v) for v in values[:8]]
             if len(ticks) == 8:
-                out[name] = (ticks[7], ticks[3] + ticks[4], sum(ticks))
+                out[name] = (ticks[3] + ticks[4], sum(ticks))
     return out
 
 
-def cpu_ticks() -> Ticks | None:
+def idle_ticks() -> Ticks | None:
     try:
-        return parse_cpu_ticks(Path("/proc/stat").read_text())
+        return parse_idle_ticks(Path("/proc/stat").read_text())
     except OSError:
         return None
 
 
-def shares(before: Ticks | None, after: Ticks | None, cpus: set[int] | None = None) -> tuple[float, float] | None:
-    """(steal, idle) as shares of the interval's ticks on `cpus` (None: all CPUs); None if unknown."""
-    if not before or not after:
+def idle_share(before: Ticks | None, after: Ticks | None) -> float | None:
+    """Idle share of all CPUs' ticks over the interval: low means something was running on every CPU."""
+    if not before or not after or "cpu" not in before or "cpu" not in after:
         return None
-    names = ["cpu"] if not cpus else [f"cpu{c}" for c in sorted(cpus)]
-    if any(n not in before or n not in after for n in names):
-        return None
-    total = sum(after[n][2] - before[n][2] for n in names)
-    if total <= 0:
-        return None
-    return (sum(after[n][0] - before[n][0] for n in names) / total,
-            sum(after[n][1] - before[n][1] for n in names) / total)
+    total = after["cpu"][1] - before["cpu"][1]
+    return (after["cpu"][0] - before["cpu"][0]) / total if total > 0 else None
 
 
 def sched_ns(pids: list[int]) -> tuple[int, int]:
@@ -62,3 +57,21 @@ def sched_ns(pids: list[int]) -> tuple[int, int]:
                 continue
             run, wait = run + int(fields[0]), wait + int(fields[1])
     return run, wait
+
+
+def pids_listening_as(comm: str, port: int) -> list[int]:
+    """Processes named `comm` whose command line has `-p PORT` or `--port PORT` (how the harness starts
+    nats-server): lets a step that only holds a connection find the server's pid for sched_ns."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text().strip() != comm:
+                continue
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a in (b"-p", b"--port") and b == str(port).encode() for a, b in pairwise(args)):
+            found.append(int(proc.name))
+    return found

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .hostshare import cpu_ticks, sched_ns, shares
+from .hostshare import idle_share, idle_ticks, pids_listening_as, sched_ns
 from .httpprobe import Probe, get_json, wait_for_status
 from .load import closed_loop, fmt
 from .natspub import NatsPublisher, pub_frame, register_payload
@@ -17,6 +17,8 @@ from .natssub import NatsSubscriber
 from .paired import paired_runs
 from .parse import median, parse_varz_registrations, percentile
 from .procs import cpu_seconds, rss_kb
+from .steal import sample as steal_sample
+from .steal import steal_fraction
 
 REGISTER = "router.register"
 
@@ -168,6 +170,8 @@ class IngestResult:
     idle_all: float | None = None             # idle share of all CPUs then (low: something else was running)
     router_cpu_us_per_sample: float | None = None        # the router on a CPU, per sample (schedstat) ...
     router_runq_wait_us_per_sample: float | None = None  # ... and ready but waiting for one
+    nats_cpu_us_per_sample: float | None = None          # the same for nats-server (found by its port)
+    nats_runq_wait_us_per_sample: float | None = None
     routable_window_s: float | None = None
     applied_p50_ms: float | None = None       # publish -> applied: until the request that found the route was sent
     applied_p99_ms: float | None = None       # (an upper bound, within one 404 round trip of the apply)
@@ -243,8 +247,9 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
     publish-to-routable sample) and one to an unknown host (the router's 404, no backend). The router's
     garbage-collector pauses during the samples are read from /varz (gc_pauses.recent, monotonic clock
     readings comparable with this process's) and lined up with the slowest 1% of the samples. The host's
-    share (hostshare.py): CPU steal and idle over the step, and the router's time on a CPU and waiting for
-    one (run-queue wait) per sample. This process keeps off the router's CPUs while it measures, as wrk does.
+    share: CPU steal (steal.py) and idle over the step, and the router's time on a CPU and waiting for one
+    (run-queue wait, hostshare.py) per sample, and the same for nats-server. This process keeps off the
+    router's CPUs while it measures, as wrk does.
     """
     nats_host, nats_port = pub.sock.getpeername()[:2]
     twin = NatsSubscriber(nats_host, nats_port, REGISTER)
@@ -259,7 +264,8 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
     first: list[float] = []        # lies between the previous 404 and it) and that request's own time
     timeouts = 0
     router_cpus, own_cpus = _keep_off_router_cpus(target)
-    ticks0, sched0 = cpu_ticks(), sched_ns(target.pids())
+    nats_pids = pids_listening_as("nats-server", nats_port)
+    steal0, idle0, sched0, nats0 = steal_sample(), idle_ticks(), sched_ns(target.pids()), sched_ns(nats_pids)
     window_start = time.monotonic()
     try:
         probe.get("warmup.latency.local")
@@ -307,14 +313,16 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
         if own_cpus is not None:
             os.sched_setaffinity(0, own_cpus)
     window_end = time.monotonic()
-    ticks1, sched1 = cpu_ticks(), sched_ns(target.pids())
+    steal1, idle1, sched1, nats1 = steal_sample(), idle_ticks(), sched_ns(target.pids()), sched_ns(nats_pids)
     res.routable_window_s = window_end - window_start
-    everywhere, on_router = shares(ticks0, ticks1), shares(ticks0, ticks1, router_cpus)
-    res.steal_all, res.idle_all = everywhere if everywhere else (None, None)
-    res.steal_router_cpus = on_router[0] if on_router else None
+    res.steal_all, res.idle_all = steal_fraction(steal0, steal1), idle_share(idle0, idle1)
+    res.steal_router_cpus = steal_fraction(steal0, steal1, router_cpus)
     per_sample = max(1, len(lat) + timeouts)
     res.router_cpu_us_per_sample = (sched1[0] - sched0[0]) / per_sample / 1e3
     res.router_runq_wait_us_per_sample = (sched1[1] - sched0[1]) / per_sample / 1e3
+    if nats_pids:
+        res.nats_cpu_us_per_sample = (nats1[0] - nats0[0]) / per_sample / 1e3
+        res.nats_runq_wait_us_per_sample = (nats1[1] - nats0[1]) / per_sample / 1e3
     res.latency_samples = len(lat)
     res.routable_timeouts = timeouts
     def ms(values: list[float], p: float) -> float | None:
@@ -348,7 +356,9 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
         f"{_pct(res.steal_all)} of all CPUs ({_pct(res.steal_router_cpus)} of the router's), "
         f"idle {_pct(res.idle_all)}; "
         f"the router per sample {res.router_cpu_us_per_sample:.0f} us on a CPU, "
-        f"{res.router_runq_wait_us_per_sample:.0f} us waiting for one; router GC pauses >= 0.5 ms in the window: "
+        f"{res.router_runq_wait_us_per_sample:.0f} us waiting for one; "
+        f"nats-server {fmt(res.nats_cpu_us_per_sample, 0)} us on a CPU, "
+        f"{fmt(res.nats_runq_wait_us_per_sample, 0)} us waiting; router GC pauses >= 0.5 ms in the window: "
         f"{res.gc_pauses_in_window if pauses is not None else 'unknown'}"
         + (f" (longest {res.gc_pause_max_ms:.2f} ms, {res.slow_samples_with_gc} of the slowest 1% overlap one)"
            if pauses else ""))

@@ -1,6 +1,7 @@
 # Compiled layout of portico/bus/messages.py: a decoded registration into an Endpoint and into the table, as C
 # calls from the compiled applier (the feed runs them once per message). The msgspec Structs stay Python classes.
 cimport cython
+from portico.routes.table cimport RouteTable
 
 cdef dict _ADDRESSES, _INDEXES, _TAGS
 cdef list _last_tags
@@ -8,10 +9,10 @@ cdef list _last_tags
 cpdef tuple shared_address(host, port)
 cpdef shared_instance_index(index)
 cpdef shared_tags(tags)
-cpdef registration_to_endpoint(reg, table, now)
+cpdef registration_to_endpoint(reg, RouteTable table, now)
 @cython.locals(ports=dict, shared=tuple)
-cpdef endpoint_from_fields(tuple fields, table, now)
+cpdef endpoint_from_fields(tuple fields, RouteTable table, now)
 @cython.locals(fields=tuple, uris=list)
-cpdef apply_registration(table, reg, now)
+cpdef apply_registration(RouteTable table, reg, now)
 @cython.locals(uris=list, removed=Py_ssize_t)
 cpdef Py_ssize_t apply_unregistration(table, reg) except -1

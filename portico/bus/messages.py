@@ -16,14 +16,16 @@ Everything here is pure: no I/O, no clocks (time is passed in). `apply_registrat
 from __future__ import annotations
 
 from sys import intern
-from typing import Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import msgspec
 from msgspec.structs import astuple
 
 from portico.routes.endpoint import Endpoint
 from portico.routes.pool import ALGORITHMS
-from portico.routes.table import RouteTable
+
+if TYPE_CHECKING:   # compiled, messages.pxd cimports RouteTable (its register path is then a C call)
+    from portico.routes.table import RouteTable
 
 REGISTER = "router.register"
 UNREGISTER = "router.unregister"
@@ -301,10 +303,9 @@ def apply_registration(table: RouteTable, reg: StrictRegistration, now: float) -
     if not uris:
         return None
     endpoint = endpoint_from_fields(fields, table, now)
-    register = table.register
     for uri in uris:
         if uri:
-            register(uri, endpoint)
+            table.register(uri, endpoint)
     return endpoint
 
 
