@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=20000)
     ap.add_argument("--child", choices=("new", "again"), help=argparse.SUPPRESS)
     ap.add_argument("--top", type=int, default=0, help="print the top N functions (inclusive) of each phase")
+    ap.add_argument("--keep", help="keep the callgrind dumps in this directory (cg.new, cg.again)")
     a = ap.parse_args()
     if a.child:
         child(a.messages, a.child)
@@ -82,6 +83,9 @@ def main() -> None:
     toggle = "__pyx_pw_*FrameParser_*feed"
     totals: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        if a.keep:
+            tmp = a.keep
+            Path(tmp).mkdir(parents=True, exist_ok=True)
         for phase in ("new", "again"):
             out = Path(tmp, f"cg.{phase}")
             cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", f"--toggle-collect={toggle}",

@@ -135,6 +135,25 @@ def test_register_replaces_same_address_and_refreshes():
     assert len(table) == 1 and table.endpoint_count() == 2
 
 
+@pytest.mark.parametrize("others", [0, 2])   # a one-endpoint pool holds the endpoint itself, bigger ones a tuple
+def test_an_unchanged_re_registration_only_renews_the_kept_endpoint(others):
+    table = RouteTable()
+    for i in range(others):
+        table.register("a.com", ep(f"10.0.0.{i + 2}:80"))
+    tags = {"component": "route-emitter"}
+    kept = table.register("a.com", ep("10.0.0.1:80", app_id="x", tags=tags, updated_at=1.0, updated_at_ns=1))
+    kept.active, kept.benched_until = 3, 9.0
+    generation, count = table.generation, table.endpoint_count()
+    pool = table.lookup("a.com")
+    assert pool.refresh(ep("10.0.0.9:80")) is None                       # a new address: for put
+    assert pool.refresh(ep("10.0.0.1:80", app_id="y")) is None           # a changed registration: for put
+    again = ep("10.0.0.1:80", app_id="x", tags=dict(tags), updated_at=7.0, updated_at_ns=7)
+    assert table.register("a.com", again) is kept
+    assert (kept.updated_at, kept.updated_at_ns, kept.active, kept.benched_until, kept.app_id) == (7.0, 7, 3, 9.0, "x")
+    assert table.endpoint_count() == count == others + 1 and len(pool) == others + 1
+    assert table.generation == generation + 1 and kept in pool.endpoints and again not in pool.endpoints
+
+
 def test_unregister():
     table = RouteTable()
     table.register("a.com", ep("10.0.0.1:80"))

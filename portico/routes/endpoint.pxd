@@ -6,3 +6,5 @@ cimport cython
 @cython.locals(app=str, index=str, instance=str, text=str)
 cpdef bytes _cf_header_block(ep)
 cpdef bytes _latin1(str value)
+@cython.locals(i=Py_ssize_t)
+cpdef bint _same_fields(tuple mine, tuple theirs) except -1

@@ -76,9 +76,8 @@ class Endpoint(msgspec.Struct, gc=False, eq=False):
         if other is self:
             return True
         # the registration's fields are the first _REGISTRATION_COUNT in declaration order: two astuple calls
-        # and one tuple compare (each value by identity first; the feed shares most of them) instead of 28
-        # attribute reads, which cost a re-registration ~4k instructions
-        return astuple(self)[:_REGISTRATION_COUNT] == astuple(other)[:_REGISTRATION_COUNT]
+        # and a C loop over them instead of 28 attribute reads (~4k instructions a re-registration)
+        return _same_fields(astuple(self), astuple(other))
 
     def to_json(self) -> dict:
         """This endpoint as gorouter's /routes shows it."""
@@ -116,6 +115,17 @@ def new_endpoint(host: str, port: int, tls: bool, app_id: str, private_instance_
     return Endpoint(host, port, tls, app_id, private_instance_id, private_instance_index, server_cert_domain_san,
                     route_service_url, tags, ttl, isolation_segment, protocol, availability_zone,
                     load_balancing_algorithm, updated_at, updated_at_ns)
+
+
+def _same_fields(mine: tuple, theirs: tuple) -> bool:
+    """The leading registration fields of two endpoints' `astuple`s equal (each by identity first: the feed
+    shares most values between registrations of one instance)."""
+    for i in range(_REGISTRATION_COUNT):
+        a = mine[i]
+        b = theirs[i]
+        if a is not b and a != b:
+            return False
+    return True
 
 
 def _latin1(value: str) -> bytes:

@@ -87,6 +87,29 @@ class Pool(msgspec.Struct, gc=False, eq=False):
                 return ep
         return None
 
+    def refresh(self, endpoint: Endpoint) -> Endpoint | None:
+        """An unchanged re-registration (an instance's heartbeat, most of a running platform's feed): renew the
+        timestamps of the endpoint kept at `endpoint`'s address and return it. None when `endpoint` would add or
+        change something: then `put` it. Nothing is made, and the pool's size cannot change.
+        """
+        address = endpoint.address
+        members = self.members
+        if isinstance(members, tuple):
+            for old in members:
+                if old.address == address:
+                    break
+            else:
+                return None
+        elif members.address == address:
+            old = members
+        else:
+            return None
+        if not old.same_registration(endpoint):
+            return None
+        old.updated_at = endpoint.updated_at
+        old.updated_at_ns = endpoint.updated_at_ns
+        return old
+
     def put(self, endpoint: Endpoint) -> Endpoint:
         """Add or replace the endpoint with this address; return the one now in the pool.
 

@@ -116,6 +116,9 @@ class RouteTable:
         if endpoint.load_balancing_algorithm in ALGORITHMS:
             pool.algorithm = endpoint.load_balancing_algorithm
         self.generation += 1
+        kept = pool.refresh(endpoint)   # an instance's heartbeat: its endpoint renewed, the counts stand
+        if kept is not None:
+            return kept
         had = len(pool)
         endpoint = pool.put(endpoint)
         self._endpoint_count += len(pool) - had
