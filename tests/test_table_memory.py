@@ -152,3 +152,28 @@ def test_the_endpoint_count_is_kept_not_walked():
         if step % 500 == 499:
             table.prune(float(step))
         assert table.endpoint_count() == sum(len(pool.endpoints) for pool in table.pools())
+
+
+def test_a_one_endpoint_pool_holds_its_endpoint_itself():
+    """No 1-tuple for the common route; a tuple only for 0 or 2+ endpoints; `endpoints` is always the tuple view."""
+    import sys
+
+    from portico.routes import LEAST_CONNECTION, ROUND_ROBIN, new_pool
+
+    pool = new_pool("a.com", "/api", LEAST_CONNECTION)
+    assert pool.members == () and pool.endpoints == () and not pool.members and len(pool) == 0
+    assert (pool.key, pool.host, pool.context_path, pool.algorithm) == ("a.com/api", "a.com", "/api", LEAST_CONNECTION)
+    one, two = Endpoint("10.0.0.1", 1), Endpoint("10.0.0.2", 2)
+    pool.put(one)
+    assert pool.members is one and pool.endpoints == (one,) and len(pool) == 1
+    pool.put(two)
+    assert pool.members == (one, two) and len(pool) == 2
+    assert pool.remove(one.address) is one and pool.members is two
+    assert pool.remove(two.address) is two and pool.members == ()
+    pool.algorithm = ROUND_ROBIN
+    assert pool.algorithm == ROUND_ROBIN
+    assert sys.getsizeof(pool) <= 48        # four fields: key, members, cursor, traffic
+    table = RouteTable(default_algorithm=LEAST_CONNECTION)
+    table.register("b.com", one)
+    made = table.lookup("b.com")
+    assert made is not None and made.members is one and made.algorithm == LEAST_CONNECTION
