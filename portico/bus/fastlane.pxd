@@ -8,5 +8,5 @@ cdef class FrameParser:
 
     @cython.locals(pending=bytes, n=Py_ssize_t, pos=Py_ssize_t, eol=Py_ssize_t, sp=Py_ssize_t,
                    sp2=Py_ssize_t, start=Py_ssize_t, end=Py_ssize_t, body=Py_ssize_t, i=Py_ssize_t,
-                   size=Py_ssize_t, scale=Py_ssize_t, c=Py_ssize_t)
+                   size=Py_ssize_t, scale=Py_ssize_t, c=Py_ssize_t, buf="const char *")
     cpdef feed(self, bytes data)

@@ -7,9 +7,8 @@ nats-py the router ingested only ~38k router.register messages per CPU-second on
 parser, its per-message `Msg` object, pending queue and per-message callback dispatch took about half the
 CPU. This reader parses MSG frames straight out of each socket read with `bytes.find`, makes no Python object
 per message beyond the payload slice, and applies each payload right there (msgspec decode + table update):
-no queue, no task switch. Measured on the same VM, 200k distinct-host registrations published by nats-py:
-router CPU ~31-46k msg per CPU-second through nats-py -> ~79-111k (typically ~104k) through this reader;
-benchmarks/harness/scale.py ingest (100k, raw-socket publisher): ~51-55k msg/s -> ~93-127k msg/s (noisy).
+no queue, no task switch. Measured when it was written (200k registrations): router CPU ~31-46k msg per
+CPU-second through nats-py -> ~79-111k through this reader (docs/scale.md has today's figures).
 
 Scope is deliberately small. One plain-TCP connection subscribed to exactly router.register (sid 1) and
 router.unregister (sid 2): both on one connection, so a register and a later unregister of the same route
@@ -89,6 +88,7 @@ class FrameParser:
             data = pending + data
             self._pending = b""
         n = len(data)
+        buf = data   # compiled, a char pointer: a payload is then one PyBytes_FromStringAndSize, not a slice object
         pos = 0
         on_register = self.on_register
         on_unregister = self.on_unregister
@@ -133,9 +133,9 @@ class FrameParser:
                         self._need = end + 2 - pos
                         break
                     if data.startswith(_MSG_REGISTER, pos):
-                        on_register(data[start:end])
+                        on_register(buf[start:end])
                     elif data.startswith(_MSG_UNREGISTER, pos):
-                        on_unregister(data[start:end])
+                        on_unregister(buf[start:end])
                     pos = end + 2
                 elif data.startswith(_HMSG, pos):
                     # HMSG <subject> <sid> [reply-to] <#header bytes> <#total bytes>: skip the headers
