@@ -90,3 +90,19 @@ def test_other_processes_on_the_machine_also_mark_the_tail_as_the_hosts():
     res["open"][1]["foreign_cpu_util"] = 0.6
     row = _open_goal(res)
     assert row["met"] is False and "foreign 0.60 cores in the least disturbed of 2 tries" in row["value"]
+
+
+def test_ingest_table_shows_the_nats_hop_and_the_hosts_share():
+    res = _results(1.4, 0.02)
+    res["ingest"] = {"messages": 1000, "publisher_msgs_per_s": 5e5, "publish_s": 0.002, "applied_s": 0.004,
+                     "msgs_per_s": 250000.0, "latency_samples": 10, "routable_p50_ms": 0.9, "routable_p99_ms": 3.0,
+                     "routable_max_ms": 6.0, "delivered_p50_ms": 0.2, "delivered_p99_ms": 0.333,
+                     "after_delivery_p50_ms": 0.7, "after_delivery_p99_ms": 2.708, "steal_router_cpus": 0.015,
+                     "steal_all": 0.012, "idle_all": 0.87, "router_cpu_us_per_sample": 784.6,
+                     "router_runq_wait_us_per_sample": 3.5, "nats_cpu_us_per_sample": 175.0,
+                     "nats_runq_wait_us_per_sample": 279.6}
+    md = report.render_markdown(res)
+    assert "| of which publish -> delivered by NATS (a second subscriber's receipt), p50 / p99 | 0.200 / 0.333 ms |" in md
+    assert "| of which delivered -> routable, p50 / p99 | 0.700 / 2.708 ms |" in md
+    assert "| the host meanwhile: steal on the router's CPU / all CPUs, idle | 2% / 1%, 87% |" in md
+    assert "| per sample, on a CPU / waiting for one: router, nats-server | 785 / 4 us, 175 / 280 us |" in md

@@ -179,6 +179,17 @@ def render_markdown(res: dict) -> str:
                     f"{_f(ing.get('applied_p50_ms'), 3)} / {_f(ing.get('applied_p99_ms'), 3)} ms |",
                     f"| of which applied -> first proxied answer, p50 / p99 (that request's own time) | "
                     f"{_f(ing.get('first_request_p50_ms'), 3)} / {_f(ing.get('first_request_p99_ms'), 3)} ms |"]
+        if ing.get("delivered_p99_ms") is not None:
+            out += [f"| of which publish -> delivered by NATS (a second subscriber's receipt), p50 / p99 | "
+                    f"{_f(ing.get('delivered_p50_ms'), 3)} / {_f(ing.get('delivered_p99_ms'), 3)} ms |",
+                    f"| of which delivered -> routable, p50 / p99 | {_f(ing.get('after_delivery_p50_ms'), 3)} / "
+                    f"{_f(ing.get('after_delivery_p99_ms'), 3)} ms |"]
+        if ing.get("steal_router_cpus") is not None:
+            out += [f"| the host meanwhile: steal on the router's CPU / all CPUs, idle | "
+                    f"{_pct(ing.get('steal_router_cpus'))} / {_pct(ing.get('steal_all'))}, {_pct(ing.get('idle_all'))} |",
+                    "| per sample, on a CPU / waiting for one: router, nats-server | "
+                    f"{_f(ing.get('router_cpu_us_per_sample'), 0)} / {_f(ing.get('router_runq_wait_us_per_sample'), 0)} us, "
+                    f"{_f(ing.get('nats_cpu_us_per_sample'), 0)} / {_f(ing.get('nats_runq_wait_us_per_sample'), 0)} us |"]
         if ing.get("request_p99_ms") is not None:
             gc_seen = ing.get("gc_pauses_in_window")
             out += [f"| same loop: a proxied request to a routable host, p50 / p99 | {_f(ing.get('request_p50_ms'), 3)} / "
