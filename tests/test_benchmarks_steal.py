@@ -102,7 +102,8 @@ def test_ingest_table_shows_the_nats_hop_and_the_hosts_share():
                      "router_runq_wait_us_per_sample": 3.5, "nats_cpu_us_per_sample": 175.0,
                      "nats_runq_wait_us_per_sample": 279.6}
     md = report.render_markdown(res)
-    assert "| of which publish -> delivered by NATS (a second subscriber's receipt), p50 / p99 | 0.200 / 0.333 ms |" in md
+    assert ("| of which publish -> delivered by NATS (a second subscriber's receipt), p50 / p99 | "
+            "0.200 / 0.333 ms |") in md
     assert "| of which delivered -> routable, p50 / p99 | 0.700 / 2.708 ms |" in md
     assert "| the host meanwhile: steal on the router's CPU / all CPUs, idle | 2% / 1%, 87% |" in md
     assert "| per sample, on a CPU / waiting for one: router, nats-server | 785 / 4 us, 175 / 280 us |" in md
