@@ -21,6 +21,19 @@ GOROUTER = {
 }
 
 
+# the parts of publish-to-routable the publish step may record: (result key prefix, the row's words)
+_ROUTABLE_SPLITS = (
+    ("applied", "of which publish -> applied, p50 / p99 (until the request that found the route was sent)"),
+    ("first_request", "of which applied -> first proxied answer, p50 / p99 (that request's own time)"),
+    ("delivered", "of which publish -> delivered by NATS (a second subscriber's receipt), p50 / p99"),
+    ("after_delivery", "of which delivered -> routable, p50 / p99"),
+)
+
+
+def _split_row(label: str, ing: dict, key: str) -> str:
+    return f"| {label} | {_f(ing.get(f'{key}_p50_ms'), 3)} / {_f(ing.get(f'{key}_p99_ms'), 3)} ms |"
+
+
 def _f(value, digits: int = 2, suffix: str = "") -> str:
     if value is None:
         return "-"
@@ -174,16 +187,7 @@ def render_markdown(res: dict) -> str:
                 f"| publish-to-routable samples | {ing.get('latency_samples', 0)} (timeouts: {ing.get('routable_timeouts', 0)}) |",
                 f"| publish-to-routable p50 / p99 / max | {_f(ing.get('routable_p50_ms'), 3)} / "
                 f"{_f(ing.get('routable_p99_ms'), 3)} / {_f(ing.get('routable_max_ms'), 3)} ms |"]
-        if ing.get("applied_p99_ms") is not None:
-            out += [f"| of which publish -> applied, p50 / p99 (until the request that found the route was sent) | "
-                    f"{_f(ing.get('applied_p50_ms'), 3)} / {_f(ing.get('applied_p99_ms'), 3)} ms |",
-                    f"| of which applied -> first proxied answer, p50 / p99 (that request's own time) | "
-                    f"{_f(ing.get('first_request_p50_ms'), 3)} / {_f(ing.get('first_request_p99_ms'), 3)} ms |"]
-        if ing.get("delivered_p99_ms") is not None:
-            out += [f"| of which publish -> delivered by NATS (a second subscriber's receipt), p50 / p99 | "
-                    f"{_f(ing.get('delivered_p50_ms'), 3)} / {_f(ing.get('delivered_p99_ms'), 3)} ms |",
-                    f"| of which delivered -> routable, p50 / p99 | {_f(ing.get('after_delivery_p50_ms'), 3)} / "
-                    f"{_f(ing.get('after_delivery_p99_ms'), 3)} ms |"]
+        out += [_split_row(label, ing, key) for key, label in _ROUTABLE_SPLITS if ing.get(f"{key}_p99_ms") is not None]
         if ing.get("steal_router_cpus") is not None:
             out += [f"| the host meanwhile: steal on the router's CPU / all CPUs, idle | "
                     f"{_pct(ing.get('steal_router_cpus'))} / {_pct(ing.get('steal_all'))}, {_pct(ing.get('idle_all'))} |",
