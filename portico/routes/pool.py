@@ -114,31 +114,23 @@ class Pool(msgspec.Struct, gc=False, eq=False):
         """Add or replace the endpoint with this address; return the one now in the pool.
 
         A re-registration that changes nothing keeps the existing object (and its live counters) and only
-        refreshes its timestamp.
+        refreshes its timestamp (`refresh`).
         """
+        kept = self.refresh(endpoint)
+        return kept if kept is not None else self.place(endpoint)
+
+    def place(self, endpoint: Endpoint) -> Endpoint:
+        """Add `endpoint`, or replace the one at its address, as it is: for a caller that already asked `refresh`."""
         address = endpoint.address
         members = self.members
         if not isinstance(members, tuple):
-            # the common re-registration (a heartbeat to a one-instance route): no tuple made to look
-            if members.address == address:
-                if members.same_registration(endpoint):
-                    members.updated_at = endpoint.updated_at
-                    members.updated_at_ns = endpoint.updated_at_ns
-                    return members
-                self.members = endpoint
-                return endpoint
-            self.members = (members, endpoint)
+            self.members = endpoint if members.address == address else (members, endpoint)
             return endpoint
-        eps = members
-        for i, old in enumerate(eps):
+        for i, old in enumerate(members):
             if old.address == address:
-                if old.same_registration(endpoint):
-                    old.updated_at = endpoint.updated_at
-                    old.updated_at_ns = endpoint.updated_at_ns
-                    return old
-                self._keep((*eps[:i], endpoint, *eps[i + 1:]))
+                self._keep((*members[:i], endpoint, *members[i + 1:]))
                 return endpoint
-        self._keep((*eps, endpoint))
+        self._keep((*members, endpoint))
         return endpoint
 
     def remove(self, address: str) -> Endpoint | None:

@@ -120,7 +120,7 @@ class RouteTable:
         if kept is not None:
             return kept
         had = len(pool)
-        endpoint = pool.put(endpoint)
+        endpoint = pool.place(endpoint)
         self._endpoint_count += len(pool) - had
         return endpoint
 
