@@ -15,7 +15,7 @@ from collections import deque
 from typing import Any
 
 from portico.observe.buckets import BOUNDS, BUCKETS, LAST_BUCKET, bucket_index
-from portico.observe.route_traffic import RouteTraffic, row_of
+from portico.observe.route_traffic import RouteTraffic
 
 # Responses by status class: index status // 100, anything outside 1..5 counted at index 6 ("xxx").
 CLASSES = ("xxx", "1xx", "2xx", "3xx", "4xx", "5xx", "xxx")
@@ -98,8 +98,9 @@ class RouterMetrics:
     def snapshot(self, max_routes: int = SNAPSHOT_ROUTES) -> dict[str, Any]:
         """Everything as plain data: counters summed with other workers' by `merge`."""
         routes: dict[str, list] = {}
-        for pool in self.route_traffic.busiest(max_routes):
-            _add_route(routes, pool.key, row_of(pool))
+        traffic = self.route_traffic
+        for pool in traffic.busiest(max_routes):
+            _add_route(routes, pool.key, traffic.row_of(pool))
         last = self.last_registry_update
         return {
             "counters": {name: getattr(self, name) for name in COUNTERS},
