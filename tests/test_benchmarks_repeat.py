@@ -136,6 +136,7 @@ def test_each_repeat_measures_on_a_fresh_router(monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(main, "ingest", ingest)
     monkeypatch.setattr(main, "publish_to_routable", lambda *a, **k: None)
     monkeypatch.setattr(main, "workers_runs", lambda *a, **k: [])
+    monkeypatch.setattr(main, "_host_floor", lambda *a, **k: (None, None))
     args = main.parse_args(["--repeat", "3", "--million", "0"])
     res: dict = {"meta": {"method": []}, "errors": {}, "notes": []}
     tools = type("Tools", (), {"wrk": "wrk"})()

@@ -24,7 +24,15 @@ from .load import OWN_PIDS, RANDOM_HOST_LUA, closed_loop, open_loop
 from .natspub import NatsPublisher, register_payload
 from .repeats import median_record, median_steps
 from .report import evaluate_targets, peak, render_markdown
-from .scale import REGISTER, ROUTABLE_SAMPLES, ROUTABLE_SAMPLES_QUICK, ingest, publish_to_routable, route_scale
+from .scale import (
+    REGISTER,
+    ROUTABLE_SAMPLES,
+    ROUTABLE_SAMPLES_QUICK,
+    HostFloor,
+    ingest,
+    publish_to_routable,
+    route_scale,
+)
 from .targets import (
     BACKEND_IDLE_CONNECTIONS,
     BENCH_DIR,
@@ -432,6 +440,19 @@ def _portico_phase(name: str, res: dict, nats, workdir: Path, cpus, **start_kwar
             target.stop()
 
 
+def _host_floor(tools, backend, workdir: Path, proxy_cpus, res: dict):
+    """The publish-to-routable step's floor without Portico: nginx in front of the backend, pinned where the
+    router is, or the backend itself when nginx is missing or fails to start. Returns (HostFloor, proxy or None)."""
+    if tools.nginx:
+        try:
+            proxy = start_nginx_proxy(tools.nginx, backend.port, workdir / "floor-nginx", proxy_cpus)
+            return HostFloor("nginx", proxy.port, BENCH_HOST), proxy
+        except Exception as err:  # the floor is context, not a goal: say so and fall back to the backend
+            res["notes"].append(f"publish-to-routable: nginx for the host's floor did not start ({err}); "
+                                "the floor is the backend directly")
+    return HostFloor("the backend directly", backend.port, BENCH_HOST), None
+
+
 def _repeat_words(k: int, repeats: int) -> str:
     return f" (repeat {k + 1} of {repeats})" if repeats > 1 else ""
 
@@ -478,16 +499,19 @@ def _scale_runs(args, tools, backend, nats, workdir: Path, lua: Path, proxy_cpus
 
     # ingest, then publish-to-routable on the same (now full) router; each repeat on a fresh router
     ingest_repeats: list[dict] = []
+    floor, floor_proxy = _host_floor(tools, backend, workdir, proxy_cpus, res)
     for k in range(args.repeat):
         log(f"ingest: {args.ingest:,} registrations{_repeat_words(k, args.repeat)}")
         with _portico_phase("ingest", res, nats, workdir / f"ingest{k}", proxy_cpus) as (target, pub):
             ing = ingest(target, pub, backend.port, args.ingest, log=log)
             publish_to_routable(target, pub, backend.port,
-                                ROUTABLE_SAMPLES_QUICK if args.quick else ROUTABLE_SAMPLES, ing, log=log)
+                                ROUTABLE_SAMPLES_QUICK if args.quick else ROUTABLE_SAMPLES, ing, log=log, floor=floor)
             from .procs import rss_kb
 
             ing.rss_kb_after = rss_kb(target.pids())
             ingest_repeats.append(asdict(ing))
+    if floor_proxy is not None:
+        floor_proxy.stop()
     if ingest_repeats:
         res["ingest"] = median_record(ingest_repeats)
 

@@ -209,6 +209,11 @@ def render_markdown(res: dict) -> str:
                     f"{_f(ing.get('request_p99_ms'), 3)} ms |",
                     f"| same loop: the router's 404 for an unknown host, p50 / p99 | {_f(ing.get('not_found_p50_ms'), 3)} / "
                     f"{_f(ing.get('not_found_p99_ms'), 3)} ms |",
+                    *([f"| the host's floor at the same pace, without Portico: a request to {ing['floor_name']} "
+                       "after each pause, p50 / p99 | "
+                       f"{_f(ing.get('floor_p50_ms'), 3)} / {_f(ing.get('floor_p99_ms'), 3)} ms"
+                       f"{spread(ing, 'floor_p99_ms', lambda v: _f(v, 3), words='p99 of each repeat')} |"]
+                      if ing.get("floor_name") else []),
                     f"| requests per sample, p99 | {ing.get('routable_polls_p99')} |",
                     "| router GC pauses >= 0.5 ms during the samples | "
                     + ("not shown by this router" if gc_seen is None else

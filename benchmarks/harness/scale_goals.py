@@ -94,7 +94,9 @@ def _routable_value(ing: dict) -> str:
             host += f", the router waited {_n(ing['router_runq_wait_us_per_sample'])} us a sample for a CPU"
     return (f"{_n(p99, 3)} ms ({ing.get('latency_samples', 0):,} samples"
             + _then(goal_spread(ing, "routable_p99_ms", lambda v: _n(v, 3))) + split
-            + (f"; a proxied request alone: p99 {_n(floor, 3)} ms" if floor is not None else "") + host + ")")
+            + (f"; a proxied request alone: p99 {_n(floor, 3)} ms" if floor is not None else "")
+            + (f"; {ing['floor_name']} at the same pace: p99 {_n(ing.get('floor_p99_ms'), 3)} ms"
+               if ing.get("floor_name") else "") + host + ")")
 
 
 def _x(value: float) -> str:
