@@ -190,6 +190,15 @@ def render_markdown(res: dict) -> str:
                 f"| **ingest rate** | **{_f(ing['msgs_per_s'])} msg/s**{spread(ing, 'msgs_per_s', _f)} |",
                 f"| router CPU while applying | {_f(ing.get('router_cpu_s'), 2, ' s')} = "
                 f"{_f(ing.get('msgs_per_cpu_s'))} msg per CPU-second |",
+                *([f"| the same messages again, unchanged re-registrations (not a goal) | "
+                   f"{_f(ing['reregister_msgs_per_s'])} msg/s"
+                   f"{spread(ing, 'reregister_msgs_per_s', _f)} ({_f(ing.get('reregister_applied_s'), 3)} s; "
+                   f"router CPU {_f(ing.get('reregister_cpu_s'), 2, ' s')} = "
+                   f"{_f(ing.get('reregister_msgs_per_cpu_s'))} msg per CPU-second; /varz counted "
+                   f"{_f(ing.get('reregister_varz_registrations'), 0)} with the one new host after them) |"]
+                  if ing.get("reregister_msgs_per_s") is not None else []),
+                *([f"| re-registrations | not measured: {ing['reregister_error']} |"]
+                  if ing.get("reregister_error") else []),
                 f"| routes listed by /routes afterwards | {ing.get('routes_seen') if ing.get('routes_seen') is not None else '-'} |",
                 f"| /varz registration counter delta | {ing.get('varz_registrations') if ing.get('varz_registrations') is not None else 'not exposed'} |",
                 f"| publish-to-routable samples | {ing.get('latency_samples', 0)} (timeouts: {ing.get('routable_timeouts', 0)}) |",

@@ -17,6 +17,7 @@ from .natssub import NatsSubscriber
 from .paired import paired_runs
 from .parse import median, parse_varz_registrations, percentile
 from .procs import cpu_seconds, rss_kb
+from .reregister import SENTINEL_HOST, reregister
 from .steal import sample as steal_sample
 from .steal import steal_fraction
 
@@ -190,6 +191,12 @@ class IngestResult:
     rss_kb_after: int | None = None
     router_cpu_s: float | None = None       # the router's CPU time from the first publish to the last route
     msgs_per_cpu_s: float | None = None     # registrations per router CPU-second: holds on a busy machine too
+    reregister_msgs_per_s: float | None = None     # the same messages again, unchanged (reregister.py)
+    reregister_applied_s: float | None = None
+    reregister_cpu_s: float | None = None
+    reregister_msgs_per_cpu_s: float | None = None
+    reregister_varz_registrations: int | None = None   # /varz counter delta: the re-registrations and one new host
+    reregister_error: str | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -229,7 +236,29 @@ def ingest(target, pub: NatsPublisher, backend_port: int, n: int, log=print) -> 
     log(f"  ingest {n:,} registrations: applied in {res.applied_s:.3f}s = {res.msgs_per_s:,.0f} msg/s "
         f"(publisher alone {res.publisher_msgs_per_s:,.0f} msg/s; router CPU {router_cpu:.2f}s = "
         f"{fmt(res.msgs_per_cpu_s, 0)} msg per CPU-second); /routes has {seen}")
+    _reregistrations(target, pub, frames, backend_port, res, log)
     return res
+
+
+def _reregistrations(target, pub: NatsPublisher, frames: list[bytes], backend_port: int, res: IngestResult,
+                     log=print) -> None:
+    """The same messages again, unchanged (reregister.py): beside the goal, which is about new routes."""
+    status_port, routes_port = target.extra["status_port"], target.extra["routes_port"]
+    varz0 = _varz_count(status_port, routes_port)
+    try:
+        again = reregister(target, pub, frames, route_frames(backend_port, [SENTINEL_HOST])[0])
+    except TimeoutError as err:
+        res.reregister_error = str(err)
+        log(f"  re-registrations: {err}")
+        return
+    varz1 = _varz_count(status_port, routes_port)
+    res.reregister_msgs_per_s, res.reregister_applied_s = again.msgs_per_s, again.applied_s
+    res.reregister_cpu_s, res.reregister_msgs_per_cpu_s = again.router_cpu_s, again.msgs_per_cpu_s
+    if varz0 is not None and varz1 is not None:
+        res.reregister_varz_registrations = varz1 - varz0
+    log(f"  the same {again.messages:,} registrations again (unchanged): applied in {again.applied_s:.3f}s = "
+        f"{again.msgs_per_s:,.0f} msg/s (router CPU {again.router_cpu_s:.2f}s = {fmt(again.msgs_per_cpu_s, 0)} "
+        f"msg per CPU-second); /varz counted {res.reregister_varz_registrations}")
 
 
 @dataclass
