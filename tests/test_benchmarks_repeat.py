@@ -85,6 +85,7 @@ def test_goals_are_judged_on_the_median_and_show_every_repeat() -> None:
 def test_the_steps_tables_show_the_spread_beside_the_median() -> None:
     md = report.render_markdown(_repeated_results())
     assert "| 100,000 | 9,600 | - | 0.96 (repeats: 0.74 / 0.96 / 0.97) |" in md
+    assert "| 1 | 10,000 | - | 1.00 | 9.00 | 90.0 | 39.1 | - | - |" in md      # nothing to spread on 1 route
     assert "| 610 (repeats: 767 / 610 / 590) | 570 (repeats: 584 / 570 / 560) |" in md
     assert "Each figure is the median of 3 repeats, each on a fresh router" in md
     assert "| **ingest rate** | **310,000 msg/s** (repeats: 252,445 / 392,293 / 310,000) |" in md

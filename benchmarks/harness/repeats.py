@@ -64,9 +64,9 @@ def repeat_values(record: dict | None, key: str) -> list[float | None]:
 
 
 def spread(record: dict | None, key: str, show: Callable[[float], str], words: str = "repeats") -> str:
-    """' (repeats: a / b / c)' after a median figure, or '' when the step ran once."""
+    """' (repeats: a / b / c)' after a median figure, or '' when the step ran once or no repeat had a figure."""
     values = repeat_values(record, key)
-    if len(values) < 2:
+    if len(values) < 2 or all(v is None for v in values):
         return ""
     return f" ({words}: {' / '.join('-' if v is None else show(v) for v in values)})"
 

@@ -158,7 +158,7 @@ def render_markdown(res: dict) -> str:
                 "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for s in scale:
             out.append(f"| {s['routes']:,} | {_f(s['rps'])} | {_f(s.get('one_route_rps'))} | {_f(s.get('ratio_to_1'))}"
-                       f"{spread(s, 'ratio_to_1', _f)} | {_f(s.get('p99_ms'))} | "
+                       f"{spread(s, 'ratio_to_1', _f) if s['routes'] > 1 else ''} | {_f(s.get('p99_ms'))} | "
                        f"{_f(s.get('cpu_us_per_req'), 1)} | {s['rss_kb'] / 1024:.1f} | {_f(s.get('bytes_per_route'), 0)}"
                        f"{spread(s, 'bytes_per_route', lambda v: _f(v, 0))} | "
                        f"{_f(s.get('bytes_per_route_table'), 0)}{spread(s, 'bytes_per_route_table', lambda v: _f(v, 0))} | "
