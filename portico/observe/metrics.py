@@ -98,9 +98,8 @@ class RouterMetrics:
     def snapshot(self, max_routes: int = SNAPSHOT_ROUTES) -> dict[str, Any]:
         """Everything as plain data: counters summed with other workers' by `merge`."""
         routes: dict[str, list] = {}
-        traffic = self.route_traffic
-        for pool in traffic.busiest(max_routes):
-            _add_route(routes, pool.key, traffic.row_of(pool))
+        for key, row in self.route_traffic.rows(max_routes):
+            _add_route(routes, key, row)
         last = self.last_registry_update
         return {
             "counters": {name: getattr(self, name) for name in COUNTERS},
@@ -122,15 +121,13 @@ class RouterMetrics:
 
 
 def _add_route(routes: dict[str, list], key: str, row: list) -> None:
+    """Add `row` to the route `key`'s (a new list: rows may be shared between snapshots, never changed)."""
     old = routes.get(key)
     if old is None:
         routes[key] = row
         return
-    old[0] += row[0]
-    old[1] += row[1]
-    old[2] += row[2]
-    old[3] = [a + b for a, b in zip(old[3], row[3], strict=False)]
-    old[4] = old[4] or row[4]
+    routes[key] = [old[0] + row[0], old[1] + row[1], old[2] + row[2],
+                   [a + b for a, b in zip(old[3], row[3], strict=False)], old[4] or row[4]]
 
 
 def merge(snapshots: list[dict[str, Any]]) -> dict[str, Any]:

@@ -166,7 +166,7 @@ class RouteTraffic:
     again later starts from zero (a counter reset, which Prometheus' rate() expects), as it did before.
     """
 
-    __slots__ = ("_chosen", "_chosen_at", "_chosen_for", "_cursor", "pools", "spilled")
+    __slots__ = ("_chosen", "_chosen_at", "_chosen_for", "_cursor", "_rows", "pools", "spilled")
 
     def __init__(self) -> None:
         self.pools: list[Pool] = []                  # every pool whose counters were made (its first request)
@@ -175,6 +175,7 @@ class RouteTraffic:
         self._chosen_at = 0.0                        # when routes were last looked at
         self._chosen_for = 0
         self._cursor = 0                             # where in `pools` the next slice starts
+        self._rows: dict[Pool, tuple[int, list]] = {}   # the last rows() call's rows, by pool, with their counts
 
     def count(self, pool: Pool, bucket: int, seconds: float, error: bool) -> None:
         """One request to `pool` (what portico.proxy.observer does through count_request)."""
@@ -201,10 +202,29 @@ class RouteTraffic:
 
     def row_of(self, pool: Pool) -> list:
         """The snapshot row of a route: [requests, errors, duration sum, buckets, app id]."""
-        traffic = self.traffic_of(pool)
-        buckets = buckets_of(traffic)
-        eps = pool.endpoints
-        return [sum(buckets), errors_of(traffic), duration_sum_of(traffic), buckets, eps[0].app_id if eps else ""]
+        return _row(self.traffic_of(pool), pool)
+
+    def rows(self, max_routes: int) -> list[tuple[str, list]]:
+        """(route key, snapshot row) of the busiest routes, busiest first.
+
+        A route whose counters and app have not moved since the last call gets the same row object again: the
+        status server keeps a minute of snapshots (observe/live.py), up to 200 rows each (~400 B a row), and most
+        of a big table's busiest routes see no request in a given second. Rows are never changed once made.
+        """
+        last = self._rows
+        made: dict[Pool, tuple[int, list]] = {}
+        out = []
+        for pool in self.busiest(max_routes):
+            traffic = self.traffic_of(pool)
+            kept = last.get(pool)
+            if kept is not None and kept[0] == traffic and kept[1][4] == _app_of(pool):
+                row = kept[1]
+            else:
+                row = _row(traffic, pool)
+            made[pool] = (traffic, row)
+            out.append((pool.key, row))
+        self._rows = made
+        return out
 
     def __len__(self) -> int:
         return len(self.pools)
@@ -286,6 +306,18 @@ class RouteTraffic:
             else:
                 self._drop(pool)
         self.pools = kept
+
+
+def _app_of(pool: Pool) -> str:
+    members = pool.members
+    if isinstance(members, tuple):
+        return members[0].app_id if members else ""
+    return members.app_id
+
+
+def _row(traffic: int, pool: Pool) -> list:
+    buckets = buckets_of(traffic)
+    return [sum(buckets), errors_of(traffic), duration_sum_of(traffic), buckets, _app_of(pool)]
 
 
 def rescan_seconds(routes_with_traffic: int) -> float:

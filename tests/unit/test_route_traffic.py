@@ -242,3 +242,21 @@ def test_the_rescan_interval_grows_with_the_routes_with_traffic() -> None:
     assert route_traffic.rescan_seconds(5_000) == route_traffic.RESCAN_SECONDS
     assert route_traffic.rescan_seconds(100_000) == route_traffic.RESCAN_SECONDS
     assert route_traffic.rescan_seconds(1_000_000) == 10 * route_traffic.RESCAN_SECONDS
+
+
+def test_a_route_s_snapshot_row_is_shared_while_its_counters_stand_still() -> None:
+    """The status server keeps a minute of snapshots: a route that saw no request since the last one hands the
+    same row again (no copy per second); one that did, or whose app changed, gets a new row."""
+    metrics = RouterMetrics()
+    quiet, busy = _pool(0, app="app-a"), _pool(1, app="app-b")
+    for pool in (quiet, busy):
+        metrics.route_traffic.count(pool, 3, 0.001, False)
+    first = metrics.snapshot()["routes"]
+    metrics.route_traffic.count(busy, 3, 0.001, True)
+    second = metrics.snapshot()["routes"]
+    assert second[quiet.key] is first[quiet.key] and second[quiet.key][:2] == [1, 0]
+    assert second[busy.key] is not first[busy.key]
+    assert first[busy.key][:2] == [1, 0] and second[busy.key][:2] == [2, 1]      # the old row kept its figures
+    busy.put(Endpoint("127.0.0.1", 8080, app_id="app-c"))                        # the route's app changed
+    third = metrics.snapshot()["routes"]
+    assert third[busy.key][4] == "app-c" and third[busy.key][:2] == [2, 1] and third[quiet.key] is first[quiet.key]
