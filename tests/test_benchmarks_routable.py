@@ -15,7 +15,7 @@ from harness import report
 from harness.hostshare import idle_share, parse_idle_ticks, pids_listening_as, sched_ns
 from harness.natspub import NatsPublisher, register_payload
 from harness.natssub import NatsSubscriber
-from harness.scale import REGISTER, IngestResult, publish_to_routable
+from harness.scale import REGISTER, HostFloor, IngestResult, publish_to_routable
 from harness.targets import start_builtin_backend, start_portico
 
 from portico.stack.servers import start_nats
@@ -76,6 +76,19 @@ def test_the_goal_row_splits_at_delivery_and_gives_the_hosts_share() -> None:
         "sample for a CPU)")
 
 
+def test_the_goal_row_and_the_table_give_the_hosts_floor_without_portico() -> None:
+    ing = {"messages": 1000, "msgs_per_s": 1e5, "latency_samples": 1000, "routable_p99_ms": 2.5,
+           "request_p50_ms": 0.2, "request_p99_ms": 1.5, "floor_name": "nginx", "floor_p50_ms": 0.15,
+           "floor_p99_ms": 1.25, "publisher_msgs_per_s": 1e6, "publish_s": 0.001, "applied_s": 0.01}
+    res = {"ingest": ing, "closed": [], "open": []}
+    row = {r["name"]: r for r in report.evaluate_targets(res)}["Publish-to-routable p99"]
+    assert row["value"] == ("2.500 ms (1,000 samples; a proxied request alone: p99 1.500 ms; nginx at the same "
+                            "pace: p99 1.250 ms)")
+    assert row["met"] is False                     # the floor explains the p99; it does not change the goal
+    assert ("| the host's floor at the same pace, without Portico: a request to nginx after each pause, p50 / p99 "
+            "| 0.150 / 1.250 ms |") in report.render_markdown(res)
+
+
 def test_the_step_times_real_publishes_to_a_real_router(nats, tmp_path) -> None:
     backend = start_builtin_backend(tmp_path / "backend", None)
     router = pub = None
@@ -84,7 +97,8 @@ def test_the_step_times_real_publishes_to_a_real_router(nats, tmp_path) -> None:
         pub = NatsPublisher("127.0.0.1", nats.port)
         res = IngestResult(messages=0, publish_s=0, applied_s=0, msgs_per_s=0, publisher_msgs_per_s=0,
                            routes_seen=None, varz_registrations=None)
-        publish_to_routable(router, pub, backend.port, 5, res, log=lambda _line: None)
+        publish_to_routable(router, pub, backend.port, 5, res, log=lambda _line: None,
+                            floor=HostFloor("the backend directly", backend.port, "floor.local"))
         assert res.latency_samples == 5 and res.routable_timeouts == 0
         for low, high in ((res.delivered_p99_ms, res.routable_p99_ms), (res.applied_p99_ms, res.routable_p99_ms)):
             assert low is not None and high is not None and 0 < low <= high
@@ -93,6 +107,8 @@ def test_the_step_times_real_publishes_to_a_real_router(nats, tmp_path) -> None:
         assert res.router_cpu_us_per_sample is not None and res.router_cpu_us_per_sample > 0
         assert res.nats_cpu_us_per_sample is not None and res.nats_cpu_us_per_sample > 0
         assert res.idle_all is not None and res.steal_all is not None
+        assert res.floor_name == "the backend directly"      # the host's floor: the same pace, no Portico
+        assert res.floor_p50_ms is not None and res.floor_p99_ms is not None and res.floor_p50_ms > 0
     finally:
         if pub:
             pub.close()

@@ -8,6 +8,7 @@ from .goals import hot_path_section, hot_path_targets
 from .h2 import h2_section, h2_targets
 from .load import FOREIGN_LIMIT, OPEN_TRIES
 from .load import pct as _pct
+from .repeats import spread
 from .scale_goals import control_plane_targets, million_section
 from .steal import STEAL_LIMIT
 from .workers import workers_note
@@ -156,10 +157,11 @@ def render_markdown(res: dict) -> str:
                 "| bytes/route, table alone | time to apply | sample misses |",
                 "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for s in scale:
-            out.append(f"| {s['routes']:,} | {_f(s['rps'])} | {_f(s.get('one_route_rps'))} | {_f(s.get('ratio_to_1'))} | "
-                       f"{_f(s.get('p99_ms'))} | "
-                       f"{_f(s.get('cpu_us_per_req'), 1)} | {s['rss_kb'] / 1024:.1f} | {_f(s.get('bytes_per_route'), 0)} | "
-                       f"{_f(s.get('bytes_per_route_table'), 0)} | "
+            out.append(f"| {s['routes']:,} | {_f(s['rps'])} | {_f(s.get('one_route_rps'))} | {_f(s.get('ratio_to_1'))}"
+                       f"{spread(s, 'ratio_to_1', _f) if s['routes'] > 1 else ''} | {_f(s.get('p99_ms'))} | "
+                       f"{_f(s.get('cpu_us_per_req'), 1)} | {s['rss_kb'] / 1024:.1f} | {_f(s.get('bytes_per_route'), 0)}"
+                       f"{spread(s, 'bytes_per_route', lambda v: _f(v, 0))} | "
+                       f"{_f(s.get('bytes_per_route_table'), 0)}{spread(s, 'bytes_per_route_table', lambda v: _f(v, 0))} | "
                        f"{_f(s.get('register_s'), 2, ' s')} | {s.get('sample_failures', 0)} |")
         out += ["", "x of 1 route: above 1 route, the median ratio of closed-loop runs that alternated on the same "
                 "router between a random one of the step's routes and one host (r0, '1 route alongside'), so a "
@@ -167,26 +169,42 @@ def render_markdown(res: dict) -> str:
                 "bytes/route: RSS growth over the 1-route step, measured after the load (every route has "
                 "served traffic: its per-route counters exist, one packed int on its Pool); table alone: the RSS a "
                 "step's new routes added, from after the previous step's load to right after they were applied "
-                "(before any request to them).", ""]
+                "(before any request to them)."
+                + (f" Each figure is the median of {len(scale[-1]['repeats'])} repeats, each on a fresh router; the "
+                   "repeats' own figures follow it in brackets." if scale[-1].get("repeats") else ""), ""]
         out.append("")
 
     out += million_section(res.get("million"))
 
     ing = res.get("ingest")
     if ing:
+        runs = len(ing.get("repeats") or [])
         out += ["## Registration ingest and publish-to-routable (Portico)", "",
+                *([f"Each figure is the median of {runs} repeats, each on a fresh router (new routes into an empty "
+                   "table, then publish-to-routable on it); the repeats' own figures follow the goals' in brackets.",
+                   ""] if runs else []),
                 "| measure | value |", "|---|---|",
                 f"| registrations published | {ing['messages']:,} |",
                 f"| publisher alone | {_f(ing['publisher_msgs_per_s'])} msg/s ({_f(ing['publish_s'], 3)} s) |",
                 f"| all applied (last route answers) | {_f(ing['applied_s'], 3)} s |",
-                f"| **ingest rate** | **{_f(ing['msgs_per_s'])} msg/s** |",
+                f"| **ingest rate** | **{_f(ing['msgs_per_s'])} msg/s**{spread(ing, 'msgs_per_s', _f)} |",
                 f"| router CPU while applying | {_f(ing.get('router_cpu_s'), 2, ' s')} = "
                 f"{_f(ing.get('msgs_per_cpu_s'))} msg per CPU-second |",
+                *([f"| the same messages again, unchanged re-registrations (not a goal) | "
+                   f"{_f(ing['reregister_msgs_per_s'])} msg/s"
+                   f"{spread(ing, 'reregister_msgs_per_s', _f)} ({_f(ing.get('reregister_applied_s'), 3)} s; "
+                   f"router CPU {_f(ing.get('reregister_cpu_s'), 2, ' s')} = "
+                   f"{_f(ing.get('reregister_msgs_per_cpu_s'))} msg per CPU-second; /varz counted "
+                   f"{_f(ing.get('reregister_varz_registrations'), 0)} with the one new host after them) |"]
+                  if ing.get("reregister_msgs_per_s") is not None else []),
+                *([f"| re-registrations | not measured: {ing['reregister_error']} |"]
+                  if ing.get("reregister_error") else []),
                 f"| routes listed by /routes afterwards | {ing.get('routes_seen') if ing.get('routes_seen') is not None else '-'} |",
                 f"| /varz registration counter delta | {ing.get('varz_registrations') if ing.get('varz_registrations') is not None else 'not exposed'} |",
                 f"| publish-to-routable samples | {ing.get('latency_samples', 0)} (timeouts: {ing.get('routable_timeouts', 0)}) |",
                 f"| publish-to-routable p50 / p99 / max | {_f(ing.get('routable_p50_ms'), 3)} / "
-                f"{_f(ing.get('routable_p99_ms'), 3)} / {_f(ing.get('routable_max_ms'), 3)} ms |"]
+                f"{_f(ing.get('routable_p99_ms'), 3)} / {_f(ing.get('routable_max_ms'), 3)} ms"
+                f"{spread(ing, 'routable_p99_ms', lambda v: _f(v, 3), words='p99 of each repeat')} |"]
         out += [_split_row(label, ing, key) for key, label in _ROUTABLE_SPLITS if ing.get(f"{key}_p99_ms") is not None]
         if ing.get("steal_router_cpus") is not None:
             out += [f"| the host meanwhile: steal on the router's CPU / all CPUs, idle | "
@@ -200,6 +218,11 @@ def render_markdown(res: dict) -> str:
                     f"{_f(ing.get('request_p99_ms'), 3)} ms |",
                     f"| same loop: the router's 404 for an unknown host, p50 / p99 | {_f(ing.get('not_found_p50_ms'), 3)} / "
                     f"{_f(ing.get('not_found_p99_ms'), 3)} ms |",
+                    *([f"| the host's floor at the same pace, without Portico: a request to {ing['floor_name']} "
+                       "after each pause, p50 / p99 | "
+                       f"{_f(ing.get('floor_p50_ms'), 3)} / {_f(ing.get('floor_p99_ms'), 3)} ms"
+                       f"{spread(ing, 'floor_p99_ms', lambda v: _f(v, 3), words='p99 of each repeat')} |"]
+                      if ing.get("floor_name") else []),
                     f"| requests per sample, p99 | {ing.get('routable_polls_p99')} |",
                     "| router GC pauses >= 0.5 ms during the samples | "
                     + ("not shown by this router" if gc_seen is None else

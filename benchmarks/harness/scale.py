@@ -17,6 +17,7 @@ from .natssub import NatsSubscriber
 from .paired import paired_runs
 from .parse import median, parse_varz_registrations, percentile
 from .procs import cpu_seconds, rss_kb
+from .reregister import SENTINEL_HOST, reregister
 from .steal import sample as steal_sample
 from .steal import steal_fraction
 
@@ -181,12 +182,21 @@ class IngestResult:
     request_p99_ms: float | None = None
     not_found_p50_ms: float | None = None     # ... and the router's 404 for an unknown host
     not_found_p99_ms: float | None = None
+    floor_name: str | None = None             # the host's floor at the same pace, without Portico (HostFloor)
+    floor_p50_ms: float | None = None
+    floor_p99_ms: float | None = None
     gc_pauses_in_window: int | None = None    # router GC pauses >= 0.5 ms during the samples (/varz)
     gc_pause_max_ms: float | None = None
     slow_samples_with_gc: int | None = None   # of the slowest 1% of samples, how many overlap a GC pause
     rss_kb_after: int | None = None
     router_cpu_s: float | None = None       # the router's CPU time from the first publish to the last route
     msgs_per_cpu_s: float | None = None     # registrations per router CPU-second: holds on a busy machine too
+    reregister_msgs_per_s: float | None = None     # the same messages again, unchanged (reregister.py)
+    reregister_applied_s: float | None = None
+    reregister_cpu_s: float | None = None
+    reregister_msgs_per_cpu_s: float | None = None
+    reregister_varz_registrations: int | None = None   # /varz counter delta: the re-registrations and one new host
+    reregister_error: str | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -226,7 +236,39 @@ def ingest(target, pub: NatsPublisher, backend_port: int, n: int, log=print) -> 
     log(f"  ingest {n:,} registrations: applied in {res.applied_s:.3f}s = {res.msgs_per_s:,.0f} msg/s "
         f"(publisher alone {res.publisher_msgs_per_s:,.0f} msg/s; router CPU {router_cpu:.2f}s = "
         f"{fmt(res.msgs_per_cpu_s, 0)} msg per CPU-second); /routes has {seen}")
+    _reregistrations(target, pub, frames, backend_port, res, log)
     return res
+
+
+def _reregistrations(target, pub: NatsPublisher, frames: list[bytes], backend_port: int, res: IngestResult,
+                     log=print) -> None:
+    """The same messages again, unchanged (reregister.py): beside the goal, which is about new routes."""
+    status_port, routes_port = target.extra["status_port"], target.extra["routes_port"]
+    varz0 = _varz_count(status_port, routes_port)
+    try:
+        again = reregister(target, pub, frames, route_frames(backend_port, [SENTINEL_HOST])[0])
+    except TimeoutError as err:
+        res.reregister_error = str(err)
+        log(f"  re-registrations: {err}")
+        return
+    varz1 = _varz_count(status_port, routes_port)
+    res.reregister_msgs_per_s, res.reregister_applied_s = again.msgs_per_s, again.applied_s
+    res.reregister_cpu_s, res.reregister_msgs_per_cpu_s = again.router_cpu_s, again.msgs_per_cpu_s
+    if varz0 is not None and varz1 is not None:
+        res.reregister_varz_registrations = varz1 - varz0
+    log(f"  the same {again.messages:,} registrations again (unchanged): applied in {again.applied_s:.3f}s = "
+        f"{again.msgs_per_s:,.0f} msg/s (router CPU {again.router_cpu_s:.2f}s = {fmt(again.msgs_per_cpu_s, 0)} "
+        f"msg per CPU-second); /varz counted {res.reregister_varz_registrations}")
+
+
+@dataclass
+class HostFloor:
+    """Where publish_to_routable sends its host-floor requests: a proxy that is not Portico (nginx, pinned to
+    the router's CPU) or the backend itself, named in the report."""
+
+    name: str
+    port: int
+    host: str
 
 
 ROUTABLE_SAMPLES = 1000          # full run; p99 of 1,000 is the 10th slowest sample, not one outlier
@@ -234,7 +276,7 @@ ROUTABLE_SAMPLES_QUICK = 300
 
 
 def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: int, res: IngestResult,
-                        log=print) -> None:
+                        log=print, floor: HostFloor | None = None) -> None:
     """Publish one registration for a fresh host and time it until the proxy answers that Host with 200.
 
     The chain is split where nats-server delivers: a second subscriber to the router's subject (natssub.py)
@@ -250,6 +292,10 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
     share: CPU steal (steal.py) and idle over the step, and the router's time on a CPU and waiting for one
     (run-queue wait, hostshare.py) per sample, and the same for nats-server. This process keeps off the
     router's CPUs while it measures, as wrk does.
+    With a `floor`, the host's floor is measured the same way without Portico: after each sample's pause, one
+    request through that proxy, timed, and another pause before the next publish. Each publish and each floor
+    request follows the same 5 ms pause (the vCPUs halt in it and wake for what comes next), so the two tails
+    are comparable; the publishes themselves are timed as before.
     """
     nats_host, nats_port = pub.sock.getpeername()[:2]
     twin = NatsSubscriber(nats_host, nats_port, REGISTER)
@@ -258,6 +304,8 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
     spans: list[tuple[float, float]] = []
     floor_200: list[float] = []
     floor_404: list[float] = []
+    floor_other: list[float] = []  # the host's floor: a request through `floor` after the same pause
+    other = Probe(floor.port) if floor is not None else None
     polls: list[int] = []
     delivered: list[float] = []    # publish -> the twin subscriber read the message (nats-server delivered it)
     applied: list[float] = []      # publish -> the send of the request that found the route (the router's apply
@@ -307,8 +355,15 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
             else:
                 timeouts += 1
             time.sleep(0.005)
+            if other is not None and floor is not None:
+                t3 = time.monotonic()
+                if other.get(floor.host) == 200:
+                    floor_other.append(time.monotonic() - t3)
+                time.sleep(0.005)
     finally:
         probe.close()
+        if other is not None:
+            other.close()
         twin.close()
         if own_cpus is not None:
             os.sched_setaffinity(0, own_cpus)
@@ -337,6 +392,9 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
     res.applied_p50_ms, res.applied_p99_ms = ms(applied, 50), ms(applied, 99)
     res.first_request_p50_ms, res.first_request_p99_ms = ms(first, 50), ms(first, 99)
     res.not_found_p50_ms, res.not_found_p99_ms = ms(floor_404, 50), ms(floor_404, 99)
+    if floor is not None:
+        res.floor_name = floor.name
+        res.floor_p50_ms, res.floor_p99_ms = ms(floor_other, 50), ms(floor_other, 99)
     res.routable_polls_p99 = int(percentile(polls, 99) or 0) if polls else None
     pauses = _gc_pauses(target, window_start, window_end)
     if pauses is not None:
@@ -352,7 +410,10 @@ def publish_to_routable(target, pub: NatsPublisher, backend_port: int, samples: 
         f"delivered -> routable p50 {fmt(res.after_delivery_p50_ms, 3)} / p99 {fmt(res.after_delivery_p99_ms, 3)} ms; "
         f"requests per sample p99 {res.routable_polls_p99}); "
         f"a proxied request to a routable host p50 {fmt(res.request_p50_ms, 3)} / p99 {fmt(res.request_p99_ms, 3)} ms, "
-        f"a 404 p99 {fmt(res.not_found_p99_ms, 3)} ms; in {res.routable_window_s:.1f} s: steal "
+        f"a 404 p99 {fmt(res.not_found_p99_ms, 3)} ms; "
+        + (f"{floor.name} at the same pace p50 {fmt(res.floor_p50_ms, 3)} / p99 {fmt(res.floor_p99_ms, 3)} ms; "
+           if floor else "")
+        + f"in {res.routable_window_s:.1f} s: steal "
         f"{_pct(res.steal_all)} of all CPUs ({_pct(res.steal_router_cpus)} of the router's), "
         f"idle {_pct(res.idle_all)}; "
         f"the router per sample {res.router_cpu_us_per_sample:.0f} us on a CPU, "

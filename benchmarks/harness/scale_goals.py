@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from .repeats import goal_spread
+
 GOROUTER = {
     "route_scale_100k": "0.33x",
     "rss_per_route": "~9.4 KB",
@@ -33,11 +35,14 @@ def control_plane_targets(res: dict) -> list[dict]:
     big = max(scale, key=lambda s: s["routes"]) if scale else None
     if big and big["routes"] > 1 and big.get("ratio_to_1") is not None:
         row(f"Throughput with {big['routes']:,} routes vs 1 route", f">= {SCALE_RATIO_GOAL:.2f}x",
-            f"{big['ratio_to_1']:.2f}x", big["ratio_to_1"] >= SCALE_RATIO_GOAL, GOROUTER["route_scale_100k"])
+            f"{big['ratio_to_1']:.2f}x" + _in_brackets(goal_spread(big, "ratio_to_1", _x)),
+            big["ratio_to_1"] >= SCALE_RATIO_GOAL, GOROUTER["route_scale_100k"])
         bpr, table_only = big.get("bytes_per_route"), big.get("bytes_per_route_table")
         value = f"{bpr:.0f} B after traffic to every route" if bpr is not None else "-"
+        value += _in_brackets(goal_spread(big, "bytes_per_route", _b))
         if table_only is not None:
-            value += f" ({table_only:.0f} B for the table alone, before traffic)"
+            value += (f" ({table_only:.0f} B for the table alone, before traffic"
+                      + _then(goal_spread(big, "bytes_per_route_table", _b)) + ")")
         row(f"Resident memory per route ({big['routes']:,} routes)", f"<= {BYTES_PER_ROUTE_GOAL} B", value,
             bpr is not None and bpr <= BYTES_PER_ROUTE_GOAL, GOROUTER["rss_per_route"])
     else:
@@ -50,7 +55,8 @@ def control_plane_targets(res: dict) -> list[dict]:
         ok = not ing.get("notes")
         row("Registration ingest", f">= {INGEST_GOAL // 1000}k msg/s",
             f"{_n(ing['msgs_per_s'])} msg/s ({ing['messages']:,} messages; "
-            f"{_n(ing.get('msgs_per_cpu_s'))} per router CPU-second)",
+            f"{_n(ing.get('msgs_per_cpu_s'))} per router CPU-second"
+            + _then(goal_spread(ing, "msgs_per_s", _n)) + ")",
             ing["msgs_per_s"] >= INGEST_GOAL and ok, GOROUTER["ingest"])
         p99 = ing.get("routable_p99_ms")
         row("Publish-to-routable p99", f"<= {ROUTABLE_P99_GOAL_MS} ms", _routable_value(ing),
@@ -86,8 +92,27 @@ def _routable_value(ing: dict) -> str:
         host = f"; steal {ing['steal_router_cpus'] * 100:.1f}% on the router's CPU"
         if ing.get("router_runq_wait_us_per_sample") is not None:
             host += f", the router waited {_n(ing['router_runq_wait_us_per_sample'])} us a sample for a CPU"
-    return (f"{_n(p99, 3)} ms ({ing.get('latency_samples', 0):,} samples" + split
-            + (f"; a proxied request alone: p99 {_n(floor, 3)} ms" if floor is not None else "") + host + ")")
+    return (f"{_n(p99, 3)} ms ({ing.get('latency_samples', 0):,} samples"
+            + _then(goal_spread(ing, "routable_p99_ms", lambda v: _n(v, 3))) + split
+            + (f"; a proxied request alone: p99 {_n(floor, 3)} ms" if floor is not None else "")
+            + (f"; {ing['floor_name']} at the same pace: p99 {_n(ing.get('floor_p99_ms'), 3)} ms"
+               if ing.get("floor_name") else "") + host + ")")
+
+
+def _x(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def _b(value: float) -> str:
+    return f"{value:.0f} B"
+
+
+def _in_brackets(words: str) -> str:
+    return f" ({words})" if words else ""
+
+
+def _then(words: str) -> str:
+    return f"; {words}" if words else ""
 
 
 def _million_rows(m: dict | None) -> list[dict]:

@@ -15,6 +15,10 @@ from .procs import process_tree, taskset_prefix
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 BENCH_HOST = "bench.local"
+# idle kept-alive connections each proxy may keep to the backend: nginx's `keepalive`, Portico's
+# max_idle_conns_per_host. Portico's default is gorouter's 100, which at 200 concurrent requests made it close and
+# re-dial about one backend connection in five requests while nginx kept its 256 (benchmarks/README.md).
+BACKEND_IDLE_CONNECTIONS = 256
 
 
 @dataclass
@@ -98,7 +102,7 @@ def start_nginx_proxy(nginx: str, backend_port: int, workdir: Path, cpus: set[in
   keepalive_timeout 300s;
   upstream backend {{
     server 127.0.0.1:{backend_port};
-    keepalive 256;
+    keepalive {BACKEND_IDLE_CONNECTIONS};
     keepalive_requests 10000000;
   }}
   server {{
@@ -193,6 +197,7 @@ nats:
 port: {port}
 listen_host: 127.0.0.1
 start_response_delay_interval: 0s
+max_idle_conns_per_host: {BACKEND_IDLE_CONNECTIONS}
 access_log:
   file: {workdir}/access.log
 droplet_stale_threshold: 600s
