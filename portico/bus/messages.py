@@ -311,9 +311,8 @@ def endpoint_fields(fields: tuple, table: RouteTable, now: float) -> tuple:
     if index == last[0]:
         shared_index = last[0]
     else:
-        shared_index = _INDEXES.get(index)
-        if shared_index is None:
-            shared_index = shared_instance_index(index)
+        found = _INDEXES.get(index)
+        shared_index = found if found is not None else shared_instance_index(index)
         last[0] = shared_index
     lb = options.loadbalancing if options is not None else ""
     return (  # positional, the address given: Endpoint.__post_init__ then has nothing to compute
