@@ -15,7 +15,7 @@ from collections import deque
 from typing import Any
 
 from portico.observe.buckets import BOUNDS, BUCKETS, LAST_BUCKET, bucket_index
-from portico.observe.route_traffic import RouteTraffic, row_of
+from portico.observe.route_traffic import RouteTraffic
 
 # Responses by status class: index status // 100, anything outside 1..5 counted at index 6 ("xxx").
 CLASSES = ("xxx", "1xx", "2xx", "3xx", "4xx", "5xx", "xxx")
@@ -98,8 +98,8 @@ class RouterMetrics:
     def snapshot(self, max_routes: int = SNAPSHOT_ROUTES) -> dict[str, Any]:
         """Everything as plain data: counters summed with other workers' by `merge`."""
         routes: dict[str, list] = {}
-        for pool in self.route_traffic.busiest(max_routes):
-            _add_route(routes, pool.key, row_of(pool))
+        for key, row in self.route_traffic.rows(max_routes):
+            _add_route(routes, key, row)
         last = self.last_registry_update
         return {
             "counters": {name: getattr(self, name) for name in COUNTERS},
@@ -121,15 +121,13 @@ class RouterMetrics:
 
 
 def _add_route(routes: dict[str, list], key: str, row: list) -> None:
+    """Add `row` to the route `key`'s (a new list: rows may be shared between snapshots, never changed)."""
     old = routes.get(key)
     if old is None:
         routes[key] = row
         return
-    old[0] += row[0]
-    old[1] += row[1]
-    old[2] += row[2]
-    old[3] = [a + b for a, b in zip(old[3], row[3], strict=False)]
-    old[4] = old[4] or row[4]
+    routes[key] = [old[0] + row[0], old[1] + row[1], old[2] + row[2],
+                   [a + b for a, b in zip(old[3], row[3], strict=False)], old[4] or row[4]]
 
 
 def merge(snapshots: list[dict[str, Any]]) -> dict[str, Any]:

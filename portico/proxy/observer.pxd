@@ -6,13 +6,14 @@ from portico.proxy.exchange cimport Exchange
 from portico.proxy.client_base cimport ClientBase
 from portico.observe.metrics cimport RouterMetrics
 from portico.observe.access_log cimport AccessLog
+from portico.observe.route_traffic cimport count_request
 
 cdef class ExchangeObserver:
     cdef dict __dict__
     cdef public RouterMetrics metrics
     cdef public AccessLog access_log
 
-    @cython.locals(status=int, c=int, total=double, bucket=int, waited=double, gorouter_time=double, uri=bytes,
+    @cython.locals(status=int, c=int, total=double, bucket=int, micros=cython.longlong, waited=double, gorouter_time=double, uri=bytes,
                    client=ClientBase, log=AccessLog)
     cpdef exchange_done(self, Exchange ex, bint aborted)
 

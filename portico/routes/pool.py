@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from portico.routes.endpoint import Endpoint
+
+if TYPE_CHECKING:
+    from portico.observe.route_traffic import RouteCounters
 
 ROUND_ROBIN = "round-robin"
 LEAST_CONNECTION = "least-connection"
@@ -35,7 +39,7 @@ class Pool(msgspec.Struct, gc=False, eq=False):
     view every reader outside this class uses; `members` is truthy exactly when the pool has an endpoint.
     A msgspec Struct with `gc=False` like Endpoint (it refers to nothing that refers back), so a big table adds
     nothing to the garbage collector's walks; `eq=False`: pools compare by identity. The pool also carries its
-    route's traffic counters (`traffic`), written by the proxy's observer and read by portico.observe.route_traffic.
+    route's traffic counters (`traffic`), written by the proxy's observer through portico.observe.route_traffic.
     """
 
     key: str    # host + context path, as /routes shows it; a plain host's is the table's own key string
@@ -43,9 +47,9 @@ class Pool(msgspec.Struct, gc=False, eq=False):
     # the round-robin cursor (-1 until the first pick draws a random start), or LEAST_CONNECTION_CURSOR for that
     # algorithm (which keeps no cursor): one field for both keeps a Pool in pymalloc's 48-B class
     _next: int = -1
-    # this route's requests, 5xx, durations and latency histogram packed in one int (observe/route_traffic.py):
-    # counted on the pool a request has already touched, 0 (a shared object) until its first request
-    traffic: int = 0
+    # this route's requests, 5xx, durations and latency histogram (observe/route_traffic.py): counted on the
+    # pool a request has already touched, in place; None until its first request
+    traffic: RouteCounters | None = None
 
     @property
     def host(self) -> str:

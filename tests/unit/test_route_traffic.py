@@ -1,4 +1,4 @@
-"""Per-route traffic counters kept on the Pool as one packed int (portico.observe.route_traffic).
+"""Per-route traffic counters kept on the Pool, counted in place (portico.observe.route_traffic).
 
 A route that saw traffic used to cost a RouteStats row in a dict keyed by pool (~210-250 B, and a dict lookup
 per request that missed the CPU caches on a big table). The bound here is loose enough for allocator
@@ -10,6 +10,7 @@ from __future__ import annotations
 import tracemalloc
 
 import portico.observe.route_traffic as route_traffic
+from portico._compiled import selection
 from portico.observe.metrics import BUCKETS, RouterMetrics, bucket_index
 from portico.observe.route_traffic import RouteTraffic, add_request, buckets_of, duration_sum_of, errors_of, requests_of
 from portico.routes.endpoint import Endpoint
@@ -17,7 +18,10 @@ from portico.routes.pool import Pool, new_pool
 from portico.routes.table import RouteTable
 
 ROUTES = 20_000
-MAX_BYTES_PER_ROUTE = 130
+# Compiled, a route's counters are one 48-B RouteCounters (C fields) plus its slot in RouteTraffic's list: ~57 B
+# measured, whatever latency buckets its requests fell in (the packed int they replace was 64-96 B by the slowest
+# bucket, and a new one per request). Pure Python has no C layout: a __slots__ object and a bytearray, ~175 B.
+MAX_BYTES_PER_ROUTE = 64 if selection().compiled else 190
 
 
 def _pool(i: int, app: str = "") -> Pool:
@@ -26,20 +30,52 @@ def _pool(i: int, app: str = "") -> Pool:
     return pool
 
 
-def test_a_route_with_traffic_costs_a_bounded_number_of_bytes() -> None:
+# a route's requests under load: most fast, a few slow (buckets 0..10), one in twenty a 5xx
+SPREAD = [(0.00005 * 2 ** (i % 12), i % 20 == 0) for i in range(40)]
+
+
+def test_a_route_with_traffic_costs_a_bounded_number_of_bytes_and_counting_allocates_nothing() -> None:
     pools = [_pool(i) for i in range(ROUTES)]
     metrics = RouterMetrics()
-    bucket = bucket_index(0.0015)
+    traffic = metrics.route_traffic
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         for pool in pools:
-            for _ in range(3):
-                metrics.route_traffic.count(pool, bucket, 0.0015, False)
-        per_route = (tracemalloc.get_traced_memory()[0] - before) / ROUTES
+            traffic.count(pool, bucket_index(0.0015), 0.0015, False)
+        first = tracemalloc.get_traced_memory()[0]
+        for pool in pools:
+            for seconds, error in SPREAD:
+                traffic.count(pool, bucket_index(seconds), seconds, error)
+        after = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
+    per_route = (after - before) / ROUTES
     assert per_route < MAX_BYTES_PER_ROUTE, f"{per_route:.0f} B per route with traffic"
+    assert after - first < 1024, f"{after - first} B allocated by requests after each route's first"
+    assert traffic.requests(pools[7]) == 1 + len(SPREAD)
+
+
+def test_counts_past_a_field_s_width_spill_and_read_back_as_the_packed_reference() -> None:
+    """A bucket holds 255 requests and the 5xx count 65,535 in the object: past that they move to the route's
+    spilled int. Whatever the mix, the route reads back exactly as the packed int counted request by request."""
+    traffic = RouteTraffic()
+    pool = _pool(0)
+    reference = 0
+    plan = [(0.00003, False)] * 700 + [(0.0003, True)] * 300 + [(200.0, False)] * 3 + [(0.0015, False)] * 256
+    plan += [(0.05, True)] * 66_000
+    for seconds, error in plan:
+        bucket = bucket_index(seconds)
+        traffic.count(pool, bucket, seconds, error)
+        reference = add_request(reference, bucket, seconds, error)
+    assert traffic.traffic_of(pool) == reference
+    assert traffic.requests(pool) == len(plan) == requests_of(reference)
+    assert errors_of(reference) == 66_300 and buckets_of(reference)[BUCKETS - 1] == 3   # the last bucket too
+    assert traffic.row_of(pool)[:2] == [len(plan), 66_300]
+    assert pool.traffic in traffic.spilled
+    pool.remove("127.0.0.1:8080")                          # the route leaves: its spilled int goes with it
+    traffic.forget_removed()
+    assert pool.traffic is None and not traffic.spilled and traffic.traffic_of(pool) == 0
 
 
 def test_packed_counters_read_back() -> None:
@@ -142,11 +178,11 @@ def test_many_routes_busiest_rechosen_on_a_timer_and_rows_stay_live(monkeypatch)
     pools[-2].remove("127.0.0.1:8080")                        # removed from the table
     second = metrics.snapshot(max_routes=3)["routes"]
     assert list(second) == [pools[-1].key, pools[-3].key]
-    assert second[pools[-1].key][0] == requests_of(pools[-1].traffic)
+    assert second[pools[-1].key][0] == requests_of(traffic.traffic_of(pools[-1])) == traffic.requests(pools[-1])
     clock[0] += route_traffic.RESCAN_SECONDS + 1
     third = metrics.snapshot(max_routes=3)["routes"]
     assert list(third) == [pools[0].key, pools[-1].key, pools[-3].key]
-    assert pools[-2].traffic == 0 and pools[-2] not in traffic.pools
+    assert pools[-2].traffic is None and pools[-2] not in traffic.pools
 
 
 def test_many_routes_are_looked_at_a_slice_per_call_and_every_one_within_a_pass(monkeypatch) -> None:
@@ -170,7 +206,7 @@ def test_many_routes_are_looked_at_a_slice_per_call_and_every_one_within_a_pass(
     clock[0] += tenth
     assert traffic.busiest(2)[0] is early                # looked at; `late` not yet
     assert late not in traffic.busiest(2)
-    assert pools[n // 40].traffic == 0 and pools[n // 40] not in traffic.pools
+    assert pools[n // 40].traffic is None and pools[n // 40] not in traffic.pools
     for _ in range(5):                                   # past half a pass in all: `late` is reached
         clock[0] += tenth
         traffic.busiest(2)
@@ -206,3 +242,21 @@ def test_the_rescan_interval_grows_with_the_routes_with_traffic() -> None:
     assert route_traffic.rescan_seconds(5_000) == route_traffic.RESCAN_SECONDS
     assert route_traffic.rescan_seconds(100_000) == route_traffic.RESCAN_SECONDS
     assert route_traffic.rescan_seconds(1_000_000) == 10 * route_traffic.RESCAN_SECONDS
+
+
+def test_a_route_s_snapshot_row_is_shared_while_its_counters_stand_still() -> None:
+    """The status server keeps a minute of snapshots: a route that saw no request since the last one hands the
+    same row again (no copy per second); one that did, or whose app changed, gets a new row."""
+    metrics = RouterMetrics()
+    quiet, busy = _pool(0, app="app-a"), _pool(1, app="app-b")
+    for pool in (quiet, busy):
+        metrics.route_traffic.count(pool, 3, 0.001, False)
+    first = metrics.snapshot()["routes"]
+    metrics.route_traffic.count(busy, 3, 0.001, True)
+    second = metrics.snapshot()["routes"]
+    assert second[quiet.key] is first[quiet.key] and second[quiet.key][:2] == [1, 0]
+    assert second[busy.key] is not first[busy.key]
+    assert first[busy.key][:2] == [1, 0] and second[busy.key][:2] == [2, 1]      # the old row kept its figures
+    busy.put(Endpoint("127.0.0.1", 8080, app_id="app-c"))                        # the route's app changed
+    third = metrics.snapshot()["routes"]
+    assert third[busy.key][4] == "app-c" and third[busy.key][:2] == [2, 1] and third[quiet.key] is first[quiet.key]
