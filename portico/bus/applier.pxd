@@ -1,7 +1,7 @@
 # Compiled layout of portico/bus/applier.py: the route feed's per-message decode and apply as one C call from
 # the frame parser; its counters are C integers of the compiled RouterMetrics, the apply a C call into messages.
 from portico.observe.metrics cimport RouterMetrics
-from portico.bus.messages cimport apply_registration
+from portico.bus.messages cimport apply_registration, strict_decode
 
 cdef class PayloadApplier:
     cdef public object table, clock, batch_time, _malformed_log

@@ -4,8 +4,10 @@ cimport cython
 from portico.routes.table cimport RouteTable
 
 cdef dict _ADDRESSES, _INDEXES, _TAGS
-cdef list _last_tags, _last_host, _last_index
+cdef list _last_tags, _last_host, _last_index, _last_raw_tags
 
+@cython.locals(last=list)
+cpdef strict_decode(data)
 cpdef tuple shared_address(host, port)
 cpdef shared_instance_index(index)
 cpdef shared_tags(tags)
