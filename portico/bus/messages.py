@@ -265,7 +265,14 @@ def registration_to_endpoint(reg: StrictRegistration, table: RouteTable, now: fl
 
 
 def endpoint_from_fields(fields: tuple, table: RouteTable, now: float) -> Endpoint:
-    """`registration_to_endpoint` from the registration's fields in declaration order (msgspec's `astuple`).
+    """`registration_to_endpoint` from the registration's fields in declaration order (msgspec's `astuple`)."""
+    return Endpoint(*endpoint_fields(fields, table, now))
+
+
+def endpoint_fields(fields: tuple, table: RouteTable, now: float) -> tuple:
+    """The Endpoint a registration describes, as its constructor's arguments in order (registration fields, then
+    updated_at, updated_at_ns and the address), not yet built: the table compares them with the endpoint it keeps
+    (`RouteTable.renew`), so an unchanged re-registration builds nothing.
 
     The route feed runs this for every registration: one `astuple` call hands over all sixteen fields (reading
     them one by one as attributes cost ~150 instructions each, compiled or not), and the common cases are
@@ -289,7 +296,7 @@ def endpoint_from_fields(fields: tuple, table: RouteTable, now: float) -> Endpoi
     if shared_index is None:
         shared_index = shared_instance_index(index)
     lb = options.loadbalancing if options is not None else ""
-    return Endpoint(  # positional, the address given: __post_init__ then has nothing to compute
+    return (  # positional, the address given: Endpoint.__post_init__ then has nothing to compute
         host, port, tls_port != 0, app, instance_id, shared_index, san, route_service_url, tags,
         table.ttl_for(stale) if stale else table.droplet_stale_threshold, isolation_segment, protocol or "http1",
         zone, lb if lb and lb in ALGORITHMS else "", now, updated_at_ns, address,
@@ -297,16 +304,29 @@ def endpoint_from_fields(fields: tuple, table: RouteTable, now: float) -> Endpoi
 
 
 def apply_registration(table: RouteTable, reg: StrictRegistration, now: float) -> Endpoint | None:
-    """router.register: put the endpoint in each uri's pool (one Endpoint shared by all of them)."""
+    """router.register: put the endpoint in each uri's pool (one Endpoint shared by all of them).
+
+    A pool that keeps this registration unchanged only has it renewed (`RouteTable.renew`); the Endpoint is
+    built once, and only for a uri where it is new or changed. Returns the endpoint in use for the last uri.
+    """
     fields = astuple(reg)
     uris = fields[3]
     if not uris:
         return None
-    endpoint = endpoint_from_fields(fields, table, now)
+    values = endpoint_fields(fields, table, now)
+    if len(uris) == 1:      # the common case: one call, one lookup
+        uri = uris[0]
+        return table.register_fields(uri, values) if uri else None
+    endpoint = None
+    used = None
     for uri in uris:
         if uri:
-            table.register(uri, endpoint)
-    return endpoint
+            used = table.renew(uri, values)
+            if used is None:
+                if endpoint is None:
+                    endpoint = Endpoint(*values)
+                used = table.register(uri, endpoint)
+    return used
 
 
 def apply_unregistration(table: RouteTable, reg: StrictRegistration) -> int:
@@ -340,6 +360,6 @@ def start_message(state, config) -> bytes:
 __all__ = [
     "GREET", "REGISTER", "START", "UNREGISTER", "MalformedMessage", "Options", "Registration",
     "apply_registration", "apply_unregistration", "decode_registration", "decode_registration_fast",
-    "describe_error", "encode_registration", "endpoint_from_fields", "registration_to_endpoint", "start_message",
-    "start_payload",
+    "describe_error", "encode_registration", "endpoint_fields", "endpoint_from_fields", "registration_to_endpoint",
+    "start_message", "start_payload",
 ]

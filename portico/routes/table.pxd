@@ -3,6 +3,12 @@
 # methods and the buckets' dict lookups are direct C-API calls instead of generic method calls. The TTL stays an
 # object: every endpoint shares the table's one float (a C double would make a new float per read).
 cimport cython
+from portico.routes.endpoint cimport _same_fields
+
+cdef bint COMPILED
+
+@cython.locals(ch=Py_UCS4)
+cpdef str normal_uri(str uri)
 
 cdef class RouteTable:
     cdef public object droplet_stale_threshold, keep_empty_for, default_algorithm
@@ -10,7 +16,15 @@ cdef class RouteTable:
     cdef public Py_ssize_t route_count, _endpoint_count, generation
 
     cpdef ttl_for(self, stale_threshold_in_seconds)
-    @cython.locals(host=str, exact=dict)
+    @cython.locals(host=str)
     cpdef register(self, str uri, endpoint)
-    @cython.locals(had=Py_ssize_t)
+    @cython.locals(host=str, path=str, key=str)
+    cpdef register_fields(self, str uri, tuple fields)
+    @cython.locals(host=str, path=str)
+    cpdef renew(self, str uri, tuple fields)
+    cpdef _new_host(self, str host, endpoint)
     cpdef _put(self, pool, endpoint)
+    @cython.locals(had=Py_ssize_t)
+    cpdef _place(self, pool, endpoint)
+    @cython.locals(members=object, address=str)
+    cpdef _renew(self, pool, tuple fields)

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from portico.routes.endpoint import Endpoint
+from msgspec.structs import astuple
+
+from portico.routes.endpoint import Endpoint, _same_fields
 from portico.routes.pool import ALGORITHMS, LEAST_CONNECTION, LEAST_CONNECTION_CURSOR, ROUND_ROBIN, Pool, new_pool
 from portico.routes.uri import route_key, split_route, wildcard_suffixes
+
+try:
+    import cython
+    COMPILED: bool = cython.compiled
+except ImportError:   # no Cython installed: certainly the pure module
+    COMPILED = False
 
 
 def request_path(target: bytes) -> str:
@@ -21,6 +29,21 @@ def request_path(target: bytes) -> str:
     if q >= 0:
         target = target[:q]
     return target.decode("latin-1").lower()
+
+
+def normal_uri(uri: str) -> str:
+    """A registered uri stripped and lower-cased, as the table keys it: the uri itself when it already is.
+
+    Compiled, a C scan finds most uris clean (printable ASCII, no upper case) and keeps them: no two method calls
+    and no new string per registration, and the uri's hash, once computed, is the key's. Anything else (and the
+    pure module, for which the scan would be a slow Python loop) takes `strip().lower()`, the reference.
+    """
+    if COMPILED:
+        for ch in uri:
+            if ch <= " " or ch > "~" or "A" <= ch <= "Z":
+                return uri.strip().lower()
+        return uri
+    return uri.strip().lower()
 
 
 class _Paths:
@@ -82,25 +105,66 @@ class RouteTable:
 
     def register(self, uri: str, endpoint: Endpoint) -> Endpoint:
         """Put `endpoint` in the pool of `uri`, creating the route if needed. Returns the endpoint in use."""
-        host = uri.strip().lower()
+        host = normal_uri(uri)
         if "/" not in host and "?" not in host and not host.startswith("*."):
             # the common case, a plain host (ingest rate decides how soon a new router is complete)
-            exact = self._exact
-            pool = exact.get(host)
+            pool = self._exact.get(host)
             if pool is None:
-                # a new route (most of a burst): the pool is made with its endpoint, no put() to search it
-                algorithm = endpoint.load_balancing_algorithm
-                if algorithm not in ALGORITHMS:
-                    algorithm = self.default_algorithm
-                exact[host] = Pool(host, endpoint, LEAST_CONNECTION_CURSOR if algorithm == LEAST_CONNECTION else -1)
-                self.route_count += 1
-                self.generation += 1
-                self._endpoint_count += 1
-                return endpoint
+                return self._new_host(host, endpoint)
             if pool.__class__ is not Pool:
                 return self._register(host, "", endpoint)
             return self._put(pool, endpoint)
         return self._register(*split_route(host), endpoint)
+
+    def register_fields(self, uri: str, fields: tuple) -> Endpoint:
+        """`register(uri, Endpoint(*fields))`, with the Endpoint built only when the route does not keep it.
+
+        `fields` are the endpoint's constructor arguments in Endpoint's order (its registration fields, then
+        updated_at, updated_at_ns and address): an unchanged re-registration (an instance's heartbeat, most of a
+        running platform's feed) only renews the kept endpoint's timestamps (`_renew`) and builds nothing.
+        """
+        host = normal_uri(uri)
+        if "/" not in host and "?" not in host and not host.startswith("*."):
+            pool = self._exact.get(host)
+            if pool is None:
+                return self._new_host(host, Endpoint(*fields))
+            if pool.__class__ is not Pool:
+                pool = self._find_pool(self._exact, host, "")
+        else:
+            host, path = split_route(host)
+            bucket, key = self._bucket(host)
+            pool = self._find_pool(bucket, key, path)
+            if pool is None:
+                return self._register(host, path, Endpoint(*fields))
+        if pool is None:
+            return self._register(host, "", Endpoint(*fields))
+        kept = self._renew(pool, fields)
+        if kept is not None:
+            return kept
+        return self._place(pool, Endpoint(*fields))
+
+    def renew(self, uri: str, fields: tuple) -> Endpoint | None:
+        """`register_fields` for a route that keeps this registration unchanged: its endpoint renewed and
+        returned; None when there is nothing to renew (the caller then builds the Endpoint and `register`s it)."""
+        host = normal_uri(uri)
+        if "/" not in host and "?" not in host and not host.startswith("*."):
+            pool = self._find_pool(self._exact, host, "")
+        else:
+            host, path = split_route(host)
+            bucket, host = self._bucket(host)
+            pool = self._find_pool(bucket, host, path)
+        return self._renew(pool, fields) if pool is not None else None
+
+    def _new_host(self, host: str, endpoint: Endpoint) -> Endpoint:
+        """A new plain host route (most of a burst): the pool is made with its endpoint, no put() to search it."""
+        algorithm = endpoint.load_balancing_algorithm
+        if algorithm not in ALGORITHMS:
+            algorithm = self.default_algorithm
+        self._exact[host] = Pool(host, endpoint, LEAST_CONNECTION_CURSOR if algorithm == LEAST_CONNECTION else -1)
+        self.route_count += 1
+        self.generation += 1
+        self._endpoint_count += 1
+        return endpoint
 
     def _register(self, host: str, path: str, endpoint: Endpoint) -> Endpoint:
         bucket, host = self._bucket(host)
@@ -113,16 +177,48 @@ class RouteTable:
 
     def _put(self, pool: Pool, endpoint: Endpoint) -> Endpoint:
         """Add or refresh `endpoint` in an existing pool, keeping the generation and endpoint count true."""
+        kept = pool.refresh(endpoint)   # an instance's heartbeat: its endpoint renewed, the counts stand
+        if kept is not None:
+            if endpoint.load_balancing_algorithm in ALGORITHMS:
+                pool.algorithm = endpoint.load_balancing_algorithm
+            self.generation += 1
+            return kept
+        return self._place(pool, endpoint)
+
+    def _place(self, pool: Pool, endpoint: Endpoint) -> Endpoint:
+        """Add `endpoint` to an existing pool, or replace the one at its address (no unchanged one is kept)."""
         if endpoint.load_balancing_algorithm in ALGORITHMS:
             pool.algorithm = endpoint.load_balancing_algorithm
         self.generation += 1
-        kept = pool.refresh(endpoint)   # an instance's heartbeat: its endpoint renewed, the counts stand
-        if kept is not None:
-            return kept
         had = len(pool)
         endpoint = pool.place(endpoint)
         self._endpoint_count += len(pool) - had
         return endpoint
+
+    def _renew(self, pool: Pool, fields: tuple) -> Endpoint | None:
+        """The endpoint `pool` keeps at `fields`' address with the same registration fields, its timestamps
+        renewed as `Pool.refresh` does (and the rest as `_put`); None when there is none."""
+        address = fields[16]
+        members = pool.members
+        if isinstance(members, tuple):
+            for old in members:
+                if old.address == address:
+                    break
+            else:
+                return None
+        elif members.address == address:
+            old = members
+        else:
+            return None
+        if not _same_fields(astuple(old), fields):
+            return None
+        algorithm = fields[13]
+        if algorithm in ALGORITHMS:
+            pool.algorithm = algorithm
+        self.generation += 1
+        old.updated_at = fields[14]
+        old.updated_at_ns = fields[15]
+        return old
 
     def unregister(self, uri: str, address: str) -> Endpoint | None:
         """Remove the endpoint at `address` from `uri`'s pool; drop the route when its pool empties."""

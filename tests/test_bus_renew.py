@@ -1,0 +1,88 @@
+"""A re-registration through the feed's path (apply_registration -> RouteTable.register_fields / renew) changes
+the table exactly as building the Endpoint and `register`ing it does; only an unchanged one builds nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from portico.bus.messages import apply_registration, registration_to_endpoint, strict_decode
+from portico.routes import LEAST_CONNECTION, ROUND_ROBIN, RouteTable
+from portico.routes.table import normal_uri
+
+
+def reg(uris, port=80, **kw):
+    return strict_decode(json.dumps({"host": "10.0.0.1", "port": port, "uris": uris, "app": "app-1",
+                                     "private_instance_id": "iid-1", "private_instance_index": "0",
+                                     "tags": {"component": "route-emitter"}, **kw}).encode())
+
+
+def by_reference(table: RouteTable, message, now: float):
+    """What the feed did before: one Endpoint built, `register`ed for every uri."""
+    endpoint = registration_to_endpoint(message, table, now)
+    for uri in message.uris:
+        if uri:
+            table.register(uri, endpoint)
+
+
+ROUTES = [["a.com"], ["A.Com "], ["a.com/x"], ["*.w.com"], ["b.com", "c.com/y", "*.d.com"], ["e.com", ""]]
+
+
+@pytest.mark.parametrize("uris", ROUTES)
+def test_an_unchanged_re_registration_renews_the_kept_endpoint(uris):
+    table = RouteTable()
+    first = apply_registration(table, reg(uris), 1.0)
+    pools = [table.lookup(*_request(u)) for u in uris if u]
+    kept = [p.members for p in pools]
+    assert all(k is first for k in kept)        # one Endpoint shared by every uri of the message
+    first.active, first.benched_until = 2, 5.0
+    generation, count, routes = table.generation, table.endpoint_count(), len(table)
+    again = apply_registration(table, reg(uris, endpoint_updated_at_ns=9), 3.0)
+    assert again is first
+    assert [p.members for p in pools] == kept and (first.updated_at, first.updated_at_ns) == (3.0, 9)
+    assert (first.active, first.benched_until) == (2, 5.0)
+    assert table.endpoint_count() == count and len(table) == routes
+    assert table.generation == generation + len(pools)
+
+
+@pytest.mark.parametrize("uris", ROUTES)
+@pytest.mark.parametrize("change", [{"app": "app-2"}, {"port": 81}, {"tags": None}, {"stale_threshold_in_seconds": 30},
+                                    {"options": {"loadbalancing": LEAST_CONNECTION}}, {"tls_port": 443}])
+def test_the_feed_path_changes_the_table_as_building_and_registering_does(uris, change):
+    fed, reference = RouteTable(), RouteTable()
+    messages = [reg(uris), reg(["other.com", *uris[:1]], port=90), reg(uris), reg(uris, **change), reg(uris, **change)]
+    for now, message in enumerate(messages):
+        apply_registration(fed, message, float(now))
+        by_reference(reference, message, float(now))
+        assert fed.snapshot() == reference.snapshot()
+        assert (fed.generation, fed.endpoint_count(), len(fed)) == \
+            (reference.generation, reference.endpoint_count(), len(reference))
+        for pool in fed.pools():
+            twin = reference.lookup(*_request(pool.key))
+            assert pool.algorithm == twin.algorithm
+            assert [(e.updated_at, e.updated_at_ns) for e in pool.endpoints] == \
+                [(e.updated_at, e.updated_at_ns) for e in twin.endpoints]
+
+
+def test_a_renewed_endpoint_sets_its_pools_algorithm_as_register_does():
+    table = RouteTable(default_algorithm=ROUND_ROBIN)
+    apply_registration(table, reg(["a.com"], options={"loadbalancing": LEAST_CONNECTION}), 1.0)
+    apply_registration(table, reg(["a.com"], port=81, options={"loadbalancing": ROUND_ROBIN}), 1.0)
+    assert table.lookup("a.com").algorithm == ROUND_ROBIN
+    apply_registration(table, reg(["a.com"], options={"loadbalancing": LEAST_CONNECTION}), 2.0)   # unchanged
+    assert table.lookup("a.com").algorithm == LEAST_CONNECTION and len(table.lookup("a.com")) == 2
+
+
+@pytest.mark.parametrize("uri, key", [("a.com", "a.com"), ("A.com", "a.com"), (" a.com\t", "a.com"),
+                                      ("Ä.com", "ä.com"), ("a.com/P", "a.com/p"), ("a\x00.com", "a\x00.com"),
+                                      ("~.com", "~.com"), ("", "")])
+def test_normal_uri_is_strip_and_lower(uri, key):
+    assert normal_uri(uri) == uri.strip().lower() == key
+
+
+def _request(key: str) -> tuple[str, str]:
+    """A request that reaches the route `key` (a wildcard's by a name under it)."""
+    key = key.strip().lower()
+    host, _, path = key.partition("/")
+    return (host.replace("*.", "x.", 1), "/" + path if path else "")
