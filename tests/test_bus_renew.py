@@ -86,3 +86,24 @@ def _request(key: str) -> tuple[str, str]:
     key = key.strip().lower()
     host, _, path = key.partition("/")
     return (host.replace("*.", "x.", 1), "/" + path if path else "")
+
+
+def test_interleaved_hosts_ports_and_indexes_give_the_right_shared_values(monkeypatch):
+    """The feed remembers the last host and instance index; other hosts in between, and the address cache starting
+    over, still give each endpoint its own address and index (shared objects per value)."""
+    from portico.bus import messages
+
+    monkeypatch.setattr(messages, "_ADDRESSES_LIMIT", 2)
+    table = RouteTable()
+    seen = {}
+    for i, (host, port, index) in enumerate([("10.0.0.1", 80, "0"), ("10.0.0.2", 80, "1"), ("10.0.0.1", 81, "0"),
+                                             ("10.0.0.3", 82, "2"), ("10.0.0.1", 80, "1"), ("10.0.0.2", 80, "0")]):
+        message = strict_decode(json.dumps({"host": host, "port": port, "uris": [f"r{i}.com"],
+                                            "private_instance_index": index}).encode())
+        endpoint = apply_registration(table, message, 1.0)
+        assert (endpoint.address, endpoint.host, endpoint.port, endpoint.private_instance_index) == \
+            (f"{host}:{port}", host, port, index)
+        first = seen.setdefault((host, port, index), endpoint)
+        assert endpoint.address is first.address or (host, port) != (first.host, first.port)
+    ones = [table.lookup(f"r{i}.com").members for i in (0, 2)]
+    assert ones[0].host is ones[1].host and ones[0].private_instance_index is ones[1].private_instance_index

@@ -500,18 +500,21 @@ def _scale_runs(args, tools, backend, nats, workdir: Path, lua: Path, proxy_cpus
     # ingest, then publish-to-routable on the same (now full) router; each repeat on a fresh router
     ingest_repeats: list[dict] = []
     floor, floor_proxy = _host_floor(tools, backend, workdir, proxy_cpus, res)
-    for k in range(args.repeat):
-        log(f"ingest: {args.ingest:,} registrations{_repeat_words(k, args.repeat)}")
-        with _portico_phase("ingest", res, nats, workdir / f"ingest{k}", proxy_cpus) as (target, pub):
-            ing = ingest(target, pub, backend.port, args.ingest, log=log)
-            publish_to_routable(target, pub, backend.port,
-                                ROUTABLE_SAMPLES_QUICK if args.quick else ROUTABLE_SAMPLES, ing, log=log, floor=floor)
-            from .procs import rss_kb
+    try:
+        for k in range(args.repeat):
+            log(f"ingest: {args.ingest:,} registrations{_repeat_words(k, args.repeat)}")
+            with _portico_phase("ingest", res, nats, workdir / f"ingest{k}", proxy_cpus) as (target, pub):
+                ing = ingest(target, pub, backend.port, args.ingest, log=log)
+                publish_to_routable(target, pub, backend.port,
+                                    ROUTABLE_SAMPLES_QUICK if args.quick else ROUTABLE_SAMPLES, ing, log=log,
+                                    floor=floor)
+                from .procs import rss_kb
 
-            ing.rss_kb_after = rss_kb(target.pids())
-            ingest_repeats.append(asdict(ing))
-    if floor_proxy is not None:
-        floor_proxy.stop()
+                ing.rss_kb_after = rss_kb(target.pids())
+                ingest_repeats.append(asdict(ing))
+    finally:
+        if floor_proxy is not None:
+            floor_proxy.stop()
     if ingest_repeats:
         res["ingest"] = median_record(ingest_repeats)
 

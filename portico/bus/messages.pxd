@@ -4,14 +4,14 @@ cimport cython
 from portico.routes.table cimport RouteTable
 
 cdef dict _ADDRESSES, _INDEXES, _TAGS
-cdef list _last_tags
+cdef list _last_tags, _last_host, _last_index
 
 cpdef tuple shared_address(host, port)
 cpdef shared_instance_index(index)
 cpdef shared_tags(tags)
 cpdef registration_to_endpoint(reg, RouteTable table, now)
 cpdef endpoint_from_fields(tuple fields, RouteTable table, now)
-@cython.locals(ports=dict, shared=tuple)
+@cython.locals(ports=dict, shared=tuple, last=list)
 cpdef tuple endpoint_fields(tuple fields, RouteTable table, now)
 @cython.locals(fields=tuple, uris=list, values=tuple)
 cpdef apply_registration(RouteTable table, reg, now)

@@ -208,6 +208,10 @@ _ADDRESSES: dict[str, dict[int, tuple[str, int, str]]] = {}
 _ADDRESSES_LIMIT = 200_000   # distinct hosts kept; past it the cache starts over (values stay interned)
 
 
+_last_host: list = ["", {}]     # the host of the last registration and its ports in _ADDRESSES (see endpoint_fields)
+_last_index: list[str] = [""]   # the shared instance index of the last registration
+
+
 def shared_address(host: str, port: int) -> tuple[str, int, str]:
     """The shared (host, port, "host:port") for an instance address (see _ADDRESSES)."""
     ports = _ADDRESSES.get(host)
@@ -282,19 +286,34 @@ def endpoint_fields(fields: tuple, table: RouteTable, now: float) -> tuple:
      protocol, zone, updated_at_ns, options) = fields
     if tls_port:
         port = tls_port
-    ports = _ADDRESSES.get(host)
+    # a burst's registrations mostly come from one cell (one host, its ports) and repeat an instance index: a
+    # string compare with the last one is cheaper than hashing the freshly decoded string for a dict lookup
+    last = _last_host
+    if host == last[0]:
+        ports = last[1]
+    else:
+        ports = _ADDRESSES.get(host)
+        if ports is not None:
+            last[0] = host
+            last[1] = ports
     shared = ports.get(port) if ports is not None else None
     if shared is None:
         shared = shared_address(host, port)
+        last[0] = shared[0]
+        last[1] = _ADDRESSES[shared[0]]
     host, port, address = shared
     if tags:
-        last = _last_tags[0]
-        tags = last if tags == last else shared_tags(tags)
+        last = _last_tags
+        tags = last[0] if tags == last[0] else shared_tags(tags)
     else:
         tags = None
-    shared_index = _INDEXES.get(index)
-    if shared_index is None:
-        shared_index = shared_instance_index(index)
+    last = _last_index
+    if index == last[0]:
+        shared_index = last[0]
+    else:
+        found = _INDEXES.get(index)
+        shared_index = found if found is not None else shared_instance_index(index)
+        last[0] = shared_index
     lb = options.loadbalancing if options is not None else ""
     return (  # positional, the address given: Endpoint.__post_init__ then has nothing to compute
         host, port, tls_port != 0, app, instance_id, shared_index, san, route_service_url, tags,

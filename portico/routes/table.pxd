@@ -4,6 +4,7 @@
 # object: every endpoint shares the table's one float (a C double would make a new float per read).
 cimport cython
 from portico.routes.endpoint cimport _same_fields
+from portico.routes.pool cimport cursor_for
 
 cdef bint COMPILED
 
@@ -22,9 +23,9 @@ cdef class RouteTable:
     cpdef register_fields(self, str uri, tuple fields)
     @cython.locals(host=str, path=str)
     cpdef renew(self, str uri, tuple fields)
-    cpdef _new_host(self, str host, endpoint)
+    cpdef _new_host(self, str host, endpoint, str algorithm)
     cpdef _put(self, pool, endpoint)
     @cython.locals(had=Py_ssize_t)
     cpdef _place(self, pool, endpoint)
-    @cython.locals(members=object, address=str)
+    @cython.locals(members=object, address=str, kept=tuple)
     cpdef _renew(self, pool, tuple fields)

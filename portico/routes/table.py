@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from msgspec.structs import astuple
 
 from portico.routes.endpoint import Endpoint, _same_fields
-from portico.routes.pool import ALGORITHMS, LEAST_CONNECTION, LEAST_CONNECTION_CURSOR, ROUND_ROBIN, Pool, new_pool
+from portico.routes.pool import ALGORITHMS, ROUND_ROBIN, Pool, cursor_for, new_pool
 from portico.routes.uri import route_key, split_route, wildcard_suffixes
 
 try:
@@ -110,7 +110,7 @@ class RouteTable:
             # the common case, a plain host (ingest rate decides how soon a new router is complete)
             pool = self._exact.get(host)
             if pool is None:
-                return self._new_host(host, endpoint)
+                return self._new_host(host, endpoint, endpoint.load_balancing_algorithm)
             if pool.__class__ is not Pool:
                 return self._register(host, "", endpoint)
             return self._put(pool, endpoint)
@@ -127,7 +127,7 @@ class RouteTable:
         if "/" not in host and "?" not in host and not host.startswith("*."):
             pool = self._exact.get(host)
             if pool is None:
-                return self._new_host(host, Endpoint(*fields))
+                return self._new_host(host, Endpoint(*fields), fields[13])
             if pool.__class__ is not Pool:
                 pool = self._find_pool(self._exact, host, "")
         else:
@@ -155,12 +155,12 @@ class RouteTable:
             pool = self._find_pool(bucket, host, path)
         return self._renew(pool, fields) if pool is not None else None
 
-    def _new_host(self, host: str, endpoint: Endpoint) -> Endpoint:
-        """A new plain host route (most of a burst): the pool is made with its endpoint, no put() to search it."""
-        algorithm = endpoint.load_balancing_algorithm
-        if algorithm not in ALGORITHMS:
+    def _new_host(self, host: str, endpoint: Endpoint, algorithm: str) -> Endpoint:
+        """A new plain host route (most of a burst): the pool is made with its endpoint, no put() to search it.
+        `algorithm` is the endpoint's load_balancing_algorithm."""
+        if not algorithm or algorithm not in ALGORITHMS:
             algorithm = self.default_algorithm
-        self._exact[host] = Pool(host, endpoint, LEAST_CONNECTION_CURSOR if algorithm == LEAST_CONNECTION else -1)
+        self._exact[host] = Pool(host, endpoint, cursor_for(algorithm))
         self.route_count += 1
         self.generation += 1
         self._endpoint_count += 1
@@ -206,14 +206,16 @@ class RouteTable:
                     break
             else:
                 return None
-        elif members.address == address:
-            old = members
+            kept = astuple(old)
         else:
-            return None
-        if not _same_fields(astuple(old), fields):
+            old = members
+            kept = astuple(old)     # its address read from the tuple the compare needs anyway
+            if kept[16] != address:
+                return None
+        if not _same_fields(kept, fields):
             return None
         algorithm = fields[13]
-        if algorithm in ALGORITHMS:
+        if algorithm and algorithm in ALGORITHMS:
             pool.algorithm = algorithm
         self.generation += 1
         old.updated_at = fields[14]
