@@ -107,3 +107,22 @@ def test_interleaved_hosts_ports_and_indexes_give_the_right_shared_values(monkey
         assert endpoint.address is first.address or (host, port) != (first.host, first.port)
     ones = [table.lookup(f"r{i}.com").members for i in (0, 2)]
     assert ones[0].host is ones[1].host and ones[0].private_instance_index is ones[1].private_instance_index
+
+
+def test_strict_decode_tags_follow_each_message_not_the_last():
+    """strict_decode reuses the last message's checked tags only when the JSON is the same."""
+    import msgspec
+
+    from portico.bus.messages import decode_registration, decode_registration_strict_first
+
+    a, b = b'{"component":"route-emitter"}', b'{"component":"other","x":"y"}'
+    for tags in [a, a, b, b'{"component":1}', a, b"null", None, b, b'{"component":"other","x":"y"}', b"{}", a]:
+        payload = b'{"host":"h","port":1' + (b',"tags":' + tags if tags is not None else b"") + b"}"
+        try:
+            expected = decode_registration(payload).tags or None
+        except Exception:
+            with pytest.raises(msgspec.DecodeError):
+                decode_registration_strict_first(payload)
+            continue
+        got = decode_registration_strict_first(payload).tags
+        assert got == expected and (got is None or isinstance(got, dict))
