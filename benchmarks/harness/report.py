@@ -167,7 +167,7 @@ def render_markdown(res: dict) -> str:
                 "router between a random one of the step's routes and one host (r0, '1 route alongside'), so a "
                 "swing of the host's speed between steps cannot move it (harness/paired.py).", "",
                 "bytes/route: RSS growth over the 1-route step, measured after the load (every route has "
-                "served traffic: its per-route counters exist, one packed int on its Pool); table alone: the RSS a "
+                "served traffic: its per-route counters exist, a 48-B RouteCounters on its Pool); table alone: the RSS a "
                 "step's new routes added, from after the previous step's load to right after they were applied "
                 "(before any request to them)."
                 + (f" Each figure is the median of {len(scale[-1]['repeats'])} repeats, each on a fresh router; the "
