@@ -157,3 +157,9 @@ _REGISTRATION_FIELDS = (
     "load_balancing_algorithm",
 )
 _REGISTRATION_COUNT = len(_REGISTRATION_FIELDS)   # they lead Endpoint's fields (a test holds it to that)
+
+
+def field_positions(*names: str) -> tuple[int, ...]:
+    """Where `names` sit in an Endpoint's astuple (and its constructor's positional arguments), for code that
+    compares or renews an endpoint from a tuple of fields without building one (RouteTable.register_fields)."""
+    return tuple(Endpoint.__struct_fields__.index(name) for name in names)

@@ -7,6 +7,7 @@ from portico.routes.endpoint cimport _same_fields
 from portico.routes.pool cimport cursor_for
 
 cdef bint COMPILED
+cdef Py_ssize_t _ALGORITHM, _UPDATED_AT, _UPDATED_AT_NS, _ADDRESS
 
 @cython.locals(ch=Py_UCS4)
 cpdef str normal_uri(str uri)

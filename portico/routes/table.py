@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from msgspec.structs import astuple
 
-from portico.routes.endpoint import Endpoint, _same_fields
+from portico.routes.endpoint import Endpoint, _same_fields, field_positions
 from portico.routes.pool import ALGORITHMS, ROUND_ROBIN, Pool, cursor_for, new_pool
 from portico.routes.uri import route_key, split_route, wildcard_suffixes
 
@@ -21,6 +21,10 @@ try:
     COMPILED: bool = cython.compiled
 except ImportError:   # no Cython installed: certainly the pure module
     COMPILED = False
+
+# positions in the fields tuple register_fields takes (an Endpoint's constructor arguments, as astuple gives them)
+_ALGORITHM, _UPDATED_AT, _UPDATED_AT_NS, _ADDRESS = field_positions(
+    "load_balancing_algorithm", "updated_at", "updated_at_ns", "address")
 
 
 def request_path(target: bytes) -> str:
@@ -127,7 +131,7 @@ class RouteTable:
         if "/" not in host and "?" not in host and not host.startswith("*."):
             pool = self._exact.get(host)
             if pool is None:
-                return self._new_host(host, Endpoint(*fields), fields[13])
+                return self._new_host(host, Endpoint(*fields), fields[_ALGORITHM])
             if pool.__class__ is not Pool:
                 pool = self._find_pool(self._exact, host, "")
         else:
@@ -198,7 +202,7 @@ class RouteTable:
     def _renew(self, pool: Pool, fields: tuple) -> Endpoint | None:
         """The endpoint `pool` keeps at `fields`' address with the same registration fields, its timestamps
         renewed as `Pool.refresh` does (and the rest as `_put`); None when there is none."""
-        address = fields[16]
+        address = fields[_ADDRESS]
         members = pool.members
         if isinstance(members, tuple):
             for old in members:
@@ -210,16 +214,16 @@ class RouteTable:
         else:
             old = members
             kept = astuple(old)     # its address read from the tuple the compare needs anyway
-            if kept[16] != address:
+            if kept[_ADDRESS] != address:
                 return None
         if not _same_fields(kept, fields):
             return None
-        algorithm = fields[13]
+        algorithm = fields[_ALGORITHM]
         if algorithm and algorithm in ALGORITHMS:
             pool.algorithm = algorithm
         self.generation += 1
-        old.updated_at = fields[14]
-        old.updated_at_ns = fields[15]
+        old.updated_at = fields[_UPDATED_AT]
+        old.updated_at_ns = fields[_UPDATED_AT_NS]
         return old
 
     def unregister(self, uri: str, address: str) -> Endpoint | None:
