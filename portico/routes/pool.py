@@ -24,6 +24,16 @@ def cursor_for(algorithm: str) -> int:
     return LEAST_CONNECTION_CURSOR if algorithm == LEAST_CONNECTION else -1
 
 
+def member_at(members: Endpoint | tuple[Endpoint, ...], address: str) -> Endpoint | None:
+    """The endpoint at `address` among a pool's `members` (its one Endpoint, or a tuple of them), or None."""
+    if isinstance(members, tuple):
+        for ep in members:
+            if ep.address == address:
+                return ep
+        return None
+    return members if members.address == address else None
+
+
 def new_pool(host: str, context_path: str = "", algorithm: str = ROUND_ROBIN) -> Pool:
     """An empty pool for the route `host` + `context_path` (its `key`)."""
     return Pool(host + context_path, (), cursor_for(algorithm))
@@ -86,29 +96,15 @@ class Pool(msgspec.Struct, gc=False, eq=False):
         self.members = endpoints[0] if len(endpoints) == 1 else endpoints
 
     def find(self, address: str) -> Endpoint | None:
-        for ep in self.endpoints:
-            if ep.address == address:
-                return ep
-        return None
+        return member_at(self.members, address)
 
     def refresh(self, endpoint: Endpoint) -> Endpoint | None:
         """An unchanged re-registration (an instance's heartbeat, most of a running platform's feed): renew the
         timestamps of the endpoint kept at `endpoint`'s address and return it. None when `endpoint` would add or
         change something: then `put` it. Nothing is made, and the pool's size cannot change.
         """
-        address = endpoint.address
-        members = self.members
-        if isinstance(members, tuple):
-            for old in members:
-                if old.address == address:
-                    break
-            else:
-                return None
-        elif members.address == address:
-            old = members
-        else:
-            return None
-        if not old.same_registration(endpoint):
+        old = member_at(self.members, endpoint.address)
+        if old is None or not old.same_registration(endpoint):
             return None
         old.updated_at = endpoint.updated_at
         old.updated_at_ns = endpoint.updated_at_ns

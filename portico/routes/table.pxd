@@ -4,7 +4,7 @@
 # object: every endpoint shares the table's one float (a C double would make a new float per read).
 cimport cython
 from portico.routes.endpoint cimport _same_fields
-from portico.routes.pool cimport cursor_for
+from portico.routes.pool cimport cursor_for, member_at
 
 cdef bint COMPILED
 cdef Py_ssize_t _ALGORITHM, _UPDATED_AT, _UPDATED_AT_NS, _ADDRESS
@@ -28,5 +28,4 @@ cdef class RouteTable:
     cpdef _put(self, pool, endpoint)
     @cython.locals(had=Py_ssize_t)
     cpdef _place(self, pool, endpoint)
-    @cython.locals(members=object, address=str, kept=tuple)
     cpdef _renew(self, pool, tuple fields)

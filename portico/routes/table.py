@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from msgspec.structs import astuple
 
 from portico.routes.endpoint import Endpoint, _same_fields, field_positions
-from portico.routes.pool import ALGORITHMS, ROUND_ROBIN, Pool, cursor_for, new_pool
+from portico.routes.pool import ALGORITHMS, ROUND_ROBIN, Pool, cursor_for, member_at, new_pool
 from portico.routes.uri import route_key, split_route, wildcard_suffixes
 
 try:
@@ -202,21 +202,8 @@ class RouteTable:
     def _renew(self, pool: Pool, fields: tuple) -> Endpoint | None:
         """The endpoint `pool` keeps at `fields`' address with the same registration fields, its timestamps
         renewed as `Pool.refresh` does (and the rest as `_put`); None when there is none."""
-        address = fields[_ADDRESS]
-        members = pool.members
-        if isinstance(members, tuple):
-            for old in members:
-                if old.address == address:
-                    break
-            else:
-                return None
-            kept = astuple(old)
-        else:
-            old = members
-            kept = astuple(old)     # its address read from the tuple the compare needs anyway
-            if kept[_ADDRESS] != address:
-                return None
-        if not _same_fields(kept, fields):
+        old = member_at(pool.members, fields[_ADDRESS])
+        if old is None or not _same_fields(astuple(old), fields):
             return None
         algorithm = fields[_ALGORITHM]
         if algorithm and algorithm in ALGORITHMS:
