@@ -135,13 +135,9 @@ class RouteTable:
             if pool.__class__ is not Pool:
                 pool = self._find_pool(self._exact, host, "")
         else:
-            host, path = split_route(host)
-            bucket, key = self._bucket(host)
-            pool = self._find_pool(bucket, key, path)
-            if pool is None:
-                return self._register(host, path, Endpoint(*fields))
+            pool = self._pool_for(host)
         if pool is None:
-            return self._register(host, "", Endpoint(*fields))
+            return self._register(*split_route(host), Endpoint(*fields))
         kept = self._renew(pool, fields)
         if kept is not None:
             return kept
@@ -150,14 +146,16 @@ class RouteTable:
     def renew(self, uri: str, fields: tuple) -> Endpoint | None:
         """`register_fields` for a route that keeps this registration unchanged: its endpoint renewed and
         returned; None when there is nothing to renew (the caller then builds the Endpoint and `register`s it)."""
-        host = normal_uri(uri)
-        if "/" not in host and "?" not in host and not host.startswith("*."):
-            pool = self._find_pool(self._exact, host, "")
-        else:
-            host, path = split_route(host)
-            bucket, host = self._bucket(host)
-            pool = self._find_pool(bucket, host, path)
+        pool = self._pool_for(normal_uri(uri))
         return self._renew(pool, fields) if pool is not None else None
+
+    def _pool_for(self, host: str) -> Pool | None:
+        """The pool of a normalised uri (`normal_uri`'s), when the table has that route."""
+        if "/" not in host and "?" not in host and not host.startswith("*."):
+            return self._find_pool(self._exact, host, "")
+        host, path = split_route(host)
+        bucket, key = self._bucket(host)
+        return self._find_pool(bucket, key, path)
 
     def _new_host(self, host: str, endpoint: Endpoint, algorithm: str) -> Endpoint:
         """A new plain host route (most of a burst): the pool is made with its endpoint, no put() to search it.
