@@ -7,7 +7,7 @@ cimport cython
 cdef class RouteCounters:
     cdef unsigned long long duration_us    # summed durations, microseconds
     cdef unsigned short errors             # 5xx answers not yet spilled (ERRORS_MAX)
-    cdef unsigned char small[22]           # requests per latency bucket (buckets.BUCKETS) not yet spilled
+    cdef unsigned char small[22]           # requests per latency bucket not yet spilled (route_traffic.SMALL_SLOTS)
 
 @cython.locals(counters=RouteCounters)
 cpdef void count_request(object route_traffic, object pool, int bucket, long long micros, bint error) except *

@@ -55,6 +55,10 @@ ROUTE_ERROR_ONE: tuple[int, ...] = tuple(one + (1 << ERRORS_SHIFT) for one in RO
 MICROSECONDS = 1_000_000.0
 
 SMALL_MAX = 255          # a bucket's count in a RouteCounters (one byte) before it spills
+SMALL_SLOTS = 22         # RouteCounters.small's length in route_traffic.pxd (a C array has no bounds check)
+if BUCKETS != SMALL_SLOTS:
+    raise ImportError(f"route_traffic.pxd keeps {SMALL_SLOTS} latency buckets a route, buckets.py has {BUCKETS}: "
+                      "change RouteCounters.small and SMALL_SLOTS with buckets.BOUNDS")
 ERRORS_MAX = 65_535     # the 5xx count in a RouteCounters (16 bits) before it spills
 
 RESCAN_ABOVE_ROUTES = 2_000  # routes with traffic above which the busiest are re-chosen only every rescan_seconds
