@@ -7,11 +7,12 @@ every such object is a TLB miss as well as a cache miss: a page walk, and in a v
 page tables. Measured in process on a 2-core VM (random lookups of a route and its endpoint's fields against
 one route): 3.1 -> 1.1 us extra per lookup at 1,000,000 routes, 1.4 -> 1.0 us at 100,000.
 
-So once the table has grown by GROW_STEP routes and the feed has settled, a background thread asks the kernel
-to collapse the heap into huge pages (madvise MADV_COLLAPSE, Linux 6.1+). Only 2 MiB ranges whose pages are
-almost all resident already are collapsed, so resident memory grows by at most a few percent; the request path
-does not wait for it (the kernel copies each range while it stays readable and writable). A kernel without
-MADV_COLLAPSE answers EINVAL once and the router goes on with 4 KiB pages. `huge_pages: false` turns it off.
+So once the table has grown by GROW_STEP routes and the feed has settled (grown by less than a tenth of that
+in a second), a background thread asks the kernel to collapse the heap into huge pages (madvise MADV_COLLAPSE,
+Linux 6.1+). Only 2 MiB ranges whose pages are almost all resident already are collapsed, so resident memory
+grows by at most a few percent; the request path does not wait for it (the kernel copies each range while it
+stays readable and writable). A kernel without MADV_COLLAPSE answers EINVAL once and the router goes on with
+4 KiB pages. `huge_pages: false` turns it off; /varz `huge_pages` shows the passes.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ log = logging.getLogger("portico.huge_pages")
 HUGE_PAGE = 1 << 21
 MADV_COLLAPSE = 25
 GROW_STEP = 50_000          # routes of table growth before the heap is looked at again
-CHECK_EVERY = 5.0           # seconds between two looks at the table's size
+CHECK_EVERY = 1.0           # seconds between two looks at the table's size (a len(), nothing more)
 MIN_RESIDENT = 0.9          # share of a 2 MiB range's pages already resident for it to be collapsed
 _HIGH_BIT = bytes(int(b >= 0x80) for b in range(256))   # a byte -> 1 if its high bit is set, else 0
 
@@ -88,6 +89,8 @@ class HeapCollapse:
         self._libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
         self.supported = True
         self.collapsed = 0          # bytes moved to huge pages, all passes
+        self.passes = 0
+        self.last_pass_s = 0.0      # how long the last pass took (it runs off the event loop)
 
     def run(self) -> tuple[int, int]:
         """One pass: (bytes collapsed, bytes looked at). Marks the kernel unsupported on EINVAL/ENOSYS."""
@@ -109,7 +112,16 @@ class HeapCollapse:
                 self.supported = False
                 break
         self.collapsed += done
+        self.passes += 1
         return done, sum(length for _, length in ranges)
+
+    def as_json(self) -> dict[str, int | float | bool]:
+        """/varz `huge_pages`: whether the kernel can, the passes made, bytes moved, the last pass's seconds."""
+        return {"supported": self.supported, "passes": self.passes, "collapsed_bytes": self.collapsed,
+                "last_pass_s": round(self.last_pass_s, 3)}
+
+
+HEAP = HeapCollapse()   # the process's heap is one: so is the record /varz shows
 
 
 class HugePages:
@@ -120,14 +132,10 @@ class HugePages:
         self._route_count = route_count
         self._grow_step = grow_step
         self._check_every = check_every
-        self._collapse = HeapCollapse()
+        self._collapse = HEAP
         self._task: asyncio.Task | None = None
         self._thread: threading.Thread | None = None
         self.passes = 0
-
-    @property
-    def collapsed_bytes(self) -> int:
-        return self._collapse.collapsed
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._watch())
@@ -163,6 +171,7 @@ class HugePages:
             log.info("huge pages: not available (%s); the route table stays on 4 KiB pages", exc)
             return
         self.passes += 1
+        self._collapse.last_pass_s = time.monotonic() - started
         if not self._collapse.supported:
             log.info("huge pages: this kernel has no MADV_COLLAPSE; the route table stays on 4 KiB pages")
             return
