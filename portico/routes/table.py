@@ -145,10 +145,10 @@ class RouteTable:
         if host is None:
             host = normal_uri(uri)
             if "/" in host or "?" in host or host.startswith("*."):
-                pool = self._pool_for(host)
-                if pool is None:
+                routed = self._pool_for(host)
+                if routed is None:
                     return self._register(*split_route(host), Endpoint(*fields))
-                return self._renew_or_place(pool, fields)
+                return self._renew_or_place(routed, fields)
         pool = self._exact.get(host)
         if pool is None:
             return self._new_host(host, Endpoint(*fields), fields[_ALGORITHM])
