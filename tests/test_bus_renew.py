@@ -164,3 +164,26 @@ def test_the_feeds_decode_path_makes_the_same_table_as_decode_registration():
     assert fed.snapshot() == reference.snapshot() and fed.route_count == reference.route_count == 6
     tags = [ep.tags for pool in fed.pools() for ep in pool.endpoints]
     assert tags.count({"component": "route-emitter"}) == 3 and {"a": "b", "c": "d"} in tags
+
+
+@pytest.mark.parametrize("uri", ["a.com", "app-1.apps.internal", "", "A.com", " a.com", "a.com/path", "a.com?x=1",
+                                 "*.a.com", "ä.com", "a.com\t", "x*y.com"])
+def test_plain_host_is_the_uri_only_when_the_table_keys_it_as_it_is(uri):
+    """plain_host, the feed's shortcut past normal_uri and split_route: the uri itself or None, never a wrong key."""
+    from portico.routes import table as table_module
+    from portico.routes.table import normal_uri, plain_host
+    from portico.routes.uri import split_route
+
+    compiled = not table_module.__file__.endswith(".py")
+
+    found = plain_host(uri)
+    if found is not None:
+        assert found is uri and normal_uri(uri) == uri and split_route(uri) == (uri, "") and not uri.startswith("*.")
+    plain = uri in ("a.com", "app-1.apps.internal", "")
+    assert (found is not None) == (plain and compiled)
+    if uri:
+        table = RouteTable()
+        endpoint = apply_registration(table, reg([uri]), 1.0)
+        host, path = split_route(normal_uri(uri))
+        pool = table.lookup("x." + host[2:] if host.startswith("*.") else host, path)
+        assert endpoint is not None and pool is not None and list(pool.endpoints) == [endpoint]

@@ -1,6 +1,10 @@
 # Compiled layout of portico/bus/frames.py: the MSG frame cutter with C-sized offsets.
 cimport cython
 
+# C globals: a Python-level constant was a module dict lookup per frame, the 12-digit bound a Python int compare
+cdef bytes _HMSG, _MSG_REGISTER, _MSG_UNREGISTER, _HMSG_REGISTER, _HMSG_UNREGISTER
+cdef Py_ssize_t _MAX_CONTROL_LINE, _JOIN_ROOM, _SIZE_DIGITS_SCALE
+
 cdef class FrameParser:
     cdef public object on_register, on_unregister, on_control
     cdef bytes _pending

@@ -25,6 +25,7 @@ _MSG_REGISTER = b"MSG router.register "
 _MSG_UNREGISTER = b"MSG router.unregister "
 _HMSG_REGISTER = b"HMSG router.register "
 _HMSG_UNREGISTER = b"HMSG router.unregister "
+_SIZE_DIGITS_SCALE = 100_000_000_000   # at most 12 digits in a size (NATS caps far lower); compiled, a C integer
 
 
 class ProtocolError(Exception):
@@ -109,7 +110,7 @@ class FrameParser:
                     size = 0
                     scale = 1
                     c = buf[i]
-                    while 48 <= c <= 57 and scale <= 100_000_000_000:   # at most 12 digits (NATS caps far lower)
+                    while 48 <= c <= 57 and scale <= _SIZE_DIGITS_SCALE:
                         size += (c - 48) * scale
                         scale *= 10
                         i -= 1
