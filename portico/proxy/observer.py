@@ -19,7 +19,7 @@ if not cython.compiled:
     # cpython.time's monotonic: the clock read as a C double, no float object and no Python call.
     from time import monotonic
 
-    from portico.routes.guids import app_id_of, instance_id_of
+    from portico.routes.guids import id_text
 
 if TYPE_CHECKING:
     from portico.observe.access_log import AccessLog
@@ -76,8 +76,8 @@ class ExchangeObserver:
             backend = ep.address
             if ep is not self._ids_of:
                 ids = ep.guids
-                self._app_id = app_id_of(ids)
-                self._instance_id = instance_id_of(ids)
+                self._app_id = id_text(ids, False)
+                self._instance_id = id_text(ids, True)
                 self._ids_of = ep
             app_id = self._app_id
             app_index = ep.private_instance_index

@@ -4,6 +4,7 @@
 cimport cython
 
 cdef unsigned char _BUF[256]
+cdef bytes _HEX_PAIRS
 
 @cython.locals(p='unsigned char*', a=int, i=int)
 cpdef pack(str app_id, str instance_id)
@@ -17,11 +18,13 @@ cpdef str instance_id_of(guids)
 cpdef bint has_instance_id(guids) except -1
 @cython.locals(p='unsigned char*', s='const unsigned char*', m=Py_ssize_t)
 cdef str _text(bytes block, Py_ssize_t start, Py_ssize_t n)
-@cython.locals(k=Py_ssize_t, j=Py_ssize_t, c=cython.uchar, d=cython.uchar)
-cdef Py_ssize_t _hex_into(const unsigned char* raw, Py_ssize_t n, unsigned char* out) noexcept
+@cython.locals(pairs='const unsigned char*', k=Py_ssize_t, j=Py_ssize_t, c=Py_ssize_t)
+cdef Py_ssize_t _hex_into(const unsigned char* raw, Py_ssize_t n, unsigned char* out) except -1
 @cython.locals(block=bytes, s='const unsigned char*', a=int, i=int)
 cdef Py_ssize_t put_guid(guids, bint instance, unsigned char* out) except -2
 @cython.locals(p='unsigned char*', k=Py_ssize_t, n=Py_ssize_t, m=Py_ssize_t, j=Py_ssize_t, ch=Py_UCS4)
 cpdef bytes cf_block(guids, str index, str address)
-@cython.locals(s='const unsigned char*', j=Py_ssize_t)
+@cython.locals(s='const unsigned char*', j=Py_ssize_t, n=Py_ssize_t)
 cdef inline Py_ssize_t _put_literal(unsigned char* p, Py_ssize_t k, bytes literal) except -1
+@cython.locals(p='unsigned char*', n=Py_ssize_t)
+cpdef id_text(guids, bint instance)

@@ -33,6 +33,7 @@ if not cython.compiled:
 
 Guids = bytes | tuple
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-(?:[0-9a-f]{12}|[0-9a-f]{4})")
+_HEX_PAIRS = "".join(f"{b:02x}" for b in range(256)).encode()   # byte b's two hex digits at 2 * b
 _APP_LINE = b"X-CF-ApplicationID: "
 _INDEX_LINE = b"\r\nX-CF-InstanceIndex: "
 _INSTANCE_LINE = b"\r\nX-CF-InstanceID: "
@@ -145,16 +146,15 @@ def _text(block: bytes, start: int, n: int) -> str:
 
 def _hex_into(raw: Any, n: int, out: Any) -> int:
     """Compiled only: `n` raw bytes (16 or 12) written at `out` as dashed lower-case hex; the length written."""
+    pairs: Any = _HEX_PAIRS
     k = 0
     for j in range(n):
-        if j == 4 or j == 6 or j == 8 or j == 10:
-            out[k] = 45     # "-"
+        if 4 <= j <= 10 and not j & 1:    # the dashes of 8-4-4-4-12 (or -4)
+            out[k] = 45
             k += 1
-        c = raw[j]
-        d = c >> 4
-        out[k] = d + 48 if d < 10 else d + 87     # "0".."9", "a".."f"
-        d = c & 15
-        out[k + 1] = d + 48 if d < 10 else d + 87
+        c = raw[j] * 2
+        out[k] = pairs[c]
+        out[k + 1] = pairs[c + 1]
         k += 2
     return k
 
@@ -211,8 +211,24 @@ def cf_block(guids: Guids, index: str, address: str) -> bytes | None:
 
 
 def _put_literal(p: Any, k: int, literal: bytes) -> int:
-    """Compiled only: `literal` written at `p + k`; the new end."""
+    """Compiled only: `literal` written at `p + k`, eight bytes at a time; the new end."""
     s: Any = literal
-    for j in range(len(literal)):
+    n = len(literal)
+    j = 0
+    while j + 8 <= n:
+        cython.cast(cython.p_ulonglong, p + k + j)[0] = cython.cast(cython.p_ulonglong, s + j)[0]
+        j += 8
+    while j < n:
         p[k + j] = s[j]
-    return k + len(literal)
+        j += 1
+    return k + n
+
+
+def id_text(guids: Guids, instance: bool) -> str | bytes:
+    """One id as the access log takes it (str or bytes, the same line): compiled, a packed id as the bytes of its
+    hex, built from the block without a str; otherwise the str (`app_id_of` / `instance_id_of`)."""
+    if cython.compiled and type(guids) is bytes:
+        p: Any = _BUF
+        n = put_guid(guids, instance, p)
+        return p[:n]
+    return instance_id_of(guids) if instance else app_id_of(guids)
