@@ -2,10 +2,10 @@
 
 The route emitter's registrations (as benchmarks/harness/scale.py publishes them: a fresh host, app guid and
 instance id each, one backend address, tags) are cut into NATS MSG frames, as the NATS server delivers them, and
-fed 64 KiB at a time to the fast lane's `FrameParser` with the router's `PayloadApplier` and `RouteTable`. Two
-phases, each counted on its own: `new` (every message a new route) and `again` (the same messages once more:
-unchanged re-registrations, which is what a real platform sends every ~20 s). Only `FrameParser.feed` is counted
-(`--toggle-collect`), so building the frames and starting Python are not.
+fed 64 KiB at a time to the fast lane's `FrameParser` (portico.bus.frames) with the router's `PayloadApplier` and
+`RouteTable`. Two phases, each counted on its own: `new` (every message a new route) and `again` (the same messages
+once more: unchanged re-registrations, which is what a real platform sends every ~20 s). Only `FrameParser.feed` is
+counted (`--toggle-collect`), so building the frames and starting Python are not.
 
     .venv/bin/python benchmarks/callgrind_ingest.py [--messages 20000] [--top 40]    # ~1-2 min
 
@@ -41,7 +41,7 @@ def frames(n: int, port: int = 8080) -> list[bytes]:
 def child(n: int, phase: str) -> None:
     """Runs under callgrind: feed the reads; only the chosen phase's feeds are counted."""
     from portico.bus.applier import PayloadApplier
-    from portico.bus.fastlane import FrameParser
+    from portico.bus.frames import FrameParser
     from portico.observe.metrics import RouterMetrics
     from portico.routes.table import RouteTable
 
@@ -77,7 +77,7 @@ def main() -> None:
         return
     env = dict(os.environ, PYTHONHASHSEED="0")
     from portico._compiled import selection
-    if "portico.bus.fastlane" not in selection().compiled:
+    if "portico.bus.frames" not in selection().compiled:
         raise SystemExit("the compiled build is not in use (stale or missing): pip install -e . first")
     # the Python-visible entry only: the cpdef body it calls matches a wider pattern and would toggle back off
     toggle = "__pyx_pw_*FrameParser_*feed"

@@ -21,6 +21,7 @@ from portico.bus.pruner import Pruner
 from portico.bus.subscriber import RouteBus
 from portico.config.settings import RouterConfig
 from portico.gc_pauses import GC_PAUSES
+from portico.huge_pages import HugePages
 from portico.proxy.server import ProxyServer
 from portico.proxy.tracing import headers_to_log
 from portico.route_snapshot import RouteSnapshotKeeper
@@ -84,6 +85,7 @@ class RouterApp:
         self.proxy = ProxyServer(config, self.table, self.state, access_log=self.access_log,
                                  reuse_port=reuse_port)
         self.announcer: RouterAnnouncer | None = None
+        self.huge_pages = HugePages(self.table.__len__) if config.huge_pages else None
         self._stop = asyncio.Event()
         self._starting: asyncio.Future | None = None
         self._cancelling: asyncio.Task | None = None
@@ -118,6 +120,8 @@ class RouterApp:
         await self.bus.start()
         self.pruner.start()
         self.snapshot.start()
+        if self.huge_pages is not None:
+            self.huge_pages.start()
         if config.start_response_delay_interval > 0 and not restored:
             # gorouter's wait for registrations to arrive; a restored table already has them
             await asyncio.sleep(config.start_response_delay_interval)
@@ -197,6 +201,8 @@ class RouterApp:
             except Exception:
                 pass
         await self.pruner.stop()
+        if self.huge_pages is not None:
+            await self.huge_pages.stop()
         try:
             async with asyncio.timeout(2.0):
                 await self.bus.stop()

@@ -8,38 +8,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+from bench_router import bench_router
 from harness import report
 from harness.httpprobe import get_json
-from harness.natspub import NatsPublisher
 from harness.scale import ingest
-from harness.targets import start_builtin_backend, start_portico
-
-from portico.stack.servers import start_nats
 
 
 def test_the_same_messages_again_are_applied_as_unchanged_reregistrations(tmp_path) -> None:
-    nats = start_nats(workdir=tmp_path / "nats")
-    backend = start_builtin_backend(tmp_path / "backend", None)
-    router = pub = None
-    try:
-        router = start_portico(nats.port, tmp_path / "portico", None)
-        pub = NatsPublisher("127.0.0.1", nats.port)
-        res = ingest(router, pub, backend.port, 300, log=lambda _line: None)
+    with bench_router(tmp_path) as bench:
+        res = ingest(bench.router, bench.pub, bench.backend.port, 300, log=lambda _line: None)
         assert res.routes_seen == 300 and res.reregister_error is None
         assert res.reregister_varz_registrations == 301       # every re-registration and the one host after them
         assert res.reregister_msgs_per_s is not None and res.reregister_msgs_per_s > 0
         assert res.reregister_cpu_s is not None                 # /proc ticks: 0.0 for so few messages
-        table = get_json(f"http://127.0.0.1:{router.extra['routes_port']}/routes", "admin", "admin", 10)
+        table = get_json(f"http://127.0.0.1:{bench.router.extra['routes_port']}/routes", "admin", "admin", 10)
         hosts = [key for key in table if key.endswith(".ingest.local")]
         assert len(hosts) == 301                               # nothing added by the same messages again
         assert all(len(table[h]) == 1 for h in hosts)          # one endpoint each: unchanged, not a second one
-    finally:
-        if pub:
-            pub.close()
-        if router:
-            router.stop()
-        backend.stop()
-        nats.stop()
 
 
 def test_the_ingest_table_shows_reregistrations_beside_the_goal() -> None:

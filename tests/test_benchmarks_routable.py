@@ -11,12 +11,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+from bench_router import bench_router
 from harness import report
 from harness.hostshare import idle_share, parse_idle_ticks, pids_listening_as, sched_ns
 from harness.natspub import NatsPublisher, register_payload
 from harness.natssub import NatsSubscriber
 from harness.scale import REGISTER, HostFloor, IngestResult, publish_to_routable
-from harness.targets import start_builtin_backend, start_portico
 
 from portico.stack.servers import start_nats
 
@@ -90,15 +90,11 @@ def test_the_goal_row_and_the_table_give_the_hosts_floor_without_portico() -> No
 
 
 def test_the_step_times_real_publishes_to_a_real_router(nats, tmp_path) -> None:
-    backend = start_builtin_backend(tmp_path / "backend", None)
-    router = pub = None
-    try:
-        router = start_portico(nats.port, tmp_path / "portico", None)
-        pub = NatsPublisher("127.0.0.1", nats.port)
+    with bench_router(tmp_path, nats) as bench:
         res = IngestResult(messages=0, publish_s=0, applied_s=0, msgs_per_s=0, publisher_msgs_per_s=0,
                            routes_seen=None, varz_registrations=None)
-        publish_to_routable(router, pub, backend.port, 5, res, log=lambda _line: None,
-                            floor=HostFloor("the backend directly", backend.port, "floor.local"))
+        publish_to_routable(bench.router, bench.pub, bench.backend.port, 5, res, log=lambda _line: None,
+                            floor=HostFloor("the backend directly", bench.backend.port, "floor.local"))
         assert res.latency_samples == 5 and res.routable_timeouts == 0
         for low, high in ((res.delivered_p99_ms, res.routable_p99_ms), (res.applied_p99_ms, res.routable_p99_ms)):
             assert low is not None and high is not None and 0 < low <= high
@@ -109,9 +105,3 @@ def test_the_step_times_real_publishes_to_a_real_router(nats, tmp_path) -> None:
         assert res.idle_all is not None and res.steal_all is not None
         assert res.floor_name == "the backend directly"      # the host's floor: the same pace, no Portico
         assert res.floor_p50_ms is not None and res.floor_p99_ms is not None and res.floor_p50_ms > 0
-    finally:
-        if pub:
-            pub.close()
-        if router:
-            router.stop()
-        backend.stop()

@@ -126,3 +126,64 @@ def test_strict_decode_tags_follow_each_message_not_the_last():
             continue
         got = decode_registration_strict_first(payload).tags
         assert got == expected and (got is None or isinstance(got, dict))
+
+
+def test_the_feeds_decode_path_makes_the_same_table_as_decode_registration():
+    """PayloadApplier.register (strict_fields, checked_tags, apply_fields) against decode_registration +
+    apply_registration, message for message: the same endpoints, and the same messages dropped as malformed."""
+    from portico.bus.applier import PayloadApplier
+    from portico.bus.messages import decode_registration
+    from portico.state import RouterState
+
+    payloads = [
+        b'{"host":"10.0.0.1","port":80,"uris":["a.com"],"tags":{"component":"route-emitter"},"app":"g1"}',
+        b'{"host":"10.0.0.1","port":81,"uris":["a.com","b.com"],"tags":{"component":"route-emitter"}}',
+        b'{"host":"10.0.0.2","port":80,"uris":["c.com"],"tags":{"component":1}}',         # bad tags: dropped
+        b'{"host":"10.0.0.2","port":80,"uris":["c.com"],"tags":null,"app":null}',          # nulls: accepted
+        b'{"host":"10.0.0.3","port":80,"uris":["d.com"],"tags":{}}',
+        b'{"host":"10.0.0.3","port":80,"uris":["e.com"],"tags":{"a":"b","c":"d"}}',
+        b'{"host":"10.0.0.3","port":80,"uris":["e.com"],"tags":{"a":"b","c":"d"},"port":"80"}',  # bad port
+        b'{"host":"10.0.0.4","port":80,"uris":[],"tags":{"a":"b"}}',
+        b'{"host":"10.0.0.4","tls_port":443,"uris":["f.com"],"options":{"loadbalancing":"least-connection"}}',
+        b'{"host":"10.0.0.4","port":80,"uris":["A.com"],"stale_threshold_in_seconds":30}',
+        b"not json",
+    ]
+    fed = RouteTable()
+    state = RouterState()
+    applier = PayloadApplier(fed, state.metrics, clock=lambda: 7.0)
+    reference = RouteTable()
+    dropped = 0
+    for payload in payloads:
+        applier.register(payload)
+        try:
+            apply_registration(reference, decode_registration(payload), 7.0)
+        except Exception:
+            dropped += 1
+    assert state.metrics.malformed_messages == dropped == 3
+    assert state.metrics.registrations == len(payloads) - dropped
+    assert fed.snapshot() == reference.snapshot() and fed.route_count == reference.route_count == 6
+    tags = [ep.tags for pool in fed.pools() for ep in pool.endpoints]
+    assert tags.count({"component": "route-emitter"}) == 3 and {"a": "b", "c": "d"} in tags
+
+
+@pytest.mark.parametrize("uri", ["a.com", "app-1.apps.internal", "", "A.com", " a.com", "a.com/path", "a.com?x=1",
+                                 "*.a.com", "ä.com", "a.com\t", "x*y.com"])
+def test_plain_host_is_the_uri_only_when_the_table_keys_it_as_it_is(uri):
+    """plain_host, the feed's shortcut past normal_uri and split_route: the uri itself or None, never a wrong key."""
+    from portico.routes import table as table_module
+    from portico.routes.table import normal_uri, plain_host
+    from portico.routes.uri import split_route
+
+    compiled = not table_module.__file__.endswith(".py")
+
+    found = plain_host(uri)
+    if found is not None:
+        assert found is uri and normal_uri(uri) == uri and split_route(uri) == (uri, "") and not uri.startswith("*.")
+    plain = uri in ("a.com", "app-1.apps.internal", "")
+    assert (found is not None) == (plain and compiled)
+    if uri:
+        table = RouteTable()
+        endpoint = apply_registration(table, reg([uri]), 1.0)
+        host, path = split_route(normal_uri(uri))
+        pool = table.lookup("x." + host[2:] if host.startswith("*.") else host, path)
+        assert endpoint is not None and pool is not None and list(pool.endpoints) == [endpoint]

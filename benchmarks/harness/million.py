@@ -19,6 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from .heap import huge_page_passes, wait_for_heap_pass
 from .httpprobe import Probe, wait_for_status
 from .load import closed_loop, fmt
 from .natspub import NatsPublisher, pub_frame
@@ -165,6 +166,7 @@ def million_routes(wrk: str, target, pub: NatsPublisher, backend_port: int, n: i
     log(f"  1 route: {fmt(base.rps, 0)} req/s, RSS {res.rss_kb_one_route / 1024:.1f} MiB")
 
     log(f"  registering {n - 1:,} more routes (paced: {CHUNK:,} per chunk) ...")
+    passes = huge_page_passes(target)
     res.applied_s = publish_paced(pub, target.port, backend_port, n, log=log)
     res.applied_msgs_per_s = (n - 1) / res.applied_s
     res.rss_kb_applied = rss_kb(target.pids())
@@ -172,6 +174,7 @@ def million_routes(wrk: str, target, pub: NatsPublisher, backend_port: int, n: i
     res.sample_failures = check_sample(target.port, [scale_host(i) for i in range(0, n, max(1, n // 1000))])
     log(f"    applied in {res.applied_s:.2f}s ({fmt(res.applied_msgs_per_s, 0)} routes/s), RSS "
         f"{res.rss_kb_applied / 1024:.1f} MiB, {res.bytes_per_route:.0f} B/route")
+    wait_for_heap_pass(target, passes, n - 1, log)
 
     big = paired_runs(wrk, _with_host(target, None), n, connections, duration, warmup, runs, load_cpus, script,
                       log=log)

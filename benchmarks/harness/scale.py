@@ -9,6 +9,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .heap import huge_page_passes, wait_for_heap_pass
 from .hostshare import idle_share, idle_ticks, pids_listening_as, sched_ns
 from .httpprobe import Probe, get_json, wait_for_status
 from .load import closed_loop, fmt
@@ -91,12 +92,14 @@ def route_scale(wrk: str, target, pub: NatsPublisher, backend_port: int, steps: 
     for n in steps:
         hosts = [scale_host(i) for i in range(registered, n)]
         took = None
+        passes = huge_page_passes(target)
         if hosts:
             log(f"  registering {len(hosts):,} routes (total {n:,}) ...")
             took = register_and_wait(pub, target.port, backend_port, hosts)
             registered = n
             log(f"    applied in {took:.2f}s ({len(hosts) / took:,.0f} routes/s incl. publish and poll)")
         rss_applied = rss_kb(target.pids())
+        wait_for_heap_pass(target, passes, len(hosts), log)
         all_hosts = [scale_host(i) for i in range(n)]
         bad = check_sample(target.port, all_hosts)
         one_rps = None
@@ -206,6 +209,7 @@ def ingest(target, pub: NatsPublisher, backend_port: int, n: int, log=print) -> 
     frames = route_frames(backend_port, hosts)
     status_port, routes_port = target.extra["status_port"], target.extra["routes_port"]
     varz0 = _varz_count(status_port, routes_port)
+    passes = huge_page_passes(target)
     probe = Probe(target.port)
     cpu0 = cpu_seconds(target.pids())
     t0 = time.monotonic()
@@ -236,6 +240,7 @@ def ingest(target, pub: NatsPublisher, backend_port: int, n: int, log=print) -> 
     log(f"  ingest {n:,} registrations: applied in {res.applied_s:.3f}s = {res.msgs_per_s:,.0f} msg/s "
         f"(publisher alone {res.publisher_msgs_per_s:,.0f} msg/s; router CPU {router_cpu:.2f}s = "
         f"{fmt(res.msgs_per_cpu_s, 0)} msg per CPU-second); /routes has {seen}")
+    wait_for_heap_pass(target, passes, n, log)
     _reregistrations(target, pub, frames, backend_port, res, log)
     return res
 

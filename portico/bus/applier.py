@@ -14,21 +14,26 @@ import time
 from collections.abc import Callable
 
 import msgspec
+from msgspec.structs import astuple
 
 from portico.bus.messages import (
     REGISTER,
     UNREGISTER,
-    apply_registration,
+    apply_fields,
     apply_unregistration,
+    checked_tags,
     decode_registration_strict_first,
     describe_error,
-    strict_decode,
+    field_at,
+    strict_fields,
 )
 from portico.routes.table import RouteTable
 
 log = logging.getLogger("portico.bus")
 
 _PAYLOAD_PREVIEW = 200
+_URIS_AT = field_at("uris")   # where they sit in a registration's fields (compiled, C integers: applier.pxd)
+_TAGS_AT = field_at("tags")
 
 
 class RateLimitedLog:
@@ -90,19 +95,23 @@ class PayloadApplier:
 
     def register(self, data: bytes) -> None:
         try:
-            reg = strict_decode(data)
+            fields = strict_fields(data)
+            raw = fields[_TAGS_AT]
+            tags = checked_tags(raw) if raw else None
         except msgspec.DecodeError:
             try:
                 reg = decode_registration_strict_first(data)   # nulls, or a reason worded for the log
             except msgspec.DecodeError as err:
                 self._malformed(REGISTER, data, err)
                 return
+            fields = astuple(reg)
+            tags = fields[_TAGS_AT]
         now = self.batch_time
         if now is None:
             now = self.clock()
         table = self.table
         try:
-            endpoint = apply_registration(table, reg, now)
+            endpoint = apply_fields(table, fields, tags, now)
         except Exception:  # a table bug must not stop the feed
             self._apply_failed(REGISTER, data)
             return
@@ -112,7 +121,7 @@ class PayloadApplier:
         if endpoint is not None:
             # the table grew by at most one route per uri: its size is read (a Python attribute) only when that
             # could have reached the next freeze point
-            self._headroom -= len(reg.uris)
+            self._headroom -= len(fields[_URIS_AT])
             if self._headroom <= 0:
                 self._check_freeze()
 

@@ -5,7 +5,7 @@ NATS restart) receives all of them at once, so ingest rate decides how soon a ro
 nats-py the router ingested only ~38k router.register messages per CPU-second on the 2-core bench VM
 (in-process decode + apply alone ran ~81k/s with the router's gc tuning): nats-py's pure-Python protocol
 parser, its per-message `Msg` object, pending queue and per-message callback dispatch took about half the
-CPU. This reader parses MSG frames straight out of each socket read with `bytes.find`, makes no Python object
+CPU. This reader cuts MSG frames straight out of each socket read (portico.bus.frames), makes no Python object
 per message beyond the payload slice, and applies each payload right there (msgspec decode + table update):
 no queue, no task switch. Measured when it was written (200k registrations): router CPU ~31-46k msg per
 CPU-second through nats-py -> ~79-111k through this reader (docs/scale.md has today's figures).
@@ -31,136 +31,18 @@ from collections.abc import Callable
 
 from portico.bus.applier import PayloadApplier, RateLimitedLog
 from portico.bus.backoff import FIRST_WAIT, MAX_WAIT, reconnect_delay
+from portico.bus.frames import FrameParser, ProtocolError
 from portico.bus.messages import REGISTER, UNREGISTER
 from portico.config.values import parse_nats_url
 from portico.routes.table import RouteTable
 from portico.state import RouterState
 from portico.tasks import cancel_and_wait
 
-try:
-    import cython
-    COMPILED: bool = cython.compiled
-except ImportError:   # no Cython installed: certainly the pure module
-    COMPILED = False
-
 log = logging.getLogger("portico.bus")
 
-_MAX_CONTROL_LINE = 64 * 1024     # a protocol line longer than this is a broken stream: reconnect
 _RCVBUF = 4 * 1024 * 1024         # absorb a re-registration burst in the kernel while a batch is applied
 _PONG = b"PONG\r\n"
 _PING = b"PING\r\n"
-_MSG = b"MSG "
-_HMSG = b"HMSG "
-_MSG_REGISTER = b"MSG router.register "
-_MSG_UNREGISTER = b"MSG router.unregister "
-_HMSG_REGISTER = b"HMSG router.register "
-_HMSG_UNREGISTER = b"HMSG router.unregister "
-
-
-class ProtocolError(Exception):
-    """The byte stream is not NATS protocol (or a line is absurdly long): the connection is dropped."""
-
-
-class FrameParser:
-    """Incremental NATS server-to-client parser for a subscriber of router.register / router.unregister.
-
-    `feed(data)` takes socket reads split anywhere; each complete MSG/HMSG calls `on_register(payload)` or
-    `on_unregister(payload)` (payload is bytes), other lines call `on_control(line)` (without CRLF:
-    PING, PONG, +OK, -ERR ..., INFO {...}). Messages on any other subject are skipped.
-    """
-
-    __slots__ = ("_need", "_pending", "on_control", "on_register", "on_unregister")
-
-    def __init__(self, on_register: Callable[[bytes], None], on_unregister: Callable[[bytes], None],
-                 on_control: Callable[[bytes], None]) -> None:
-        self.on_register = on_register
-        self.on_unregister = on_unregister
-        self.on_control = on_control
-        self._pending = b""    # an incomplete frame from earlier reads
-        self._need = 0         # bytes the pending frame needs before it is worth parsing again
-
-    def feed(self, data: bytes) -> None:
-        pending = self._pending
-        if pending:
-            if len(pending) + len(data) < self._need:
-                self._pending = pending + data  # still short of the known frame size: no parse attempt
-                return
-            data = pending + data
-            self._pending = b""
-        n = len(data)
-        buf = data   # compiled, a char pointer: a payload is then one PyBytes_FromStringAndSize, not a slice object
-        pos = 0
-        on_register = self.on_register
-        on_unregister = self.on_unregister
-        try:
-            while pos < n:
-                if COMPILED:
-                    # the line end by a C loop: bytes.find was a Python method call (~1k instructions a frame)
-                    eol = pos
-                    while True:
-                        while eol < n and data[eol] != 13:
-                            eol += 1
-                        if eol + 1 >= n:
-                            eol = -1
-                            break
-                        if data[eol + 1] == 10:
-                            break
-                        eol += 1
-                else:
-                    eol = data.find(b"\r\n", pos)
-                if eol < 0:
-                    if n - pos > _MAX_CONTROL_LINE:
-                        raise ProtocolError("protocol line too long")
-                    self._need = n - pos + 1
-                    break
-                if data.startswith(_MSG, pos):
-                    # MSG <subject> <sid> [reply-to] <#bytes>: the size's digits, read back from the line's end
-                    # (compiled, a C loop over the bytes; no slice or int object per frame)
-                    i = eol - 1
-                    size = 0
-                    scale = 1
-                    c = data[i]
-                    while 48 <= c <= 57 and scale <= 100_000_000_000:   # at most 12 digits (NATS caps far lower)
-                        size += (c - 48) * scale
-                        scale *= 10
-                        i -= 1
-                        c = data[i]
-                    if scale == 1 or c != 32:
-                        raise ProtocolError(f"bad frame header: {data[pos:eol][:80]!r}")
-                    start = eol + 2
-                    end = start + size
-                    if end + 2 > n:
-                        self._need = end + 2 - pos
-                        break
-                    if data.startswith(_MSG_REGISTER, pos):
-                        on_register(buf[start:end])
-                    elif data.startswith(_MSG_UNREGISTER, pos):
-                        on_unregister(buf[start:end])
-                    pos = end + 2
-                elif data.startswith(_HMSG, pos):
-                    # HMSG <subject> <sid> [reply-to] <#header bytes> <#total bytes>: skip the headers
-                    sp = data.rfind(b" ", pos, eol)
-                    sp2 = data.rfind(b" ", pos, sp)
-                    start = eol + 2
-                    end = start + int(data[sp + 1:eol])
-                    if end + 2 > n:
-                        self._need = end + 2 - pos
-                        break
-                    body = start + int(data[sp2 + 1:sp])
-                    if data.startswith(_HMSG_REGISTER, pos):
-                        on_register(data[body:end])
-                    elif data.startswith(_HMSG_UNREGISTER, pos):
-                        on_unregister(data[body:end])
-                    pos = end + 2
-                else:
-                    line = data[pos:eol]
-                    pos = eol + 2
-                    self.on_control(line)
-            else:
-                return
-        except ValueError as err:  # int() of a size field that is not a number
-            raise ProtocolError(f"bad frame header: {err}") from None
-        self._pending = data[pos:]
 
 
 class _LaneProtocol(asyncio.Protocol):

@@ -22,6 +22,7 @@ import msgspec
 from msgspec.structs import astuple
 
 from portico.routes.endpoint import Endpoint
+from portico.routes.guids import pack as pack_guids
 from portico.routes.pool import ALGORITHMS
 
 if TYPE_CHECKING:   # compiled, messages.pxd cimports RouteTable (its register path is then a C call)
@@ -135,8 +136,8 @@ class StrictRegistration(msgspec.Struct, gc=False):
     private_instance_index: str = ""
     server_cert_domain_san: str = ""
     route_service_url: Annotated[str, msgspec.Meta(pattern="^(?:https|$)")] = ""
-    # the tags object as JSON: strict_decode checks it and puts the shared dict (or None) in its place, so a burst
-    # that repeats one app's tags compares bytes instead of building and comparing a dict per message
+    # the tags object as JSON: checked_tags checks it and gives the shared dict (or None), so a burst that repeats
+    # one app's tags compares bytes instead of building and comparing a dict per message
     tags: msgspec.Raw = msgspec.Raw()
     stale_threshold_in_seconds: int = 0
     isolation_segment: str = ""
@@ -156,31 +157,55 @@ class StrictRegistration(msgspec.Struct, gc=False):
 
 
 _strict_decode = msgspec.json.Decoder(StrictRegistration).decode
+
+
+def field_at(name: str) -> int:
+    """Where a registration field sits in its fields tuple (`astuple`'s order, the same for both Structs)."""
+    return StrictRegistration.__struct_fields__.index(name)
+
+
+_URIS_AT = field_at("uris")
+_TAGS_AT = field_at("tags")
 _tags_decode = msgspec.json.Decoder(dict[str, str] | None).decode
-_last_raw_tags: list = [msgspec.Raw(), None]   # the last tags JSON strict_decode checked, and its shared dict
+_last_raw_tags: list = [msgspec.Raw(), None]   # the last tags JSON checked_tags checked, and its shared dict
 
 
 def strict_decode(data: bytes) -> StrictRegistration:
     """The hot path's first try: no nulls, every check in C; on DecodeError use decode_registration_strict_first.
 
-    The tags come out as the shared dict `shared_tags` gives (None when absent or empty); JSON equal to the last
-    message's is not decoded again. Tags that are not a str -> str object raise DecodeError like any other field
-    (decode_registration_strict_first then words the error from the full Registration decode).
+    The tags come out as the shared dict `checked_tags` gives (None when absent or empty). Tags that are not a
+    str -> str object raise DecodeError like any other field (decode_registration_strict_first then words the
+    error from the full Registration decode).
     """
     reg = _strict_decode(data)
     raw = reg.tags
-    if raw:
-        last = _last_raw_tags
-        if raw == last[0]:
-            reg.tags = last[1]
-        else:
-            tags = shared_tags(_tags_decode(raw))
-            last[0] = raw.copy()
-            last[1] = tags
-            reg.tags = tags  # type: ignore[assignment]  # from here on, tags hold the checked dict (see the field)
-    else:
-        reg.tags = None  # type: ignore[assignment]
+    reg.tags = checked_tags(raw) if raw else None  # type: ignore[assignment]  # from here on, the checked dict
     return reg
+
+
+def strict_fields(data: bytes) -> tuple:
+    """The route feed's decode: `strict_decode`'s checks, the result as the registration's fields in order
+    (msgspec's `astuple`, what `apply_fields` takes), the tags still their JSON (`checked_tags` checks them).
+
+    No attribute is read or written on the decoded Struct (~150 instructions each from C): its fields come out
+    in one call, and the Struct is freed with them.
+    """
+    return astuple(_strict_decode(data))
+
+
+def checked_tags(raw: msgspec.Raw) -> dict[str, str] | None:
+    """A registration's tags JSON as the shared dict `shared_tags` gives (None when empty or null); raises
+    DecodeError when they are not a str -> str object. A burst repeats one app's tags, so JSON equal to the last
+    message's is not decoded again: bytes are compared instead of a dict built and compared per message."""
+    last = _last_raw_tags
+    if raw == last[0]:
+        return last[1]
+    tags = shared_tags(_tags_decode(raw))
+    last[0] = raw.copy()
+    last[1] = tags
+    return tags
+
+
 _decoder = msgspec.json.Decoder(Registration)
 _encoder = msgspec.json.Encoder()
 
@@ -295,19 +320,19 @@ def registration_to_endpoint(reg: StrictRegistration, table: RouteTable, now: fl
 
 def endpoint_from_fields(fields: tuple, table: RouteTable, now: float) -> Endpoint:
     """`registration_to_endpoint` from the registration's fields in declaration order (msgspec's `astuple`)."""
-    return Endpoint(*endpoint_fields(fields, table, now))
+    return Endpoint(*endpoint_fields(fields, fields[_TAGS_AT], table, now))
 
 
-def endpoint_fields(fields: tuple, table: RouteTable, now: float) -> tuple:
-    """The Endpoint a registration describes, as its constructor's arguments in order (registration fields, then
-    updated_at, updated_at_ns and the address), not yet built: the table compares them with the endpoint it keeps
-    (`RouteTable.renew`), so an unchanged re-registration builds nothing.
+def endpoint_fields(fields: tuple, tags: dict[str, str] | None, table: RouteTable, now: float) -> tuple:
+    """The Endpoint a registration describes, as its constructor's arguments in Endpoint's field order (the
+    address given, the live counters zero, the two ids packed into one block), not yet built: the table compares
+    them with the endpoint it keeps (`RouteTable.renew`), so an unchanged re-registration builds nothing.
 
     The route feed runs this for every registration: one `astuple` call hands over all sixteen fields (reading
     them one by one as attributes cost ~150 instructions each, compiled or not), and the common cases are
     inline.
     """
-    (host, port, tls_port, _uris, app, instance_id, index, san, route_service_url, tags, stale, isolation_segment,
+    (host, port, tls_port, _uris, app, instance_id, index, san, route_service_url, _tags, stale, isolation_segment,
      protocol, zone, updated_at_ns, options) = fields
     if tls_port:
         port = tls_port
@@ -329,7 +354,7 @@ def endpoint_fields(fields: tuple, table: RouteTable, now: float) -> tuple:
     host, port, address = shared
     if tags:
         last = _last_tags
-        if tags is not last[0]:     # strict_decode's tags are already the shared dict
+        if tags is not last[0]:     # checked_tags' tags are already the shared dict
             tags = last[0] if tags == last[0] else shared_tags(tags)
     else:
         tags = None
@@ -342,23 +367,28 @@ def endpoint_fields(fields: tuple, table: RouteTable, now: float) -> tuple:
         last[0] = shared_index
     lb = options.loadbalancing if options is not None else ""
     return (  # positional, the address given: Endpoint.__post_init__ then has nothing to compute
-        host, port, tls_port != 0, app, instance_id, shared_index, san, route_service_url, tags,
-        table.ttl_for(stale) if stale else table.droplet_stale_threshold, isolation_segment, protocol or "http1",
-        zone, lb if lb and lb in ALGORITHMS else "", now, updated_at_ns, address,
+        host, port, tls_port != 0, address, 0, 0.0, pack_guids(app, instance_id), shared_index, san,
+        route_service_url, tags, table.ttl_for(stale) if stale else table.droplet_stale_threshold,
+        isolation_segment, protocol or "http1", zone, lb if lb and lb in ALGORITHMS else "", now, updated_at_ns,
     )
 
 
 def apply_registration(table: RouteTable, reg: StrictRegistration, now: float) -> Endpoint | None:
-    """router.register: put the endpoint in each uri's pool (one Endpoint shared by all of them).
+    """router.register: put the endpoint in each uri's pool (one Endpoint shared by all of them); see apply_fields."""
+    fields = astuple(reg)
+    return apply_fields(table, fields, fields[_TAGS_AT], now)
+
+
+def apply_fields(table: RouteTable, fields: tuple, tags: dict[str, str] | None, now: float) -> Endpoint | None:
+    """`apply_registration` from the registration's fields (`astuple`'s, or `strict_fields`') and its checked tags.
 
     A pool that keeps this registration unchanged only has it renewed (`RouteTable.renew`); the Endpoint is
     built once, and only for a uri where it is new or changed. Returns the endpoint in use for the last uri.
     """
-    fields = astuple(reg)
-    uris = fields[3]
+    uris = fields[_URIS_AT]
     if not uris:
         return None
-    values = endpoint_fields(fields, table, now)
+    values = endpoint_fields(fields, tags, table, now)
     if len(uris) == 1:      # the common case: one call, one lookup
         uri = uris[0]
         return table.register_fields(uri, values) if uri else None
@@ -404,7 +434,7 @@ def start_message(state, config) -> bytes:
 
 __all__ = [
     "GREET", "REGISTER", "START", "UNREGISTER", "MalformedMessage", "Options", "Registration",
-    "apply_registration", "apply_unregistration", "decode_registration", "decode_registration_fast",
-    "describe_error", "encode_registration", "endpoint_fields", "endpoint_from_fields", "registration_to_endpoint",
-    "start_message", "start_payload",
+    "apply_fields", "apply_registration", "apply_unregistration", "checked_tags", "decode_registration",
+    "decode_registration_fast", "describe_error", "encode_registration", "endpoint_fields", "endpoint_from_fields",
+    "field_at", "registration_to_endpoint", "start_message", "start_payload", "strict_fields",
 ]

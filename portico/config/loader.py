@@ -64,6 +64,7 @@ def _build(top: Section) -> dict[str, Any]:
         "ip": top.text("ip", d.ip) or d.ip,
         "listen_host": top.text("listen_host", d.listen_host) or d.listen_host,
         "workers": top.integer("workers", d.workers, lo=1),
+        "huge_pages": top.flag("huge_pages", d.huge_pages),
         "prune_stale_droplets_interval": top.duration("prune_stale_droplets_interval",
                                                       d.prune_stale_droplets_interval, positive=True),
         "droplet_stale_threshold": top.duration("droplet_stale_threshold", d.droplet_stale_threshold, positive=True),

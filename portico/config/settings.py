@@ -222,5 +222,6 @@ class RouterConfig:
     metrics: MetricsSettings = MetricsSettings()
 
     workers: int = 1                              # Portico: processes sharing the proxy port
+    huge_pages: bool = True                       # Portico: a big table's heap on 2 MiB pages (huge_pages.py)
     source_path: str = ""                         # the file this came from, for messages
     ignored_keys: tuple[str, ...] = field(default=())

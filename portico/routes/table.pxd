@@ -11,6 +11,8 @@ cdef Py_ssize_t _ALGORITHM, _UPDATED_AT, _UPDATED_AT_NS, _ADDRESS
 
 @cython.locals(ch=Py_UCS4)
 cpdef str normal_uri(str uri)
+@cython.locals(ch=Py_UCS4)
+cpdef str plain_host(str uri)
 
 cdef class RouteTable:
     cdef public object droplet_stale_threshold, keep_empty_for, default_algorithm
@@ -22,6 +24,7 @@ cdef class RouteTable:
     cpdef register(self, str uri, endpoint)
     @cython.locals(host=str)
     cpdef register_fields(self, str uri, tuple fields)
+    cpdef _renew_or_place(self, pool, tuple fields)
     cpdef renew(self, str uri, tuple fields)
     @cython.locals(path=str, key=str)
     cpdef _pool_for(self, str host)

@@ -50,6 +50,20 @@ def normal_uri(uri: str) -> str:
     return uri.strip().lower()
 
 
+def plain_host(uri: str) -> str | None:
+    """`uri` itself when it is a plain host the table keys as it is (printable ASCII, no upper case, no path,
+    query or wildcard): the route feed's common case, found by one C scan instead of `normal_uri`'s and three
+    searches ("/", "?", "*."). None for anything else, which `normal_uri` and `split_route` then take; the pure
+    module, for which the scan would be a slow Python loop, always answers None.
+    """
+    if COMPILED:
+        for ch in uri:
+            if ch <= " " or ch > "~" or "A" <= ch <= "Z" or ch == "/" or ch == "?" or ch == "*":
+                return None
+        return uri
+    return None
+
+
 class _Paths:
     """The context-path routes under one host, used only when a host has a route with a path."""
 
@@ -127,17 +141,25 @@ class RouteTable:
         updated_at, updated_at_ns and address): an unchanged re-registration (an instance's heartbeat, most of a
         running platform's feed) only renews the kept endpoint's timestamps (`_renew`) and builds nothing.
         """
-        host = normal_uri(uri)
-        if "/" not in host and "?" not in host and not host.startswith("*."):
-            pool = self._exact.get(host)
-            if pool is None:
-                return self._new_host(host, Endpoint(*fields), fields[_ALGORITHM])
-            if pool.__class__ is not Pool:
-                pool = self._find_pool(self._exact, host, "")
-        else:
-            pool = self._pool_for(host)
+        host = plain_host(uri)
+        if host is None:
+            host = normal_uri(uri)
+            if "/" in host or "?" in host or host.startswith("*."):
+                routed = self._pool_for(host)
+                if routed is None:
+                    return self._register(*split_route(host), Endpoint(*fields))
+                return self._renew_or_place(routed, fields)
+        pool = self._exact.get(host)
         if pool is None:
-            return self._register(*split_route(host), Endpoint(*fields))
+            return self._new_host(host, Endpoint(*fields), fields[_ALGORITHM])
+        if pool.__class__ is not Pool:
+            pool = self._find_pool(self._exact, host, "")
+            if pool is None:
+                return self._register(host, "", Endpoint(*fields))
+        return self._renew_or_place(pool, fields)
+
+    def _renew_or_place(self, pool: Pool, fields: tuple) -> Endpoint:
+        """The endpoint `pool` keeps renewed (`_renew`), else a new one built from `fields` and placed."""
         kept = self._renew(pool, fields)
         if kept is not None:
             return kept

@@ -3,7 +3,8 @@
 Kept: type, index, uuid, host, start, uptime, urls, droplets, requests, rate (1/5/15-minute), requests_per_sec,
 responses_2xx..responses_xxx, bad_requests, bad_gateways, latency (percentiles in seconds),
 top10_app_requests and ms_since_last_registry_update; plus Portico's own counters and `implementation`
-(compiled or pure, the compiled modules, why pure) and `gc_pauses` (the garbage collector's stops of the loop).
+(compiled or pure, the compiled modules, why pure) `gc_pauses` (the garbage collector's stops of the loop) and
+`huge_pages` (the big table's heap moved to 2 MiB pages: portico/huge_pages.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from portico._compiled import selection
 from portico.gc_pauses import GC_PAUSES
+from portico.huge_pages import HEAP
 from portico.observe.live import LiveStats
 from portico.observe.metrics import CLASSES
 from portico.routes import RouteTable
@@ -49,6 +51,7 @@ def varz(*, index: int, host: str, state: RouterState, table: RouteTable, live: 
         "router_errors": snapshot["router_errors"],
         "implementation": selection().as_json(),
         "gc_pauses": GC_PAUSES.as_json(),
+        "huge_pages": HEAP.as_json(),
     }
     out.update(snapshot["counters"])
     by_class = snapshot["by_class"]

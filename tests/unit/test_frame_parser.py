@@ -5,6 +5,7 @@ one in test_compiled_build's pure pass: both must cut every stream, split anywhe
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -119,3 +120,24 @@ def test_parser_reads_sizes_of_every_width():
         rec = Recorder()
         rec.parser.feed(msg("router.register", 1, payload) + msg("router.unregister", 2, b"u", reply="inbox.1"))
         assert rec.events == [("reg", payload), ("unreg", b"u")]
+
+
+def test_parser_reads_that_end_inside_frames_of_every_kind():
+    """A read that ends inside a frame is joined with only the start of the next one: the payloads are the same
+    whether the unfinished frame's header was whole (its size known) or cut, and when the rest is longer than the
+    join's room (a 10 KB payload after a cut header)."""
+    payloads = [b'{"host":"10.0.0.%d","uris":["r%d.com"]}' % (i % 250, i) for i in range(3000)]
+    payloads[1000] = b"y" * 10_000
+    payloads[2000] = b"z" * 70_000
+    frames = [msg("router.register", 1, p) for p in payloads]
+    stream = b"".join(frames) + b"PING\r\n"
+    big = stream.index(b"y" * 10_000)
+    huge = stream.index(b"z" * 70_000)
+    expected = [("reg", p) for p in payloads] + [("ctl", b"PING")]
+    for cuts in ([big - 5], [big - 30], [big + 3], [huge - 3, huge + 40_000], list(range(4096, len(stream), 4096)),
+                 list(range(65536, len(stream), 65536)), list(range(1000, len(stream), 65521))):
+        rec = Recorder()
+        bounds = [0, *cuts, len(stream)]
+        for a, b in itertools.pairwise(bounds):
+            rec.parser.feed(stream[a:b])
+        assert rec.events == expected, cuts[:3]
