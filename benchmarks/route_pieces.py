@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from portico.observe.metrics import RouterMetrics
 from portico.observe.route_traffic import MICROSECONDS, ROUTE_ONE
-from portico.routes.endpoint import Endpoint
+from portico.routes.endpoint import make_endpoint
 from portico.routes.table import RouteTable
 from portico.routes.uri import host_without_port
 
@@ -28,7 +28,7 @@ REQUESTS = 300_000
 def main(routes: int) -> None:
     table = RouteTable()
     for i in range(routes):     # registrations shaped like the harness's (benchmarks/harness/scale.py)
-        table.register(f"r{i}.bench.local", Endpoint(
+        table.register(f"r{i}.bench.local", make_endpoint(
             "127.0.0.1", 8080, app_id=str(uuid.uuid4()), private_instance_id=str(uuid.uuid4()),
             private_instance_index="0", tags={"component": "route-emitter"}))
     hosts = [f"r{random.randrange(routes)}.bench.local".encode() for _ in range(REQUESTS)]

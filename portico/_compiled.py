@@ -44,6 +44,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.downstream",
     "portico.proxy.upstream",
     "portico.bus.frames",       # the route feed's MSG frame cutter (ingest): C-sized offsets, see its .pxd
+    "portico.routes.guids",     # an endpoint's two ids as one packed block, written back as hex by C loops
     "portico.routes.endpoint",  # the X-CF-* block (built per request on a big table) and __post_init__ as C
     "portico.routes.uri",       # host_without_port: each Host the host name cache has no room for (uri.pxd)
     "portico.routes.pool",      # Pool.pick, once per request (compiled as is: no Python frame per call)

@@ -9,14 +9,14 @@ import pytest
 
 from portico.config.settings import RouteSnapshotSettings
 from portico.route_snapshot import RouteSnapshotKeeper, default_snapshot_path, write_atomically
-from portico.routes.endpoint import Endpoint
+from portico.routes.endpoint import Endpoint, make_endpoint
 from portico.routes.snapshot import SnapshotError, restore, serialise
 from portico.routes.table import RouteTable
 
 
 def _table(now: float) -> RouteTable:
     table = RouteTable(droplet_stale_threshold=120)
-    table.register("app.example.com", Endpoint("10.0.0.1", 8080, ttl=120, app_id="app-guid",
+    table.register("app.example.com", make_endpoint("10.0.0.1", 8080, ttl=120, app_id="app-guid",
                                                private_instance_id="iid", private_instance_index="2",
                                                tags={"component": "x"}, updated_at=now - 20))
     table.register("app.example.com", Endpoint("10.0.0.2", 8080, ttl=30, updated_at=now - 25))

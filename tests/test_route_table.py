@@ -13,6 +13,7 @@ from portico.routes import (
     Pool,
     RouteTable,
     host_without_port,
+    make_endpoint,
     new_pool,
     split_route,
 )
@@ -20,7 +21,7 @@ from portico.routes import (
 
 def ep(address: str, **kw) -> Endpoint:
     host, port = address.rsplit(":", 1)
-    return Endpoint(host, int(port), **kw)
+    return make_endpoint(host, int(port), **kw)
 
 
 def served(table: RouteTable, host: str, path: str = "") -> str | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from portico.config.settings import RouterConfig, StatusSettings
-from portico.routes import Endpoint, RouteTable
+from portico.routes import Endpoint, RouteTable, make_endpoint
 from portico.stack.processes import free_port
 from portico.state import RouterState
 from portico.status import StatusServer
@@ -42,7 +42,7 @@ class ThreadedStatusServer:
 def make_table() -> RouteTable:
     table = RouteTable()
     table.register("test.a.com", Endpoint("10.90.2.103", 9100, ttl=0))
-    table.register("b.com/api", Endpoint("10.0.0.2", 8080, tls=True, tags={"component": "web"},
+    table.register("b.com/api", make_endpoint("10.0.0.2", 8080, tls=True, tags={"component": "web"},
                                          private_instance_id="inst-1"))
     return table
 
@@ -142,7 +142,7 @@ def test_json_of_a_streamed_table_is_copied_through_whole():
     """Over 2,000 routes the router streams /routes in chunks; --json copies them to stdout as they come."""
     table = RouteTable()
     for i in range(5000):
-        table.register(f"app{i}.example.com", Endpoint("10.1.0.1", 1000 + i, private_instance_id=f"i{i}"))
+        table.register(f"app{i}.example.com", make_endpoint("10.1.0.1", 1000 + i, private_instance_id=f"i{i}"))
     config = status_config()
     with ThreadedStatusServer(config, table):
         result = run_cli("--url", routes_url(config), "-u", "admin", "-p", "admin123", "--json")

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from portico.config.settings import RouterConfig, StatusSettings
-from portico.routes import Endpoint, RouteTable
+from portico.routes import Endpoint, RouteTable, make_endpoint
 from portico.stack.processes import free_port
 from portico.state import RouterState
 from portico.status import StatusServer
@@ -25,7 +25,7 @@ WRONG = {"Authorization": "Basic " + base64.b64encode(b"admin:nope").decode()}
 def make_table() -> RouteTable:
     table = RouteTable()
     table.register("test.a.com", Endpoint("10.90.2.103", 9100, ttl=0))
-    table.register("b.com/api", Endpoint("10.0.0.2", 8080, tls=True, app_id="app-1", tags={"component": "x"},
+    table.register("b.com/api", make_endpoint("10.0.0.2", 8080, tls=True, app_id="app-1", tags={"component": "x"},
                                          private_instance_id="inst-1"))
     table.register("b.com/api", Endpoint("10.0.0.3", 8080))
     return table

@@ -12,7 +12,7 @@ import pytest
 
 from portico.bus import applier as applier_module
 from portico.bus.applier import PayloadApplier
-from portico.routes import Endpoint, RouteTable
+from portico.routes import Endpoint, RouteTable, make_endpoint
 from portico.state import RouterState
 
 MAX_BYTES_PER_ROUTE = 495   # measured ~481 B (Python 3.11): key, pool, endpoint, two ids (545 with a 1-tuple)
@@ -37,7 +37,7 @@ def test_endpoints_and_pools_are_never_walked_by_the_garbage_collector():
     assert pool is not None
     ep = pool.endpoints[0]
     assert not gc.is_tracked(ep) and not gc.is_tracked(pool)
-    twin = Endpoint(ep.host, ep.port, app_id=ep.app_id)
+    twin = make_endpoint(ep.host, ep.port, app_id=ep.app_id)
     assert ep == ep and ep != twin and len({ep, twin}) == 2      # identity, as the balancer's exclude needs
 
 
@@ -146,7 +146,7 @@ def test_the_endpoint_count_is_kept_not_walked():
         uri = rng.choice(["a.com", "b.com/x", "*.c.com", "d.com", "d.com/y/z"])
         address = ("10.0.0.1", rng.randrange(1, 6))
         if rng.random() < 0.6:
-            table.register(uri, Endpoint(*address, app_id=rng.choice(["p", "q"]), updated_at=float(step)))
+            table.register(uri, make_endpoint(*address, app_id=rng.choice(["p", "q"]), updated_at=float(step)))
         else:
             table.unregister(uri, f"{address[0]}:{address[1]}")
         if step % 500 == 499:

@@ -2,6 +2,7 @@
 # calls from the compiled applier (the feed runs them once per message). The msgspec Structs stay Python classes.
 cimport cython
 from portico.routes.table cimport RouteTable
+from portico.routes.guids cimport pack as pack_guids
 
 cdef dict _ADDRESSES, _INDEXES, _TAGS
 cdef list _last_tags, _last_host, _last_index, _last_raw_tags

@@ -22,6 +22,7 @@ import msgspec
 from msgspec.structs import astuple
 
 from portico.routes.endpoint import Endpoint
+from portico.routes.guids import pack as pack_guids
 from portico.routes.pool import ALGORITHMS
 
 if TYPE_CHECKING:   # compiled, messages.pxd cimports RouteTable (its register path is then a C call)
@@ -323,9 +324,9 @@ def endpoint_from_fields(fields: tuple, table: RouteTable, now: float) -> Endpoi
 
 
 def endpoint_fields(fields: tuple, tags: dict[str, str] | None, table: RouteTable, now: float) -> tuple:
-    """The Endpoint a registration describes, as its constructor's arguments in order (registration fields, then
-    updated_at, updated_at_ns and the address), not yet built: the table compares them with the endpoint it keeps
-    (`RouteTable.renew`), so an unchanged re-registration builds nothing.
+    """The Endpoint a registration describes, as its constructor's arguments in Endpoint's field order (the
+    address given, the live counters zero, the two ids packed into one block), not yet built: the table compares
+    them with the endpoint it keeps (`RouteTable.renew`), so an unchanged re-registration builds nothing.
 
     The route feed runs this for every registration: one `astuple` call hands over all sixteen fields (reading
     them one by one as attributes cost ~150 instructions each, compiled or not), and the common cases are
@@ -366,9 +367,9 @@ def endpoint_fields(fields: tuple, tags: dict[str, str] | None, table: RouteTabl
         last[0] = shared_index
     lb = options.loadbalancing if options is not None else ""
     return (  # positional, the address given: Endpoint.__post_init__ then has nothing to compute
-        host, port, tls_port != 0, app, instance_id, shared_index, san, route_service_url, tags,
-        table.ttl_for(stale) if stale else table.droplet_stale_threshold, isolation_segment, protocol or "http1",
-        zone, lb if lb and lb in ALGORITHMS else "", now, updated_at_ns, address,
+        host, port, tls_port != 0, address, 0, 0.0, pack_guids(app, instance_id), shared_index, san,
+        route_service_url, tags, table.ttl_for(stale) if stale else table.droplet_stale_threshold,
+        isolation_segment, protocol or "http1", zone, lb if lb and lb in ALGORITHMS else "", now, updated_at_ns,
     )
 
 

@@ -19,6 +19,8 @@ if not cython.compiled:
     # cpython.time's monotonic: the clock read as a C double, no float object and no Python call.
     from time import monotonic
 
+    from portico.routes.guids import app_id_of, instance_id_of
+
 if TYPE_CHECKING:
     from portico.observe.access_log import AccessLog
     from portico.observe.metrics import RouterMetrics
@@ -32,6 +34,10 @@ class ExchangeObserver:
     def __init__(self, metrics: RouterMetrics, access_log: AccessLog | None = None) -> None:
         self.metrics = metrics
         self.access_log = access_log
+        # the last logged endpoint's ids as text: an endpoint keeps them packed (portico.routes.guids), and a
+        # run of requests to one endpoint (a kept connection, a small table) reads them back once, not each time
+        self._ids_of: object = None
+        self._app_id = self._instance_id = ""
 
     def exchange_done(self, ex: Exchange, aborted: bool) -> None:
         # Counting is a handful of integer adds: a class, a latency bucket (metrics.bucket_index), a route's row.
@@ -68,9 +74,14 @@ class ExchangeObserver:
             # The endpoint's strings go to the log as they are: compiled, an ASCII str is copied from its own
             # storage (no encode, and nothing kept per endpoint); pure Python encodes them in write_line.
             backend = ep.address
-            app_id = ep.app_id
+            if ep is not self._ids_of:
+                ids = ep.guids
+                self._app_id = app_id_of(ids)
+                self._instance_id = instance_id_of(ids)
+                self._ids_of = ep
+            app_id = self._app_id
             app_index = ep.private_instance_index
-            instance_id = ep.private_instance_id
+            instance_id = self._instance_id
             # Time in the router: all of it but the wait for the backend's response head.
             gorouter_time = total - waited
         else:

@@ -38,6 +38,10 @@ class RouteServiceEndpoint(Endpoint):
 
     is_route_service = True
 
+    @property
+    def cf_headers(self) -> bytes:
+        return b""
+
 
 class Outbound:
     """A request on its way to a route service: the endpoint to dial, the request target, the Host value and
@@ -144,7 +148,6 @@ class RouteServices:
             endpoint: Endpoint = RouteServiceEndpoint("127.0.0.1", self.internal_port)
         else:
             endpoint = RouteServiceEndpoint(host, port, tls=tls, server_cert_domain_san=host)
-        endpoint._cf_headers = b""
         return Outbound(endpoint, target, host_value, headers)
 
     def _hairpin(self, route_key: str) -> bool:

@@ -4,9 +4,18 @@
 from __future__ import annotations
 
 from sys import intern
+from typing import Any
 
 import msgspec
 from msgspec.structs import astuple
+
+from portico.routes.guids import app_id_of, cf_block, instance_id_of, pack
+
+try:
+    import cython
+    COMPILED: bool = cython.compiled
+except ImportError:   # no Cython installed: certainly the pure module
+    COMPILED = False
 
 
 class Endpoint(msgspec.Struct, gc=False, eq=False):
@@ -14,7 +23,7 @@ class Endpoint(msgspec.Struct, gc=False, eq=False):
 
     Registration fields are fixed once made; re-registering the same address replaces the object. The
     counters (`active`, `benched_until`) are the proxy's narrow way of telling the balancer what it saw.
-    The X-CF-* request header block is built here per request (`cf_headers`), from the registration's strings.
+    The X-CF-* request header block is built here per request (`cf_headers`), from the packed ids (`guids`).
 
     A msgspec Struct rather than a __slots__ class: built in C (a registration's endpoint in ~0.5 us, not
     ~1.1), 16 B smaller, and `gc=False` keeps a million endpoints out of every garbage collection's walk
@@ -22,11 +31,16 @@ class Endpoint(msgspec.Struct, gc=False, eq=False):
     `eq=False`: endpoints compare and hash by identity, as the balancer's `exclude` needs.
     """
 
+    # What a request reads comes first (after the 16-B header, in the object's first 64 B): where to dial, the
+    # balancer's live counters, the X-CF-* values. Positional construction follows this order (new_endpoint,
+    # the feed's endpoint_fields tuple), and `_same_fields` skips the live counters and the timestamps.
     host: str
     port: int
     tls: bool = False
-    app_id: str = ""
-    private_instance_id: str = ""
+    address: str = ""           # host:port, interned (many routes share an instance); set from them when not given
+    active: int = 0             # requests in flight to this endpoint
+    benched_until: float = 0.0  # monotonic time until which the balancer skips it
+    guids: bytes | tuple = b""  # app GUID and instance GUID as one block (portico.routes.guids); see app_id
     private_instance_index: str = ""
     server_cert_domain_san: str = ""
     route_service_url: str = ""
@@ -38,10 +52,6 @@ class Endpoint(msgspec.Struct, gc=False, eq=False):
     load_balancing_algorithm: str = ""
     updated_at: float = 0.0
     updated_at_ns: int = 0
-    address: str = ""           # host:port, interned (many routes share an instance); set from them when not given
-    active: int = 0             # requests in flight to this endpoint
-    benched_until: float = 0.0  # monotonic time until which the balancer skips it
-    _cf_headers: bytes | None = None   # None: cf_headers builds the block per request; set only to override it
 
     is_route_service = False    # True only for portico.proxy.route_services' stand-in endpoints
 
@@ -53,18 +63,25 @@ class Endpoint(msgspec.Struct, gc=False, eq=False):
             self.protocol = "http1"
 
     @property
+    def app_id(self) -> str:
+        """The registration's `app` GUID, as registered (kept packed in `guids`: built per call)."""
+        return app_id_of(self.guids)
+
+    @property
+    def private_instance_id(self) -> str:
+        """The registration's `private_instance_id`, as registered (kept packed in `guids`: built per call)."""
+        return instance_id_of(self.guids)
+
+    @property
     def cf_headers(self) -> bytes:
         """The X-CF-ApplicationID / InstanceIndex / InstanceID request header lines, built per request.
 
         Not kept: a kept block cost ~170 B for every endpoint that ever had traffic (~170 MB at a million
-        routes). The build is one format and one encode, ~0.1-0.3 us; a cache bounded in size cost more than
-        the build on a big table (inserting and emptying it). `_cf_headers` set (route services' stand-ins:
-        b"") wins.
+        routes). Compiled, the packed ids are written as hex straight into the block (guids.cf_block); a cache
+        bounded in size cost more than the build on a big table (inserting and emptying it). Route services'
+        stand-ins (a subclass) send none.
         """
-        block = self._cf_headers
-        if block is None:
-            return _cf_header_block(self)
-        return block
+        return _cf_header_block(self)
 
     @property
     def address_bytes(self) -> bytes:
@@ -75,7 +92,7 @@ class Endpoint(msgspec.Struct, gc=False, eq=False):
         """True when a re-registration only refreshes the timestamp, so live counters can be kept."""
         if other is self:
             return True
-        # the registration's fields are the first _REGISTRATION_COUNT in declaration order: two astuple calls
+        # the registration's fields lead, in declaration order (but the live counters): two astuple calls
         # and a C loop over them instead of 28 attribute reads (~4k instructions a re-registration)
         return _same_fields(astuple(self), astuple(other))
 
@@ -93,8 +110,9 @@ class Endpoint(msgspec.Struct, gc=False, eq=False):
             out["route_service_url"] = self.route_service_url
         if self.isolation_segment:
             out["isolation_segment"] = self.isolation_segment
-        if self.private_instance_id:
-            out["private_instance_id"] = self.private_instance_id
+        instance_id = instance_id_of(self.guids)
+        if instance_id:
+            out["private_instance_id"] = instance_id
         if self.server_cert_domain_san:
             out["server_cert_domain_san"] = self.server_cert_domain_san
         if self.load_balancing_algorithm:
@@ -111,16 +129,24 @@ def new_endpoint(host: str, port: int, tls: bool, app_id: str, private_instance_
                  availability_zone: str, load_balancing_algorithm: str, updated_at: float,
                  updated_at_ns: int, /) -> Endpoint:
     """`Endpoint(...)` for the bus's hot path: the same object, built with positional arguments only (a
-    keyword call packs and unpacks a dict of 14 arguments)."""
-    return Endpoint(host, port, tls, app_id, private_instance_id, private_instance_index, server_cert_domain_san,
-                    route_service_url, tags, ttl, isolation_segment, protocol, availability_zone,
-                    load_balancing_algorithm, updated_at, updated_at_ns)
+    keyword call packs and unpacks a dict of 14 arguments), the two ids packed into one block."""
+    return Endpoint(host, port, tls, "", 0, 0.0, pack(app_id, private_instance_id), private_instance_index,
+                    server_cert_domain_san, route_service_url, tags, ttl, isolation_segment, protocol,
+                    availability_zone, load_balancing_algorithm, updated_at, updated_at_ns)
+
+
+def make_endpoint(host: str, port: int, *, app_id: str = "", private_instance_id: str = "", **fields: Any) -> Endpoint:
+    """`Endpoint(...)` by keyword with the registration's two ids as strings (a Struct cannot take them: it keeps
+    them packed in `guids`). For tests, snapshots and other cold builders."""
+    return Endpoint(host, port, guids=pack(app_id, private_instance_id), **fields)
 
 
 def _same_fields(mine: tuple, theirs: tuple) -> bool:
-    """The leading registration fields of two endpoints' `astuple`s equal (each by identity first: the feed
-    shares most values between registrations of one instance)."""
-    for i in range(_REGISTRATION_COUNT):
+    """The registration fields of two endpoints' `astuple`s equal (each by identity first: the feed shares most
+    values between registrations of one instance): the leading _REGISTRATION_END fields but the live counters."""
+    for i in range(_REGISTRATION_END):
+        if i in (_ACTIVE, _BENCHED_UNTIL):
+            continue
         a = mine[i]
         b = theirs[i]
         if a is not b and a != b:
@@ -140,7 +166,12 @@ def _cf_header_block(ep: Endpoint) -> bytes:
     (with an empty value); InstanceID falls back to ip:port. One format and one encode; a value carrying a
     CR or LF (it would inject header lines) takes the path that blanks them.
     """
-    app, index, instance = ep.app_id, ep.private_instance_index, ep.private_instance_id or ep.address
+    guids = ep.guids
+    if COMPILED:
+        block = cf_block(guids, ep.private_instance_index, ep.address)
+        if block is not None:
+            return block
+    app, index, instance = app_id_of(guids), ep.private_instance_index, instance_id_of(guids) or ep.address
     if ("\r" not in app and "\n" not in app and "\r" not in index and "\n" not in index and "\r" not in instance
             and "\n" not in instance):
         text = f"X-CF-ApplicationID: {app}\r\nX-CF-InstanceIndex: {index}\r\nX-CF-InstanceID: {instance}\r\n"
@@ -150,13 +181,17 @@ def _cf_header_block(ep: Endpoint) -> bytes:
             + b"\r\nX-CF-InstanceID: " + _latin1(instance) + b"\r\n")
 
 
-# The fields `same_registration` compares: the registration's own, not the timestamps or live counters.
+# The fields `same_registration` compares: the registration's own (and the address made from them), not the
+# timestamps or live counters. They are Endpoint's leading fields but `active` and `benched_until` (a test holds
+# it to that).
 _REGISTRATION_FIELDS = (
-    "host", "port", "tls", "app_id", "private_instance_id", "private_instance_index", "server_cert_domain_san",
+    "host", "port", "tls", "address", "guids", "private_instance_index", "server_cert_domain_san",
     "route_service_url", "tags", "ttl", "isolation_segment", "protocol", "availability_zone",
     "load_balancing_algorithm",
 )
-_REGISTRATION_COUNT = len(_REGISTRATION_FIELDS)   # they lead Endpoint's fields (a test holds it to that)
+_ACTIVE = 4
+_BENCHED_UNTIL = 5
+_REGISTRATION_END = len(_REGISTRATION_FIELDS) + 2
 
 
 def field_positions(*names: str) -> tuple[int, ...]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from portico.routes.endpoint import Endpoint
+from portico.routes.endpoint import Endpoint, make_endpoint
 from portico.routes.table import RouteTable
 
 FORMAT = 2            # a head line, then lines of up to PIECE_POOLS routes each (format 1, one document, is read)
@@ -136,6 +136,6 @@ def _endpoint(key: str, entry: Any, now: float, down_for: float) -> Endpoint | N
     age = max(0.0, ttl - left)
     fields["tags"] = dict(fields["tags"]) if fields["tags"] else None
     try:
-        return Endpoint(**fields, updated_at=now - age)
+        return make_endpoint(**fields, updated_at=now - age)
     except TypeError as exc:
         raise SnapshotError(f"route {key!r}: {exc}") from None

@@ -33,6 +33,10 @@ REQUESTS = [
     (b"GET / HTTP/1.1\r\nHost: app.example\r\nUser-Agent: HTTP-Monitor/1.1\r\n\r\n", b""),
     (b"GET /x HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n",
      b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"),
+    # canonical GUIDs, kept packed: the X-CF-* lines and the log's ids written from the block
+    (b"GET / HTTP/1.1\r\nHost: guids.example\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    (b"GET / HTTP/1.1\r\nHost: short.example\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    (b"GET / HTTP/1.1\r\nHost: guids.example\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
 ]
 
 _MASKS = [
@@ -56,6 +60,10 @@ async def run_corpus(log_path: Path) -> list[bytes]:
     log = AccessLog(str(log_path), extra_headers=("Span-Id",))
     proxy = MemoryProxy(loop, config=config, access_log=log)
     proxy.route("app.example", app_id="app-guid", private_instance_id="inst-1", private_instance_index="0")
+    proxy.route("guids.example", port=9001, app_id="0a1b2c3d-4e5f-1a2b-0c9d-8e7f6a5b4c3d",
+                private_instance_id="ffeeddcc-0011-1234-0000-abcdefabcdef", private_instance_index="3")
+    proxy.route("short.example", port=9002, app_id="0a1b2c3d-4e5f-1a2b-0c9d-8e7f6a5b4c3d",
+                private_instance_id="5a6b7c8d-0e1f-1a2b-3c4d-5e6f", private_instance_index="12")
     out: list[bytes] = []
     for request, response in REQUESTS:
         _conn, client = proxy.client()

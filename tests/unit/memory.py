@@ -17,7 +17,7 @@ from portico.proxy.admission import Admission
 from portico.proxy.context import ProxyContext
 from portico.proxy.downstream import ClientConnection
 from portico.proxy.upstream import Connector, DialError, UpstreamConnection
-from portico.routes.endpoint import Endpoint
+from portico.routes.endpoint import Endpoint, make_endpoint
 from portico.routes.table import RouteTable
 from portico.state import RouterState
 
@@ -139,7 +139,7 @@ class MemoryProxy:
         self.ctx.admission = Admission(loop, 1000)
 
     def route(self, uri: str, host: str = "10.0.0.5", port: int = 9000, **fields: Any) -> Endpoint:
-        return self.table.register(uri, Endpoint(host, port, **fields))
+        return self.table.register(uri, make_endpoint(host, port, **fields))
 
     def client(self, peer: tuple[str, int] = ("10.1.1.1", 50000)) -> tuple[ClientConnection, MemoryTransport]:
         conn = ClientConnection(self.ctx)

@@ -13,7 +13,7 @@ import portico.observe.route_traffic as route_traffic
 from portico._compiled import selection
 from portico.observe.metrics import BUCKETS, RouterMetrics, bucket_index
 from portico.observe.route_traffic import RouteTraffic, add_request, buckets_of, duration_sum_of, errors_of, requests_of
-from portico.routes.endpoint import Endpoint
+from portico.routes.endpoint import Endpoint, make_endpoint
 from portico.routes.pool import Pool, new_pool
 from portico.routes.table import RouteTable
 
@@ -26,7 +26,7 @@ MAX_BYTES_PER_ROUTE = 64 if selection().compiled else 190
 
 def _pool(i: int, app: str = "") -> Pool:
     pool = Pool(f"r{i}.bench.local")
-    pool.put(Endpoint("127.0.0.1", 8080, app_id=app))
+    pool.put(make_endpoint("127.0.0.1", 8080, app_id=app))
     return pool
 
 
@@ -257,6 +257,6 @@ def test_a_route_s_snapshot_row_is_shared_while_its_counters_stand_still() -> No
     assert second[quiet.key] is first[quiet.key] and second[quiet.key][:2] == [1, 0]
     assert second[busy.key] is not first[busy.key]
     assert first[busy.key][:2] == [1, 0] and second[busy.key][:2] == [2, 1]      # the old row kept its figures
-    busy.put(Endpoint("127.0.0.1", 8080, app_id="app-c"))                        # the route's app changed
+    busy.put(make_endpoint("127.0.0.1", 8080, app_id="app-c"))                        # the route's app changed
     third = metrics.snapshot()["routes"]
     assert third[busy.key][4] == "app-c" and third[busy.key][:2] == [2, 1] and third[quiet.key] is first[quiet.key]
