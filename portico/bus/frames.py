@@ -37,7 +37,7 @@ def _starts(data: bytes, pos: int, prefix: bytes) -> bool:
             return False
         have = data
         want = prefix
-        for k in range(size):
+        for k in range(size):  # noqa: SIM110  (compiled, a C loop; all() of a generator would not be)
             if have[pos + k] != want[k]:
                 return False
         return True
