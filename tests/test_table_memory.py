@@ -15,8 +15,8 @@ from portico.bus.applier import PayloadApplier
 from portico.routes import Endpoint, RouteTable, make_endpoint
 from portico.state import RouterState
 
-MAX_BYTES_PER_ROUTE = 495   # measured ~481 B (Python 3.11): key, pool, endpoint, two ids (545 with a 1-tuple)
-MAX_ALLOCATED_PER_ROUTE = 525   # in pymalloc's 16-byte classes: 517 B measured (compiled, pure), a class more fails
+MAX_BYTES_PER_ROUTE = 375   # measured ~361 B (Python 3.11): key, pool, endpoint, the ids' block (481 with two strs)
+MAX_ALLOCATED_PER_ROUTE = 400   # in pymalloc's 16-byte classes: 389 B measured (compiled, pure), a class more fails
 
 
 def payload(i: int, port: int = 9100) -> bytes:
@@ -130,9 +130,9 @@ def test_allocated_bytes_a_registration_leaves_in_the_table():
         tracemalloc.stop()
     allocated = sum((trace.size + 15) & ~15 for trace in traces) / n
     print(f"{allocated:.0f} B per route allocated")
-    # 517 B on Python 3.11: Endpoint 176, two GUIDs 2 x 96, Pool 48, host 80, the dict's share ~16 (a one-endpoint
-    # pool holds its Endpoint itself, no 1-tuple; a Pool has four fields). Resident memory at 100k routes is this plus
-    # ~36 B more dict share plus the heap's own overhead: nothing may grow by a size class
+    # 389 B on Python 3.11: Endpoint 160 (18 fields), the two GUIDs as one 33-B block 80, Pool 48, host 80, the dict's
+    # share ~16 (a one-endpoint pool holds its Endpoint itself, no 1-tuple; a Pool has four fields). Resident memory
+    # at 100k routes is this plus ~36 B more dict share plus the heap's own overhead: nothing may grow by a size class
     assert allocated <= MAX_ALLOCATED_PER_ROUTE, f"{allocated:.0f} B per route allocated"
 
 
@@ -177,3 +177,26 @@ def test_a_one_endpoint_pool_holds_its_endpoint_itself():
     table.register("b.com", one)
     made = table.lookup("b.com")
     assert made is not None and made.members is one and made.algorithm == LEAST_CONNECTION
+
+
+@pytest.mark.parametrize(("app", "instance", "packed"), [
+    (str(uuid.uuid4()), str(uuid.uuid4()), True),                      # what route emitters send
+    (str(uuid.uuid4()), "5a6b7c8d-0e1f-1a2b-3c4d-5e6f", True),          # Diego's short instance GUID
+    (str(uuid.uuid4()).upper(), str(uuid.uuid4()), False),              # not canonical: kept as sent
+    ("app1", "", False),
+    ("", "", True),
+])
+def test_a_registrations_ids_are_kept_in_one_block_and_read_back_exactly(app, instance, packed):
+    import sys
+
+    apply = applier()
+    apply.register(json.dumps({"host": "10.0.0.1", "port": 9100, "uris": ["ids.scale.local"], "app": app,
+                               "private_instance_id": instance, "private_instance_index": "0"}).encode())
+    ep = apply.table.lookup("ids.scale.local").endpoints[0]
+    assert (ep.app_id, ep.private_instance_id) == (app, instance)
+    assert (type(ep.guids) is bytes) is packed
+    assert sys.getsizeof(ep) <= 160                              # 18 fields: 160 B in pymalloc, no GC header
+    if packed:
+        assert sys.getsizeof(ep.guids) <= 80                     # one object for both ids, not two 96-B strings
+    json_ids = ep.to_json().get("private_instance_id", "")
+    assert json_ids == instance
