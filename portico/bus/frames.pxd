@@ -5,6 +5,9 @@ cimport cython
 cdef bytes _HMSG, _MSG_REGISTER, _MSG_UNREGISTER, _HMSG_REGISTER, _HMSG_UNREGISTER
 cdef Py_ssize_t _MAX_CONTROL_LINE, _JOIN_ROOM, _SIZE_DIGITS_SCALE
 
+@cython.locals(size=Py_ssize_t, k=Py_ssize_t, have="const char *", want="const char *")
+cdef bint _starts(bytes data, Py_ssize_t pos, bytes prefix) except -1
+
 cdef class FrameParser:
     cdef public object on_register, on_unregister, on_control
     cdef bytes _pending
