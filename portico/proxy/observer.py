@@ -37,7 +37,8 @@ class ExchangeObserver:
         # the last logged endpoint's ids as text: an endpoint keeps them packed (portico.routes.guids), and a
         # run of requests to one endpoint (a kept connection, a small table) reads them back once, not each time
         self._ids_of: object = None
-        self._app_id = self._instance_id = ""
+        self._app_id: str | bytes = ""
+        self._instance_id: str | bytes = ""
 
     def exchange_done(self, ex: Exchange, aborted: bool) -> None:
         # Counting is a handful of integer adds: a class, a latency bucket (metrics.bucket_index), a route's row.
