@@ -35,6 +35,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "portico.proxy.exchange",
     "portico.proxy.host_names",    # Host value -> route table host, cached (routing.pxd cimports it)
     "portico.proxy.forwarded_lines",  # the X-Forwarded-Proto and X-Request-Start lines, reused
+    "portico.proxy.head_buffer",   # the forwarded request head, written into one reused C buffer
     "portico.proxy.routing",
     "portico.proxy.response_head",
     "portico.observe.route_traffic",  # per-route counters: a 48-B object written in place (route_traffic.pxd)

@@ -6,7 +6,7 @@ cimport cython
 cdef unsigned long long _LOW, _HIGH, _SPACES, _QUOTES, _BACKSLASHES, _DELETES
 
 @cython.locals(j=Py_ssize_t)
-cdef inline void _copy(unsigned char* p, const unsigned char* s, Py_ssize_t n)
+cdef void _copy(unsigned char* p, const unsigned char* s, Py_ssize_t n) noexcept   # gcc inlines it
 
 @cython.final   # nothing derives from it: its own calls are direct C calls, not through a vtable
 cdef class AccessLog:
@@ -15,7 +15,7 @@ cdef class AccessLog:
     cdef public bytes _second_text, _quoting
     cdef public bytearray _buffer
     cdef public tuple _extra_keys
-    cdef public Py_ssize_t _field_count, _extra_count, _lines, _size
+    cdef public Py_ssize_t _field_count, _extra_count, _lines, _size, _max_lines
     cdef public int _fd
     cdef public long long _second
     cdef public double _next_rotation_check
@@ -30,7 +30,7 @@ cdef class AccessLog:
                      instance_id, router_error, tuple extra)
     @cython.locals(size=Py_ssize_t)
     cdef void _grow(self, Py_ssize_t n) except *
-    @cython.locals(data=bytes, text=str, n=Py_ssize_t, m=Py_ssize_t, size=Py_ssize_t, j=Py_ssize_t,
+    @cython.locals(data=bytes, text=str, n=Py_ssize_t, m=Py_ssize_t, size=Py_ssize_t, j=Py_ssize_t, k=Py_ssize_t,
                    p='unsigned char*', s='const unsigned char*', t='const unsigned char*', a='const unsigned char*',
                    c=cython.uchar, w=cython.ulonglong, x=cython.ulonglong, y=cython.ulonglong, z=cython.ulonglong)
     cdef inline int _put(self, value, bytes after) except -1

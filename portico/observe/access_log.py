@@ -3,18 +3,15 @@
 # cython: c_string_encoding=utf8
 """The access log: one gorouter-format line per request, buffered in memory and written in batches.
 
-`write_line()` runs on the hot path (ExchangeObserver calls it once per request, with the values as arguments;
-`log()` is the same with them in a tuple), so it only formats one line into the batch; the timestamp prefix is
-formatted once per second. The batch is one bytearray used as a buffer: its first `_size` bytes are lines, the
-rest is room, kept between flushes. Compiled (access_log.pxd), the line is written into it by C loops: each
-value scanned once for bytes that need escaping while it is copied, numbers written digit by digit, an ASCII
-str (an endpoint's address and ids) copied from its own storage without an encode, no Python object per
-field. Pure Python formats the same line with one bytes %-template and checks it with one translate; tests
-compare the two byte for byte. `flush()` writes the whole batch with
-one O_APPEND os.write, from a loop timer every 0.2 s and at close. Writing on the loop thread (not a worker
-thread) is deliberate: a batch goes to the page cache in well under a millisecond per MB, a thread would add GIL
-hand-offs and ordering bookkeeping for no gain on a local disk, and one O_APPEND write per batch keeps lines
-whole even when several router processes share the file. A file moved away by logrotate is noticed (inode
+`write_line()` runs on the hot path (ExchangeObserver calls it once per request with the values as arguments;
+`log()` takes them as a tuple): it formats one line into the batch, a bytearray whose first `_size` bytes are
+lines and the rest room (the timestamp prefix is made once per second). Compiled (access_log.pxd), C loops write
+the line: each value scanned for bytes that need escaping while copied, numbers digit by digit, an ASCII str
+copied from its own storage, no Python object per field. Pure Python formats it with one bytes %-template
+checked by one translate; tests compare the two byte for byte. `flush()` writes the batch with one O_APPEND
+os.write, from a loop timer every 0.2 s and at close: on the loop thread, as a batch reaches the page cache in
+well under a millisecond per MB (a thread adds GIL hand-offs and ordering for nothing), and one O_APPEND write
+keeps lines whole when router processes share the file. A file moved away by logrotate is noticed (inode
 check, at most once a second) and reopened.
 
 Line format (gorouter's), values `"-"` when empty, `"` and `\\` and control characters escaped:
@@ -34,6 +31,8 @@ import os
 import time
 from typing import Any
 
+from portico.observe.log_quoting import header_field_name, quote_bytes, quote_value  # noqa: F401 (re-exported)
+
 try:
     import cython
     COMPILED: bool = cython.compiled
@@ -45,35 +44,6 @@ MAX_BUFFERED_LINES = 8192     # flush early in a burst so memory stays bounded
 ROTATION_CHECK_INTERVAL = 1.0  # seconds between inode checks
 
 log = logging.getLogger(__name__)
-
-# Control characters, `"` and `\` escaped the way Go's strconv.Quote would, so a value cannot break a line.
-_ESCAPES = {i: f"\\x{i:02x}" for i in range(32)}
-_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 0x7F: "\\x7f",
-                 ord('"'): '\\"', ord("\\"): "\\\\"})
-
-
-def quote_value(value) -> str:
-    """A value as it goes between the quotes: `-` when empty, escaped only when it needs it (rarely)."""
-    if not value:
-        return "-"
-    if value.__class__ is not str:
-        value = str(value)
-    if value.isprintable() and '"' not in value and "\\" not in value:
-        return value
-    return value.translate(_ESCAPES)
-
-
-def quote_bytes(value: bytes) -> bytes:
-    """The bytes form of quote_value, for the hot path's rare slow case."""
-    if value == b"-":
-        return value
-    return quote_value(value.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
-
-
-def header_field_name(header: str) -> str:
-    """`Span-Id` -> `span_id`, the key under which an extra header is logged."""
-    return header.strip().lower().replace("-", "_")
-
 
 _BASE_FIELDS = 15
 
@@ -116,14 +86,24 @@ def _as_bytes(value: bytes | str | None) -> bytes:
 
 
 def _copy(p: Any, s: Any, n: int) -> None:
-    """Compiled only: `n` bytes from `s` to `p`, eight at a time (the batch has room; they never overlap)."""
+    """Compiled only: `n` bytes from `s` to `p` (room made; no overlap), as head_buffer._copy does."""
     j = 0
     while j + 8 <= n:
         cython.cast(cython.p_ulonglong, p + j)[0] = cython.cast(cython.p_ulonglong, s + j)[0]
         j += 8
-    while j < n:
+    if j == n:
+        return
+    if n >= 8:
+        cython.cast(cython.p_ulonglong, p + n - 8)[0] = cython.cast(cython.p_ulonglong, s + n - 8)[0]
+        return
+    if n - j >= 4:
+        cython.cast(cython.p_uint, p + j)[0] = cython.cast(cython.p_uint, s + j)[0]
+        j += 4
+    if n - j >= 2:
+        cython.cast(cython.p_ushort, p + j)[0] = cython.cast(cython.p_ushort, s + j)[0]
+        j += 2
+    if j < n:
         p[j] = s[j]
-        j += 1
 
 
 class AccessLog:
@@ -140,6 +120,7 @@ class AccessLog:
         self._size = 0
         self._quoting = _NEEDS_QUOTING
         self._lines = 0
+        self._max_lines = MAX_BUFFERED_LINES   # compiled: a C number, compared without a Python int
         self._extra_keys = tuple(b" " + header_field_name(h).encode() + b':"' for h in self.extra_headers)
         self._second = -1
         self._second_text: bytes = b""
@@ -240,7 +221,7 @@ class AccessLog:
             self._buffer[self._size:end] = line     # grows the bytearray when the line passes its end
             self._size = end
         self._lines += 1
-        if self._lines >= MAX_BUFFERED_LINES:
+        if self._lines >= self._max_lines:
             self.flush()
 
     # ---- the compiled line's pieces: C loops writing into the batch (access_log.pxd types them) -------------
@@ -273,18 +254,19 @@ class AccessLog:
             p[size] = 45            # "-"
             size += 1
         else:
-            # Eight bytes at a time while none needs escaping (one word test: see _LOW), then the rest,
-            # and the word with such a byte, one by one against the table.
+            # Eight bytes at a time while none needs escaping (one word test: see _LOW), the last eight overlapping
+            # the word before; below eight bytes, and from a word with such a byte, one by one against the table.
             j = 0
-            while j + 8 <= n:
-                w = cython.cast(cython.p_ulonglong, s + j)[0]
+            while j < n and n >= 8:
+                k = j if j + 8 <= n else n - 8
+                w = cython.cast(cython.p_ulonglong, s + k)[0]
                 x = w ^ _QUOTES
                 y = w ^ _BACKSLASHES
                 z = w ^ _DELETES
                 if (w | ((w - _SPACES) & ~w) | ((x - _LOW) & ~x) | ((y - _LOW) & ~y) | ((z - _LOW) & ~z)) & _HIGH:
                     break
-                cython.cast(cython.p_ulonglong, p + size + j)[0] = w
-                j += 8
+                cython.cast(cython.p_ulonglong, p + size + k)[0] = w
+                j = k + 8
             t = self._quoting
             while j < n:
                 c = s[j]

@@ -5,6 +5,7 @@ cimport cython
 from portico.proxy.client_base cimport ClientBase
 from portico.proxy.context cimport ProxyContext
 from portico.proxy.exchange cimport Exchange
+from portico.proxy.head_buffer cimport joined
 from portico.proxy.observer cimport ExchangeObserver
 from portico.proxy.routing cimport RequestRouter
 

@@ -20,6 +20,7 @@ from portico.proxy import errors
 from portico.proxy.client_base import ClientBase
 from portico.proxy.exchange import Exchange
 from portico.proxy.flow import CLOSING, PIPELINE, Flow
+from portico.proxy.head_buffer import joined
 from portico.proxy.headers import HOP_BY_HOP
 from portico.proxy.tunnel import Tunnel
 
@@ -257,7 +258,7 @@ class ClientConnection(ClientBase):
             return
         self._corked = None
         if out and not self.closed:
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            self.transport.write(out[0] if len(out) == 1 else joined(out))
 
     def send_trailers(self, headers: list) -> None:
         """Trailers of a response sent with a Content-Length: HTTP/1.1 has no place for them, so they are

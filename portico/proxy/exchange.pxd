@@ -9,6 +9,7 @@ from portico.proxy.exchange_state cimport ExchangeState
 from portico.proxy.backend_side cimport BackendSide, BackendSource
 from portico.proxy.flow cimport Flow
 from portico.proxy.response_head cimport ResponseHeadRules
+from portico.proxy.head_buffer cimport joined3
 
 cdef class Exchange(ExchangeState):
     cpdef start(self)

@@ -19,6 +19,7 @@ from portico.proxy.backend_side import last_chunk
 from portico.proxy.dial_errors import DialError, describe_read_error
 from portico.proxy.exchange_state import FRAME_NONE, ExchangeState
 from portico.proxy.flow import PENDING_BODY, Flow
+from portico.proxy.head_buffer import joined3
 
 try:
     import cython
@@ -165,7 +166,7 @@ class Exchange(ExchangeState):
         if pending:
             self.pending = None
             self.pending_size = 0
-        head = b"".join((self.head, conn.endpoint_headers(self.endpoint), self.tail))
+        head = joined3(self.head, conn.endpoint_headers(self.endpoint), self.tail)
         conn.send_request(head, self.chunked_request, pending, self.body_done, self.request_trailers_list)
         if pending:
             self._unpause_body()

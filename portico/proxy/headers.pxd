@@ -1,12 +1,18 @@
-# Compiled layout of portico/proxy/headers.py: the request id pool as a typed list and a C index.
+# Compiled layout of portico/proxy/headers.py: the request id pool's random bytes and C index, each id written
+# by a C loop into a reused 36-byte scratch.
 cimport cython
 
 cdef class _RequestIds:
     cdef public list ids
+    cdef public bytes random
+    cdef public bytearray text
     cdef public Py_ssize_t next
 
     @cython.locals(rid=bytes)
     cpdef bytes take(self)
+    @cython.locals(i=Py_ssize_t, j=Py_ssize_t, k=Py_ssize_t, b=cython.uchar, r='const unsigned char*',
+                   p='unsigned char*', digits='const unsigned char*')
+    cdef bytes _format_next(self)
     @cython.locals(raw=bytearray, ids=bytearray, width=Py_ssize_t, offset=Py_ssize_t)
     cpdef refill(self)
     cpdef forget(self)

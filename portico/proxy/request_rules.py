@@ -1,6 +1,6 @@
 """The request router's rules for the less common request heads: absolute-form targets, Connection-named
-headers, sticky-session cookies, route service addressing, X-CF-App-Instance. Kept apart from routing.py (the
-per-request path, compiled), since most requests need none of them."""
+headers, sticky-session cookies, route services (the verdict and the addressing), X-CF-App-Instance. Kept
+apart from routing.py (the per-request path, compiled), since most requests need none of them."""
 
 from __future__ import annotations
 
@@ -10,8 +10,13 @@ from typing import TYPE_CHECKING
 
 from httptools import parse_url
 
+from portico.proxy import errors
+from portico.proxy.route_services import Refusal
+
 if TYPE_CHECKING:
+    from portico.proxy.exchange import Exchange
     from portico.proxy.route_services import Outbound
+    from portico.proxy.routing import RequestRouter
 
 # X-CF-App-Instance: `<app guid>:<index>`, the guid lower-case 8-4-4-4-12 hex and the index decimal (gorouter's)
 APP_INSTANCE_PATTERN = re.compile(rb"([0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}):([0-9]+)\Z")
@@ -65,9 +70,14 @@ def sticky_instance(cookie: bytes, session_names: tuple[bytes, ...]) -> str:
     return vcap if has_session or not session_names else ""
 
 
+def connection_named_drops(names: tuple[bytes, ...], keep: frozenset = frozenset()) -> set[bytes]:
+    """The header names a Connection header's options make hop-by-hop (those `keep` names are passed on)."""
+    return {n for n in names if n not in (b"close", b"keep-alive", b"upgrade") and n not in keep}
+
+
 def drop_connection_named(out: list, names: tuple[bytes, ...], keep: frozenset = frozenset()) -> list:
     """Remove request headers named in Connection: they are hop-by-hop for this message (except `keep`)."""
-    skip = {n for n in names if n not in (b"close", b"keep-alive", b"upgrade") and n not in keep}
+    skip = connection_named_drops(names, keep)
     if not skip:
         return out
     kept = out[:4]
@@ -86,3 +96,51 @@ def absolute_form_host(url: bytes) -> bytes | None:
     except Exception:
         return None
     return parsed.host
+
+
+def route_service_verdict(router: RequestRouter, ex: Exchange, pool, service_url: str, values: dict | None,
+                          raw: list, out: list, websocket: bool) -> Outbound | None:
+    """The router's route service rules; a refusal becomes the exchange's local response.
+
+    Returns the Outbound when the request goes to the service now; the route service headers are passed
+    on unchanged only for a route without a service.
+    """
+    services = router.ctx.route_services
+    close = not ex.keep_alive
+    if service_url:
+        verdict = services.check_bound(ex, pool, service_url, values, websocket)
+    else:
+        assert values is not None  # no service: called only because route service headers came
+        verdict = services.check_unbound(values)
+        if verdict is None:
+            out += raw
+    if isinstance(verdict, Refusal):
+        router._local(ex, errors.error_response(verdict.status, verdict.code, verdict.message, close=close),
+                      verdict.status, verdict.code)
+        return None
+    return verdict
+
+
+def app_instance_target(router: RequestRouter, ex: Exchange, pool, value: bytes):
+    """X-CF-APP-INSTANCE: `<app guid>:<index>` names one instance; a bad or unknown one is a 400.
+
+    The guid must be lower-case 8-4-4-4-12 hex and the index decimal, as gorouter's pattern says.
+    """
+    close = not ex.keep_alive
+    match = APP_INSTANCE_PATTERN.match(value.strip())
+    if match is None:
+        router._local(ex, errors.error_response(400, "invalid_cf_app_instance_header",
+                                                "Invalid X-CF-App-Instance Header", close=close,
+                                                extra_headers=errors.NO_CACHE), 400,
+                      "invalid_cf_app_instance_header")
+        return None
+    guid, index = match.group(1).decode(), match.group(2).decode()
+    target = pool.by_app_instance(guid, index)
+    if target is None:
+        router._local(ex, errors.error_response(400, "unknown_route", "Requested instance ('"
+                                                f"{index}') with guid ('{guid}') does not exist for route "
+                                                f"('{ex.host.decode('latin-1')}')", close=close,
+                                                extra_headers=errors.NO_CACHE), 400,
+                      "unknown_route")
+        return None
+    return target

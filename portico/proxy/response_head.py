@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from portico.proxy import errors
+from portico.proxy.head_buffer import HeadBuffer
 from portico.proxy.headers import HOP_BY_HOP, connection_tokens, header_kind
 
 try:
@@ -31,8 +32,6 @@ _R_TRANSFER_ENCODING, _R_CONNECTION, _R_UPGRADE = (object() for _ in range(3))
 _R_PLAIN = object()   # copied unchanged
 _CONNECTION_OPTIONS = (b"close", b"keep-alive", b"upgrade")
 _ORDER_LIMIT = 64     # header places remembered by ResponseHeadRules (see _order_names)
-_HEAD_BUFFER_BYTES = 4096          # the compiled head buffer's first size; it grows for a bigger head ...
-_KEEP_HEAD_BUFFER_BYTES = 64 << 10  # ... and is given back after one past this
 
 
 def status_line(status: int, reason: bytes, http11: bool = True) -> bytes:
@@ -81,10 +80,9 @@ class ResponseHeadRules:
         # _ORDER_LIMIT places; the lookup below stays the truth, this only remembers its answers).
         self._order_names: list[bytes] = []
         self._order_kinds: list[object] = []
-        # The head being built (forwarded, add, add_field, take): compiled, the first `_size` bytes of a reused
-        # buffer; pure Python, a list of pieces.
-        self._buffer = bytearray(_HEAD_BUFFER_BYTES)
-        self._size = 0
+        # The head being built (forwarded, add, add_field, take): compiled, written into a reused HeadBuffer;
+        # pure Python, a list of pieces.
+        self._head = HeadBuffer()
         self._out: list[bytes] = []
 
     def forwarded(self, ex: ExchangeState, status: int, reason: bytes, headers: list, skip: tuple
@@ -104,9 +102,10 @@ class ResponseHeadRules:
             self._last_status = status
             self._last_reason = reason
             self._last_http11 = http11
+        head = self._head
         if cython.compiled:
-            self._size = 0
-            self._put(line)
+            head.start()
+            head.put(line)
         else:
             out = self._out = [line]
         content_length = None
@@ -136,7 +135,7 @@ class ResponseHeadRules:
             if kind is _R_PLAIN:
                 if not skip or name.lower() not in skip:
                     if cython.compiled:
-                        self._put_field(name, value)
+                        head.put_field(name, value)
                     else:
                         out.extend((name, b": ", value, b"\r\n"))
                 continue
@@ -164,7 +163,7 @@ class ResponseHeadRules:
             elif kind is _R_AUTHENTICATE and value[:9].lower() == b"negotiate":
                 ex.negotiate_response = True
             if cython.compiled:
-                self._put_field(name, value)
+                head.put_field(name, value)
             else:
                 out.extend((name, b": ", value, b"\r\n"))
         if sticky is not None and (ex.session_cookie or ex.sticky_id or ex.negotiate_response):
@@ -187,76 +186,27 @@ class ResponseHeadRules:
     def add(self, piece: bytes) -> None:
         """Append `piece` (whole lines) to the head being built."""
         if cython.compiled:
-            self._put(piece)
+            self._head.put(piece)
         else:
             self._out.append(piece)
 
     def add_field(self, name: bytes, value: bytes) -> None:
         """Append the line `name: value` to the head being built."""
         if cython.compiled:
-            self._put_field(name, value)
+            self._head.put_field(name, value)
         else:
             self._out += (name, b": ", value, b"\r\n")
 
     def take(self, end: bytes) -> bytes:
         """The head built since forwarded(), with `end` (its last lines and the blank line) appended."""
         if cython.compiled:
-            self._put(end)
-            p: Any = self._buffer
-            head: bytes = p[:self._size]     # compiled: one bytes copied from the buffer's storage
-            self._size = 0
-            if len(self._buffer) > _KEEP_HEAD_BUFFER_BYTES:
-                self._buffer = bytearray(_HEAD_BUFFER_BYTES)
-            return head
+            head = self._head
+            head.put(end)
+            return head.take()
         out = self._out
         out.append(end)
         self._out = []
         return b"".join(out)
-
-    # ---- the compiled head's pieces: C loops writing into the buffer (response_head.pxd types them) ---------
-    # Each writes at `_size` and moves it on; `p` is the buffer's storage, re-read after any growth.
-
-    def _grow(self, n: int) -> None:
-        """Room for `n` more bytes after `_size` (the buffer at least doubles, so growing is rare)."""
-        size = len(self._buffer)
-        self._buffer.extend(bytes(max(self._size + n, 2 * size) - size))
-
-    def _put(self, data: bytes) -> int:
-        """`data` as it is."""
-        n = len(data)
-        size = self._size
-        if size + n > len(self._buffer):
-            self._grow(n)
-        p = self._buffer
-        s = data
-        for j in range(n):
-            p[size + j] = s[j]
-        self._size = size + n
-        return 0
-
-    def _put_field(self, name: bytes, value: bytes) -> int:
-        """`name: value` and its line end."""
-        n = len(name)
-        m = len(value)
-        size = self._size
-        if size + n + m + 4 > len(self._buffer):
-            self._grow(n + m + 4)
-        p = self._buffer
-        s = name
-        for j in range(n):
-            p[size + j] = s[j]
-        size += n
-        p[size] = 58          # ":"
-        p[size + 1] = 32      # " "
-        size += 2
-        s = value
-        for j in range(m):
-            p[size + j] = s[j]
-        size += m
-        p[size] = 13          # "\r"
-        p[size + 1] = 10      # "\n"
-        self._size = size + 2
-        return 0
 
     def rewrite_local(self, response: bytes) -> bytes:
         """http_rewrite on a response the router wrote itself (errors, health checks), as gorouter does."""

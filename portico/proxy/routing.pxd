@@ -9,6 +9,7 @@ from portico.observe.metrics cimport RouterMetrics
 from portico.proxy.headers cimport request_id, header_kind, connection_tokens
 from portico.proxy.host_names cimport HostNames
 from portico.proxy.forwarded_lines cimport ForwardedLines
+from portico.proxy.head_buffer cimport HeadBuffer
 
 cdef class RequestRouter:
     cdef dict __dict__
@@ -19,6 +20,7 @@ cdef class RequestRouter:
     cdef public RouterMetrics metrics
     cdef public HostNames hosts
     cdef public ForwardedLines lines
+    cdef public HeadBuffer head
     cdef public bint close_100_continue, negotiate
 
     cpdef Exchange route(self, ClientBase client, parser, bytes url, list headers)
@@ -28,8 +30,9 @@ cdef class RequestRouter:
                    value=bytes, lname=bytes, expect=bytes, cookie=bytes, app_instance=bytes, upgrade=bytes,
                    content_length=bytes, traceparent=bytes, tracestate=bytes, authorization=bytes,
                    named_hop=tuple, host_name=str, service_url=str, log_values=list, extra_log=tuple,
-                   rs_values=dict, rs_raw=list, again=Exchange)
-    cdef Exchange _route(self, ClientBase client, parser, bytes url, list headers, str version)
+                   rs_values=dict, rs_raw=list, again=Exchange, pieces=bint, head=HeadBuffer, more=list,
+                   line_end=bytes, piece=bytes)
+    cdef Exchange _route(self, ClientBase client, parser, bytes url, list headers, str version, bint as_pieces=*)
     @cython.locals(version=str)
     cdef Exchange _routed_again(self, ClientBase client, parser, bytes url, list headers)
     cpdef Exchange _local(self, Exchange ex, bytes data, int status, str code, str counter=*)

@@ -1,33 +1,43 @@
 # cython: annotation_typing=False
 """From a parsed request head to an Exchange: health checks, Host, route lookup, forwarded headers.
 
-This is the per-request hot path: one pass over the headers, one route lookup, one join for the forwarded
-head. The endpoint-specific headers (X-CF-*) are added when an endpoint is chosen, since retries may pick
-another.
+This is the per-request hot path: one pass over the headers, one route lookup, the forwarded head written as
+it goes. Compiled, the head is written into the router's HeadBuffer (a C copy per piece, taken as one bytes);
+pure Python, and compiled for the rare heads whose rules edit the head's pieces (headers a Connection header
+names, route services), it is a list of pieces joined once. The endpoint-specific headers (X-CF-*) are added
+when an endpoint is chosen, since retries may pick another.
 """
 
 from __future__ import annotations
 
 from time import monotonic
 from time import time as wall_clock
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from portico.proxy import errors
 from portico.proxy.exchange import Exchange
 from portico.proxy.forwarded_lines import ForwardedLines
+from portico.proxy.head_buffer import HeadBuffer
 from portico.proxy.headers import HOP_BY_HOP, connection_tokens, header_kind, request_id
 from portico.proxy.host_names import HostNames
 from portico.proxy.request_rules import (
-    APP_INSTANCE_PATTERN,
     absolute_form_host,
     address_route_service,
+    app_instance_target,
+    connection_named_drops,
     drop_connection_named,
     forwarded_client_cert,
     log_value,
+    route_service_verdict,
     sticky_instance,
 )
-from portico.proxy.route_services import Outbound, Refusal
 from portico.proxy.tracing import headers_to_log
+
+try:
+    import cython
+except ImportError:   # no Cython installed: certainly the pure module
+    cython = SimpleNamespace(compiled=False)
 
 if TYPE_CHECKING:
     from portico.proxy.context import ProxyContext
@@ -74,6 +84,7 @@ class RequestRouter:
         self.kinds: dict[bytes, object] = {}
         self.hosts = HostNames()
         self.lines = ForwardedLines()
+        self.head = HeadBuffer()     # the forwarded head, compiled (see the module docstring)
 
     def route(self, client, parser, url: bytes, headers: list) -> Exchange:
         """The Exchange for one parsed request head (answered by the router itself when it must be)."""
@@ -85,7 +96,9 @@ class RequestRouter:
             return self._route(client, parser, url, headers, _PRESUMED_11)
         return self._route(client, parser, url, headers, parser.get_http_version())
 
-    def _route(self, client, parser, url: bytes, headers: list, version: str) -> Exchange:
+    def _route(self, client, parser, url: bytes, headers: list, version: str, as_pieces: bool = False) -> Exchange:
+        """`as_pieces`: build the forwarded head as a list of pieces even when compiled (see the module
+        docstring); a compiled call that meets a head needing it starts over with it."""
         ctx = self.ctx
         method = parser.get_method()
         ex = _new_exchange(client, method, url)
@@ -126,7 +139,18 @@ class RequestRouter:
         rs_raw: list = None  # type: ignore[assignment]  # their header lines: a list once rs_values is set
         extra_log = self.extra_log
         log_values = [b""] * len(extra_log) if extra_log else None
-        out = [method, b" ", url, b" HTTP/1.1\r\n"]   # then 4 pieces per header (see _drop_connection_named)
+        pieces = as_pieces or not cython.compiled
+        head = self.head
+        out: list
+        if pieces:
+            out = [method, b" ", url, b" HTTP/1.1\r\n"]   # then 4 pieces per header (see drop_connection_named)
+        else:
+            out = None  # type: ignore[assignment]
+            head.start()
+            head.put(method)
+            head.put(b" ")
+            head.put(url)
+            head.put(b" HTTP/1.1\r\n")
         kinds = self.kinds
         traceparent = tracestate = authorization = b""
         xfcc: list | None = None      # X-Forwarded-Client-Cert values, read only when not always_forward
@@ -139,10 +163,13 @@ class RequestRouter:
                 if lname in extra_log:
                     log_values[extra_log.index(lname)] = value
             if kind is _PLAIN:
-                out.append(name)
-                out.append(b": ")
-                out.append(value)
-                out.append(b"\r\n")
+                if pieces:
+                    out.append(name)
+                    out.append(b": ")
+                    out.append(value)
+                    out.append(b"\r\n")
+                else:
+                    head.put_field(name, value)
                 continue
             if kind is _HOST:
                 if host_seen:
@@ -180,7 +207,10 @@ class RequestRouter:
                 elif lname == b"upgrade":
                     upgrade = value
                 elif lname == b"te" and b"trailers" in connection_tokens(value):
-                    out += (b"Te", b": ", b"trailers", b"\r\n")   # as Go's ReverseProxy: gRPC needs it
+                    if pieces:   # as Go's ReverseProxy: gRPC needs it
+                        out += (b"Te", b": ", b"trailers", b"\r\n")
+                    else:
+                        head.put_field(b"Te", b"trailers")
                 continue
             elif kind is _REFERER:
                 ex.referer = value
@@ -214,10 +244,13 @@ class RequestRouter:
                 rs_values.setdefault(name.lower(), value)
                 rs_raw += (name, b": ", value, b"\r\n")
                 continue
-            out.append(name)
-            out.append(b": ")
-            out.append(value)
-            out.append(b"\r\n")
+            if pieces:
+                out.append(name)
+                out.append(b": ")
+                out.append(value)
+                out.append(b"\r\n")
+            else:
+                head.put_field(name, value)
         if log_values is not None:
             ex.log_values = tuple(log_values)
 
@@ -228,7 +261,10 @@ class RequestRouter:
             return ex
 
         if named_hop:
-            out = drop_connection_named(out, named_hop, self.keep_named)
+            if pieces:
+                out = drop_connection_named(out, named_hop, self.keep_named)
+            elif connection_named_drops(named_hop, self.keep_named):
+                return self._route(client, parser, url, headers, version, True)
         if not url.startswith(b"/"):
             absolute = absolute_form_host(url)
             if absolute:
@@ -255,7 +291,7 @@ class RequestRouter:
                                "unknown_route", "unknown_routes")
         ex.pool = pool
         if app_instance:
-            target = self._app_instance(ex, pool, app_instance)
+            target = app_instance_target(self, ex, pool, app_instance)
             if target is None:
                 return ex
             ex.app_instance = target
@@ -272,7 +308,9 @@ class RequestRouter:
         service_url = first.route_service_url
         outbound = None
         if service_url or rs_values is not None:
-            outbound = self._route_service(ex, pool, service_url, rs_values, rs_raw, out,
+            if not pieces:   # the route service rules edit the head's pieces: start over with them
+                return self._route(client, parser, url, headers, version, True)
+            outbound = route_service_verdict(self, ex, pool, service_url, rs_values, rs_raw, out,
                                            upgrade.lower() == b"websocket" and b"upgrade" in named_hop)
             if ex.local_response:
                 return ex
@@ -280,7 +318,11 @@ class RequestRouter:
         if ctx.w3c is not None:
             traceparent, tracestate = ctx.w3c.headers(ex, traceparent, tracestate)
             rid = ex.request_id
-            out += (b"traceparent: ", traceparent, b"\r\ntracestate: ", tracestate, b"\r\n")
+            if pieces:
+                out += (b"traceparent: ", traceparent, b"\r\ntracestate: ", tracestate, b"\r\n")
+            else:
+                head.put_field(b"traceparent", traceparent)
+                head.put_field(b"tracestate", tracestate)
             if log_values is not None:
                 log_value(log_values, extra_log, b"traceparent", traceparent)
                 log_value(log_values, extra_log, b"tracestate", tracestate)
@@ -290,13 +332,22 @@ class RequestRouter:
         if self.forced_proto and not (rs_values and ctx.route_services.is_route_service_traffic(rs_values)):
             xfp = self.forced_proto
         ex.x_forwarded_proto = xfp = xfp or ctx.scheme
-        out.append(b"X-Forwarded-For: ")
-        out.append(xff)
-        out.append(self.lines.proto_line(xfp))
-        out.append(rid)
-        out.append(b"\r\n" if has_request_start else self.lines.request_start(ex.started_wall))
+        line_end = b"\r\n" if has_request_start else self.lines.request_start(ex.started_wall)
+        if pieces:
+            out.append(b"X-Forwarded-For: ")
+            out.append(xff)
+            out.append(self.lines.proto_line(xfp))
+            out.append(rid)
+            out.append(line_end)
+        else:
+            head.put(b"X-Forwarded-For: ")
+            head.put(xff)
+            head.put(self.lines.proto_line(xfp))
+            head.put(rid)
+            head.put(line_end)
+            more: list = []    # the lines the rules below add, written after them
         if ctx.zipkin is not None:
-            added = ctx.zipkin.add_headers(headers, out)
+            added = ctx.zipkin.add_headers(headers, out if pieces else more)
             if added and log_values is not None:
                 for name, value in added:
                     log_value(log_values, extra_log, name, value)
@@ -306,18 +357,26 @@ class RequestRouter:
             der = client.peer_certificate()
             service_traffic = der is not None and rs_values is not None and bool(rs_values) and \
                 ctx.route_services.is_route_service_traffic(rs_values)
-            forwarded_client_cert(self.client_cert_mode, der, xfcc or [], service_traffic, arrived, out)
-        if outbound is not None:
+            forwarded_client_cert(self.client_cert_mode, der, xfcc or [], service_traffic, arrived,
+                                  out if pieces else more)
+        if outbound is not None:   # only as pieces (see above)
             address_route_service(out, outbound)
             ex.route_service = outbound.endpoint
+        if not pieces:
+            for piece in more:
+                head.put(piece)
         if upgrade and parser.should_upgrade():
             # WebSockets and other upgrades: the only hop-by-hop fields passed on, so the backend can say 101.
-            out += (b"Upgrade: ", upgrade, b"\r\nConnection: Upgrade\r\n")
+            if pieces:
+                out += (b"Upgrade: ", upgrade, b"\r\nConnection: Upgrade\r\n")
+            else:
+                head.put_field(b"Upgrade", upgrade)
+                head.put(b"Connection: Upgrade\r\n")
             ex.upgrade_request = True
-            ex.head = b"".join(out)
+            ex.head = b"".join(out) if pieces else head.take()
             ex.tail = _TAIL
             return ex
-        ex.head = b"".join(out)
+        ex.head = b"".join(out) if pieces else head.take()
         if chunked:
             ex.chunked_request = True
             ex.has_body = True
@@ -343,52 +402,6 @@ class RequestRouter:
         if counter:
             setattr(self.metrics, counter, getattr(self.metrics, counter) + 1)
         return ex
-
-    def _route_service(self, ex: Exchange, pool, service_url: str, values: dict | None, raw: list, out: list,
-                       websocket: bool) -> Outbound | None:
-        """Apply the route service rules; a refusal becomes the exchange's local response.
-
-        Returns the Outbound when the request goes to the service now; the route service headers are passed
-        on unchanged only for a route without a service.
-        """
-        services = self.ctx.route_services
-        close = not ex.keep_alive
-        if service_url:
-            verdict = services.check_bound(ex, pool, service_url, values, websocket)
-        else:
-            assert values is not None  # no service: called only because route service headers came
-            verdict = services.check_unbound(values)
-            if verdict is None:
-                out += raw
-        if isinstance(verdict, Refusal):
-            self._local(ex, errors.error_response(verdict.status, verdict.code, verdict.message, close=close),
-                        verdict.status, verdict.code)
-            return None
-        return verdict
-
-    def _app_instance(self, ex: Exchange, pool, value: bytes):
-        """X-CF-APP-INSTANCE: `<app guid>:<index>` names one instance; a bad or unknown one is a 400.
-
-        The guid must be lower-case 8-4-4-4-12 hex and the index decimal, as gorouter's pattern says.
-        """
-        close = not ex.keep_alive
-        match = APP_INSTANCE_PATTERN.match(value.strip())
-        if match is None:
-            self._local(ex, errors.error_response(400, "invalid_cf_app_instance_header",
-                                                  "Invalid X-CF-App-Instance Header", close=close,
-                                                  extra_headers=errors.NO_CACHE), 400,
-                        "invalid_cf_app_instance_header")
-            return None
-        guid, index = match.group(1).decode(), match.group(2).decode()
-        target = pool.by_app_instance(guid, index)
-        if target is None:
-            self._local(ex, errors.error_response(400, "unknown_route", "Requested instance ('"
-                                                  f"{index}') with guid ('{guid}') does not exist for route "
-                                                  f"('{ex.host.decode('latin-1')}')", close=close,
-                                                  extra_headers=errors.NO_CACHE), 400,
-                        "unknown_route")
-            return None
-        return target
 
 
 def _new_exchange(client, method: bytes, url: bytes) -> Exchange:

@@ -33,6 +33,14 @@ REQUESTS = [
     (b"GET / HTTP/1.1\r\nHost: app.example\r\nUser-Agent: HTTP-Monitor/1.1\r\n\r\n", b""),
     (b"GET /x HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n",
      b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"),
+    # heads the compiled router writes into its buffer, or starts over as pieces for (Connection-named fields)
+    (b"GET /t HTTP/1.1\r\nHost: app.example\r\nTE: trailers\r\nConnection: keep-alive, TE\r\nX-A: 1\r\n\r\n",
+     b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    (b"GET /ws HTTP/1.1\r\nHost: app.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+     b"X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2\r\nX-Request-Start: 1\r\n\r\n",
+     b"HTTP/1.1 400 No\r\nContent-Length: 0\r\n\r\n"),
+    (b"GET /k HTTP/1.1\r\nHost: app.example\r\nConnection: keep-alive\r\nAccept: */*\r\n\r\n",
+     b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
     # canonical GUIDs, kept packed: the X-CF-* lines and the log's ids written from the block
     (b"GET / HTTP/1.1\r\nHost: guids.example\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
     (b"GET / HTTP/1.1\r\nHost: short.example\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
