@@ -78,24 +78,23 @@ def _pack_into(text: str, out: Any) -> int:
         return -1
     k = 0
     hi = -1
-    for j in range(n):
-        ch = text[j]
+    for j, ch in enumerate(text):   # compiled, the str's buffer read in a C loop (text[j] was a checked read a char)
         if j == 8 or j == 13 or j == 18 or j == 23:
             if ch != "-":
                 return -1
-            continue
-        if "0" <= ch <= "9":
-            v = ord(ch) - 48
-        elif "a" <= ch <= "f":
-            v = ord(ch) - 87
         else:
-            return -1
-        if hi < 0:
-            hi = v
-        else:
-            out[k] = hi * 16 + v
-            k += 1
-            hi = -1
+            if "0" <= ch <= "9":
+                v = ord(ch) - 48
+            elif "a" <= ch <= "f":
+                v = ord(ch) - 87
+            else:
+                return -1
+            if hi < 0:
+                hi = v
+            else:
+                out[k] = hi * 16 + v
+                k += 1
+                hi = -1
     return 1 if n == 36 else 2
 
 
