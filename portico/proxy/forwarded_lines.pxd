@@ -1,6 +1,7 @@
 # Compiled layout of portico/proxy/forwarded_lines.py: its caches as typed slots, reached by C calls
 # (routing.pxd cimports ForwardedLines). Cimports nothing of the proxy.
 cimport cython
+from portico.proxy.head_buffer cimport HeadBuffer
 
 @cython.final
 cdef class ForwardedLines:
@@ -12,3 +13,5 @@ cdef class ForwardedLines:
     cpdef bytes proto_line(self, bytes xfp)
     @cython.locals(ms="long long", second="long long")
     cpdef bytes request_start(self, double wall)
+    @cython.locals(ms="long long", second="long long")
+    cpdef put_request_start(self, HeadBuffer head, double wall)

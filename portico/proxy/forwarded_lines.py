@@ -8,6 +8,11 @@ second, then a table of the last three.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from portico.proxy.head_buffer import HeadBuffer
+
 PROTO_CACHE_SIZE = 16      # X-Forwarded-Proto values whose line is kept (a client may send any)
 _MILLIS = tuple(b"%03d\r\n" % n for n in range(1000))   # X-Request-Start's last 3 digits, and the line's end
 
@@ -42,3 +47,14 @@ class ForwardedLines:
                 self._second_prefix = b"\r\nX-Request-Start: %d" % second
             self._start_line = self._second_prefix + _MILLIS[ms % 1000]
         return self._start_line
+
+    def put_request_start(self, head: HeadBuffer, wall: float) -> None:
+        """request_start(wall)'s line written into `head` (the compiled router's): no bytes made per
+        millisecond, the second's prefix and the last three digits copied as they are."""
+        ms = int(wall * 1000)
+        second = ms // 1000
+        if second != self._start_second:
+            self._start_second = second
+            self._second_prefix = b"\r\nX-Request-Start: %d" % second
+        head.put(self._second_prefix)
+        head.put(_MILLIS[ms % 1000])

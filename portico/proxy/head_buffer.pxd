@@ -3,8 +3,9 @@
 # Cimports nothing of the proxy.
 cimport cython
 
-@cython.locals(j=Py_ssize_t)
-cdef void _copy(unsigned char* p, const unsigned char* s, Py_ssize_t n) noexcept   # gcc inlines it
+from libc.string cimport memcpy
+
+cdef void _copy(unsigned char* p, const unsigned char* s, Py_ssize_t n) noexcept
 
 @cython.final   # nothing derives from it: its calls are direct C calls, not through a vtable
 cdef class HeadBuffer:

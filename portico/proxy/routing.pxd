@@ -31,7 +31,7 @@ cdef class RequestRouter:
                    content_length=bytes, traceparent=bytes, tracestate=bytes, authorization=bytes,
                    named_hop=tuple, host_name=str, service_url=str, log_values=list, extra_log=tuple,
                    rs_values=dict, rs_raw=list, again=Exchange, pieces=bint, head=HeadBuffer, more=list,
-                   line_end=bytes, piece=bytes)
+                   piece=bytes)
     cdef Exchange _route(self, ClientBase client, parser, bytes url, list headers, str version, bint as_pieces=*)
     @cython.locals(version=str)
     cdef Exchange _routed_again(self, ClientBase client, parser, bytes url, list headers)

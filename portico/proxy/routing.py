@@ -332,19 +332,21 @@ class RequestRouter:
         if self.forced_proto and not (rs_values and ctx.route_services.is_route_service_traffic(rs_values)):
             xfp = self.forced_proto
         ex.x_forwarded_proto = xfp = xfp or ctx.scheme
-        line_end = b"\r\n" if has_request_start else self.lines.request_start(ex.started_wall)
         if pieces:
             out.append(b"X-Forwarded-For: ")
             out.append(xff)
             out.append(self.lines.proto_line(xfp))
             out.append(rid)
-            out.append(line_end)
+            out.append(b"\r\n" if has_request_start else self.lines.request_start(ex.started_wall))
         else:
             head.put(b"X-Forwarded-For: ")
             head.put(xff)
             head.put(self.lines.proto_line(xfp))
             head.put(rid)
-            head.put(line_end)
+            if has_request_start:
+                head.put(b"\r\n")
+            else:
+                self.lines.put_request_start(head, ex.started_wall)
             more: list = []    # the lines the rules below add, written after them
         if ctx.zipkin is not None:
             added = ctx.zipkin.add_headers(headers, out if pieces else more)

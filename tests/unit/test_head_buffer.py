@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from portico._compiled import PURE_ENV
+from portico.proxy.forwarded_lines import ForwardedLines
 from portico.proxy.head_buffer import FIRST_BYTES, KEEP_BYTES, HeadBuffer, joined, joined3
 
 pytestmark = pytest.mark.unit
@@ -68,6 +69,20 @@ def test_joined_is_the_join(sizes: tuple[int, ...]) -> None:
     got = joined(pieces)
     assert type(got) is bytes and got == b"".join(pieces)
     assert joined([b"after", b" a big one"]) == b"after a big one"
+
+
+@pytest.mark.parametrize("walls", [(1700000000.0, 1700000000.0004, 1700000000.9995, 1700000001.001, 1699999999.5),
+                                   (1000.0, 1000.001, 1002.5, 1002.5, 999.9999)])
+def test_the_request_start_line_written_into_a_head_is_the_one_made_as_bytes(walls: tuple[float, ...]) -> None:
+    """ForwardedLines.put_request_start (the compiled router's) and request_start (pure Python's), mixed on one
+    ForwardedLines in any order, write the same line for each time."""
+    lines, other = ForwardedLines(), ForwardedLines()
+    head = HeadBuffer()
+    for wall in walls:
+        lines.put_request_start(head, wall)
+        written = head.take()
+        assert written == lines.request_start(wall) == other.request_start(wall)
+        assert written == b"\r\nX-Request-Start: %d\r\n" % int(wall * 1000)
 
 
 def test_the_same_in_pure_python() -> None:
