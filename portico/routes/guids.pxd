@@ -2,13 +2,16 @@
 # so a registration's two ids become one bytes without a temporary, and the X-CF-* lines and the access log's
 # id fields are written as hex straight from the block (no str per request).
 cimport cython
+from cpython.unicode cimport PyUnicode_1BYTE_KIND, PyUnicode_DATA, PyUnicode_KIND
 
 cdef unsigned char _BUF[256]
 cdef bytes _HEX_PAIRS
+cdef bytes _NIBBLE
 
 @cython.locals(p='unsigned char*', a=int, i=int)
 cpdef pack(str app_id, str instance_id)
-@cython.locals(n=Py_ssize_t, k=Py_ssize_t, j=Py_ssize_t, hi=int, v=int, ch=Py_UCS4)
+@cython.locals(n=Py_ssize_t, k=Py_ssize_t, j=Py_ssize_t, hi='unsigned char', lo='unsigned char',
+               s='const unsigned char*', nibble='const unsigned char*')
 cdef int _pack_into(str text, unsigned char* out) except -2
 cdef inline int _raw_size(int shape) noexcept
 @cython.locals(block=bytes)

@@ -33,6 +33,8 @@ if not cython.compiled:
 
 Guids = bytes | tuple
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-(?:[0-9a-f]{12}|[0-9a-f]{4})")
+# a byte's value as a lower-case hex digit, 255 when it is not one (the compiled pack reads GUIDs through it)
+_NIBBLE = bytes(int(chr(b), 16) if chr(b) in "0123456789abcdef" else 255 for b in range(256))
 _HEX_PAIRS = "".join(f"{b:02x}" for b in range(256)).encode()   # byte b's two hex digits at 2 * b
 _APP_LINE = b"X-CF-ApplicationID: "
 _INDEX_LINE = b"\r\nX-CF-InstanceIndex: "
@@ -70,31 +72,32 @@ def _shape(text: str) -> int:
 
 
 def _pack_into(text: str, out: Any) -> int:
-    """Compiled only: `text`'s raw bytes written at `out`; its shape, or -1 when it is not a lower-case GUID."""
+    """Compiled only: `text`'s raw bytes written at `out`; its shape, or -1 when it is not a lower-case GUID.
+
+    A lower-case GUID is ASCII, so its str keeps one byte a character: those bytes are read straight from the
+    str's buffer, two at a time through a nibble table (a dash sits only between pairs)."""
     n = len(text)
     if n == 0:
         return 0
-    if n != 36 and n != 28:
+    if (n != 36 and n != 28) or PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND:  # noqa: F821 (guids.pxd)
         return -1
+    s = cython.cast(cython.p_uchar, PyUnicode_DATA(text))  # noqa: F821 (guids.pxd cimports it)
+    nibble = _NIBBLE
     k = 0
-    hi = -1
-    for j, ch in enumerate(text):   # compiled, the str's buffer read in a C loop (text[j] was a checked read a char)
+    j = 0
+    while j < n:
         if j == 8 or j == 13 or j == 18 or j == 23:
-            if ch != "-":
+            if s[j] != 45:   # "-"
                 return -1
-        else:
-            if "0" <= ch <= "9":
-                v = ord(ch) - 48
-            elif "a" <= ch <= "f":
-                v = ord(ch) - 87
-            else:
-                return -1
-            if hi < 0:
-                hi = v
-            else:
-                out[k] = hi * 16 + v
-                k += 1
-                hi = -1
+            j += 1
+            continue
+        hi = nibble[s[j]]
+        lo = nibble[s[j + 1]]
+        if hi > 15 or lo > 15:
+            return -1
+        out[k] = hi * 16 + lo
+        k += 1
+        j += 2
     return 1 if n == 36 else 2
 
 
