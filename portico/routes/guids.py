@@ -79,9 +79,10 @@ def _pack_into(text: str, out: Any) -> int:
     n = len(text)
     if n == 0:
         return 0
-    if (n != 36 and n != 28) or PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND:  # noqa: F821 (guids.pxd)
+    # PyUnicode_KIND/_DATA are C macros guids.pxd cimports; this function runs compiled only
+    if (n != 36 and n != 28) or PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND:  # type: ignore[name-defined]  # noqa: F821
         return -1
-    s = cython.cast(cython.p_uchar, PyUnicode_DATA(text))  # noqa: F821 (guids.pxd cimports it)
+    s = cython.cast(cython.p_uchar, PyUnicode_DATA(text))  # type: ignore[name-defined]  # noqa: F821
     nibble = _NIBBLE
     k = 0
     j = 0
