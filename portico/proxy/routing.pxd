@@ -37,5 +37,6 @@ cdef class RequestRouter:
     cdef Exchange _routed_again(self, ClientBase client, parser, bytes url, list headers)
     cpdef Exchange _local(self, Exchange ex, bytes data, int status, str code, str counter=*)
 
+cdef int _field(list out, HeadBuffer head, bytes name, bytes value) except -1
 @cython.locals(ex=Exchange)
 cpdef Exchange _new_exchange(client, bytes method, bytes url)

@@ -163,13 +163,7 @@ class RequestRouter:
                 if lname in extra_log:
                     log_values[extra_log.index(lname)] = value
             if kind is _PLAIN:
-                if pieces:
-                    out.append(name)
-                    out.append(b": ")
-                    out.append(value)
-                    out.append(b"\r\n")
-                else:
-                    head.put_field(name, value)
+                _field(out, head, name, value)
                 continue
             if kind is _HOST:
                 if host_seen:
@@ -207,10 +201,7 @@ class RequestRouter:
                 elif lname == b"upgrade":
                     upgrade = value
                 elif lname == b"te" and b"trailers" in connection_tokens(value):
-                    if pieces:   # as Go's ReverseProxy: gRPC needs it
-                        out += (b"Te", b": ", b"trailers", b"\r\n")
-                    else:
-                        head.put_field(b"Te", b"trailers")
+                    _field(out, head, b"Te", b"trailers")   # as Go's ReverseProxy: gRPC needs it
                 continue
             elif kind is _REFERER:
                 ex.referer = value
@@ -244,13 +235,7 @@ class RequestRouter:
                 rs_values.setdefault(name.lower(), value)
                 rs_raw += (name, b": ", value, b"\r\n")
                 continue
-            if pieces:
-                out.append(name)
-                out.append(b": ")
-                out.append(value)
-                out.append(b"\r\n")
-            else:
-                head.put_field(name, value)
+            _field(out, head, name, value)
         if log_values is not None:
             ex.log_values = tuple(log_values)
 
@@ -318,11 +303,8 @@ class RequestRouter:
         if ctx.w3c is not None:
             traceparent, tracestate = ctx.w3c.headers(ex, traceparent, tracestate)
             rid = ex.request_id
-            if pieces:
-                out += (b"traceparent: ", traceparent, b"\r\ntracestate: ", tracestate, b"\r\n")
-            else:
-                head.put_field(b"traceparent", traceparent)
-                head.put_field(b"tracestate", tracestate)
+            _field(out, head, b"traceparent", traceparent)
+            _field(out, head, b"tracestate", tracestate)
             if log_values is not None:
                 log_value(log_values, extra_log, b"traceparent", traceparent)
                 log_value(log_values, extra_log, b"tracestate", tracestate)
@@ -369,11 +351,8 @@ class RequestRouter:
                 head.put(piece)
         if upgrade and parser.should_upgrade():
             # WebSockets and other upgrades: the only hop-by-hop fields passed on, so the backend can say 101.
-            if pieces:
-                out += (b"Upgrade: ", upgrade, b"\r\nConnection: Upgrade\r\n")
-            else:
-                head.put_field(b"Upgrade", upgrade)
-                head.put(b"Connection: Upgrade\r\n")
+            _field(out, head, b"Upgrade", upgrade)
+            _field(out, head, b"Connection", b"Upgrade")
             ex.upgrade_request = True
             ex.head = b"".join(out) if pieces else head.take()
             ex.tail = _TAIL
@@ -404,6 +383,16 @@ class RequestRouter:
         if counter:
             setattr(self.metrics, counter, getattr(self.metrics, counter) + 1)
         return ex
+
+
+def _field(out: list | None, head: HeadBuffer, name: bytes, value: bytes) -> int:
+    """The line `name: value` into the head being built: its list of pieces when it has one (pure Python, or a
+    head whose rules edit it), else the buffer."""
+    if out is not None:
+        out += (name, b": ", value, b"\r\n")
+    else:
+        head.put_field(name, value)
+    return 0
 
 
 def _new_exchange(client, method: bytes, url: bytes) -> Exchange:
