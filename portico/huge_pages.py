@@ -25,6 +25,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from portico.tasks import cancel_and_wait
+
 log = logging.getLogger("portico.huge_pages")
 
 HUGE_PAGE = 1 << 21
@@ -141,13 +143,8 @@ class HugePages:
         self._task = asyncio.get_running_loop().create_task(self._watch())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def _watch(self) -> None:
         done_at, last = 0, self._route_count()
