@@ -64,8 +64,13 @@ async def publish_every(urls: list[str], subject: str, reg: Registration, interv
     """
     payload = encode_registration(reg)
     nc: Client | None = await connect(urls, timeout=timeout)
+    me = asyncio.current_task()
     try:
         while True:
+            if me is not None and me.cancelling():
+                # a cancel (Ctrl-C) that Python 3.11's wait_for inside nats-py's flush swallowed, handing back
+                # the flush's result instead (portico.tasks.cancel_and_wait): stop as if it had arrived
+                raise asyncio.CancelledError
             try:
                 if nc is None or nc.is_closed:
                     nc = await connect(urls, timeout=timeout)
