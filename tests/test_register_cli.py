@@ -123,7 +123,10 @@ async def test_repeat_keeps_registering_until_interrupted(nats_server):
     nc, got = await collect(nats_server.url, "router.register")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "portico", "register", "--nats", nats_server.url, "--port", "9100",
-        "--uri", "r.com", "--repeat", "0.1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        "--uri", "r.com", "--repeat", "0.1", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # a suite started in the background (`cmd &` without job control) ignores SIGINT, and a child inherits
+        # that: give it the default a user's shell gives, or the Ctrl-C below never arrives
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         await eventually(lambda: len(got) >= 3, timeout=15)
         assert len(set(got)) == 1
