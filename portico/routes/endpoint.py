@@ -189,12 +189,13 @@ _REGISTRATION_FIELDS = (
     "route_service_url", "tags", "ttl", "isolation_segment", "protocol", "availability_zone",
     "load_balancing_algorithm",
 )
-_ACTIVE = 4
-_BENCHED_UNTIL = 5
-_REGISTRATION_END = len(_REGISTRATION_FIELDS) + 2
 
 
 def field_positions(*names: str) -> tuple[int, ...]:
     """Where `names` sit in an Endpoint's astuple (and its constructor's positional arguments), for code that
     compares or renews an endpoint from a tuple of fields without building one (RouteTable.register_fields)."""
     return tuple(Endpoint.__struct_fields__.index(name) for name in names)
+
+
+_ACTIVE, _BENCHED_UNTIL = field_positions("active", "benched_until")
+_REGISTRATION_END = len(_REGISTRATION_FIELDS) + 2
