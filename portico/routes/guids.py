@@ -109,24 +109,33 @@ def _raw_size(shape: int) -> int:
 
 def app_id_of(guids: Guids) -> str:
     """The app GUID as registered ("" when none)."""
-    if isinstance(guids, tuple):
-        return guids[0]
-    if not guids:
-        return ""
-    block: bytes = guids
-    a = block[0] // 3
-    return _text(block, 1, _raw_size(a)) if a else ""
+    return _id_of(guids, False)
 
 
 def instance_id_of(guids: Guids) -> str:
     """The instance GUID as registered ("" when none)."""
+    return _id_of(guids, True)
+
+
+def _id_of(guids: Guids, instance: bool) -> str:
+    """One of the two ids (the instance's when `instance`) as registered."""
     if isinstance(guids, tuple):
-        return guids[1]
+        return guids[1] if instance else guids[0]
     if not guids:
         return ""
     block: bytes = guids
-    a, i = divmod(block[0], 3)
-    return _text(block, 1 + _raw_size(a), _raw_size(i)) if i else ""
+    n = _id_size(block[0], instance)
+    return _text(block, _id_start(block[0], instance), n) if n else ""
+
+
+def _id_start(shape: int, instance: bool) -> int:
+    """Where one id's raw bytes start in a block whose shape byte is `shape`."""
+    return 1 + _raw_size(shape // 3) if instance else 1
+
+
+def _id_size(shape: int, instance: bool) -> int:
+    """How many raw bytes one id takes in a block whose shape byte is `shape` (0: none registered)."""
+    return _raw_size(shape % 3 if instance else shape // 3)
 
 
 def has_instance_id(guids: Guids) -> bool:
@@ -141,14 +150,15 @@ def _text(block: bytes, start: int, n: int) -> str:
     if cython.compiled:
         p: Any = _BUF
         s: Any = block
-        m = _hex_into(s + start, n, p)
+        m = dashed_hex(s + start, n, p)
         return cython.cast(cython.p_char, p)[:m].decode("ascii")
     h = block[start:start + n].hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _hex_into(raw: Any, n: int, out: Any) -> int:
-    """Compiled only: `n` raw bytes (16 or 12) written at `out` as dashed lower-case hex; the length written."""
+def dashed_hex(raw: Any, n: int, out: Any) -> int:
+    """Compiled only: `n` raw bytes (16 or 12) written at `out` as dashed lower-case hex (8-4-4-4-12, or the short
+    8-4-4-4-4), the GUID text; the length written. Request ids (portico.proxy.headers) are written by it too."""
     pairs: Any = _HEX_PAIRS
     k = 0
     for j in range(n):
@@ -171,11 +181,8 @@ def put_guid(guids: Guids, instance: bool, out: Any) -> int:
         return 0
     block: bytes = guids
     s: Any = block
-    a = s[0] // 3
-    if not instance:
-        return _hex_into(s + 1, _raw_size(a), out) if a else 0
-    i = s[0] % 3
-    return _hex_into(s + 1 + _raw_size(a), _raw_size(i), out) if i else 0
+    n = _id_size(s[0], instance)
+    return dashed_hex(s + _id_start(s[0], instance), n, out) if n else 0
 
 
 def cf_block(guids: Guids, index: str, address: str) -> bytes | None:
@@ -214,16 +221,10 @@ def cf_block(guids: Guids, index: str, address: str) -> bytes | None:
 
 
 def _put_literal(p: Any, k: int, literal: bytes) -> int:
-    """Compiled only: `literal` written at `p + k`, eight bytes at a time; the new end."""
+    """Compiled only: `literal` written at `p + k` (libc's memcpy, as head_buffer copies); the new end."""
     s: Any = literal
     n = len(literal)
-    j = 0
-    while j + 8 <= n:
-        cython.cast(cython.p_ulonglong, p + k + j)[0] = cython.cast(cython.p_ulonglong, s + j)[0]
-        j += 8
-    while j < n:
-        p[k + j] = s[j]
-        j += 1
+    memcpy(p + k, s, n)  # type: ignore[name-defined]  # noqa: F821 (libc's, cimported by guids.pxd)
     return k + n
 
 
