@@ -1,6 +1,7 @@
 # Compiled layout of portico/proxy/headers.py: the request id pool's random bytes and C index, each id written
-# by a C loop into a reused 36-byte scratch.
+# by guids.dashed_hex's C loop into a reused 36-byte scratch.
 cimport cython
+from portico.routes.guids cimport dashed_hex
 
 cdef class _RequestIds:
     cdef public list ids
@@ -10,14 +11,16 @@ cdef class _RequestIds:
 
     @cython.locals(rid=bytes)
     cpdef bytes take(self)
-    @cython.locals(i=Py_ssize_t, j=Py_ssize_t, k=Py_ssize_t, b=cython.uchar, r='const unsigned char*',
-                   p='unsigned char*', digits='const unsigned char*')
+    @cython.locals(i=Py_ssize_t, n=Py_ssize_t, r='const unsigned char*', p='unsigned char*')
     cdef bytes _format_next(self)
     @cython.locals(raw=bytearray, ids=bytearray, width=Py_ssize_t, offset=Py_ssize_t)
     cpdef refill(self)
     cpdef forget(self)
 
 cdef _RequestIds _IDS
+
+@cython.locals(raw=bytearray)
+cpdef bytearray _random_uuids()
 
 cpdef bytes request_id()
 cpdef object header_kind(dict kinds, dict special, bytes name, object plain)

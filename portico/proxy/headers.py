@@ -13,6 +13,9 @@ try:
 except ImportError:   # no Cython installed: certainly the pure module
     cython = SimpleNamespace(compiled=False)
 
+if not cython.compiled:   # compiled, headers.pxd cimports it (a C call); pure Python never calls it
+    from portico.routes.guids import dashed_hex
+
 # Lower-cased names never forwarded in either direction (RFC 9110 7.6.1 plus the legacy ones).
 HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade",
@@ -20,11 +23,11 @@ HOP_BY_HOP = frozenset({
 })
 
 # Request ids (X-Vcap-Request-Id, gorouter's UUID v4 string) come from random bytes drawn IDS_PER_REFILL ids
-# at a time (one os.urandom call). Compiled, each id is written from its 16 bytes by one C loop into a 36-byte
-# scratch and taken as one bytes (no list, no split). Pure Python formats the whole batch at once instead: two
-# strided translates for the version and variant bits, one hex pass that puts a dash every 2 bytes, 3 strided
-# deletes of the dashes a UUID has not, and one split into the pool's list. Either way a request takes one ready
-# bytes object instead of building a UUID (or a number and five pieces) per request.
+# at a time (one os.urandom call, two strided translates for the version and variant bits). Compiled, each id is
+# written from its 16 bytes by the GUID writer's C loop into a 36-byte scratch and taken as one bytes (no list,
+# no split). Pure Python formats the whole batch at once instead: one hex pass that puts a dash every 2 bytes,
+# 3 strided deletes of the dashes a UUID has not, and one split into the pool's list. Either way a request takes
+# one ready bytes object instead of building a UUID (or a number and five pieces) per request.
 IDS_PER_REFILL = 512
 UUID_LENGTH = 36
 _VERSION_NIBBLE = bytes((b & 0x0F) | 0x40 for b in range(256))   # byte 6: version 4 in the high nibble
@@ -32,7 +35,15 @@ _VARIANT_BITS = bytes((b & 0x3F) | 0x80 for b in range(256))     # byte 8: RFC 4
 # raw.hex("-", 2) lays each id out as 8 groups of 4 digits, each followed by a dash (40 characters with the
 # one appended at the end); deleting the dashes at these offsets, last first, leaves 8-4-4-4-12 and a dash.
 _SURPLUS_DASHES = (34, 29, 4)
-_HEX_DIGITS = b"0123456789abcdef"
+
+
+def _random_uuids() -> bytearray:
+    """IDS_PER_REFILL version-4 UUIDs' 16 bytes each, from os.urandom: the version and variant bits set by two
+    strided translates over the whole batch."""
+    raw = bytearray(os.urandom(16 * IDS_PER_REFILL))
+    raw[6::16] = raw[6::16].translate(_VERSION_NIBBLE)
+    raw[8::16] = raw[8::16].translate(_VARIANT_BITS)
+    return raw
 
 
 class _RequestIds:
@@ -54,35 +65,20 @@ class _RequestIds:
         return rid
 
     def _format_next(self) -> bytes:
-        """Compiled only: the next 16 random bytes as `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`, by one C loop."""
+        """Compiled only: the next id's 16 random bytes (version and variant bits set) as its text, written by
+        the GUID writer (portico.routes.guids.dashed_hex) into a 36-byte scratch."""
         i = self.next
         if 16 * i >= len(self.random):
-            self.random = os.urandom(16 * IDS_PER_REFILL)
+            self.random = bytes(_random_uuids())
             i = 0
         self.next = i + 1
         r: Any = self.random
-        r += 16 * i                 # compiled: a pointer to this id's 16 bytes
         p: Any = self.text
-        digits: Any = _HEX_DIGITS
-        k = 0
-        for j in range(16):
-            b = r[j]
-            if j == 6:
-                b = (b & 0x0F) | 0x40   # version 4
-            elif j == 8:
-                b = (b & 0x3F) | 0x80   # RFC 4122 variant
-            if j == 4 or j == 6 or j == 8 or j == 10:
-                p[k] = 45               # "-"
-                k += 1
-            p[k] = digits[b >> 4]
-            p[k + 1] = digits[b & 15]
-            k += 2
-        return p[:36]               # compiled: one bytes made from the C buffer (36: UUID_LENGTH)
+        n = dashed_hex(r + 16 * i, 16, p)
+        return p[:n]                # compiled: one bytes made from the C buffer
 
     def refill(self) -> None:
-        raw = bytearray(os.urandom(16 * IDS_PER_REFILL))
-        raw[6::16] = raw[6::16].translate(_VERSION_NIBBLE)
-        raw[8::16] = raw[8::16].translate(_VARIANT_BITS)
+        raw = _random_uuids()
         ids = bytearray(hexlify(raw, b"-", 2))
         ids.append(0x2D)   # the dash after the last group, so every id has the same 40-character layout
         width = 40
