@@ -9,7 +9,8 @@ import os
 import pytest
 
 from portico.observe import access_log as access_log_module
-from portico.observe.access_log import AccessLog, header_field_name, quote_value
+from portico.observe.access_log import AccessLog
+from portico.observe.log_quoting import header_field_name, quote_value
 
 START = calendar.timegm((2021, 6, 23, 15, 7, 22, 0, 0, 0)) + 0.980439  # 2021-06-23T15:07:22.980439Z
 

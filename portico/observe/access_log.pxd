@@ -1,11 +1,11 @@
 # Compiled layout of portico/observe/access_log.py: the line written from C numbers and typed slots, byte by
 # byte into the batch (a bytearray used as a C buffer: `_size` bytes of lines, the rest room to grow into).
 cimport cython
+from libc.string cimport memcpy
 
 # the word test's constants (access_log.py): C constants, not Python ints
 cdef unsigned long long _LOW, _HIGH, _SPACES, _QUOTES, _BACKSLASHES, _DELETES
 
-@cython.locals(j=Py_ssize_t)
 cdef void _copy(unsigned char* p, const unsigned char* s, Py_ssize_t n) noexcept   # gcc inlines it
 
 @cython.final   # nothing derives from it: its own calls are direct C calls, not through a vtable
