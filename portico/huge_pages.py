@@ -96,6 +96,7 @@ class HeapCollapse:
 
     def run(self) -> tuple[int, int]:
         """One pass: (bytes collapsed, bytes looked at). Marks the kernel unsupported on EINVAL/ENOSYS."""
+        started = time.monotonic()
         with open("/proc/self/maps") as f:
             maps = f.read()
         fd = os.open("/proc/self/pagemap", os.O_RDONLY)
@@ -115,6 +116,7 @@ class HeapCollapse:
                 break
         self.collapsed += done
         self.passes += 1
+        self.last_pass_s = time.monotonic() - started
         return done, sum(length for _, length in ranges)
 
     def as_json(self) -> dict[str, int | float | bool]:
@@ -137,7 +139,6 @@ class HugePages:
         self._collapse = HEAP
         self._task: asyncio.Task | None = None
         self._thread: threading.Thread | None = None
-        self.passes = 0
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._watch())
@@ -160,17 +161,14 @@ class HugePages:
                 self._thread.start()
 
     def _pass(self, routes: int) -> None:
-        started = time.monotonic()
         try:
             done, seen = self._collapse.run()
         except OSError as exc:          # no /proc (not Linux) or no permission: stay on 4 KiB pages
             self._collapse.supported = False
             log.info("huge pages: not available (%s); the route table stays on 4 KiB pages", exc)
             return
-        self.passes += 1
-        self._collapse.last_pass_s = time.monotonic() - started
         if not self._collapse.supported:
             log.info("huge pages: this kernel has no MADV_COLLAPSE; the route table stays on 4 KiB pages")
             return
         log.info("huge pages: %d MiB of %d MiB of heap moved to 2 MiB pages at %d routes in %.2f s",
-                 done >> 20, seen >> 20, routes, time.monotonic() - started)
+                 done >> 20, seen >> 20, routes, self._collapse.last_pass_s)
