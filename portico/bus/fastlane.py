@@ -329,4 +329,4 @@ def _describe(err: BaseException) -> str:
     return text.replace("\n", " ")
 
 
-__all__ = ["FastLane", "FrameParser", "ProtocolError"]
+__all__ = ["FastLane"]

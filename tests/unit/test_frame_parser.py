@@ -1,4 +1,4 @@
-"""The route feed's MSG frame cutter (portico/bus/fastlane.py: FrameParser), on its own: no socket, no server.
+"""The route feed's MSG frame cutter (portico/bus/frames.py: FrameParser), on its own: no socket, no server.
 
 A unit test (tests/unit/), so it runs against the compiled FrameParser in the default run and against the pure
 one in test_compiled_build's pure pass: both must cut every stream, split anywhere, into the same payloads."""
@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from portico.bus.fastlane import FrameParser, ProtocolError
+from portico.bus.frames import FrameParser, ProtocolError
 
 
 class Recorder:
